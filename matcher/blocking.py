@@ -1,0 +1,214 @@
+"""Candidate generation: which record pairs are worth scoring.
+
+Two kinds of passes, unioned:
+
+* key rules: records sharing the value of one blocking key, or of a conjunction of two keys from different
+  columns. Rules are chosen automatically by cost: the number of pairs a rule yields is known exactly before
+  any pair is built (sum of n*(n-1)/2 over its blocks), so the cheapest, most selective rules are taken first
+  until the pair budget is spent. Blocks larger than ``max_block_size`` are dropped (a surname shared by 5,000
+  people says little); conjunctions recover those records.
+* TF-IDF neighbours for free-text columns (titles, descriptions): each record's top-k most similar records
+  by cosine over its rarer tokens.
+
+``accuracy_cost_tradeoff`` (a in [0, 1]) widens the search; see ``BlockingBudget.from_tradeoff``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from matcher.prepare import PreparedTable
+from matcher.progress import Progress
+
+TFIDF_MAX_ROWS = 300_000
+
+
+@dataclass(frozen=True)
+class BlockingBudget:
+    max_block_size: int
+    rule_pairs: int  # a rule yielding more pairs than this is skipped
+    total_pairs: int  # stop adding rules past this many candidate pairs
+    neighbours: int  # top-k TF-IDF neighbours per record
+
+    @classmethod
+    def from_tradeoff(cls, a: float, n: int) -> BlockingBudget:
+        """a=0: blocks <= 20, 4n pairs in all, 3 neighbours; a=0.5: 60, 14.5n, 10; a=1: 100, 25n, 17.
+
+        Small inputs get a floor of 50k-250k pairs: below ~700 records that covers every pair.
+        """
+        floor = int(50_000 + 200_000 * a)
+        return cls(
+            max_block_size=int(round(20 + 80 * a)),
+            rule_pairs=max(int(n * (2 + 6 * a)), floor),
+            total_pairs=max(int(n * (4 + 21 * a)), floor),
+            neighbours=int(round(3 + 14 * a)),
+        )
+
+
+@dataclass
+class RuleReport:
+    keys: tuple[str, ...]
+    pairs: int
+    dropped_blocks: int
+    used: bool
+
+
+def _block_sizes(codes: np.ndarray) -> np.ndarray:
+    valid = codes[codes >= 0]
+    return np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
+
+
+def rule_cost(codes: np.ndarray, max_block: int) -> tuple[int, int, int]:
+    """(pairs the rule yields, records it covers, blocks dropped as too large), without building a pair."""
+    sizes = _block_sizes(codes)
+    kept = sizes[(sizes >= 2) & (sizes <= max_block)]
+    return int((kept * (kept - 1) // 2).sum()), int(kept.sum()), int((sizes > max_block).sum())
+
+
+def block_pairs(codes: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (i < j by position in sorted order) of records sharing a code, in blocks of 2..max_block."""
+    idx = np.flatnonzero(codes >= 0)
+    order = idx[np.argsort(codes[idx], kind="stable")]
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else idx[:0]
+    sizes = np.diff(np.r_[starts, len(order)])
+    sizes = np.where((sizes >= 2) & (sizes <= max_block), sizes, 0)
+    pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    counts = np.maximum(np.repeat(sizes, np.diff(np.r_[starts, len(order)])) - 1 - pos, 0)
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts
+    left_pos = np.repeat(np.arange(len(order)), counts)
+    right_pos = left_pos + 1 + (np.arange(total) - np.repeat(first, counts))
+    return order[left_pos], order[right_pos]
+
+
+def combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Codes of the conjunction of two keys; -1 where either is missing."""
+    both = (a >= 0) & (b >= 0)
+    combined = np.where(both, a * (int(b.max()) + 1) + b, -1)
+    codes, _ = pd.factorize(combined[both])
+    out = np.full(len(a), -1, dtype=np.int64)
+    out[both] = codes
+    return out
+
+
+def encode(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    keep = lo != hi
+    return lo[keep].astype(np.int64) * n + hi[keep]
+
+
+def decode(pair_ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return pair_ids // n, pair_ids % n
+
+
+def _candidate_rules(table: PreparedTable) -> list[tuple[str, ...]]:
+    """Every single key, then every conjunction of two keys from different columns."""
+    singles = [(k,) for k in table.keys]
+    column_of = {k: k.split("~", 1)[0] for k in table.keys}
+    doubles = [(a, b) for a, b in itertools.combinations(table.keys, 2) if column_of[a] != column_of[b]]
+    return singles + doubles
+
+
+def _rule_codes(table: PreparedTable, rule: tuple[str, ...]) -> np.ndarray:
+    codes = table.keys[rule[0]]
+    for key in rule[1:]:
+        codes = combine(codes, table.keys[key])
+    return codes
+
+
+def _cross_source(pair_ids: np.ndarray, table: PreparedTable) -> np.ndarray:
+    if table.source is None:
+        return pair_ids
+    left, right = decode(pair_ids, table.n)
+    return pair_ids[table.source[left] != table.source[right]]
+
+
+class Blocker:
+    """Chooses blocking rules for one dataset and yields its candidate pairs.
+
+    Fitted state: ``rules_`` (a report per rule considered), ``pair_ids_`` (sorted unique i*n+j, i<j),
+    ``neighbour_pairs_`` (how many pairs the TF-IDF pass added).
+    """
+
+    def __init__(self, accuracy_cost_tradeoff: float = 0.5) -> None:
+        self.accuracy_cost_tradeoff = accuracy_cost_tradeoff
+
+    def fit(self, table: PreparedTable, progress: Progress | None = None) -> Blocker:
+        budget = BlockingBudget.from_tradeoff(self.accuracy_cost_tradeoff, table.n)
+        self.budget_ = budget
+        pair_ids = self._rule_pass(table, budget, progress)
+        before = len(pair_ids)
+        neighbours = self._neighbour_pass(table, budget)
+        pair_ids = _cross_source(np.unique(np.concatenate([pair_ids, neighbours])), table)
+        self.neighbour_pairs_ = len(pair_ids) - before
+        self.pair_ids_ = pair_ids
+        return self
+
+    @property
+    def n_pairs_(self) -> int:
+        return len(self.pair_ids_)
+
+    def _rule_pass(self, table: PreparedTable, budget: BlockingBudget, progress: Progress | None) -> np.ndarray:
+        rules = _candidate_rules(table)
+        costed = []
+        for i, rule in enumerate(rules):
+            codes = _rule_codes(table, rule)
+            pairs, covered, dropped = rule_cost(codes, budget.max_block_size)
+            costed.append((pairs / max(covered, 1), pairs, rule, codes, dropped))
+            if progress:
+                progress.update(0.5 * (i + 1) / len(rules))
+        # most selective first: fewest pairs per record covered (small blocks, so mostly true matches)
+        costed.sort(key=lambda c: (c[0], c[1]))
+        self.rules_: list[RuleReport] = []
+        chunks: list[np.ndarray] = []
+        total, complete_singles = 0, set()
+        for _, pairs, rule, codes, dropped in costed:
+            redundant = any(key in complete_singles for key in rule) and len(rule) > 1
+            use = 0 < pairs <= budget.rule_pairs and total + pairs <= budget.total_pairs and not redundant
+            self.rules_.append(RuleReport(rule, pairs, dropped, use))
+            if not use:
+                continue
+            total += pairs
+            if len(rule) == 1 and dropped == 0:
+                complete_singles.add(rule[0])
+            chunks.append(_cross_source(encode(*block_pairs(codes, budget.max_block_size), table.n), table))
+            if sum(len(c) for c in chunks) > 4 * budget.total_pairs:
+                chunks = [np.unique(np.concatenate(chunks))]
+        return np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+
+    def _neighbour_pass(self, table: PreparedTable, budget: BlockingBudget) -> np.ndarray:
+        if table.n > TFIDF_MAX_ROWS:
+            return np.zeros(0, dtype=np.int64)
+        found = [tfidf_neighbours(m, budget.neighbours, table.source) for m in table.tfidf.values()]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def tfidf_neighbours(matrix: sparse.csr_matrix, k: int, source: np.ndarray | None,
+                     max_df_share: float = 0.05, chunk: int = 2000) -> np.ndarray:
+    """Top-k cosine neighbours per row over tokens rarer than ``max_df_share`` of rows, as pair ids."""
+    n = matrix.shape[0]
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    rare = sparse.diags((df <= max(2, max_df_share * n)).astype(np.float32))
+    pruned = (matrix @ rare).tocsr()
+    pruned.eliminate_zeros()
+    transposed = pruned.T.tocsr()
+    found = []
+    for start in range(0, n, chunk):
+        sims = (pruned[start:start + chunk] @ transposed).tocoo()
+        rows, cols, vals = sims.row + start, sims.col, sims.data
+        keep = (rows != cols) & (vals > 0.1)
+        if source is not None:
+            keep &= source[rows] != source[cols]
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        order = np.lexsort((-vals, rows))
+        rows, cols = rows[order], cols[order]
+        first = np.searchsorted(rows, rows, side="left")
+        top = (np.arange(len(rows)) - first) < k
+        found.append(encode(rows[top], cols[top], n))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)

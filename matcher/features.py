@@ -1,0 +1,157 @@
+"""Similarity features for candidate pairs, vectorised and computed once per distinct value pair.
+
+Each column type gets one primary similarity in [0, 1] (the one the Fellegi-Sunter model discretises into
+levels) and a few secondary ones the supervised classifier may use. Missing on either side gives NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+from matcher.prepare import PreparedTable
+from matcher.progress import Progress
+from matcher.settings import ColumnSettings
+
+Scorer = Callable[..., float]
+
+
+def _token_set(a: str, b: str, **kwargs: object) -> float:
+    return fuzz.token_set_ratio(a, b, **kwargs) / 100.0
+
+
+def _token_sort(a: str, b: str, **kwargs: object) -> float:
+    return fuzz.token_sort_ratio(a, b, **kwargs) / 100.0
+
+
+# column type -> string scorers, the first being the primary similarity
+STRING_SCORERS: dict[str, list[tuple[str, Scorer]]] = {
+    "person_name": [("jw", JaroWinkler.normalized_similarity), ("tsort", _token_sort)],
+    "categorical": [("jw", JaroWinkler.normalized_similarity)],
+    "free_text": [("tset", _token_set)],
+    "email": [("jw", JaroWinkler.normalized_similarity)],
+    "short_code": [("lev", Levenshtein.normalized_similarity)],
+    "number": [("lev", Levenshtein.normalized_similarity)],
+    "postcode": [("lev", Levenshtein.normalized_similarity)],
+    "phone": [("lev", Levenshtein.normalized_similarity)],
+    "date": [("osa", OSA.normalized_similarity)],
+}
+
+# column type -> thresholds on the primary similarity defining Fellegi-Sunter levels (highest first)
+LEVEL_THRESHOLDS: dict[str, tuple[float, ...]] = {
+    "person_name": (1.0, 0.92, 0.8),
+    "categorical": (1.0, 0.9),
+    "free_text": (0.9, 0.7, 0.5, 0.3),
+    "email": (1.0, 0.9, 0.8),
+    "short_code": (1.0, 0.8, 0.6),
+    "number": (1.0, 0.75, 0.5),
+    "postcode": (1.0, 0.8, 0.6),
+    "phone": (1.0, 0.85, 0.7),
+    "date": (1.0, 0.875, 0.75),
+}
+
+TF_TYPES = {"person_name", "categorical", "postcode", "email"}
+
+
+@dataclass
+class PairFeatures:
+    """Features of pairs (left[i], right[i]): continuous similarities and per-column FS levels."""
+
+    left: np.ndarray
+    right: np.ndarray
+    sims: dict[str, np.ndarray]  # "col:measure" -> float32, NaN when missing
+    levels: dict[str, np.ndarray]  # col -> int8 level (0 = dissimilar .. k = most similar), -1 missing
+    tf: dict[str, np.ndarray]  # col -> term frequency of the value when both sides are equal, else NaN
+    n_levels: dict[str, int]  # col -> number of FS levels
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def matrix(self) -> tuple[np.ndarray, list[str]]:
+        """Dense float32 matrix for a classifier: similarities, then -log term frequencies."""
+        names = list(self.sims) + [f"{c}:rarity" for c in self.tf]
+        cols = list(self.sims.values()) + [-np.log(t) for t in self.tf.values()]
+        if not cols:
+            return np.zeros((len(self), 0), dtype=np.float32), names
+        return np.column_stack(cols).astype(np.float32), names
+
+
+def _unique_value_pairs(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray):
+    codes = table.codes[column]
+    cl, cr = codes[left], codes[right]
+    present = (cl >= 0) & (cr >= 0)
+    lo, hi = np.minimum(cl, cr)[present], np.maximum(cl, cr)[present]
+    width = max(int(codes.max()) + 1, 1)
+    keys, inverse = np.unique(lo * width + hi, return_inverse=True)
+    return present, keys // width, keys % width, inverse
+
+
+def _string_sims(table: PreparedTable, col: ColumnSettings, left: np.ndarray, right: np.ndarray):
+    present, a, b, inverse = _unique_value_pairs(table, col.name, left, right)
+    uniques = table.uniques[col.name]
+    out = {}
+    for measure, scorer in STRING_SCORERS[col.type]:
+        sims = cpdist(list(uniques[a]), list(uniques[b]), scorer=scorer, workers=-1, dtype=np.float32)
+        full = np.full(len(left), np.nan, dtype=np.float32)
+        full[present] = np.asarray(sims, dtype=np.float32)[inverse]
+        out[f"{col.name}:{measure}"] = full
+    return out
+
+
+def _tfidf_cosine(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray,
+                  chunk: int = 500_000) -> np.ndarray:
+    matrix = table.tfidf[column]
+    out = np.empty(len(left), dtype=np.float32)
+    for start in range(0, len(left), chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = np.asarray(matrix[left[sl]].multiply(matrix[right[sl]]).sum(axis=1)).ravel()
+    missing = (table.codes[column][left] < 0) | (table.codes[column][right] < 0)
+    out[missing] = np.nan
+    return out
+
+
+def _relative(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    a, b = table.numbers[column][left], table.numbers[column][right]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = 1.0 - np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
+    rel[(a == 0) & (b == 0)] = 1.0
+    return rel.astype(np.float32)
+
+
+def _levels(sims: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
+    levels = np.zeros(len(sims), dtype=np.int8)
+    for i, threshold in enumerate(sorted(thresholds)):
+        levels[sims >= threshold - 1e-6] = i + 1
+    levels[np.isnan(sims)] = -1
+    return levels
+
+
+def _equal_tf(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    codes = table.codes[column]
+    equal = (codes[left] == codes[right]) & (codes[left] >= 0)
+    return np.where(equal, table.term_freq[column][left], np.nan)
+
+
+def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
+            progress: Progress | None = None) -> PairFeatures:
+    """All features of the given pairs (arrays of row positions)."""
+    feats = PairFeatures(left, right, {}, {}, {}, {})
+    for i, col in enumerate(table.columns):
+        sims = _string_sims(table, col, left, right)
+        if col.type == "free_text":
+            sims = {f"{col.name}:cos": _tfidf_cosine(table, col.name, left, right), **sims}
+        if col.type == "number":
+            sims[f"{col.name}:rel"] = _relative(table, col.name, left, right)
+        feats.sims.update(sims)
+        feats.levels[col.name] = _levels(next(iter(sims.values())), LEVEL_THRESHOLDS[col.type])
+        feats.n_levels[col.name] = len(LEVEL_THRESHOLDS[col.type]) + 1
+        if col.type in TF_TYPES:
+            feats.tf[col.name] = _equal_tf(table, col.name, left, right)
+        if progress:
+            progress.update((i + 1) / len(table.columns))
+    return feats

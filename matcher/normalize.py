@@ -1,0 +1,83 @@
+"""Vectorised string normalisation used by both blocking keys and comparators.
+
+Everything works on unique values (``pd.factorize``) so that 1M rows with 50k distinct surnames cost
+50k Python calls, not 1M.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+
+import jellyfish
+import numpy as np
+import pandas as pd
+
+
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def basic(series: pd.Series) -> pd.Series:
+    """Lower case, no accents, punctuation to spaces, single spaces; missing stays missing."""
+    s = series.astype("string").str.lower()
+    s = map_unique(s, _strip_accents)
+    s = s.str.replace(r"[^\w@.+]+|_", " ", regex=True).str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.mask(s == "")
+
+
+def alnum(series: pd.Series) -> pd.Series:
+    """Only letters and digits: '3172-A' and '3172 a' become '3172a'."""
+    s = basic(series).str.replace(r"[^0-9a-z]", "", regex=True)
+    return s.mask(s == "")
+
+
+def digits(series: pd.Series) -> pd.Series:
+    s = series.astype("string").str.replace(r"\D", "", regex=True)
+    return s.mask(s == "")
+
+
+def map_unique(series: pd.Series, func: Callable[[str], str]) -> pd.Series:
+    """Apply a Python function once per distinct non-missing value."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return series.astype("string")
+    mapped = np.array([func(u) for u in uniques], dtype=object)
+    out = np.where(codes >= 0, mapped[np.maximum(codes, 0)], None)
+    return pd.Series(out, index=series.index, dtype="string")
+
+
+def phonetic(series: pd.Series) -> pd.Series:
+    """Metaphone of the first token: tolerant to spelling variants of names in blocking keys."""
+    def code(value: str) -> str:
+        token = value.split(" ", 1)[0]
+        return jellyfish.metaphone(token) if token.isalpha() else token
+    s = map_unique(series, code)
+    return s.mask(s == "")
+
+
+def sorted_tokens(series: pd.Series) -> pd.Series:
+    """'smith john' == 'john smith': order-free key for names that get swapped."""
+    return map_unique(series, lambda v: " ".join(sorted(v.split())))
+
+
+def to_float(series: pd.Series) -> np.ndarray:
+    """Numbers inside strings ('$12.50', '1,200') as float64; NaN where none."""
+    s = series.astype("string").str.replace(",", "", regex=False)
+    extracted = s.str.extract(r"(-?\d+(?:\.\d+)?)", expand=False)
+    return pd.to_numeric(extracted, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def to_date_digits(series: pd.Series) -> pd.Series:
+    """Dates as YYYYMMDD digit strings when parseable, else their digits (typos stay comparable)."""
+    raw = series.astype("string")
+    d = digits(raw)
+    iso = raw.str.match(r"^\d{4}\D\d{1,2}\D\d{1,2}")
+    if bool(iso.fillna(False).any()):
+        parts = raw.str.extract(r"^(\d{4})\D(\d{1,2})\D(\d{1,2})")
+        rebuilt = parts[0] + parts[1].str.zfill(2) + parts[2].str.zfill(2)
+        d = d.where(~iso.fillna(False), rebuilt)
+    return d

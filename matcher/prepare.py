@@ -1,0 +1,104 @@
+"""Turn raw string columns into what comparators and blocking keys need, once per dataset.
+
+The result, ``PreparedTable``, is the shared input of blocking and scoring: normalised values per column,
+integer-coded blocking keys, term frequencies and, for free text, a TF-IDF matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from matcher import normalize
+from matcher.settings import ColumnSettings, Settings
+
+# column type -> the normaliser its comparator and exact keys work on
+NORMALISERS = {
+    "person_name": normalize.basic,
+    "categorical": normalize.basic,
+    "free_text": normalize.basic,
+    "email": normalize.basic,
+    "short_code": normalize.alnum,
+    "number": normalize.alnum,
+    "postcode": normalize.alnum,
+    "phone": normalize.digits,
+    "date": normalize.to_date_digits,
+}
+
+
+@dataclass
+class PreparedTable:
+    """Normalised view of one dataset; row i here is row i of the input."""
+
+    n: int
+    columns: list[ColumnSettings]
+    values: dict[str, np.ndarray]  # normalised strings (object arrays, None when missing)
+    codes: dict[str, np.ndarray]  # factorised normalised values, -1 when missing
+    uniques: dict[str, np.ndarray]  # code -> normalised value
+    term_freq: dict[str, np.ndarray]  # share of rows holding the same value, NaN when missing
+    keys: dict[str, np.ndarray] = field(default_factory=dict)  # blocking key name -> int codes (-1 missing)
+    tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)
+    source: np.ndarray | None = None  # int source codes for linkage
+
+
+def _codes(series: pd.Series) -> np.ndarray:
+    codes, _ = pd.factorize(series, use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def _term_freq(codes: np.ndarray) -> np.ndarray:
+    valid = codes >= 0
+    counts = np.bincount(codes[valid]) if valid.any() else np.zeros(0, dtype=np.int64)
+    tf = np.full(len(codes), np.nan)
+    tf[valid] = counts[codes[valid]] / max(int(valid.sum()), 1)
+    return tf
+
+
+def _blocking_keys(col: ColumnSettings, norm: pd.Series) -> dict[str, pd.Series]:
+    """Key variants per column: exact normalised value, plus spelling-tolerant ones for names."""
+    keys = {col.name: norm}
+    if col.type == "person_name":
+        keys[f"{col.name}~phonetic"] = normalize.phonetic(norm)
+        if float(norm.str.count(" ").mean() or 0) >= 0.5:
+            keys[f"{col.name}~sorted"] = normalize.sorted_tokens(norm)
+    elif col.type == "email":
+        keys[f"{col.name}~local"] = norm.str.split("@").str[0]
+    elif col.type == "phone":
+        keys[col.name] = norm.str[-8:]
+    return keys
+
+
+def _tfidf(norm: pd.Series) -> sparse.csr_matrix:
+    vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", sublinear_tf=True, dtype=np.float32)
+    filled = norm.fillna("").to_numpy(dtype=object)
+    try:
+        return vectorizer.fit_transform(filled).tocsr()
+    except ValueError:  # an all-empty column has no vocabulary
+        return sparse.csr_matrix((len(filled), 1), dtype=np.float32)
+
+
+def prepare(df: pd.DataFrame, settings: Settings) -> PreparedTable:
+    table = PreparedTable(n=len(df), columns=settings.data_columns, values={}, codes={}, uniques={},
+                          term_freq={})
+    for col in settings.data_columns:
+        norm = NORMALISERS[col.type](df[col.name])
+        table.values[col.name] = norm.to_numpy(dtype=object, na_value=None)
+        codes, uniques = pd.factorize(norm, use_na_sentinel=True)
+        table.codes[col.name] = codes.astype(np.int64)
+        table.uniques[col.name] = np.asarray(uniques, dtype=object)
+        table.term_freq[col.name] = _term_freq(table.codes[col.name])
+        if col.blocking:
+            for key, series in _blocking_keys(col, norm).items():
+                table.keys[key] = _codes(series)
+        if col.type == "free_text":
+            table.tfidf[col.name] = _tfidf(norm)
+        if col.type == "number":
+            table.numbers[col.name] = normalize.to_float(df[col.name])
+    if settings.source_column:
+        table.source = _codes(df[settings.source_column].fillna(""))
+    return table

@@ -1,0 +1,93 @@
+"""The settings object: the one config of record, serialised as JSON.
+
+Everything the engine decides automatically (column types, comparators) lands here, so a user can
+save it, edit one column and run again with exactly the same behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from matcher.errors import SettingsError
+
+COLUMN_TYPES = (
+    "person_name", "free_text", "short_code", "number", "date", "email", "phone", "postcode", "categorical",
+    "ignore",
+)
+
+
+@dataclass
+class ColumnSettings:
+    """How one data column is compared and whether it feeds blocking keys."""
+
+    name: str
+    type: str
+    blocking: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise SettingsError(f"column {self.name!r}: unknown type {self.type!r}; use one of {COLUMN_TYPES}")
+
+
+@dataclass
+class Settings:
+    """All knobs of one matching job.
+
+    precision_recall_tradeoff: decision threshold on the calibrated match probability (1 favours precision).
+    accuracy_cost_tradeoff: how wide the candidate search is (1 favours accuracy, more pairs, slower).
+    """
+
+    primary_key: str
+    source_column: str | None = None
+    columns: list[ColumnSettings] = field(default_factory=list)
+    precision_recall_tradeoff: float = 0.5
+    accuracy_cost_tradeoff: float = 0.5
+    enforce_labels: bool = False
+    one_to_one: bool = False
+    max_cluster_size: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for knob in ("precision_recall_tradeoff", "accuracy_cost_tradeoff"):
+            value = getattr(self, knob)
+            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+                raise SettingsError(f"{knob} must be a number in [0, 1], got {value!r}")
+        if self.max_cluster_size < 2:
+            raise SettingsError("max_cluster_size must be at least 2")
+        self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]
+
+    @property
+    def data_columns(self) -> list[ColumnSettings]:
+        return [c for c in self.columns if c.type != "ignore"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown settings keys: {', '.join(unknown)}")
+        if "primary_key" not in data:
+            raise SettingsError("settings need a primary_key")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> Settings:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SettingsError(f"cannot read settings {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise SettingsError(f"settings {path} must hold a JSON object")
+        return cls.from_dict(data)
