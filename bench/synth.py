@@ -16,7 +16,8 @@ corrupted field by field at independent rates (see ``RATES``): typos (insert, de
 keyboard-neighbour substitution, transposition), first/last name swap, nickname or initial,
 day/month swap or one wrong digit in the date of birth, street-type abbreviation, moving
 house, another e-mail domain, a wrong phone digit or another phone format. Any record may
-have empty fields. Rows are shuffled and ids (``r0000123``) say nothing of the entity.
+have empty fields. E-mail addresses are made from the names and are unique within a chunk
+(a number is added on a clash, as mail providers make people do). Rows are shuffled and ids (``r0000123``) say nothing of the entity.
 
 Output depends only on ``--rows`` and ``--seed``. Records are made and written in chunks of
 ``CHUNK_ROWS`` (duplicates of an entity share its chunk and are shuffled within it), so
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -261,6 +263,18 @@ def email_locals(v: Vocab, rec: dict) -> np.ndarray:
     return by_choice(rec["email_pattern"], patterns)
 
 
+def unique_emails(rng: np.random.Generator, v: Vocab, ent: dict) -> np.ndarray:
+    """Entity e-mail local parts; a number is added where two people would share an address."""
+    local = email_locals(v, ent)
+    domain = "@" + v.domain[ent["domain"]]
+    for _ in range(10):
+        clash = pd.Series(local + domain).duplicated().to_numpy()
+        if not clash.any():
+            break
+        local[clash] = local[clash] + NUM[rng.integers(1, 1000, int(clash.sum()))]
+    return local
+
+
 def phones(rec: dict) -> np.ndarray:
     """Phone numbers (11 digits, UK-like) written in one of six formats."""
     kind, number = rec["phone_kind"], rec["phone"]
@@ -298,7 +312,7 @@ def build_strings(v: Vocab, rec: dict) -> dict[str, np.ndarray]:
         + NUM[inward // 400]
         + letters[inward // 20 % 20]
         + letters[inward % 20],
-        "email_local": email_locals(v, rec),
+        "email_local": rec["email_local"],
         "email_domain": v.domain[rec["domain"]],
         "phone": phones(rec),
     }
@@ -387,7 +401,9 @@ def make_chunk(rng: np.random.Generator, v: Vocab, n_rows: int) -> tuple[dict, n
     entity = np.repeat(np.arange(len(sizes)), sizes)
     first = np.repeat(np.cumsum(sizes) - sizes, sizes)
     dup = np.arange(n_rows) != first
-    rec = {k: a[entity] for k, a in draw_entities(rng, v, len(sizes)).items()}
+    ent = draw_entities(rng, v, len(sizes))
+    ent["email_local"] = unique_emails(rng, v, ent)
+    rec = {k: a[entity] for k, a in ent.items()}
     corrupt_codes(rng, v, rec, dup)
     cols = build_strings(v, rec)
     corrupt_names(rng, v, cols, dup)

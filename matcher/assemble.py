@@ -1,0 +1,95 @@
+"""Turn cluster labels into the output table and the run's statistics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matcher.pipeline import MatchResult, Matcher
+
+
+def _sort_keys(keys: pd.Series) -> np.ndarray:
+    """Order keys numerically when they are all integers ('9' < '10'), else as strings."""
+    if keys.str.fullmatch(r"-?\d{1,18}").all():
+        return keys.astype(np.int64).to_numpy()
+    return keys.to_numpy(dtype=object)
+
+
+def match_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """Each cluster is named by its smallest primary key: deterministic and stable under re-runs."""
+    order = np.lexsort((_sort_keys(keys), labels))
+    first = np.r_[True, labels[order][1:] != labels[order][:-1]]
+    representative = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    out = np.empty(len(keys), dtype=object)
+    out[order] = keys.to_numpy(dtype=object)[order][representative]
+    return out
+
+
+def confidence(n: int, labels: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Clustered record: mean probability of its links inside its cluster. Lone record: 1 - its strongest
+    link's probability (how sure we are it has no duplicate)."""
+    same = labels[left] == labels[right]
+    total = np.bincount(left[same], prob[same], n) + np.bincount(right[same], prob[same], n)
+    count = np.bincount(left[same], minlength=n) + np.bincount(right[same], minlength=n)
+    strongest = np.zeros(n)
+    np.maximum.at(strongest, left[~same], prob[~same])
+    np.maximum.at(strongest, right[~same], prob[~same])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = total / count
+    return np.round(np.where(count > 0, inside, 1.0 - strongest), 6)
+
+
+def broken_constraints(matcher: Matcher, labels: np.ndarray) -> int:
+    """How many labeled pairs this clustering contradicts (must-links split, cannot-links joined)."""
+    c = matcher.constraints()
+    split = labels[c.must[0]] != labels[c.must[1]]
+    joined = labels[c.cannot[0]] == labels[c.cannot[1]]
+    return int(split.sum() + joined.sum())
+
+
+def blocking_recall(matcher: Matcher) -> float | None:
+    lab = matcher.labeled_
+    if lab is None or not lab.is_match.any():
+        return None
+    n = matcher.table_.n
+    ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
+    return float(np.isin(ids[lab.is_match], matcher.blocker_.pair_ids_).mean())
+
+
+def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
+    from matcher.pipeline import MatchResult
+
+    labels, (left, right, prob) = matcher.cluster_labels(enforce, one)
+    keys = matcher.records_[matcher.settings_.primary_key]
+    out = matcher.records_.copy()
+    out["match_id"] = match_ids(keys, labels)
+    out["match_confidence_score"] = confidence(matcher.table_.n, labels, left, right, prob)
+    stats = run_stats(matcher, labels)
+    if matcher.labeled_ is not None:
+        model_only = labels if not enforce else matcher.cluster_labels(False, one)[0]
+        stats["labels_broken_by_model"] = broken_constraints(matcher, model_only)
+        stats["labels_broken_in_output"] = broken_constraints(matcher, labels)
+    return MatchResult(records=out, stats=stats)
+
+
+def run_stats(matcher: Matcher, labels: np.ndarray) -> dict[str, Any]:
+    sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
+    fs = matcher.fs_
+    return {
+        "records": int(matcher.table_.n),
+        "candidate_pairs": int(matcher.blocker_.n_pairs_),
+        "blocking_rules": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.used],
+        "tfidf_neighbour_pairs": int(matcher.blocker_.neighbour_pairs_),
+        "blocking_recall": blocking_recall(matcher),
+        "model": "classifier" if matcher.classifier_ is not None else "fellegi_sunter",
+        "em_iterations": int(fs.n_iter_),
+        "em_match_share": round(float(fs.lambda_), 6),
+        "threshold": matcher.threshold,
+        "clusters": int((sizes > 1).sum()),
+        "records_in_clusters": int(sizes[sizes > 1].sum()),
+        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+        "column_types": {c.name: c.type for c in matcher.settings_.columns},
+    }

@@ -1,0 +1,222 @@
+"""From scored pairs to entities: constrained average-linkage clustering inside connected components.
+
+Bare connected components chain unrelated records through one bad edge (A~B, B~C, so A~C). Here a component
+only seeds the search; inside it, clusters merge while their *average* pair probability stays above the
+threshold (pairs never scored count as 0), never past ``max_cluster_size``, and never across a cannot-link.
+Must-links are merged before anything else. For two-table linkage of duplicate-free tables, ``one_to_one``
+keeps the best link per record instead (greedy maximum-weight matching).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+GIANT_COMPONENT = 2000
+
+
+@dataclass
+class Constraints:
+    """Pairs of row positions that must / must not end in the same cluster."""
+
+    must: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.zeros(0, int), np.zeros(0, int)))
+    cannot: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.zeros(0, int), np.zeros(0, int)))
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    graph = sparse.coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n)
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+class _Agglomeration:
+    """Average linkage over the clusters of one component, honouring cannot-links and a size cap."""
+
+    def __init__(self, groups: dict[int, list[int]]) -> None:
+        self.members = groups  # cluster id -> local member indices
+        self.weight: dict[int, dict[int, float]] = {g: {} for g in groups}
+        self.forbidden: dict[int, set[int]] = {g: set() for g in groups}
+
+    def size(self, g: int) -> int:
+        return len(self.members[g])
+
+    def add_edge(self, a: int, b: int, p: float) -> None:
+        if a != b:
+            self.weight[a][b] = self.weight[a].get(b, 0.0) + p
+            self.weight[b][a] = self.weight[b].get(a, 0.0) + p
+
+    def forbid(self, a: int, b: int) -> None:
+        self.forbidden[a].add(b)
+        self.forbidden[b].add(a)
+
+    def average(self, a: int, b: int) -> float:
+        return self.weight[a].get(b, 0.0) / (self.size(a) * self.size(b))
+
+    def run(self, threshold: float, max_size: int) -> None:
+        heap = [(-self.average(a, b), a, b) for a in self.weight for b in self.weight[a] if a < b]
+        heapq.heapify(heap)
+        while heap:
+            neg_avg, a, b = heapq.heappop(heap)
+            if -neg_avg < threshold:
+                break
+            if a not in self.members or b not in self.members or abs(self.average(a, b) + neg_avg) > 1e-12:
+                continue  # stale entry: one side was merged since it was pushed
+            if b in self.forbidden[a] or self.size(a) + self.size(b) > max_size:
+                continue
+            self._merge(a, b)
+            for c in self.weight[a]:
+                heapq.heappush(heap, (-self.average(a, c), min(a, c), max(a, c)))
+
+    def _merge(self, a: int, b: int) -> None:
+        for c, w in self.weight.pop(b).items():
+            self.weight[c].pop(b, None)
+            if c != a:
+                self.weight[a][c] = self.weight[a].get(c, 0.0) + w
+                self.weight[c][a] = self.weight[c].get(a, 0.0) + w
+        self.weight[a].pop(b, None)
+        for c in self.forbidden.pop(b):
+            self.forbidden[c].discard(b)
+            if c != a:
+                self.forbid(a, c)
+        self.members[a].extend(self.members.pop(b))
+
+
+def average_linkage(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
+                    constraints: Constraints, threshold: float, max_size: int) -> np.ndarray:
+    """Cluster one component given its edges (global row positions); returns a cluster label per member."""
+    local = {int(m): i for i, m in enumerate(members)}
+    uf = _UnionFind(len(members))
+    for a, b in zip(*constraints.must, strict=True):
+        uf.union(local[int(a)], local[int(b)])
+    group_of = np.array([uf.find(i) for i in range(len(members))])
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(group_of):
+        groups.setdefault(int(g), []).append(i)
+    agg = _Agglomeration(groups)
+    for a, b, p in zip(left, right, prob, strict=True):
+        agg.add_edge(int(group_of[local[int(a)]]), int(group_of[local[int(b)]]), float(p))
+    for a, b in zip(*constraints.cannot, strict=True):
+        ga, gb = int(group_of[local[int(a)]]), int(group_of[local[int(b)]])
+        if ga != gb:
+            agg.forbid(ga, gb)
+    agg.run(threshold, max_size)
+    labels = np.empty(len(members), dtype=np.int64)
+    for cluster, idx in agg.members.items():
+        labels[idx] = cluster
+    return labels
+
+
+COMPLETE_MAX = 50
+
+
+def missing_component_pairs(comp: np.ndarray, edge_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs inside components of 3..COMPLETE_MAX records that were never scored (blocking missed them)."""
+    from matcher.blocking import block_pairs, decode, encode
+
+    n = len(comp)
+    left, right = block_pairs(comp.astype(np.int64), COMPLETE_MAX)
+    ids = np.unique(encode(left, right, n))
+    ids = ids[~np.isin(ids, edge_ids, assume_unique=True)]
+    return decode(ids, n)
+
+
+def _in_component_edges(comp: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray):
+    inside = comp[left] == comp[right]
+    left, right, prob = left[inside], right[inside], prob[inside]
+    order = np.argsort(comp[left], kind="stable")
+    return left[order], right[order], prob[order]
+
+
+def cluster(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float,
+            constraints: Constraints | None = None, max_size: int = 100) -> np.ndarray:
+    """Cluster label per record (an arbitrary int; equal labels = same entity)."""
+    constraints = constraints or Constraints()
+    strong = prob >= threshold
+    comp = components(n, np.r_[left[strong], constraints.must[0]], np.r_[right[strong], constraints.must[1]])
+    sizes = np.bincount(comp)
+    labels = comp.copy()
+    e_left, e_right, e_prob = _in_component_edges(comp, left, right, prob)
+    must_l, must_r = constraints.must
+    if len(must_l):
+        e_left, e_right = np.r_[e_left, must_l], np.r_[e_right, must_r]
+        e_prob = np.r_[e_prob, np.ones(len(must_l))]
+        e_left, e_right, e_prob = _in_component_edges(comp, e_left, e_right, e_prob)
+    hard = _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constraints, max_size)
+    starts = np.searchsorted(comp[e_left], hard, side="left")
+    ends = np.searchsorted(comp[e_left], hard, side="right")
+    members_of = _members_by_component(comp, hard)
+    for c, lo, hi in zip(hard, starts, ends, strict=True):
+        members = members_of[c]
+        local = _restrict(constraints, set(members.tolist()))
+        sub = average_linkage(members, e_left[lo:hi], e_right[lo:hi], e_prob[lo:hi], local, threshold, max_size)
+        labels[members] = n + members[sub]  # offset keeps new labels apart from component ids
+    return labels
+
+
+def _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constraints, max_size) -> np.ndarray:
+    """Components that are not already a clean clique above the threshold."""
+    strong_count = np.bincount(comp[e_left][e_prob >= threshold], minlength=len(sizes))
+    weak = np.bincount(comp[e_left][e_prob < threshold], minlength=len(sizes)) > 0
+    full = sizes * (sizes - 1) // 2
+    hard = (sizes > 2) & ((strong_count < full) | weak) | (sizes > max_size)
+    if len(constraints.cannot[0]):
+        cl, cr = constraints.cannot
+        hard[comp[cl][comp[cl] == comp[cr]]] = True
+    return np.flatnonzero(hard & (sizes >= 2))
+
+
+def _members_by_component(comp: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:
+    if len(wanted) == 0:
+        return {}
+    rows = np.flatnonzero(np.isin(comp, wanted))
+    rows = rows[np.argsort(comp[rows], kind="stable")]
+    bounds = np.searchsorted(comp[rows], wanted, side="left")
+    return {int(c): part for c, part in zip(wanted, np.split(rows, bounds[1:]), strict=True)}
+
+
+def _restrict(constraints: Constraints, members: set[int]) -> Constraints:
+    def keep(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        a, b = pair
+        if len(a) == 0:
+            return pair
+        mask = np.array([int(x) in members and int(y) in members for x, y in zip(a, b, strict=True)])
+        return a[mask], b[mask]
+    return Constraints(keep(constraints.must), keep(constraints.cannot))
+
+
+def one_to_one(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float,
+               constraints: Constraints | None = None) -> np.ndarray:
+    """Greedy maximum-weight matching: each record links to at most one record (of the other source)."""
+    constraints = constraints or Constraints()
+    cannot = {(min(a, b), max(a, b)) for a, b in zip(*constraints.cannot, strict=True)}
+    taken = np.zeros(n, dtype=bool)
+    uf = _UnionFind(n)
+    for a, b in zip(*constraints.must, strict=True):
+        uf.union(int(a), int(b))
+        taken[[a, b]] = True
+    strong = np.flatnonzero(prob >= threshold)
+    for i in strong[np.argsort(-prob[strong], kind="stable")]:
+        a, b = int(left[i]), int(right[i])
+        if not taken[a] and not taken[b] and (min(a, b), max(a, b)) not in cannot:
+            taken[[a, b]] = True
+            uf.union(a, b)
+    return np.array([uf.find(i) for i in range(n)])

@@ -1,0 +1,60 @@
+"""Explanations as first-class output: each scored pair with every column's contribution to its score.
+
+Contributions are log2 odds. Under the unsupervised model they are the Fellegi-Sunter match weights, which
+add up to the pair's total. Under the classifier they are ablations: how much the log odds drop when that
+column is treated as unknown, which is honest for any model though they need not add up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from matcher.features import PairFeatures
+
+if TYPE_CHECKING:
+    from matcher.pipeline import Matcher
+
+
+def _log2_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log2(p / (1 - p))
+
+
+def _without(features: PairFeatures, column: str) -> PairFeatures:
+    sims = {k: (np.full_like(v, np.nan) if k.split(":", 1)[0] == column else v) for k, v in features.sims.items()}
+    levels = {k: (np.full_like(v, -1) if k == column else v) for k, v in features.levels.items()}
+    tf = {k: (np.full_like(v, np.nan) if k == column else v) for k, v in features.tf.items()}
+    return PairFeatures(features.left, features.right, sims, levels, tf, features.n_levels)
+
+
+def _subset(features: PairFeatures, mask: np.ndarray) -> PairFeatures:
+    return PairFeatures(features.left[mask], features.right[mask],
+                        {k: v[mask] for k, v in features.sims.items()},
+                        {k: v[mask] for k, v in features.levels.items()},
+                        {k: v[mask] for k, v in features.tf.items()}, features.n_levels)
+
+
+def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
+    if matcher.classifier_ is None:
+        return matcher.fs_.column_weights(features)
+    base = _log2_odds(matcher.score(features))
+    return {c.name: base - _log2_odds(matcher.score(_without(features, c.name)))
+            for c in matcher.settings_.data_columns}
+
+
+def pairs_frame(matcher: Matcher, min_probability: float = 0.05) -> pd.DataFrame:
+    """Candidate pairs scoring at least ``min_probability``, strongest first, with per-column contributions."""
+    keep = matcher.prob_ >= min_probability
+    features = _subset(matcher.candidates_, keep)
+    keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    frame = pd.DataFrame({
+        "key_a": keys[features.left],
+        "key_b": keys[features.right],
+        "match_probability": np.round(matcher.prob_[keep], 6),
+    })
+    for column, weight in contributions(matcher, features).items():
+        frame[f"{column}_contribution"] = np.round(weight, 4)
+    return frame.sort_values("match_probability", ascending=False, kind="stable").reset_index(drop=True)

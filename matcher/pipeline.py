@@ -1,0 +1,186 @@
+"""The matcher: profile -> block -> score -> cluster, as one scikit-learn style estimator.
+
+``Matcher(settings).fit(records, labels)`` learns everything about one dataset (blocking rules, candidate
+pairs, the unsupervised model and, with labels, the classifier); ``predict()`` clusters with the current
+knobs, so moving ``precision_recall_tradeoff`` re-clusters without re-scoring.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matcher import explain
+from matcher.blocking import Blocker, decode
+from matcher.classifier import PairClassifier
+from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
+from matcher.errors import InputError, SettingsError
+from matcher.features import PairFeatures, compare
+from matcher.fs import FellegiSunter
+from matcher.labels import Labels
+from matcher.prepare import prepare
+from matcher.profile import infer_settings
+from matcher.progress import Progress, ProgressCallback
+from matcher.sampling import random_pairs
+from matcher.settings import Settings
+
+RANDOM_PAIRS = 200_000
+
+
+@dataclass
+class LabeledPairs:
+    left: np.ndarray
+    right: np.ndarray
+    is_match: np.ndarray
+    set_id: np.ndarray
+
+
+@dataclass
+class MatchResult:
+    records: pd.DataFrame  # input rows + match_id + match_confidence_score
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Matcher:
+    """Fitted state: ``settings_`` (with inferred columns), ``table_``, ``blocker_``, ``candidates_``
+    (PairFeatures), ``fs_``, ``classifier_`` (None without usable labels), ``prob_`` (per candidate)."""
+
+    def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
+        self.settings = settings
+        self.progress = progress
+
+    def fit(self, records: pd.DataFrame, labels: Labels | None = None) -> Matcher:
+        progress = Progress(self.progress)
+        self.records_ = _validated(records, self.settings)
+        progress.stage("prepare")
+        self.settings_ = infer_settings(self.records_, self.settings.primary_key, self.settings.source_column,
+                                        base=Settings.from_dict(self.settings.to_dict()))
+        if not self.settings_.data_columns:
+            raise SettingsError("no data columns to compare besides the primary key and source column")
+        self.table_ = prepare(self.records_, self.settings_)
+        progress.stage("blocking")
+        self.blocker_ = Blocker(self.settings_.accuracy_cost_tradeoff).fit(self.table_, progress)
+        progress.stage("features")
+        left, right = decode(self.blocker_.pair_ids_, self.table_.n)
+        self.candidates_ = compare(self.table_, left, right, progress)
+        progress.stage("model")
+        rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
+        self.fs_ = FellegiSunter().fit(self.candidates_, compare(self.table_, rl, rr))
+        self.labeled_ = self._labeled_pairs(labels)
+        self.classifier_ = self._fit_classifier()
+        self.prob_ = self.score(self.candidates_)
+        progress.finish()
+        return self
+
+    def _labeled_pairs(self, labels: Labels | None) -> LabeledPairs | None:
+        if labels is None or labels.rows.empty:
+            return None
+        pairs = labels.pairs()
+        position = pd.Series(np.arange(self.table_.n), index=self.records_[self.settings_.primary_key])
+        known = pairs["key_a"].isin(position.index) & pairs["key_b"].isin(position.index)
+        if not known.all():
+            missing = sorted(set(pairs.loc[~known, "key_a"]) | set(pairs.loc[~known, "key_b"]))
+            missing = [k for k in missing if k not in position.index][:5]
+            raise InputError(f"labels name primary keys not in the data: {', '.join(map(str, missing))}")
+        return LabeledPairs(position[pairs["key_a"]].to_numpy(), position[pairs["key_b"]].to_numpy(),
+                            pairs["is_match"].to_numpy(dtype=bool), pairs["labeling_set_id"].to_numpy())
+
+    def _design(self, features: PairFeatures) -> np.ndarray:
+        X, _ = features.matrix()
+        return np.column_stack([X, self.fs_.match_weight(features)]).astype(np.float32)
+
+    def _fit_classifier(self) -> PairClassifier | None:
+        lab = self.labeled_
+        if lab is None:
+            return None
+        if not PairClassifier.can_fit(lab.is_match):
+            warnings.warn("labels hold too few matches or non-matches to train a classifier "
+                          "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
+            return None
+        features = compare(self.table_, lab.left, lab.right)
+        return PairClassifier(random_state=self.settings_.seed).fit(
+            self._design(features), lab.is_match, groups=lab.set_id)
+
+    def score(self, features: PairFeatures) -> np.ndarray:
+        """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior."""
+        if self.classifier_ is not None:
+            return self.classifier_.predict_proba(self._design(features))
+        return self.fs_.predict_proba(features)
+
+    @property
+    def threshold(self) -> float:
+        """precision_recall_tradeoff p is the probability a pair needs to be linked (Bayes-optimal when
+        a false link costs p and a missed link costs 1-p), kept inside [0.01, 0.99]."""
+        return float(np.clip(self.settings_.precision_recall_tradeoff, 0.01, 0.99))
+
+    def predict(self, precision_recall_tradeoff: float | None = None, enforce_labels: bool | None = None,
+                one_to_one_links: bool | None = None) -> MatchResult:
+        from matcher.assemble import assemble_result
+
+        if precision_recall_tradeoff is not None:
+            self.settings_.precision_recall_tradeoff = precision_recall_tradeoff
+        enforce = self.settings_.enforce_labels if enforce_labels is None else enforce_labels
+        one = self.settings_.one_to_one if one_to_one_links is None else one_to_one_links
+        if one and self.table_.source is None:
+            raise SettingsError("one-to-one links need a source column (two-table linkage)")
+        return assemble_result(self, enforce, one)
+
+    def edges(self, enforce: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate pairs and probabilities; with enforce, labeled pairs are pinned to 1 or 0."""
+        left, right, prob = self.candidates_.left, self.candidates_.right, self.prob_.copy()
+        lab = self.labeled_
+        if enforce and lab is not None:
+            n = self.table_.n
+            ids = np.minimum(left, right).astype(np.int64) * n + np.maximum(left, right)
+            lab_ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
+            pos = np.searchsorted(ids, lab_ids)
+            found = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == lab_ids)
+            prob[pos[found]] = lab.is_match[found].astype(float)
+        return left, right, prob
+
+    def constraints(self) -> Constraints:
+        lab = self.labeled_
+        if lab is None:
+            return Constraints()
+        m = lab.is_match
+        return Constraints(must=(lab.left[m], lab.right[m]), cannot=(lab.left[~m], lab.right[~m]))
+
+    def cluster_labels(self, enforce: bool, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Cluster per record plus the edges it was decided on (candidates + completed pairs)."""
+        left, right, prob = self.edges(enforce)
+        constraints = self.constraints() if enforce else None
+        n, t = self.table_.n, self.threshold
+        if one:
+            return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
+        strong = prob >= t
+        from matcher.cluster import components
+
+        comp = components(n, left[strong], right[strong])
+        ml, mr = missing_component_pairs(comp, self.blocker_.pair_ids_)
+        if len(ml):
+            left, right = np.r_[left, ml], np.r_[right, mr]
+            prob = np.r_[prob, self.score(compare(self.table_, ml, mr))]
+        labels = cluster(n, left, right, prob, t, constraints, self.settings_.max_cluster_size)
+        return labels, (left, right, prob)
+
+    def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
+        return explain.pairs_frame(self, min_probability)
+
+
+def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    for role, column in (("primary key", settings.primary_key), ("source column", settings.source_column)):
+        if column is not None and column not in records.columns:
+            raise InputError(f"{role} column {column!r} not found; columns are: {', '.join(records.columns)}")
+    for col in settings.columns:
+        if col.name not in records.columns:
+            raise SettingsError(f"settings describe column {col.name!r} which the data does not have")
+    out = records.reset_index(drop=True)
+    out[settings.primary_key] = out[settings.primary_key].astype(str)
+    if out[settings.primary_key].duplicated().any():
+        dup = out.loc[out[settings.primary_key].duplicated(), settings.primary_key].head(5).tolist()
+        raise InputError(f"primary key {settings.primary_key!r} is not unique: {', '.join(dup)}")
+    return out
