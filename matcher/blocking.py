@@ -185,16 +185,21 @@ class Blocker:
     def _neighbour_pass(self, table: PreparedTable, budget: BlockingBudget) -> np.ndarray:
         if table.n > TFIDF_MAX_ROWS:
             return np.zeros(0, dtype=np.int64)
-        found = [tfidf_neighbours(m, budget.neighbours, table.source) for m in table.tfidf.values()]
+        max_df = 5 * budget.max_block_size
+        found = [tfidf_neighbours(m, budget.neighbours, table.source, max_df) for m in table.tfidf.values()]
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def tfidf_neighbours(matrix: sparse.csr_matrix, k: int, source: np.ndarray | None,
+def tfidf_neighbours(matrix: sparse.csr_matrix, k: int, source: np.ndarray | None, max_df: int,
                      max_df_share: float = 0.05, chunk: int = 2000) -> np.ndarray:
-    """Top-k cosine neighbours per row over tokens rarer than ``max_df_share`` of rows, as pair ids."""
+    """Top-k cosine neighbours per row over its rarer tokens, as pair ids.
+
+    Tokens in more than ``max_df`` rows (or 5% of rows) are ignored: they cost df^2 products and
+    separate little ('street', house numbers).
+    """
     n = matrix.shape[0]
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    rare = sparse.diags((df <= max(2, max_df_share * n)).astype(np.float32))
+    rare = sparse.diags((df <= max(2, min(max_df_share * n, max_df))).astype(np.float32))
     pruned = (matrix @ rare).tocsr()
     pruned.eliminate_zeros()
     transposed = pruned.T.tocsr()

@@ -1,0 +1,128 @@
+"""The ``matcher`` command line. Other tools script against these verbs and flags; keep them stable.
+
+User errors end with exit code 2 and one line on stderr (``matcher: error: ...``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from matcher import __version__
+from matcher.errors import MatcherError
+from matcher.io import read_table, write_table
+from matcher.labels import read_labels
+from matcher.pipeline import Matcher
+from matcher.progress import StderrBar
+from matcher.settings import Settings
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def _add_data_args(p: argparse.ArgumentParser, labels_required: bool = False) -> None:
+    p.add_argument("data", help="CSV (UTF-8, cp1252/latin-1 detected) or Parquet file")
+    p.add_argument("--primary-key", required=True, help="column that uniquely identifies each record")
+    p.add_argument("--source-column", help="records with the same value here are never compared (linkage)")
+    p.add_argument("--labels", required=labels_required, help="labeling file: labeling_set_id,label,<columns>")
+    p.add_argument("--settings", help="settings JSON (column types, knobs); command-line flags override it")
+    p.add_argument("--accuracy-cost", type=_unit_interval, help="candidate search width, 0..1 (default 0.5)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="matcher", description="Find records that refer to the same entity.")
+    parser.add_argument("--version", action="version", version=f"matcher {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    match = verbs.add_parser("match", help="cluster duplicate records; writes match_id and match_confidence_score")
+    _add_data_args(match)
+    match.add_argument("--precision-recall", type=_unit_interval,
+                       help="decision threshold on the match probability, 0..1 (1 favours precision; default 0.5)")
+    match.add_argument("--enforce-labels", action="store_true",
+                       help="labeled matches end in one cluster, labeled non-matches in different ones")
+    match.add_argument("--one-to-one", action="store_true",
+                       help="linkage of duplicate-free tables: each record links to at most one other")
+    match.add_argument("--output", required=True, help="output CSV or Parquet: every input row + match columns")
+    match.add_argument("--pairs-output", help="scored candidate pairs with per-column contributions")
+    match.add_argument("--pairs-min-probability", type=_unit_interval, default=0.05,
+                       help="smallest match probability written to --pairs-output (default 0.05)")
+    match.add_argument("--stats-output", help="write run statistics (blocking, model, clusters) as JSON")
+    match.add_argument("--write-settings", help="save the settings actually used (with inferred column types)")
+    match.set_defaults(run=run_match)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = Settings.from_json_file(args.settings).to_dict() if args.settings else {}
+    base["primary_key"] = args.primary_key
+    if args.source_column:
+        base["source_column"] = args.source_column
+    overrides = {
+        "accuracy_cost_tradeoff": getattr(args, "accuracy_cost", None),
+        "precision_recall_tradeoff": getattr(args, "precision_recall", None),
+    }
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    for flag, key in (("enforce_labels", "enforce_labels"), ("one_to_one", "one_to_one")):
+        if getattr(args, flag, False):
+            base[key] = True
+    return Settings.from_dict(base)
+
+
+def fit_matcher(args: argparse.Namespace) -> Matcher:
+    settings = _settings(args)
+    records = read_table(args.data, settings.primary_key, settings.source_column)
+    labels = None
+    if args.labels:
+        labels = read_labels(args.labels, settings.primary_key, known_keys=records[settings.primary_key])
+    progress = None if args.quiet else StderrBar()
+    return Matcher(settings, progress=progress).fit(records, labels)
+
+
+def run_match(args: argparse.Namespace) -> int:
+    matcher = fit_matcher(args)
+    result = matcher.predict()
+    write_table(result.records, args.output)
+    if args.pairs_output:
+        write_table(matcher.explain_pairs(args.pairs_min_probability), args.pairs_output)
+    if args.stats_output:
+        Path(args.stats_output).write_text(json.dumps(result.stats, indent=2), encoding="utf-8")
+    if args.write_settings:
+        Path(args.write_settings).write_text(matcher.settings_.to_json(), encoding="utf-8")
+    s = result.stats
+    if not args.quiet:
+        print(f"{s['records']} records, {s['candidate_pairs']} candidate pairs, {s['clusters']} clusters "
+              f"({s['records_in_clusters']} records) -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"matcher: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return int(args.run(args))
+    except MatcherError as exc:
+        print(f"\nmatcher: error: {exc}" if not args.quiet else f"matcher: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("matcher: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
