@@ -14,6 +14,17 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 MIN_PER_CLASS = 5
 
 
+def informative_columns(X: np.ndarray) -> np.ndarray:
+    """Indices of columns with at least two distinct non-missing values (others cannot split anything)."""
+    keep = []
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        col = col[~np.isnan(col)]
+        if len(col) and col.min() != col.max():
+            keep.append(j)
+    return np.array(keep, dtype=np.int64)
+
+
 class PairClassifier:
     """``fit(X, y, groups)`` on labeled pairs; ``predict_proba(X)`` gives P(match).
 
@@ -37,6 +48,8 @@ class PairClassifier:
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             sample_weight: np.ndarray | None = None) -> PairClassifier:
         y = np.asarray(y, dtype=bool)
+        self.columns_ = informative_columns(X)
+        X = X[:, self.columns_]
         folds = int(min(3, y.sum(), (~y).sum()))
         cv: object = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         if groups is not None and len(np.unique(groups)) >= folds:
@@ -52,5 +65,5 @@ class PairClassifier:
     def predict_proba(self, X: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
         out = np.empty(len(X))
         for start in range(0, len(X), chunk):
-            out[start:start + chunk] = self.model_.predict_proba(X[start:start + chunk])[:, 1]
+            out[start:start + chunk] = self.model_.predict_proba(X[start:start + chunk, self.columns_])[:, 1]
         return out

@@ -99,9 +99,8 @@ def _string_sims(table: PreparedTable, col: ColumnSettings, left: np.ndarray, ri
     return out
 
 
-def _tfidf_cosine(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray,
+def _tfidf_cosine(matrix, table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray,
                   chunk: int = 500_000) -> np.ndarray:
-    matrix = table.tfidf[column]
     out = np.empty(len(left), dtype=np.float32)
     for start in range(0, len(left), chunk):
         sl = slice(start, start + chunk)
@@ -109,6 +108,28 @@ def _tfidf_cosine(table: PreparedTable, column: str, left: np.ndarray, right: np
     missing = (table.codes[column][left] < 0) | (table.codes[column][right] < 0)
     out[missing] = np.nan
     return out
+
+
+def _code_overlap(tokens: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Jaccard of digit-bearing tokens (model numbers): NaN unless both sides have some."""
+    codes, uniques = _factorize(tokens)
+    cl, cr = codes[left], codes[right]
+    present = (cl >= 0) & (cr >= 0)
+    out = np.full(len(left), np.nan, dtype=np.float32)
+    if present.any():
+        a, b = uniques[cl[present]], uniques[cr[present]]
+        sims = cpdist(list(a), list(b), scorer=fuzz.token_set_ratio, workers=-1, dtype=np.float32)
+        exact = np.fromiter((len(set(x.split()) & set(y.split())) > 0 for x, y in zip(a, b, strict=True)),
+                            dtype=bool, count=len(a))
+        out[present] = np.where(exact, 0.5 + sims / 200.0, sims / 200.0)
+    return out
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def _relative(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -140,7 +161,10 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
     for i, col in enumerate(table.columns):
         sims = _string_sims(table, col, left, right)
         if col.type == "free_text":
-            sims = {f"{col.name}:cos": _tfidf_cosine(table, col.name, left, right), **sims}
+            sims = {f"{col.name}:cos": _tfidf_cosine(table.tfidf[col.name], table, col.name, left, right),
+                    **sims, f"{col.name}:codes": _code_overlap(table.code_tokens[col.name], left, right)}
+            if col.name in table.char_tfidf:
+                sims[f"{col.name}:cos3"] = _tfidf_cosine(table.char_tfidf[col.name], table, col.name, left, right)
         if col.type == "number":
             sims[f"{col.name}:rel"] = _relative(table, col.name, left, right)
         feats.sims.update(sims)

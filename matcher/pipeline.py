@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from matcher import explain
+
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
 from matcher.errors import InputError, SettingsError
+from matcher.explain import _subset
 from matcher.features import PairFeatures, compare
 from matcher.fs import FellegiSunter
 from matcher.labels import Labels
@@ -29,6 +30,8 @@ from matcher.sampling import random_pairs
 from matcher.settings import Settings
 
 RANDOM_PAIRS = 200_000
+PSEUDO_MAX = 5_000  # pseudo-labeled pairs per class
+PSEUDO_WEIGHT = 0.5  # their total weight relative to the human-labeled pairs
 
 
 @dataclass
@@ -70,10 +73,17 @@ class Matcher:
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
         self.fs_ = FellegiSunter().fit(self.candidates_, compare(self.table_, rl, rr))
+        self.best_ = self._best_per_record(self.candidates_)
+        self.refit_labels(labels)
+        progress.finish()
+        return self
+
+    def refit_labels(self, labels: Labels | None) -> Matcher:
+        """Learn from new labels reusing blocking and features: a labeling round costs seconds."""
+        self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.classifier_ = self._fit_classifier()
         self.prob_ = self.score(self.candidates_)
-        progress.finish()
         return self
 
     def _labeled_pairs(self, labels: Labels | None) -> LabeledPairs | None:
@@ -89,9 +99,30 @@ class Matcher:
         return LabeledPairs(position[pairs["key_a"]].to_numpy(), position[pairs["key_b"]].to_numpy(),
                             pairs["is_match"].to_numpy(dtype=bool), pairs["labeling_set_id"].to_numpy())
 
+    def _context_scores(self, features: PairFeatures) -> list[np.ndarray]:
+        """Scores whose best value per record gives context: the FS weight and free-text cosines."""
+        cosines = [np.nan_to_num(v, nan=0.0) for k, v in features.sims.items() if k.endswith(":cos")]
+        return [self.fs_.match_weight(features), *cosines]
+
+    def _best_per_record(self, features: PairFeatures) -> list[np.ndarray]:
+        best = []
+        for score in self._context_scores(features):
+            top = np.full(self.table_.n, -np.inf)
+            np.maximum.at(top, features.left, score)
+            np.maximum.at(top, features.right, score)
+            best.append(top)
+        return best
+
     def _design(self, features: PairFeatures) -> np.ndarray:
+        """Pair features, the FS weight, and for each context score the gap to each record's best candidate:
+        a pair that is both records' best option is far more often a match (strong in linkage)."""
         X, _ = features.matrix()
-        return np.column_stack([X, self.fs_.match_weight(features)]).astype(np.float32)
+        cols = [X]
+        for score, top in zip(self._context_scores(features), self.best_, strict=True):
+            cols += [score[:, None], (score - top[features.left])[:, None], (score - top[features.right])[:, None]]
+        design = np.column_stack(cols).astype(np.float32)
+        design[~np.isfinite(design)] = np.nan
+        return design
 
     def _fit_classifier(self) -> PairClassifier | None:
         lab = self.labeled_
@@ -101,9 +132,34 @@ class Matcher:
             warnings.warn("labels hold too few matches or non-matches to train a classifier "
                           "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
             return None
-        features = compare(self.table_, lab.left, lab.right)
-        return PairClassifier(random_state=self.settings_.seed).fit(
-            self._design(features), lab.is_match, groups=lab.set_id)
+        X = self._design(compare(self.table_, lab.left, lab.right))
+        y, groups, weight = lab.is_match, lab.set_id.astype(str), np.ones(len(lab.left))
+        pseudo = self._pseudo_labels(lab)
+        if pseudo is not None:
+            idx, py = pseudo
+            X = np.vstack([X, self._design(_subset(self.candidates_, idx))])
+            y = np.r_[y, py]
+            groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
+            weight = np.r_[weight, np.full(len(idx), PSEUDO_WEIGHT * len(lab.left) / max(len(idx), 1))]
+        return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups, sample_weight=weight)
+
+    def _pseudo_labels(self, lab: LabeledPairs) -> tuple[np.ndarray, np.ndarray] | None:
+        """Confident cold-start verdicts on unlabeled candidates, weighted to count for PSEUDO_WEIGHT of the
+        human labels: a few labels then refine the unsupervised model rather than start from nothing."""
+        p = self.fs_.predict_proba(self.candidates_)
+        n = self.table_.n
+        ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
+            np.maximum(self.candidates_.left, self.candidates_.right)
+        lab_ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
+        free = ~np.isin(ids, lab_ids)
+        rng = np.random.default_rng(self.settings_.seed)
+        pos = np.flatnonzero(free & (p >= 0.95))
+        neg = np.flatnonzero(free & (p <= 0.05))
+        if len(pos) < 5 or len(neg) < 5:
+            return None
+        pos = rng.permutation(pos)[:PSEUDO_MAX]
+        neg = rng.permutation(neg)[:PSEUDO_MAX]
+        return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
     def score(self, features: PairFeatures) -> np.ndarray:
         """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior."""
@@ -168,7 +224,9 @@ class Matcher:
         return labels, (left, right, prob)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
-        return explain.pairs_frame(self, min_probability)
+        from matcher.explain import pairs_frame
+
+        return pairs_frame(self, min_probability)
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

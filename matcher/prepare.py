@@ -42,6 +42,8 @@ class PreparedTable:
     term_freq: dict[str, np.ndarray]  # share of rows holding the same value, NaN when missing
     keys: dict[str, np.ndarray] = field(default_factory=dict)  # blocking key name -> int codes (-1 missing)
     tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
+    char_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
+    code_tokens: dict[str, np.ndarray] = field(default_factory=dict)  # sorted tokens holding digits
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
 
@@ -73,13 +75,29 @@ def _blocking_keys(col: ColumnSettings, norm: pd.Series) -> dict[str, pd.Series]
     return keys
 
 
-def _tfidf(norm: pd.Series) -> sparse.csr_matrix:
-    vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", sublinear_tf=True, dtype=np.float32)
+CHAR_TFIDF_MAX_ROWS = 300_000
+
+
+def _tfidf(norm: pd.Series, analyzer: str = "word") -> sparse.csr_matrix:
+    """Word TF-IDF (rare shared words) or character 3-gram TF-IDF (robust to 'cs3' vs 'cs 3')."""
+    if analyzer == "word":
+        vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", sublinear_tf=True, dtype=np.float32)
+    else:
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), sublinear_tf=True, dtype=np.float32)
     filled = norm.fillna("").to_numpy(dtype=object)
     try:
         return vectorizer.fit_transform(filled).tocsr()
     except ValueError:  # an all-empty column has no vocabulary
         return sparse.csr_matrix((len(filled), 1), dtype=np.float32)
+
+
+def _code_tokens(norm: pd.Series) -> np.ndarray:
+    """Tokens with a digit in them (model numbers, versions, years) as a space-joined sorted string."""
+    def codes(value: str) -> str:
+        return " ".join(sorted({t for t in value.split() if any(ch.isdigit() for ch in t)}))
+    from matcher.normalize import map_unique
+    s = map_unique(norm, codes)
+    return s.mask(s == "").to_numpy(dtype=object, na_value=None)
 
 
 def prepare(df: pd.DataFrame, settings: Settings) -> PreparedTable:
@@ -97,6 +115,9 @@ def prepare(df: pd.DataFrame, settings: Settings) -> PreparedTable:
                 table.keys[key] = _codes(series)
         if col.type == "free_text":
             table.tfidf[col.name] = _tfidf(norm)
+            if len(df) <= CHAR_TFIDF_MAX_ROWS:
+                table.char_tfidf[col.name] = _tfidf(norm, "char")
+            table.code_tokens[col.name] = _code_tokens(norm)
         if col.type == "number":
             table.numbers[col.name] = normalize.to_float(df[col.name])
     if settings.source_column:

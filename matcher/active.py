@@ -1,0 +1,105 @@
+"""Active learning: choose the records a human should label next, as Glue-style labeling sets.
+
+A set gathers records around a pair whose match probability is most uncertain, plus that pair's other
+strong and borderline neighbours, so one set holds likely matches next to hard non-matches. Seeds are
+spread over the data: once a record sits in a set, its neighbourhood cannot seed another set, and half of
+the seeds are drawn at random among uncertain pairs rather than strictly by rank. Records that already
+carry a label are never asked again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matcher.pipeline import Matcher
+
+SET_NAMESPACE = uuid.UUID("6f1c1b9e-6a43-4c0e-9d7e-5f0f4e0d7a11")
+MIN_SET, MAX_SET = 2, 20
+
+
+@dataclass
+class LabelingSet:
+    set_id: str
+    rows: np.ndarray  # record positions
+    reason: dict
+
+
+def uncertainty(prob: np.ndarray) -> np.ndarray:
+    """1 at p=0.5, 0 at p in {0, 1}."""
+    return 1.0 - np.abs(2.0 * prob - 1.0)
+
+
+def _adjacency(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> list[list[tuple[float, int]]]:
+    adj: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    for a, b, p in zip(left.tolist(), right.tolist(), prob.tolist(), strict=True):
+        adj[a].append((p, b))
+        adj[b].append((p, a))
+    return adj
+
+
+def _seed_order(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Most uncertain pairs first, interleaved with random draws among the uncertain half (diversity)."""
+    score = uncertainty(prob)
+    ranked = np.argsort(-score, kind="stable")
+    pool = ranked[: max(1, int((score > 0.05).sum()))]
+    shuffled = rng.permutation(pool)
+    order = np.empty(len(pool) * 2, dtype=np.int64)
+    order[0::2], order[1::2] = pool, shuffled
+    _, first = np.unique(order, return_index=True)
+    return order[np.sort(first)]
+
+
+def _grow(seed: tuple[int, int], adj, blocked: np.ndarray, size: int) -> list[int]:
+    """The seed pair, then neighbours by closeness to 0.5 and strength: matches and hard non-matches."""
+    members = [seed[0], seed[1]]
+    frontier = sorted(adj[seed[0]] + adj[seed[1]], key=lambda e: -e[0])
+    for _, other in frontier:
+        if len(members) >= size:
+            break
+        if other not in members and not blocked[other]:
+            members.append(other)
+    return members
+
+
+def choose_sets(matcher: Matcher, num_sets: int = 10, set_size: int = 12, exclude: set[str] | None = None,
+                seed: int = 0) -> list[LabelingSet]:
+    left, right, prob = matcher.candidates_.left, matcher.candidates_.right, matcher.prob_
+    n = matcher.table_.n
+    keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    blocked = np.isin(keys, list(exclude or ()))
+    used = np.zeros(n, dtype=bool)
+    adj = _adjacency(n, left, right, prob)
+    rng = np.random.default_rng(seed)
+    sets: list[LabelingSet] = []
+    for i in _seed_order(prob, rng):
+        if len(sets) >= num_sets:
+            break
+        a, b = int(left[i]), int(right[i])
+        if blocked[a] or blocked[b] or used[a] or used[b]:
+            continue
+        members = _grow((a, b), adj, blocked | used, min(max(set_size, MIN_SET), MAX_SET))
+        used[members] = True
+        for m in members:  # the neighbourhood may not seed another set: spread over the data
+            used[[o for _, o in adj[m]]] = True
+        name = uuid.uuid5(SET_NAMESPACE, "|".join(sorted(str(keys[m]) for m in members)))
+        sets.append(LabelingSet(str(name), np.array(members), {"seed_pair_probability": round(float(prob[i]), 4),
+                                                                "records": len(members)}))
+    return sets
+
+
+def labeling_file(matcher: Matcher, sets: list[LabelingSet]) -> pd.DataFrame:
+    """Glue's labeling file: labeling_set_id, label (empty), every input column in input order."""
+    frames = []
+    for s in sets:
+        rows = matcher.records_.iloc[s.rows]
+        frames.append(pd.concat([pd.DataFrame({"labeling_set_id": s.set_id, "label": ""}, index=rows.index),
+                                 rows], axis=1))
+    if not frames:
+        return pd.DataFrame(columns=["labeling_set_id", "label", *matcher.records_.columns])
+    return pd.concat(frames, ignore_index=True)
