@@ -22,19 +22,21 @@ the Splink repository, as of Splink 5.0.0):
   EM blocked on date_of_birth then postcode, predict at 0.2. The example stops at
   pairwise predictions; clusters here are at 0.5 unless ``--threshold``.
 * ``febrl`` on a linkage bench (``source_column`` set): ``febrl4.ipynb`` "Linking the
-  febrl4 datasets", its *detailed* model: link_only on the two sources, its seven
-  blocking rules and comparisons, prior at recall 0.8, u from 1e6 random pairs, EM
-  (without term frequencies) blocked on date_of_birth then postcode, predict at 0.2,
-  clusters at 0.99 as in the example.
-* ``person`` (bench/synth.py data): ``deduplicate_50k_synthetic.ipynb`` "Linking a
-  dataset of real historical persons", its columns mapped to ours (first_name ->
-  given_name, postcode_fake -> postcode, birth_place -> city; occupation -> email, compared
-  with EmailComparison as in the README quickstart): the same ten blocking rules,
-  ForenameSurnameComparison with a tf concat column, DateOfBirthComparison, PostcodeComparison,
-  prior from three deterministic rules at recall 0.6, u from 1e7 random pairs (seed 42), EM blocked on
-  given_name+surname then dob, clusters at 0.95 as in the example. The example predicts
-  without threshold; predicting at 0.2 here gives the same clusters at any threshold >= 0.2.
+  febrl4 datasets", its *detailed* model: link_only on the two sources, its seven blocking
+  rules and comparisons, prior at recall 0.8, u from 1e6 random pairs, EM (without term
+  frequencies) blocked on date_of_birth then postcode, predict at 0.2, clusters at 0.99 as
+  in the example.
+* ``person`` (bench/synth.py data): ``deduplicate_50k_synthetic.ipynb`` "Linking a dataset
+  of real historical persons", its columns mapped to ours (first_name -> given_name,
+  postcode_fake -> postcode, birth_place -> city, occupation -> email, compared with
+  EmailComparison as in the README quickstart): the same ten blocking rules,
+  ForenameSurnameComparison with a tf concat column, DateOfBirthComparison,
+  PostcodeComparison, prior from three deterministic rules at recall 0.6, u from 1e7 random
+  pairs, EM (without term frequencies) blocked on given_name+surname then dob, clusters at
+  0.95 as in the example. The example predicts without a threshold; predicting at 0.2 here
+  gives the same clusters at any cluster threshold >= 0.2.
 
+Where an example leaves u sampling unseeded, seed 42 is used so that runs repeat.
 Columns are read as text; empty fields are nulls. Splink logs go to stderr (``--verbose``).
 """
 
@@ -43,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import resource
 import sys
 import tempfile
@@ -56,7 +57,7 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from score import load_bench, pairwise_scores  # noqa: E402
+from score import load_bench, pairwise_scores, read_csv  # noqa: E402
 
 SWEEP = [0.5, 0.8, 0.9, 0.95, 0.99, 0.999]
 
@@ -128,7 +129,7 @@ def febrl4_profile() -> dict:
         "deterministic": [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")],
         "recall": 0.8,
         "u_max_pairs": 1e6,
-        "u_seed": 42,  # the example does not seed it; fixed here for repeatable runs
+        "u_seed": 42,  # unseeded in the example; fixed so that runs repeat
         "em": [block_on("date_of_birth"), block_on("postcode")],
         "em_without_tf": True,
         "predict_threshold": 0.2,
@@ -172,7 +173,7 @@ def person_profile() -> dict:
         "deterministic": deterministic,
         "recall": 0.6,
         "u_max_pairs": 1e7,
-        "u_seed": 42,  # the example does not seed it; fixed here for repeatable runs
+        "u_seed": 42,  # unseeded in the example; fixed so that runs repeat
         "em": [block_on("given_name", "surname"), block_on("dob")],
         "em_without_tf": True,
         "predict_threshold": 0.2,
@@ -235,11 +236,8 @@ def cluster_to_csv(linker: Linker, predictions, threshold: float, out: Path) -> 
     rel.write_csv(str(out), header=True)
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Load, train, predict, cluster and write predictions; time every phase."""
-    t0 = time.perf_counter()
-    meta = json.loads((args.bench_dir / "meta.json").read_text())
-    profile = choose_profile(args.profile, meta)
+def make_linker(args: argparse.Namespace, meta: dict, profile: dict) -> Linker:
+    """A DuckDB-backed Linker on the bench records with the profile's settings."""
     db_api = DuckDBAPI()
     if args.threads:
         db_api.duckdb_con.execute(f"set threads={args.threads}")
@@ -252,7 +250,15 @@ def run(args: argparse.Namespace) -> dict:
         retain_intermediate_calculation_columns=False,
     )
     level = logging.INFO if args.verbose else logging.WARNING
-    linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=level)
+    return Linker(tables if len(tables) > 1 else tables[0], settings, log_level=level)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Load, train, predict, cluster and write predictions; time every phase."""
+    t0 = time.perf_counter()
+    meta = json.loads((args.bench_dir / "meta.json").read_text())
+    profile = choose_profile(args.profile, meta)
+    linker = make_linker(args, meta, profile)
     t1 = time.perf_counter()
     train(linker, profile, args.seed)
     t2 = time.perf_counter()
@@ -261,6 +267,7 @@ def run(args: argparse.Namespace) -> dict:
     threshold = profile["cluster_threshold"] if args.threshold is None else args.threshold
     cluster_to_csv(linker, predictions, threshold, args.out)
     t4 = time.perf_counter()
+    phases = {"load": t1 - t0, "train": t2 - t1, "predict": t3 - t2, "cluster_and_write": t4 - t3}
     result = {
         "dataset": str(args.bench_dir),
         "profile": args.profile,
@@ -271,12 +278,7 @@ def run(args: argparse.Namespace) -> dict:
         "cluster_threshold": threshold,
         "predicted_edges": predictions.as_duckdbpyrelation().aggregate("count(*)").fetchall()[0][0],
         "seconds": round(t4 - t0, 2),
-        "seconds_by_phase": {
-            "load": round(t1 - t0, 2),
-            "train": round(t2 - t1, 2),
-            "predict": round(t3 - t2, 2),
-            "cluster_and_write": round(t4 - t3, 2),
-        },
+        "seconds_by_phase": {k: round(v, 2) for k, v in phases.items()},
         **peak_rss_mb(),
         "predictions_csv": str(args.out),
     }
@@ -285,18 +287,15 @@ def run(args: argparse.Namespace) -> dict:
 
 def score(linker: Linker, predictions, args: argparse.Namespace, threshold: float) -> dict:
     """Pairwise scores of the written predictions, and of other thresholds if ``--sweep``."""
-    import pandas as pd
-
     truth, source, _ = load_bench(args.bench_dir)
-    read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
-    out = {"scores": pairwise_scores(read(args.out), truth, source)}
+    out = {"scores": pairwise_scores(read_csv(args.out), truth, source)}
     if args.sweep:
         f1 = {}
         with tempfile.TemporaryDirectory() as tmp:
             for t in sorted(set(SWEEP) | {threshold}):
                 path = Path(tmp) / f"pred_{t}.csv"
                 cluster_to_csv(linker, predictions, t, path)
-                f1[str(t)] = round(pairwise_scores(read(path), truth, source)["f1"], 5)
+                f1[str(t)] = round(pairwise_scores(read_csv(path), truth, source)["f1"], 5)
         out["f1_by_threshold"] = f1
     return out
 
@@ -313,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="Splink INFO logs on stderr")
     args = parser.parse_args(argv)
     if args.out is None:
-        name = args.bench_dir.resolve().parent.name
+        folder = args.bench_dir.resolve()
+        name = folder.parent.name if folder.name == "bench" else folder.name
         args.out = Path(tempfile.gettempdir()) / f"splink_{name}_{args.profile}.csv"
     print(json.dumps(run(args), indent=2))
     return 0

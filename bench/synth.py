@@ -15,9 +15,10 @@ belong to towns (bigger towns have more districts). Duplicates are copies of the
 corrupted field by field at independent rates (see ``RATES``): typos (insert, delete,
 keyboard-neighbour substitution, transposition), first/last name swap, nickname or initial,
 day/month swap or one wrong digit in the date of birth, street-type abbreviation, moving
-house, another e-mail domain, a wrong phone digit or another phone format. Any record may
-have empty fields. E-mail addresses are made from the names and are unique within a chunk
-(a number is added on a clash, as mail providers make people do). Rows are shuffled and ids (``r0000123``) say nothing of the entity.
+house, another e-mail domain or address, a wrong phone digit or another phone format. Any
+record may have empty fields. E-mail addresses are made from the names and are unique within
+a chunk (a number is added on a clash, as mail providers make people do). Rows are shuffled
+and ids (``r0000123``) say nothing of the entity.
 
 Output depends only on ``--rows`` and ``--seed``. Records are made and written in chunks of
 ``CHUNK_ROWS`` (duplicates of an entity share its chunk and are shuffled within it), so
@@ -65,6 +66,7 @@ RATES = {
     "postcode_typo": 0.04,
     "postcode_nospace": 0.08,
     "email_domain": 0.08,
+    "email_new": 0.05,
     "email_typo": 0.03,
     "phone_digit": 0.05,
     "phone_format": 0.25,
@@ -81,6 +83,7 @@ MISSING = {
     "phone": 0.10,
 }
 P_HAS_EMAIL, P_HAS_PHONE = 0.88, 0.90
+EMAIL_PATTERN_P = [0.15, 0.10, 0.10, 0.20, 0.05, 0.15, 0.05, 0.20]  # see email_locals()
 POSTCODE_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"), dtype=object)
 NUM = np.array([str(i) for i in range(10_000)], dtype=object)
 PAD2 = np.array([f"{i:02d}" for i in range(100)], dtype=object)
@@ -166,7 +169,7 @@ def draw_entities(rng: np.random.Generator, v: Vocab, n: int) -> dict[str, np.nd
         "given": rng.choice(len(v.given), size=n, p=v.given_p),
         "surname": rng.choice(len(v.surname), size=n, p=v.surname_p),
         "dob": np.datetime64("1935-01-01") + days,
-        "email_pattern": rng.choice(8, size=n, p=[0.25, 0.15, 0.12, 0.15, 0.06, 0.1, 0.07, 0.1]),
+        "email_pattern": rng.choice(len(EMAIL_PATTERN_P), size=n, p=EMAIL_PATTERN_P),
         "email_num": rng.integers(0, 100, n),
         "domain": rng.choice(len(v.domain), size=n, p=v.domain_p),
         "has_email": rng.random(n) < P_HAS_EMAIL,
@@ -214,25 +217,36 @@ def corrupt_dob(rng: np.random.Generator, rec: dict, dup: np.ndarray) -> None:
 
 
 def corrupt_codes(rng: np.random.Generator, v: Vocab, rec: dict, dup: np.ndarray) -> None:
-    """Corruptions made on codes before strings are built: moves, dob, domain, phone."""
+    """Corruptions made on codes before strings are built: moves, dob, e-mail, phone."""
     n = len(dup)
-    moved = np.flatnonzero(dup & (rng.random(n) < RATES["moved"]))
+    moved = pick(rng, dup, RATES["moved"])
     for key, codes in draw_address(rng, v, len(moved)).items():
         rec[key][moved] = codes
     rec["abbrev"] = (dup & (rng.random(n) < RATES["street_abbrev"])).astype(np.int64)
     rec["year"], rec["month"], rec["day"] = (a.copy() for a in ymd(rec["dob"]))
     rec["year0"], rec["month0"], rec["day0"] = ymd(rec["dob"])
     corrupt_dob(rng, rec, dup)
-    new_domain = dup & (rng.random(n) < RATES["email_domain"])
-    shift = rng.integers(1, len(v.domain), n)
-    rec["domain"][new_domain] = (rec["domain"][new_domain] + shift[new_domain]) % len(v.domain)
-    wrong = np.flatnonzero(dup & (rng.random(n) < RATES["phone_digit"]))
-    place = 10 ** rng.integers(0, 9, len(wrong))
-    digit = rec["phone"][wrong] // place % 10
-    rec["phone"][wrong] += ((digit + rng.integers(1, 10, len(wrong))) % 10 - digit) * place
+    corrupt_contact(rng, v, rec, dup)
+
+
+def corrupt_contact(rng: np.random.Generator, v: Vocab, rec: dict, dup: np.ndarray) -> None:
+    """Another e-mail domain or another address altogether; a wrong phone digit or format."""
+    n = len(dup)
+    rows = pick(rng, dup, RATES["email_domain"])
+    rec["domain"][rows] = (rec["domain"][rows] + rng.integers(1, len(v.domain), len(rows))) % len(v.domain)
+    rows = pick(rng, dup, RATES["email_new"])
+    new = {"given": rec["given"][rows], "surname": rec["surname"][rows]}
+    new["email_pattern"] = rng.choice(len(EMAIL_PATTERN_P), size=len(rows), p=EMAIL_PATTERN_P)
+    new["email_num"] = rng.integers(0, 100, len(rows))
+    rec["email_local"][rows] = email_locals(v, new) + NUM[rng.integers(100, 1000, len(rows))]
+    rec["domain"][rows] = rng.choice(len(v.domain), size=len(rows), p=v.domain_p)
+    rows = pick(rng, dup, RATES["phone_digit"])
+    place = 10 ** rng.integers(0, 9, len(rows))
+    digit = rec["phone"][rows] // place % 10
+    rec["phone"][rows] += ((digit + rng.integers(1, 10, len(rows))) % 10 - digit) * place
     rec["phone_style"] = rng.choice(2, size=n, p=[0.85, 0.15])
-    restyle = dup & (rng.random(n) < RATES["phone_format"])
-    rec["phone_style"][restyle] = rng.integers(0, 6, int(restyle.sum()))
+    rows = pick(rng, dup, RATES["phone_format"])
+    rec["phone_style"][rows] = rng.integers(0, 6, len(rows))
 
 
 def by_choice(choice: np.ndarray, builders: list) -> np.ndarray:

@@ -63,6 +63,16 @@ def test_linkage_same_source_pairs_never_count():
     assert (got["precision"], got["recall"], got["f1"]) == (0.0, 0.0, 0.0)
 
 
+def test_order_of_rows_does_not_matter_and_duplicate_ids_are_refused():
+    truth = frame(id=["a1", "a2", "b1", "b2"], entity_id=["X", "Y", "X", "X"])
+    pred = frame(id=["b2", "a2", "b1", "a1"], match_id=[8, 7, 7, 7])
+    source = pd.Series(["B", "A", "A", "B"], index=["b1", "a2", "a1", "b2"])
+    got = pairwise_scores(pred, truth, source)
+    assert (got["predicted_pairs"], got["true_pairs"], got["tp"]) == (2, 2, 1)
+    with pytest.raises(ValueError, match="more than once"):
+        pairwise_scores(frame(id=["a1", "a1"], match_id=[1, 2]), truth, None)
+
+
 def brute_force(pred, truth, source):
     cluster = dict(zip(pred["id"], pred["match_id"], strict=True))
     entity = dict(zip(truth["id"], truth["entity_id"], strict=True))
@@ -95,7 +105,7 @@ def test_cli(tmp_path, capsys):
     (bench / "meta.json").write_text(json.dumps({"primary_key": "id", "source_column": "source"}))
     (bench / "records.csv").write_text("id,source,name\na1,A,x\na2,A,y\nb1,B,x\nb2,B,x\n")
     (bench / "truth.csv").write_text("id,entity_id\na1,X\na2,Y\nb1,X\nb2,X\n")
-    (tmp_path / "pred.csv").write_text("id,match_id\na1,7\na2,7\nb1,7\nb2,8\n")
+    (tmp_path / "pred.csv").write_text("id,match_id\na1,7\na2,7\nb1,7\nb2,\n")  # empty: singleton
     assert main([str(tmp_path / "pred.csv"), str(bench)]) == 0
     got = json.loads(capsys.readouterr().out)
     assert (got["tp"], got["fp"], got["fn"], got["f1"]) == (1, 1, 1, 0.5)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from matcher.pipeline import MatchResult, Matcher
+    from matcher.pipeline import Matcher, MatchResult
 
 
 def _sort_keys(keys: pd.Series) -> np.ndarray:

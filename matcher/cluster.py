@@ -181,6 +181,8 @@ def _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constrai
     if len(constraints.cannot[0]):
         cl, cr = constraints.cannot
         hard[comp[cl][comp[cl] == comp[cr]]] = True
+    if len(constraints.must[0]):  # must-link edges may duplicate scored ones: the clique count is unreliable
+        hard[comp[constraints.must[0]]] = True
     return np.flatnonzero(hard & (sizes >= 2))
 
 

@@ -39,7 +39,8 @@ class FellegiSunter:
         self.u_ = {c: self._distribution(source.levels[c], k, None) for c, k in self.n_levels_.items()}
         self._m_step(candidates, self._seed_posterior(candidates))
         self.n_iter_ = 0
-        for self.n_iter_ in range(1, self.max_iter + 1):
+        for iteration in range(1, self.max_iter + 1):
+            self.n_iter_ = iteration
             old_m, old_lambda = self.m_, self.lambda_
             self._m_step(candidates, self.predict_proba(candidates))
             shift = max(max(np.abs(self.m_[c] - old_m[c]).max() for c in old_m), abs(self.lambda_ - old_lambda))

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
@@ -230,7 +229,7 @@ class Matcher:
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    for role, column in (("primary key", settings.primary_key), ("source column", settings.source_column)):
+    for role, column in (("primary key", settings.primary_key), ("source", settings.source_column)):
         if column is not None and column not in records.columns:
             raise InputError(f"{role} column {column!r} not found; columns are: {', '.join(records.columns)}")
     for col in settings.columns:

@@ -1,0 +1,44 @@
+# Habits in one place. Everything runs inside .venv, created on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install demo test lint typecheck fmt bench bench-large clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/matcher: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/matcher  ## create .venv and install the package with dev tools
+
+demo: install  ## match the bundled example and score it against its truth
+	@mkdir -p out
+	$(BIN)/matcher match examples/people/records.csv --primary-key id \
+		--output out/matches.csv --pairs-output out/pairs.csv --stats-output out/stats.json
+	$(BIN)/python bench/score.py out/matches.csv examples/people
+
+test: install  ## the full test suite (what CI runs)
+	$(BIN)/python -m pytest -q tests bench/test_score.py
+
+lint: install  ## ruff
+	$(BIN)/ruff check matcher tests bench
+
+typecheck: install  ## mypy on the core
+	$(BIN)/mypy
+
+fmt: install  ## ruff format
+	$(BIN)/ruff format matcher tests bench
+
+bench: install  ## quality and speed on the shared benchmarks (minutes), writes bench/results/
+	$(BIN)/python bench/run_datasets.py
+
+bench-large: install  ## 1M synthetic records, ours vs Splink (needs bench/setup_splink.sh; ~10 min)
+	$(BIN)/python bench/run_synthetic.py --rows 1000000
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,251 @@
+"""Constrained average-linkage clustering and one-to-one linking of scored pairs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
+
+A, B, C, D, E = range(5)
+SEEDS = 800  # random graphs compared with the textbook algorithm (~0.7 s)
+
+
+def arr(*values) -> np.ndarray:
+    return np.array(values)
+
+
+def partition(labels: np.ndarray) -> list[list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(i)
+    return sorted(groups.values())
+
+
+def pairs_constraint(*pairs: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return arr(*[a for a, _ in pairs]), arr(*[b for _, b in pairs])
+
+
+def reference_average_linkage(n, left, right, prob, threshold, must=((), ()), cannot=((), ()), max_size=100):
+    """Textbook agglomeration: repeatedly merge the allowed pair of clusters with the highest average
+    pair probability (unscored pairs count 0) while that average reaches the threshold."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in zip(*must, strict=True):
+        parent[find(int(a))] = find(int(b))
+    grouped: dict[int, set[int]] = {}
+    for i in range(n):
+        grouped.setdefault(find(i), set()).add(i)
+    clusters = list(grouped.values())
+    weight = {(min(a, b), max(a, b)): float(p) for a, b, p in zip(left, right, prob, strict=True)}
+    forbidden = {(min(a, b), max(a, b)) for a, b in zip(*cannot, strict=True)}
+    while True:
+        best = None
+        for i, j in itertools.combinations(range(len(clusters)), 2):
+            x, y = clusters[i], clusters[j]
+            if len(x) + len(y) > max_size or any((min(a, b), max(a, b)) in forbidden for a in x for b in y):
+                continue
+            avg = sum(weight.get((min(a, b), max(a, b)), 0.0) for a in x for b in y) / (len(x) * len(y))
+            if avg >= threshold and (best is None or avg > best[0]):
+                best = (avg, i, j)
+        if best is None:
+            return sorted(sorted(c) for c in clusters)
+        _, i, j = best
+        clusters[i] |= clusters.pop(j)
+
+
+# --- average linkage ---------------------------------------------------------------------------
+
+
+def test_chain_is_split_by_average_linkage_but_joined_by_connected_components() -> None:
+    left, right, prob = arr(A, B, A), arr(B, C, C), arr(0.95, 0.7, 0.1)
+
+    labels = cluster(3, left, right, prob, threshold=0.5)
+
+    assert partition(labels) == [[A, B], [C]]  # avg(AB, C) = (0.7 + 0.1) / 2 = 0.4 < 0.5
+    strong = prob >= 0.5
+    assert partition(components(3, left[strong], right[strong])) == [[A, B, C]]
+
+
+def test_chain_is_joined_when_the_average_is_high_enough() -> None:
+    labels = cluster(3, arr(A, B, A), arr(B, C, C), arr(0.95, 0.7, 0.4), threshold=0.5)
+    assert partition(labels) == [[A, B, C]]  # (0.7 + 0.4) / 2 = 0.55
+
+
+def test_unscored_pairs_count_as_zero() -> None:
+    labels = cluster(3, arr(A, B), arr(B, C), arr(0.9, 0.8), threshold=0.5)
+    assert partition(labels) == [[A, B], [C]]  # (0.8 + 0) / 2
+
+
+def test_clean_pairs_and_cliques_are_kept_whole_and_singletons_stay_alone() -> None:
+    left, right, prob = arr(A, C, C, D), arr(B, D, E, E), arr(0.9, 0.8, 0.7, 0.6)
+    assert partition(cluster(6, left, right, prob, 0.5)) == [[A, B], [C, D, E], [5]]
+    assert partition(cluster(4, arr(A), arr(B), arr(0.49), 0.5)) == [[A], [B], [C], [D]]
+
+
+def test_must_link_forces_a_merge() -> None:
+    left, right, prob = arr(A, B, A), arr(B, C, C), arr(0.9, 0.05, 0.3)
+    assert partition(cluster(3, left, right, prob, 0.5)) == [[A, B], [C]]
+
+    must = Constraints(must=pairs_constraint((B, C)))
+    labels = cluster(3, left, right, prob, 0.5, must)
+    assert partition(labels) == [[A, B, C]]  # B+C first, then A joins at (0.9 + 0.3) / 2 = 0.6
+
+    weak = Constraints(must=pairs_constraint((B, C)))
+    labels = cluster(3, left, right, arr(0.9, 0.05, 0.0), 0.5, weak)
+    assert partition(labels) == [[A], [B, C]]  # the must-link holds; A stays out at 0.45
+
+
+def test_must_link_between_unscored_records() -> None:
+    must = Constraints(must=pairs_constraint((A, D)))
+    labels = cluster(5, arr(B), arr(C), arr(0.9), 0.5, must)
+    assert partition(labels) == [[A, D], [B, C], [E]]
+
+
+def test_cannot_link_prevents_a_merge() -> None:
+    left, right, prob = arr(A, B, A), arr(B, C, C), arr(0.99, 0.9, 0.9)
+    assert partition(cluster(3, left, right, prob, 0.5)) == [[A, B, C]]
+
+    cannot = Constraints(cannot=pairs_constraint((A, C)))
+    labels = cluster(3, left, right, prob, 0.5, cannot)
+    assert partition(labels) == [[A, B], [C]]
+    assert labels[A] != labels[C]
+
+    pair = Constraints(cannot=pairs_constraint((A, B)))
+    assert partition(cluster(2, arr(A), arr(B), arr(0.99), 0.5, pair)) == [[A], [B]]
+
+
+def test_cannot_link_is_honoured_transitively_after_merges() -> None:
+    # D-E is the strongest pair, then C joins D-E; A-B-C chain would pull A in but A cannot meet E.
+    left, right, prob = arr(D, C, C, B, A, A, B), arr(E, D, E, C, B, C, D), arr(.99, .95, .95, .9, .9, .9, .9)
+    cannot = Constraints(cannot=pairs_constraint((A, E)))
+    labels = cluster(5, left, right, prob, 0.5, cannot)
+    assert labels[A] != labels[E]
+    assert partition(labels) == reference_average_linkage(5, left, right, prob, 0.5, cannot=cannot.cannot)
+
+
+@pytest.mark.parametrize("max_size", [2, 3, 4])
+def test_max_cluster_size_is_respected(max_size: int) -> None:
+    n = 9
+    i, j = np.triu_indices(n, 1)
+    prob = np.random.default_rng(0).uniform(0.8, 1.0, len(i))
+
+    labels = cluster(n, i, j, prob, 0.5, max_size=max_size)
+
+    sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
+    assert 2 <= sizes.max() <= max_size  # all 36 pairs score >= 0.8: unbounded, it would be one cluster
+    assert sizes.sum() == n
+    assert partition(labels) == reference_average_linkage(n, i, j, prob, 0.5, max_size=max_size)
+
+
+def test_clustering_is_deterministic_and_independent_of_edge_order() -> None:
+    rng = np.random.default_rng(5)
+    n = 60
+    i, j = np.triu_indices(n, 1)
+    keep = rng.random(len(i)) < 0.08
+    left, right, prob = i[keep], j[keep], rng.uniform(0, 1, int(keep.sum()))
+    cons = Constraints(must=pairs_constraint((0, 1), (5, 9)), cannot=pairs_constraint((2, 3), (10, 11)))
+
+    first = cluster(n, left, right, prob, 0.4, cons, max_size=6)
+    second = cluster(n, left, right, prob, 0.4, cons, max_size=6)
+    order = rng.permutation(len(left))
+    shuffled = cluster(n, right[order], left[order], prob[order], 0.4, cons, max_size=6)
+
+    assert np.array_equal(first, second)
+    assert partition(first) == partition(shuffled)
+    assert len(partition(first)) < n  # something was clustered
+
+
+def test_must_link_on_a_scored_pair_does_not_fill_in_unscored_pairs() -> None:
+    """Pinning a pair the model already links must not change the rest of the clustering.
+
+    A-B 0.9 (also must-linked), B-C 0.9, A-C never scored: avg({A,B}, C) = 0.45 < 0.5, so C stays apart,
+    exactly as without the must-link.
+    """
+    left, right, prob = arr(A, B), arr(B, C), arr(0.9, 0.9)
+    assert partition(cluster(3, left, right, prob, 0.5)) == [[A, B], [C]]
+
+    must = Constraints(must=pairs_constraint((A, B)))
+    assert partition(cluster(3, left, right, prob, 0.5, must)) == [[A, B], [C]]
+
+
+def test_cluster_agrees_with_textbook_average_linkage_on_random_graphs() -> None:
+    mismatches = []
+    for seed in range(SEEDS):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(2, 11))
+        i, j = np.triu_indices(n, 1)
+        keep = rng.random(len(i)) < rng.uniform(0.2, 0.9)
+        flip = rng.random(int(keep.sum())) < 0.5
+        left = np.where(flip, j[keep], i[keep])
+        right = np.where(flip, i[keep], j[keep])
+        prob = rng.uniform(0, 1, len(left))
+        threshold = float(rng.uniform(0.3, 0.8))
+        must_idx = rng.choice(len(i), size=min(int(rng.integers(0, 3)), len(i)), replace=False)
+        if seed % 4 == 0:  # must-links on pairs that were also scored, as with --enforce-labels
+            must_idx = rng.choice(np.flatnonzero(keep), size=min(2, int(keep.sum())), replace=False)
+        cannot_idx = np.setdiff1d(rng.choice(len(i), size=min(2, len(i)), replace=False), must_idx)
+        must, cannot = (i[must_idx], j[must_idx]), (i[cannot_idx], j[cannot_idx])
+        if seed % 2:  # size cap only
+            max_size = int(rng.integers(2, n + 2))
+            got = cluster(n, left, right, prob, threshold, max_size=max_size)
+            expected = reference_average_linkage(n, left, right, prob, threshold, max_size=max_size)
+        else:
+            got = cluster(n, left, right, prob, threshold, Constraints(must=must, cannot=cannot))
+            expected = reference_average_linkage(n, left, right, prob, threshold, must, cannot)
+        if partition(got) != expected:
+            mismatches.append(seed)
+    assert mismatches == []
+
+
+def test_missing_component_pairs_lists_unscored_pairs_of_small_components() -> None:
+    comp = arr(0, 0, 0, 1, 1, 2)
+    n = len(comp)
+    scored = arr(0 * n + 1, 3 * n + 4)
+    left, right = missing_component_pairs(comp, scored)
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 2), (1, 2)]
+
+
+# --- one-to-one --------------------------------------------------------------------------------
+
+
+def test_one_to_one_keeps_the_best_link_per_record() -> None:
+    left, right, prob = arr(A, A, D, D), arr(B, C, C, E), arr(0.9, 0.8, 0.7, 0.95)
+
+    labels = one_to_one(5, left, right, prob, 0.5)
+
+    assert partition(labels) == [[A, B], [C], [D, E]]  # D-E beats D-C, A-B beats A-C
+
+
+def test_one_to_one_on_random_scores_links_each_record_at_most_once() -> None:
+    rng = np.random.default_rng(2)
+    n = 80
+    ids = np.unique(rng.integers(0, 40, 600) * n + rng.integers(40, n, 600))  # two "sources", no repeats
+    left, right = ids // n, ids % n
+    prob = rng.uniform(0, 1, len(ids))
+
+    labels = one_to_one(n, left, right, prob, 0.6)
+
+    sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
+    assert sizes.max() == 2
+    linked = labels[left] == labels[right]
+    assert np.all(prob[linked] >= 0.6)
+    # greedy matching is maximal: no pair above the threshold joins two records left alone
+    alone = np.bincount(labels, minlength=n)[labels] == 1
+    assert not np.any(alone[left] & alone[right] & (prob >= 0.6))
+    assert np.array_equal(labels, one_to_one(n, left, right, prob, 0.6))
+
+
+def test_one_to_one_honours_constraints() -> None:
+    left, right, prob = arr(A, C), arr(B, D), arr(0.9, 0.9)
+    cons = Constraints(must=pairs_constraint((A, D)), cannot=pairs_constraint((C, B)))
+    assert partition(one_to_one(5, left, right, prob, 0.5, cons)) == [[A, D], [B], [C], [E]]
+    cannot = Constraints(cannot=pairs_constraint((B, A)))
+    assert partition(one_to_one(4, left, right, prob, 0.5, cannot)) == [[A], [B], [C, D]]
