@@ -67,29 +67,42 @@ def _grow(seed: tuple[int, int], adj, blocked: np.ndarray, size: int) -> list[in
     return members
 
 
+def _reason(members: list[int], seed_prob: float, pair_prob: dict[tuple[int, int], float]) -> dict:
+    """Why this set: its seed pair's probability and the spread of its pairs' probabilities (for the UI)."""
+    inside = [p for (a, b), p in pair_prob.items() if a in members and b in members]
+    return {"seed_pair_probability": round(seed_prob, 4), "records": len(members),
+            "scored_pairs": len(inside), "likely_matches": int(sum(p >= 0.5 for p in inside)),
+            "uncertain_pairs": int(sum(0.2 <= p <= 0.8 for p in inside)),
+            "pair_probabilities": sorted((round(p, 3) for p in inside), reverse=True)[:20]}
+
+
 def choose_sets(matcher: Matcher, num_sets: int = 10, set_size: int = 12, exclude: set[str] | None = None,
                 seed: int = 0) -> list[LabelingSet]:
+    """Up to ``num_sets`` sets; a second pass drops the spread rule if the data is too small for it."""
     left, right, prob = matcher.candidates_.left, matcher.candidates_.right, matcher.prob_
     n = matcher.table_.n
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
     blocked = np.isin(keys, list(exclude or ()))
-    used = np.zeros(n, dtype=bool)
+    in_set = np.zeros(n, dtype=bool)
     adj = _adjacency(n, left, right, prob)
-    rng = np.random.default_rng(seed)
+    order = _seed_order(prob, np.random.default_rng(seed))
     sets: list[LabelingSet] = []
-    for i in _seed_order(prob, rng):
-        if len(sets) >= num_sets:
-            break
-        a, b = int(left[i]), int(right[i])
-        if blocked[a] or blocked[b] or used[a] or used[b]:
-            continue
-        members = _grow((a, b), adj, blocked | used, min(max(set_size, MIN_SET), MAX_SET))
-        used[members] = True
-        for m in members:  # the neighbourhood may not seed another set: spread over the data
-            used[[o for _, o in adj[m]]] = True
-        name = uuid.uuid5(SET_NAMESPACE, "|".join(sorted(str(keys[m]) for m in members)))
-        sets.append(LabelingSet(str(name), np.array(members), {"seed_pair_probability": round(float(prob[i]), 4),
-                                                                "records": len(members)}))
+    size = min(max(set_size, MIN_SET), MAX_SET)
+    for spread in (True, False):
+        near = in_set.copy()
+        for i in order:
+            if len(sets) >= num_sets:
+                break
+            a, b = int(left[i]), int(right[i])
+            if blocked[a] or blocked[b] or in_set[a] or in_set[b] or (spread and (near[a] or near[b])):
+                continue
+            members = _grow((a, b), adj, blocked | in_set, size)
+            in_set[members] = True
+            for m in members:  # the neighbourhood may not seed another set: spread over the data
+                near[[o for _, o in adj[m]]] = True
+            local = {(x, y): p for m in members for p, y in adj[m] for x in (m,) if x < y}
+            name = uuid.uuid5(SET_NAMESPACE, "|".join(sorted(str(keys[m]) for m in members)))
+            sets.append(LabelingSet(str(name), np.array(members), _reason(members, float(prob[i]), local)))
     return sets
 
 

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matcher import __version__
-from matcher.errors import MatcherError
+from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.errors import MatcherError, SettingsError
+from matcher.evaluate import evaluate
 from matcher.io import read_table, write_table
-from matcher.labels import read_labels
+from matcher.labels import Labels, read_labels
 from matcher.pipeline import Matcher
 from matcher.progress import StderrBar
 from matcher.settings import Settings
@@ -60,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--stats-output", help="write run statistics (blocking, model, clusters) as JSON")
     match.add_argument("--write-settings", help="save the settings actually used (with inferred column types)")
     match.set_defaults(run=run_match)
+
+    sets = verbs.add_parser("labeling-set", help="choose records for humans to label (Glue's labeling file)")
+    _add_data_args(sets)
+    sets.add_argument("--num-sets", type=int, default=10, help="number of labeling sets (default 10)")
+    sets.add_argument("--set-size", type=int, default=12, help="records per set, 2..20 (default 12)")
+    sets.add_argument("--seed", type=int, default=0, help="seed for the random part of set selection")
+    sets.add_argument("--output", required=True, help="labeling file: labeling_set_id,label,<every column>")
+    sets.add_argument("--reasons-output", help="JSON: why each set was chosen")
+    sets.set_defaults(run=run_labeling_set)
+
+    evaluate = verbs.add_parser("evaluate", help="estimate quality from labels (cross-validated by labeling set)")
+    _add_data_args(evaluate, labels_required=True)
+    evaluate.add_argument("--precision-recall", type=_unit_interval, help="threshold to evaluate at (default 0.5)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    evaluate.set_defaults(run=run_evaluate)
     return parser
 
 
@@ -85,8 +102,53 @@ def fit_matcher(args: argparse.Namespace) -> Matcher:
     labels = None
     if args.labels:
         labels = read_labels(args.labels, settings.primary_key, known_keys=records[settings.primary_key])
+        _warn_contradictions(labels)
     progress = None if args.quiet else StderrBar()
     return Matcher(settings, progress=progress).fit(records, labels)
+
+
+def _warn_contradictions(labels: Labels) -> None:
+    found = labels.contradictions()
+    for row in found.head(5).itertuples(index=False):
+        warnings.warn(f"labels contradict each other: {row.key_a} and {row.key_b} match in set(s) "
+                      f"{', '.join(row.match_set_ids)} but not in set(s) {', '.join(row.nonmatch_set_ids)}",
+                      UserWarning, stacklevel=2)
+    if len(found) > 5:
+        warnings.warn(f"... and {len(found) - 5} more contradicting pairs", UserWarning, stacklevel=2)
+
+
+def run_labeling_set(args: argparse.Namespace) -> int:
+    if not 1 <= args.num_sets <= 1000:
+        raise SettingsError("--num-sets must be between 1 and 1000")
+    if not MIN_SET <= args.set_size <= MAX_SET:
+        raise SettingsError(f"--set-size must be between {MIN_SET} and {MAX_SET}")
+    matcher = fit_matcher(args)
+    exclude = matcher.labels_.key_set() if matcher.labels_ is not None else set()
+    sets = choose_sets(matcher, args.num_sets, args.set_size, exclude, seed=args.seed)
+    write_table(labeling_file(matcher, sets), args.output)
+    if args.reasons_output:
+        reasons = {s.set_id: s.reason for s in sets}
+        Path(args.reasons_output).write_text(json.dumps(reasons, indent=2), encoding="utf-8")
+    if not args.quiet:
+        print(f"{len(sets)} labeling sets, {sum(len(s.rows) for s in sets)} records -> {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    report = evaluate(fit_matcher(args))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    cm = report["confusion_matrix"]
+    print(f"model: {report['model']} at threshold {report['threshold']}")
+    print(f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  f1 {report['f1']:.4f}  "
+          f"area under PR curve {report['area_under_pr_curve']}")
+    print(f"blocking recall {report['blocking_recall']}  recall end to end {report['recall_end_to_end']}")
+    print(f"pairs: tp {cm['true_positive']} fp {cm['false_positive']} fn {cm['false_negative']} "
+          f"tn {cm['true_negative']}  ({report['labels']['labeled_pairs']} labeled pairs)")
+    print("column importance: " + ", ".join(f"{k} {v}" for k, v in report["column_importance"].items()))
+    return 0
 
 
 def run_match(args: argparse.Namespace) -> int:

@@ -81,7 +81,7 @@ class Matcher:
         """Learn from new labels reusing blocking and features: a labeling round costs seconds."""
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
-        self.classifier_ = self._fit_classifier()
+        self.classifier_ = self.fit_classifier(self.labeled_)
         self.prob_ = self.score(self.candidates_)
         return self
 
@@ -123,13 +123,14 @@ class Matcher:
         design[~np.isfinite(design)] = np.nan
         return design
 
-    def _fit_classifier(self) -> PairClassifier | None:
-        lab = self.labeled_
+    def fit_classifier(self, lab: LabeledPairs | None, warn: bool = True) -> PairClassifier | None:
+        """A calibrated classifier on these labeled pairs (plus pseudo-labels), or None if they cannot train one."""
         if lab is None:
             return None
         if not PairClassifier.can_fit(lab.is_match):
-            warnings.warn("labels hold too few matches or non-matches to train a classifier "
-                          "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
+            if warn:
+                warnings.warn("labels hold too few matches or non-matches to train a classifier "
+                              "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
             return None
         X = self._design(compare(self.table_, lab.left, lab.right))
         y, groups, weight = lab.is_match, lab.set_id.astype(str), np.ones(len(lab.left))
@@ -160,10 +161,11 @@ class Matcher:
         neg = rng.permutation(neg)[:PSEUDO_MAX]
         return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
-    def score(self, features: PairFeatures) -> np.ndarray:
+    def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:
         """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior."""
-        if self.classifier_ is not None:
-            return self.classifier_.predict_proba(self._design(features))
+        model = self.classifier_ if isinstance(classifier, str) else classifier
+        if model is not None:
+            return model.predict_proba(self._design(features))
         return self.fs_.predict_proba(features)
 
     @property
