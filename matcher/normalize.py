@@ -21,6 +21,21 @@ def _strip_accents(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def on_uniques(func: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
+    """Run a vectorised normaliser once per distinct value: 1M rows of 40k surnames cost 40k."""
+    def wrapper(series: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        done = func(pd.Series(uniques, dtype="string")).to_numpy(dtype=object, na_value=None)
+        if len(done) == 0:
+            return pd.Series([None] * len(series), index=series.index, dtype="string")
+        out = np.where(codes >= 0, done[np.maximum(codes, 0)], None)
+        return pd.Series(out, index=series.index, dtype="string")
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@on_uniques
 def basic(series: pd.Series) -> pd.Series:
     """Lower case, no accents, punctuation to spaces, single spaces; missing stays missing."""
     s = series.astype("string").str.lower()
@@ -29,12 +44,14 @@ def basic(series: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
+@on_uniques
 def alnum(series: pd.Series) -> pd.Series:
     """Only letters and digits: '3172-A' and '3172 a' become '3172a'."""
     s = basic(series).str.replace(r"[^0-9a-z]", "", regex=True)
     return s.mask(s == "")
 
 
+@on_uniques
 def digits(series: pd.Series) -> pd.Series:
     s = series.astype("string").str.replace(r"\D", "", regex=True)
     return s.mask(s == "")
@@ -71,6 +88,7 @@ def to_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(extracted, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+@on_uniques
 def to_date_digits(series: pd.Series) -> pd.Series:
     """Dates as YYYYMMDD digit strings when parseable, else their digits (typos stay comparable)."""
     raw = series.astype("string")
