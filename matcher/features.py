@@ -99,14 +99,14 @@ def _string_sims(table: PreparedTable, col: ColumnSettings, left: np.ndarray, ri
     return out
 
 
-def _tfidf_cosine(matrix, table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray,
+def _tfidf_cosine(matrix, table: PreparedTable, column: str | None, left: np.ndarray, right: np.ndarray,
                   chunk: int = 500_000) -> np.ndarray:
     out = np.empty(len(left), dtype=np.float32)
     for start in range(0, len(left), chunk):
         sl = slice(start, start + chunk)
         out[sl] = np.asarray(matrix[left[sl]].multiply(matrix[right[sl]]).sum(axis=1)).ravel()
-    missing = (table.codes[column][left] < 0) | (table.codes[column][right] < 0)
-    out[missing] = np.nan
+    if column is not None:
+        out[(table.codes[column][left] < 0) | (table.codes[column][right] < 0)] = np.nan
     return out
 
 
@@ -174,4 +174,6 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
             feats.tf[col.name] = _equal_tf(table, col.name, left, right)
         if progress:
             progress.update((i + 1) / len(table.columns))
+    for measure, matrix in zip(("cos", "cos3"), table.record_tfidf, strict=False):
+        feats.sims[f"~record:{measure}"] = _tfidf_cosine(matrix, table, None, left, right)
     return feats

@@ -44,6 +44,7 @@ class PreparedTable:
     tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     char_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     code_tokens: dict[str, np.ndarray] = field(default_factory=dict)  # sorted tokens holding digits
+    record_tfidf: list[sparse.csr_matrix] = field(default_factory=list)  # whole-record text, word and char
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
 
@@ -122,4 +123,21 @@ def prepare(df: pd.DataFrame, settings: Settings) -> PreparedTable:
             table.numbers[col.name] = normalize.to_float(df[col.name])
     if settings.source_column:
         table.source = _codes(df[settings.source_column].fillna(""))
+    _record_text(table)
     return table
+
+
+RECORD_TEXT_TYPES = ("free_text", "person_name", "categorical")
+
+
+def _record_text(table: PreparedTable) -> None:
+    """TF-IDF of all text columns together: catches values in the 'wrong' column (a brand inside the title on
+    one side, in the manufacturer column on the other)."""
+    names = [c.name for c in table.columns if c.type in RECORD_TEXT_TYPES]
+    if len(names) < 2 or table.n > CHAR_TFIDF_MAX_ROWS:
+        return
+    text = pd.Series([""] * table.n, dtype=object)
+    for name in names:
+        text = text + " " + pd.Series(table.values[name], dtype=object).fillna("")
+    text = text.str.strip().replace("", None)
+    table.record_tfidf = [_tfidf(text), _tfidf(text, "char")]
