@@ -1,0 +1,42 @@
+"""Where files live under the data directory. One layout, shared by the web process and the workers.
+
+    datasets/<dataset_id>.parquet            the uploaded table, every value a string (input column order)
+    outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
+    artifacts/<transform_id>/<version>/...   the engine's fitted state (matcher pickle), reloadable
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class ArtifactStore:
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(data_dir)
+
+    def dataset_path(self, dataset_id: str) -> Path:
+        return self.root / "datasets" / f"{dataset_id}.parquet"
+
+    def output_dir(self, task_run_id: str) -> Path:
+        return self.root / "outputs" / task_run_id
+
+    def output_path(self, task_run_id: str, name: str) -> Path:
+        return self.output_dir(task_run_id) / name
+
+    def model_dir(self, transform_id: str, version: str) -> Path:
+        return self.root / "artifacts" / transform_id / version
+
+    def publish(self, data: bytes, target: Path) -> Path:
+        """Write bytes atomically: readers see the whole file or none of it."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target

@@ -1,0 +1,136 @@
+"""Database models: the resource model follows Glue's ML transforms (datasets, transforms, task runs, labels).
+
+Ids are UUID strings made by us (stable, deterministic to tests via ``new_id``); times are timezone-aware UTC.
+Every label records who made it and when, from the first day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | labeler
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)  # sha256 of the API token
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(500))  # original file name or the database table named
+    artifact: Mapped[str] = mapped_column(String(500))  # Parquet copy under the data dir (every value a string)
+    columns: Mapped[list[Any]] = mapped_column(JSON)  # column names in input order
+    column_types: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> inferred type
+    row_count: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Transform(Base):
+    __tablename__ = "transforms"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"))
+    primary_key: Mapped[str] = mapped_column(String(200))
+    source_column: Mapped[str | None] = mapped_column(String(200))
+    precision_recall_tradeoff: Mapped[float] = mapped_column(Float, default=0.5)
+    accuracy_cost_tradeoff: Mapped[float] = mapped_column(Float, default=0.5)
+    enforce_provided_labels: Mapped[bool] = mapped_column(Boolean, default=False)
+    one_to_one: Mapped[bool] = mapped_column(Boolean, default=False)
+    timeout_minutes: Mapped[int] = mapped_column(Integer, default=2880)
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    evaluation_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    dataset: Mapped[Dataset] = relationship()
+
+
+class Label(Base):
+    """One labeled record in one labeling set: the single store the CSV import and the web UI both write."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("transform_id", "labeling_set_id", "record_key"),
+                      Index("ix_labels_transform", "transform_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    labeling_set_id: Mapped[str] = mapped_column(String(200))
+    record_key: Mapped[str] = mapped_column(String(500))
+    label: Mapped[str] = mapped_column(String(200))
+    labeled_by: Mapped[str | None] = mapped_column(String(200))
+    labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelingSet(Base):
+    """A set the engine proposed: its records and why it was chosen (labels live in ``labels``)."""
+
+    __tablename__ = "labeling_sets"
+    __table_args__ = (UniqueConstraint("transform_id", "set_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    set_id: Mapped[str] = mapped_column(String(200))
+    task_run_id: Mapped[str | None] = mapped_column(String(36))
+    record_keys: Mapped[list[Any]] = mapped_column(JSON)
+    reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskRun(Base):
+    """A long job; its state lives here, committed before the Celery task is enqueued."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (Index("ix_task_runs_transform", "transform_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="STARTING")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output: Mapped[str | None] = mapped_column(String(500))  # artifact path of the published output
+    output_format: Mapped[str | None] = mapped_column(String(20))
+    timeout_minutes: Mapped[int] = mapped_column(Integer, default=2880)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    celery_task_id: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    execution_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class IdempotencyKey(Base):
+    """A POST's response, replayed when the same client retries with the same Idempotency-Key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str] = mapped_column(String(200))
+    method_path: Mapped[str] = mapped_column(String(500))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,325 @@
+"""Labeling sets (``matcher labeling-set`` and :mod:`matcher.active`): Glue's labeling file, sets that are
+worth a human's time (likely matches beside hard non-matches, spread over the data), rounds that never ask
+the same record twice, and a simulated labeler whose answers keep or improve the matcher's accuracy."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FIXTURES, entity_of, load_fixture, score_output
+
+from matcher.active import choose_sets, labeling_file, uncertainty
+from matcher.cli import main
+from matcher.labels import Labels, read_labels
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
+
+PEOPLE = FIXTURES / "people" / "records.csv"
+PEOPLE_TRUTH = FIXTURES / "people" / "truth.csv"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_quietly(*args: str | Path) -> tuple[int, str, str]:
+    """``main`` for module-scoped fixtures (no capsys there)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("matcher: error: ")
+    assert fragment in lines[0]
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def label_from_truth(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """A perfect labeler: each row's label is its true entity id (same entity in a set = same label)."""
+    labeled = frame.copy()
+    labeled["label"] = entity_of(labeled, truth)
+    return labeled
+
+
+def set_pairs(frame: pd.DataFrame, entity: dict[str, str]) -> tuple[int, int, int]:
+    """(true matching pairs, non-matching pairs, sets holding at least one true match) over a labeling file."""
+    matches = non_matches = sets_with_match = 0
+    for _, rows in frame.groupby("labeling_set_id", sort=False):
+        same = [entity[a] == entity[b] for a, b in itertools.combinations(rows["id"], 2)]
+        matches += sum(same)
+        non_matches += len(same) - sum(same)
+        sets_with_match += any(same)
+    return matches, non_matches, sets_with_match
+
+
+@pytest.fixture(scope="module")
+def people():
+    return load_fixture("people")
+
+
+@pytest.fixture(scope="module")
+def entity(people) -> dict[str, str]:
+    _, truth, _ = people
+    return dict(zip(truth["id"], truth["entity_id"], strict=True))
+
+
+@pytest.fixture(scope="module")
+def people_matcher(people) -> Matcher:
+    """Unlabeled; tests that label work on a ``copy.copy`` (refit_labels only rebinds attributes)."""
+    records, _, _ = people
+    return Matcher(Settings(primary_key="id")).fit(records)
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory: pytest.TempPathFactory, people) -> dict:
+    """Two CLI rounds on the people fixture; round two gets round one's file answered by a perfect labeler."""
+    _, truth, _ = people
+    work = tmp_path_factory.mktemp("rounds")
+    paths = {name: work / name for name in ("round1.csv", "reasons1.json", "labels1.csv", "round2.csv",
+                                            "reasons2.json")}
+    first = run_quietly("labeling-set", PEOPLE, "--primary-key", "id", "--output", paths["round1.csv"],
+                        "--reasons-output", paths["reasons1.json"], "--quiet")
+    label_from_truth(read_csv(paths["round1.csv"]), truth).to_csv(paths["labels1.csv"], index=False)
+    second = run_quietly("labeling-set", PEOPLE, "--primary-key", "id", "--labels", paths["labels1.csv"],
+                         "--output", paths["round2.csv"], "--reasons-output", paths["reasons2.json"], "--quiet")
+    return {"first": first, "second": second, **paths}
+
+
+# --- the labeling file ---------------------------------------------------------------------------
+
+
+def test_labeling_file_has_glue_columns_blank_labels_and_input_values(rounds: dict) -> None:
+    assert rounds["first"] == (0, "", "")
+    records = read_csv(PEOPLE)
+    raw = rounds["round1.csv"].read_bytes()
+    raw.decode("utf-8")  # UTF-8
+    sets = read_csv(rounds["round1.csv"])
+
+    assert list(sets.columns) == ["labeling_set_id", "label", *records.columns]
+    assert len(sets) > 0
+    assert (sets["label"] == "").all()
+    assert (sets["labeling_set_id"] != "").all()
+    # every input column carries the record's own values, unchanged
+    by_id = records.set_index("id")
+    pd.testing.assert_frame_equal(sets.set_index("id")[list(by_id.columns)], by_id.loc[sets["id"]])
+
+
+def test_each_record_at_most_once_and_set_sizes_within_bounds(rounds: dict) -> None:
+    sets = read_csv(rounds["round1.csv"])
+    assert sets["id"].is_unique
+    sizes = sets.groupby("labeling_set_id").size()
+    assert sizes.between(2, 12).all(), sizes  # default --set-size 12; Glue's hard cap is 50
+
+
+def test_reasons_have_an_entry_per_set(rounds: dict) -> None:
+    sets = read_csv(rounds["round1.csv"])
+    reasons = json.loads(rounds["reasons1.json"].read_text(encoding="utf-8"))
+    assert set(reasons) == set(sets["labeling_set_id"])
+    sizes = sets.groupby("labeling_set_id").size()
+    for set_id, reason in reasons.items():
+        assert reason["records"] == sizes[set_id]
+        assert 0.0 <= reason["seed_pair_probability"] <= 1.0
+
+
+def test_round_one_yields_the_requested_number_of_sets(rounds: dict) -> None:
+    """600 records, 8,086 candidate pairs, nothing labeled: the data allows the default 10 sets.
+
+    BUG (matcher/active.py, _seed_order): seeds are drawn only from pairs with uncertainty > 0.05, i.e.
+    0.025 < p < 0.975. The cold-start Fellegi-Sunter model is confident on clean data: only 1 of the
+    8,086 people pairs qualifies, so one set is written instead of 10 (measured).
+    """
+    sets = read_csv(rounds["round1.csv"])
+    assert sets["labeling_set_id"].nunique() == 10
+
+
+def test_num_sets_is_honoured_on_linkage_too() -> None:
+    """Same root cause as above on the FEBRL linkage fixture (350 records): measured 1 set of 4 asked."""
+    records, _, source = load_fixture("linkage")
+    matcher = Matcher(Settings(primary_key="id", source_column=source)).fit(records)
+    sets = choose_sets(matcher, num_sets=4, set_size=10)
+    assert len(sets) == 4
+    assert len(np.unique(np.concatenate([s.rows for s in sets]))) == sum(len(s.rows) for s in sets)
+
+
+def test_second_round_asks_only_new_records_under_new_set_ids(rounds: dict) -> None:
+    assert rounds["second"] == (0, "", "")
+    first, second = read_csv(rounds["round1.csv"]), read_csv(rounds["round2.csv"])
+    labeled = read_csv(rounds["labels1.csv"])
+
+    assert list(second.columns) == list(first.columns)
+    assert len(second) > 0  # measured 4 sets of 12 after one labeled set
+    assert (second["label"] == "").all()
+    assert second["id"].is_unique
+    assert second.groupby("labeling_set_id").size().between(2, 12).all()
+    assert not set(second["id"]) & set(labeled.loc[labeled["label"] != "", "id"])
+    assert not set(second["labeling_set_id"]) & set(first["labeling_set_id"])
+    reasons = json.loads(rounds["reasons2.json"].read_text(encoding="utf-8"))
+    assert set(reasons) == set(second["labeling_set_id"])
+
+
+def test_utf8_output_from_cp1252_input(people, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = read_csv(PEOPLE).head(150)
+    records["city"] = records["city"] + " Sainte-Thérèse"
+    data = tmp_path / "cp1252.csv"
+    data.write_bytes(records.to_csv(index=False).encode("cp1252"))
+    output = tmp_path / "sets.csv"
+
+    code, out, err = run(capsys, "labeling-set", data, "--primary-key", "id", "--output", output, "--quiet")
+
+    assert code == 0, err
+    text = output.read_bytes().decode("utf-8")
+    assert "Sainte-Thérèse" in text
+    sets = read_csv(output)
+    assert list(sets.columns) == ["labeling_set_id", "label", *records.columns]
+    assert sets["id"].is_unique and len(sets) >= 2
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set-size", "1"], "--set-size must be between 2 and 20"),
+    (["--set-size", "30"], "--set-size must be between 2 and 20"),
+    (["--num-sets", "0"], "--num-sets must be between 1 and 1000"),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           args: list[str], fragment: str) -> None:
+    output = tmp_path / "sets.csv"
+    result = run(capsys, "labeling-set", PEOPLE, "--primary-key", "id", "--output", output, *args)
+    assert_one_line_error(*result, fragment)
+    assert not output.exists()
+
+
+# --- are the sets worth labeling? ----------------------------------------------------------------
+
+
+def test_round_one_sets_hold_matches_beside_non_matches(rounds: dict, entity: dict[str, str]) -> None:
+    sets = read_csv(rounds["round1.csv"])
+    matches, non_matches, with_match = set_pairs(sets, entity)
+    # measured (one set, see the bug above): 10 true matching pairs, 56 non-matching, 1 of 1 sets
+    assert matches >= 5
+    assert non_matches >= 20
+    assert with_match >= 0.5 * sets["labeling_set_id"].nunique()
+
+
+def test_round_one_sets_are_spread_over_the_data(people, people_matcher: Matcher) -> None:
+    """Fails with the seed-pool bug: one set cannot be spread. See the next test for the spread rule."""
+    records, _, _ = people
+    sets = choose_sets(people_matcher, num_sets=10, set_size=12)
+    assert len(sets) >= 5
+    seed_surnames = [records["surname"].iloc[s.rows[0]] for s in sets]
+    assert len(set(seed_surnames)) >= 0.8 * len(sets), seed_surnames
+
+
+def test_spread_rule_with_a_less_confident_model(people, people_matcher: Matcher,
+                                                 entity: dict[str, str]) -> None:
+    """The same matcher with its probabilities flattened (log odds / 4) so that 67 pairs are uncertain:
+    the selection logic itself then gives 10 spread sets, each with likely matches and non-matches."""
+    records, _, _ = people
+    matcher = copy.copy(people_matcher)
+    p = np.clip(people_matcher.prob_, 1e-12, 1 - 1e-12)
+    matcher.prob_ = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / 4))
+    assert (uncertainty(matcher.prob_) > 0.05).sum() >= 20  # measured 67
+
+    sets = choose_sets(matcher, num_sets=10, set_size=12)
+
+    assert len(sets) == 10
+    assert all(len(s.rows) == 12 for s in sets)
+    members = np.concatenate([s.rows for s in sets])
+    assert len(np.unique(members)) == len(members)
+    assert len({s.set_id for s in sets}) == 10
+    # spread: seeds name different people and no seed is a candidate neighbour of an earlier set
+    surnames = {records["surname"].iloc[s.rows[0]] for s in sets}
+    assert len(surnames) >= 9  # measured 10 distinct
+    left, right = matcher.candidates_.left, matcher.candidates_.right
+    taken: set[int] = set()
+    for s in sets:
+        seed = set(s.rows[:2].tolist())
+        neighbours = set(right[np.isin(left, list(taken))].tolist()) | set(left[np.isin(right, list(taken))].tolist())
+        assert not seed & (taken | neighbours)
+        taken |= set(s.rows.tolist())
+    frame = labeling_file(matcher, sets)
+    matches, non_matches, with_match = set_pairs(frame, entity)
+    assert with_match >= 8  # measured 10 of 10 (62 matching and 598 non-matching pairs)
+    assert matches >= 40 and non_matches >= 400
+
+
+# --- a simulated labeler -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def labeler_rounds(people, people_matcher: Matcher) -> list[dict]:
+    """Three rounds: choose sets, a perfect labeler answers them, refit; F1 of predict() after each."""
+    records, truth, _ = people
+    matcher = copy.copy(people_matcher)
+    labels: Labels | None = None
+    history = [{"f1": score_output(matcher.predict().records, truth)["f1"], "sets": None}]
+    for _ in range(3):
+        exclude = labels.key_set() if labels is not None else set()
+        sets = choose_sets(matcher, num_sets=10, set_size=12, exclude=exclude)
+        if sets:
+            answered = label_from_truth(labeling_file(matcher, sets), truth)
+            new = read_labels(answered, "id", known_keys=records["id"])
+            labels = new if labels is None else labels.append(new)
+            matcher.refit_labels(labels)
+        history.append({"f1": score_output(matcher.predict().records, truth)["f1"], "sets": len(sets),
+                        "model": matcher.classifier_ is not None})
+    return history
+
+
+def test_simulated_labeler_keeps_or_improves_f1(labeler_rounds: list[dict]) -> None:
+    # measured: F1 0.9934 before labeling and after every round (classifier from round one on)
+    baseline = labeler_rounds[0]["f1"]
+    assert baseline >= 0.97
+    for state in labeler_rounds[1:]:
+        assert state["f1"] >= baseline - 0.003, labeler_rounds
+    assert labeler_rounds[-1]["model"], "labels from a perfect labeler should train the classifier"
+
+
+def test_later_rounds_still_find_sets_to_label(labeler_rounds: list[dict]) -> None:
+    """540+ records stay unlabeled after round one, so every round can fill its 10 sets.
+
+    BUG (same root cause, matcher/active.py _seed_order): measured 1, 4, then 0 sets: once the classifier
+    is confident, no pair is left in the 0.025 < p < 0.975 pool and active learning stalls.
+    """
+    assert [state["sets"] for state in labeler_rounds[1:]] == [10, 10, 10]
+
+
+# --- contradicting labels across sets -----------------------------------------------------------
+
+
+def test_contradicting_sets_are_named_in_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "people.csv"
+    read_csv(PEOPLE).head(200).to_csv(data, index=False)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("labeling_set_id,label,id\n"
+                      "set-alpha,A,r0000000\nset-alpha,A,r0000001\n"
+                      "set-beta,X,r0000000\nset-beta,Y,r0000001\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "match", data, "--primary-key", "id", "--labels", labels,
+                         "--output", tmp_path / "out.csv", "--quiet")
+
+    assert code == 0, err
+    assert out == ""
+    warning = [line for line in err.splitlines() if line.startswith("matcher: warning:") and "contradict" in line]
+    assert len(warning) == 1, err
+    assert "set-alpha" in warning[0] and "set-beta" in warning[0]
+    assert "r0000000" in warning[0] and "r0000001" in warning[0]
+    assert "Traceback" not in err
