@@ -172,8 +172,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"matcher: warning: {message}", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning
     try:
