@@ -13,6 +13,7 @@ import numpy as np
 from matcher.features import PairFeatures
 
 TF_FLOOR = 1e-7
+LEVEL_FLOOR = 0.01
 
 
 class FellegiSunter:
@@ -78,8 +79,12 @@ class FellegiSunter:
         present = levels >= 0
         w = None if weights is None else weights[present]
         counts = np.bincount(levels[present], weights=w, minlength=k).astype(np.float64)
-        counts += 0.5 if weights is None else 1e-3  # smoothing: no level is ever impossible
-        return counts / counts.sum()
+        counts += 0.5 if weights is None else 1e-3
+        probs = counts / counts.sum()
+        # floor: a match can disagree on any column now and then (typos, moves); without it EM learns
+        # m=0 for a level and one typo in a birth month vetoes a pair with -18 bits
+        probs = np.maximum(probs, LEVEL_FLOOR)
+        return probs / probs.sum()
 
     def column_weights(self, features: PairFeatures) -> dict[str, np.ndarray]:
         """log2 Bayes factor each column contributes to each pair (0 when a value is missing)."""
