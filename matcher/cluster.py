@@ -164,12 +164,45 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, thres
     starts = np.searchsorted(comp[e_left], hard, side="left")
     ends = np.searchsorted(comp[e_left], hard, side="right")
     members_of = _members_by_component(comp, hard)
+    by_component = _constraints_by_component(constraints, comp)
     for c, lo, hi in zip(hard, starts, ends, strict=True):
-        members = members_of[c]
-        local = _restrict(constraints, set(members.tolist()))
-        sub = average_linkage(members, e_left[lo:hi], e_right[lo:hi], e_prob[lo:hi], local, threshold, max_size)
-        labels[members] = n + members[sub]  # offset keeps new labels apart from component ids
+        local = by_component.get(int(c), Constraints())
+        for members, el, er, ep in _split_giant(members_of[c], e_left[lo:hi], e_right[lo:hi], e_prob[lo:hi],
+                                                 threshold):
+            sub = average_linkage(members, el, er, ep, _restrict(local, members), threshold, max_size)
+            labels[members] = n + members[sub]  # offset keeps new labels apart from component ids
     return labels
+
+
+def _split_giant(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float):
+    """Guard against giant components (one chain of weak links across thousands of records): split them on
+    ever stricter links until each piece is small enough for average linkage."""
+    if len(members) <= GIANT_COMPONENT or threshold >= 0.999:
+        yield members, left, right, prob
+        return
+    stricter = threshold + (1.0 - threshold) / 2
+    position = {int(m): i for i, m in enumerate(members)}
+    li = np.array([position[int(x)] for x in left], dtype=np.int64)
+    ri = np.array([position[int(x)] for x in right], dtype=np.int64)
+    strong = prob >= stricter
+    pieces = components(len(members), li[strong], ri[strong])
+    same = pieces[li] == pieces[ri]
+    for piece in np.unique(pieces):
+        mask = same & (pieces[li] == piece)
+        yield from _split_giant(members[pieces == piece], left[mask], right[mask], prob[mask], stricter)
+
+
+def _constraints_by_component(constraints: Constraints, comp: np.ndarray) -> dict[int, Constraints]:
+    """Constraints grouped by the component holding both ends (pairs across components need no enforcing)."""
+    grouped: dict[int, Constraints] = {}
+    for kind in ("must", "cannot"):
+        a, b = getattr(constraints, kind)
+        inside = comp[a] == comp[b]
+        for c in np.unique(comp[a][inside]):
+            pick = inside & (comp[a] == c)
+            entry = grouped.setdefault(int(c), Constraints())
+            setattr(entry, kind, (a[pick], b[pick]))
+    return grouped
 
 
 def _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constraints, max_size) -> np.ndarray:
@@ -195,12 +228,12 @@ def _members_by_component(comp: np.ndarray, wanted: np.ndarray) -> dict[int, np.
     return {int(c): part for c, part in zip(wanted, np.split(rows, bounds[1:]), strict=True)}
 
 
-def _restrict(constraints: Constraints, members: set[int]) -> Constraints:
+def _restrict(constraints: Constraints, members: np.ndarray) -> Constraints:
     def keep(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         a, b = pair
         if len(a) == 0:
             return pair
-        mask = np.array([int(x) in members and int(y) in members for x, y in zip(a, b, strict=True)])
+        mask = np.isin(a, members) & np.isin(b, members)
         return a[mask], b[mask]
     return Constraints(keep(constraints.must), keep(constraints.cannot))
 

@@ -249,3 +249,18 @@ def test_one_to_one_honours_constraints() -> None:
     assert partition(one_to_one(5, left, right, prob, 0.5, cons)) == [[A, D], [B], [C], [E]]
     cannot = Constraints(cannot=pairs_constraint((B, A)))
     assert partition(one_to_one(4, left, right, prob, 0.5, cannot)) == [[A], [B], [C, D]]
+
+
+def test_giant_component_is_split_on_stricter_links(monkeypatch):
+    """A chain of 500 records (strong pairs joined by weaker links) must not end as one cluster."""
+    import matcher.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "GIANT_COMPONENT", 50)
+    n = 500
+    left = np.arange(n - 1)
+    right = left + 1
+    prob = np.where(left % 2 == 0, 0.99, 0.6)
+    labels = cluster_module.cluster(n, left, right, prob, 0.5, max_size=1000)
+    sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
+    assert sizes.max() == 2
+    assert (labels[0::2][:249] == labels[1::2][:249]).all()  # the strong pairs stay together
