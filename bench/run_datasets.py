@@ -56,6 +56,24 @@ def child(args: list[str]) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def label_efficiency(rounds: list[dict], budget: int) -> list[dict]:
+    """For each dataset: active learning's F1 after ``budget`` rounds, and how many labeled records random sets
+    needed to reach that F1 (None if they never did within twice the rounds)."""
+    out = []
+    for name in dict.fromkeys(r["dataset"] for r in rounds):
+        active = [r for r in rounds if r["dataset"] == name and r["strategy"] == "active" and r["round"] == budget]
+        if not active:
+            continue
+        target = active[0]
+        reached = [r for r in rounds if r["dataset"] == name and r["strategy"] == "random" and r["round"] > 0
+                   and r["f1"] >= target["f1"]]
+        need = min((r["labeled_records"] for r in reached), default=None)
+        out.append({"dataset": name, "active_f1": target["f1"], "active_labels": target["labeled_records"],
+                    "random_labels_to_match": need if need is not None else "not reached",
+                    "ratio": round(target["labeled_records"] / need, 2) if need else "-"})
+    return out
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
@@ -86,15 +104,18 @@ def main() -> None:
     if not args.skip_rounds:
         for name in [n for n in ROUNDS if n in names]:
             linkage = json.loads((DATASETS / name / "bench" / "meta.json").read_text())["source_column"]
-            for strategy in ("active", "random"):
+            for strategy, budget in (("active", args.rounds), ("random", 2 * args.rounds)):
                 extra = ["--one-to-one"] if linkage else []
                 out = subprocess.run([sys.executable, str(HERE / "labeling_rounds.py"), name, "--rounds",
-                                      str(args.rounds), "--strategy", strategy, *extra],
+                                      str(budget), "--strategy", strategy, *extra],
                                      capture_output=True, text=True, check=True)
                 rounds += [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
         print("\n## Labeling rounds (10 sets of 10 records per round, simulated labeler from truth)\n")
         print(table(rounds, ["dataset", "strategy", "round", "labeled_records", "precision", "recall", "f1",
                              "round_seconds"]))
+        print("\n## Labels needed: active learning vs random sets\n")
+        print(table(label_efficiency(rounds, args.rounds), ["dataset", "active_f1", "active_labels",
+                                                            "random_labels_to_match", "ratio"]))
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "datasets.json").write_text(json.dumps({"unsupervised": unsupervised, "rounds": rounds},
                                                                indent=1))

@@ -105,7 +105,8 @@ def main() -> None:
     rows = _json_lines([sys.executable, __file__, "--ours", str(data), "--label-rounds", str(args.label_rounds)])
     if not args.skip_splink:
         rows.append(splink(data))
-    print(f"| system | labeled records | seconds | peak RSS MB | precision | recall | F1 |\n|---|---|---|---|---|---|---|")
+    print("| system | labeled records | seconds | peak RSS MB | precision | recall | F1 |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         secs = r.get("seconds", f"+{r.get('seconds_labeling_rounds')} (rounds)")
         print(f"| {r['system']} | {r['labels']} | {secs} | {r['peak_rss_mb']} | {r['precision']} | {r['recall']} | "
