@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 SET_NAMESPACE = uuid.UUID("6f1c1b9e-6a43-4c0e-9d7e-5f0f4e0d7a11")
 MIN_SET, MAX_SET = 2, 20
+MIN_SEED_POOL = 5000
 
 
 @dataclass
@@ -47,7 +48,8 @@ def _seed_order(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Most uncertain pairs first, interleaved with random draws among the uncertain half (diversity)."""
     score = uncertainty(prob)
     ranked = np.argsort(-score, kind="stable")
-    pool = ranked[: max(1, int((score > 0.05).sum()))]
+    # once the model is confident few pairs are uncertain: keep going down the ranking rather than stop short
+    pool = ranked[: max(int((score > 0.05).sum()), MIN_SEED_POOL)]
     shuffled = rng.permutation(pool)
     order = np.empty(len(pool) * 2, dtype=np.int64)
     order[0::2], order[1::2] = pool, shuffled

@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     try:
         return int(args.run(args))
     except MatcherError as exc:
-        print(f"\nmatcher: error: {exc}" if not args.quiet else f"matcher: error: {exc}", file=sys.stderr)
+        print(f"{chr(10) if StderrBar.mid_line else ''}matcher: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("matcher: interrupted", file=sys.stderr)

@@ -16,7 +16,6 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from sklearn.model_selection import GroupKFold
 
 from matcher.assemble import blocking_recall
-from matcher.explain import _without
 from matcher.features import compare
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ MIN_PAIRS_PER_CLASS = 5
 MAX_FOLDS = 5
 
 
-def _subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
+def _labeled_subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
     from matcher.pipeline import LabeledPairs
 
     return LabeledPairs(lab.left[idx], lab.right[idx], lab.is_match[idx], lab.set_id[idx])
@@ -41,27 +40,19 @@ def out_of_fold(matcher: Matcher, lab: LabeledPairs) -> tuple[np.ndarray, dict[s
     can_train = lab.is_match.sum() >= MIN_PAIRS_PER_CLASS and (~lab.is_match).sum() >= MIN_PAIRS_PER_CLASS
     if folds < 2 or not can_train:
         prob = matcher.score(features, classifier=None)
-        ablated = {c: matcher.score(_without(features, c), classifier=None) for c in columns}
+        ablated = {c: matcher.score(features.without(c), classifier=None) for c in columns}
         return prob, ablated, "fellegi_sunter"
     prob = np.zeros(len(lab.left))
     ablated = {c: np.zeros(len(lab.left)) for c in columns}
     model = "classifier"
     for train, test in GroupKFold(folds).split(lab.left, lab.is_match, lab.set_id):
-        clf = matcher.fit_classifier(_subset(lab, train), warn=False)
+        clf = matcher.fit_classifier(_labeled_subset(lab, train), warn=False)
         model = model if clf is not None else "fellegi_sunter (a fold could not train a classifier)"
-        test_features = _feature_subset(features, test)
+        test_features = features.subset(test)
         prob[test] = matcher.score(test_features, classifier=clf)
         for c in columns:
-            ablated[c][test] = matcher.score(_without(test_features, c), classifier=clf)
+            ablated[c][test] = matcher.score(test_features.without(c), classifier=clf)
     return prob, ablated, model
-
-
-def _feature_subset(features, idx):  # noqa: ANN001, ANN202
-    from matcher.explain import _subset as subset_features
-
-    mask = np.zeros(len(features), dtype=bool)
-    mask[idx] = True
-    return subset_features(features, mask)
 
 
 def _metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:

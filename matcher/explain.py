@@ -23,32 +23,18 @@ def _log2_odds(p: np.ndarray) -> np.ndarray:
     return np.log2(p / (1 - p))
 
 
-def _without(features: PairFeatures, column: str) -> PairFeatures:
-    sims = {k: (np.full_like(v, np.nan) if k.split(":", 1)[0] == column else v) for k, v in features.sims.items()}
-    levels = {k: (np.full_like(v, -1) if k == column else v) for k, v in features.levels.items()}
-    tf = {k: (np.full_like(v, np.nan) if k == column else v) for k, v in features.tf.items()}
-    return PairFeatures(features.left, features.right, sims, levels, tf, features.n_levels)
-
-
-def _subset(features: PairFeatures, mask: np.ndarray) -> PairFeatures:
-    return PairFeatures(features.left[mask], features.right[mask],
-                        {k: v[mask] for k, v in features.sims.items()},
-                        {k: v[mask] for k, v in features.levels.items()},
-                        {k: v[mask] for k, v in features.tf.items()}, features.n_levels)
-
-
 def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
     if matcher.classifier_ is None:
         return matcher.fs_.column_weights(features)
     base = _log2_odds(matcher.score(features))
-    return {c.name: base - _log2_odds(matcher.score(_without(features, c.name)))
+    return {c.name: base - _log2_odds(matcher.score(features.without(c.name)))
             for c in matcher.settings_.data_columns}
 
 
 def pairs_frame(matcher: Matcher, min_probability: float = 0.05) -> pd.DataFrame:
     """Candidate pairs scoring at least ``min_probability``, strongest first, with per-column contributions."""
     keep = matcher.prob_ >= min_probability
-    features = _subset(matcher.candidates_, keep)
+    features = matcher.candidates_.subset(keep)
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
     frame = pd.DataFrame({
         "key_a": keys[features.left],

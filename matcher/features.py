@@ -65,6 +65,19 @@ class PairFeatures:
     def __len__(self) -> int:
         return len(self.left)
 
+    def subset(self, rows: np.ndarray) -> PairFeatures:
+        """The features of some pairs (a boolean mask or positions)."""
+        return PairFeatures(self.left[rows], self.right[rows], {k: v[rows] for k, v in self.sims.items()},
+                            {k: v[rows] for k, v in self.levels.items()}, {k: v[rows] for k, v in self.tf.items()},
+                            self.n_levels)
+
+    def without(self, column: str) -> PairFeatures:
+        """The same pairs with one column treated as unknown (for ablation-based explanations)."""
+        sims = {k: (np.full_like(v, np.nan) if k.split(":", 1)[0] == column else v) for k, v in self.sims.items()}
+        levels = {k: (np.full_like(v, -1) if k == column else v) for k, v in self.levels.items()}
+        tf = {k: (np.full_like(v, np.nan) if k == column else v) for k, v in self.tf.items()}
+        return PairFeatures(self.left, self.right, sims, levels, tf, self.n_levels)
+
     def matrix(self) -> tuple[np.ndarray, list[str]]:
         """Dense float32 matrix for a classifier: similarities, then -log term frequencies."""
         names = list(self.sims) + [f"{c}:rarity" for c in self.tf]

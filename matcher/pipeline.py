@@ -18,7 +18,6 @@ from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
 from matcher.errors import InputError, SettingsError
-from matcher.explain import _subset
 from matcher.features import PairFeatures, compare
 from matcher.fs import FellegiSunter
 from matcher.labels import Labels
@@ -137,7 +136,7 @@ class Matcher:
         pseudo = self._pseudo_labels(lab)
         if pseudo is not None:
             idx, py = pseudo
-            X = np.vstack([X, self._design(_subset(self.candidates_, idx))])
+            X = np.vstack([X, self._design(self.candidates_.subset(idx))])
             y = np.r_[y, py]
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
             weight = np.r_[weight, np.full(len(idx), PSEUDO_WEIGHT * len(lab.left) / max(len(idx), 1))]

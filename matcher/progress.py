@@ -43,6 +43,8 @@ class Progress:
 class StderrBar:
     """A one-line progress bar on stderr, redrawn at most 10 times a second."""
 
+    mid_line = False  # a bar is drawn and its line not finished: an error message must start a new line
+
     def __init__(self, width: int = 30) -> None:
         self.width = width
         self._last = 0.0
@@ -58,3 +60,4 @@ class StderrBar:
         end = "\n" if stage == "done" else ""
         sys.stderr.write(f"\r[{bar}] {fraction * 100:5.1f}% {stage:<12} {now - self._start:6.1f}s{end}")
         sys.stderr.flush()
+        StderrBar.mid_line = not end
