@@ -50,7 +50,10 @@ class FellegiSunter:
         return self
 
     def _m_step(self, candidates: PairFeatures, posterior: np.ndarray) -> None:
-        self.m_ = {c: self._distribution(candidates.levels[c], k, posterior) for c, k in self.n_levels_.items()}
+        # m is floored (a match can disagree on any column now and then: typos, moves; without the floor EM
+        # learns m=0 and one typo vetoes a pair with -18 bits); u is not: flooring it drowns rare agreements
+        self.m_ = {c: self._distribution(candidates.levels[c], k, posterior, LEVEL_FLOOR)
+                   for c, k in self.n_levels_.items()}
         if self.estimate_u:
             self.u_ = {c: self._distribution(candidates.levels[c], k, 1 - posterior)
                        for c, k in self.n_levels_.items()}
@@ -75,15 +78,12 @@ class FellegiSunter:
         return m / m.sum()
 
     @staticmethod
-    def _distribution(levels: np.ndarray, k: int, weights: np.ndarray | None) -> np.ndarray:
+    def _distribution(levels: np.ndarray, k: int, weights: np.ndarray | None, floor: float = 0.0) -> np.ndarray:
         present = levels >= 0
         w = None if weights is None else weights[present]
         counts = np.bincount(levels[present], weights=w, minlength=k).astype(np.float64)
-        counts += 0.5 if weights is None else 1e-3
-        probs = counts / counts.sum()
-        # floor: a match can disagree on any column now and then (typos, moves); without it EM learns
-        # m=0 for a level and one typo in a birth month vetoes a pair with -18 bits
-        probs = np.maximum(probs, LEVEL_FLOOR)
+        counts += 0.5 if weights is None else 1e-3  # smoothing: no level is ever impossible
+        probs = np.maximum(counts / counts.sum(), floor)
         return probs / probs.sum()
 
     def column_weights(self, features: PairFeatures) -> dict[str, np.ndarray]:
