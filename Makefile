@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test lint typecheck fmt bench bench-large clean
+.PHONY: help install serve demo test lint typecheck fmt bench bench-large clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,6 +16,9 @@ $(BIN)/matcher: pyproject.toml
 
 install: $(BIN)/matcher  ## create .venv and install the package with dev tools
 
+serve: install  ## run the service (API + worker, SQLite, no broker server) with a demo dataset to label
+	$(BIN)/matcher serve --port $(or $(PORT),8000)
+
 demo: install  ## match the bundled example and score it against its truth
 	@mkdir -p out
 	$(BIN)/matcher match examples/people/records.csv --primary-key id \
@@ -26,13 +29,13 @@ test: install  ## the full test suite (what CI runs)
 	$(BIN)/python -m pytest -q tests bench/test_score.py
 
 lint: install  ## ruff
-	$(BIN)/ruff check matcher tests bench
+	$(BIN)/ruff check matcher storage services workers labeling_ui server tests bench
 
 typecheck: install  ## mypy on the core
 	$(BIN)/mypy
 
 fmt: install  ## ruff format
-	$(BIN)/ruff format matcher tests bench
+	$(BIN)/ruff format matcher storage services workers labeling_ui server tests bench
 
 bench: install  ## quality and speed on the shared benchmarks (minutes), writes bench/results/
 	$(BIN)/python bench/run_datasets.py

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 MIN_PER_CLASS = 5
 
@@ -58,7 +59,10 @@ class PairClassifier:
                 cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         method = "isotonic" if len(y) >= 2000 else "sigmoid"
         self.model_ = CalibratedClassifierCV(self._base(), method=method, cv=cv)
-        self.model_.fit(X, y, sample_weight=sample_weight)
+        # training sets are small (labels + pseudo-labels): threads only add joblib/OpenMP hand-off waits,
+        # which cost seconds per fit on a busy 2-core machine
+        with threadpool_limits(limits=1, user_api="openmp"):
+            self.model_.fit(X, y, sample_weight=sample_weight)
         self.n_train_ = len(y)
         return self
 

@@ -28,8 +28,8 @@ from matcher.sampling import random_pairs
 from matcher.settings import Settings
 
 RANDOM_PAIRS = 200_000
-PSEUDO_MAX = 5_000  # pseudo-labeled pairs per class
-PSEUDO_WEIGHT = 0.5  # their total weight relative to the human-labeled pairs
+PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
+PSEUDO_MIN = 1000
 
 
 @dataclass
@@ -132,18 +132,17 @@ class Matcher:
                               "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
             return None
         X = self._design(compare(self.table_, lab.left, lab.right))
-        y, groups, weight = lab.is_match, lab.set_id.astype(str), np.ones(len(lab.left))
+        y, groups = lab.is_match, lab.set_id.astype(str)
         pseudo = self._pseudo_labels(lab)
         if pseudo is not None:
             idx, py = pseudo
             X = np.vstack([X, self._design(self.candidates_.subset(idx))])
             y = np.r_[y, py]
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
-            weight = np.r_[weight, np.full(len(idx), PSEUDO_WEIGHT * len(lab.left) / max(len(idx), 1))]
-        return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups, sample_weight=weight)
+        return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups)
 
     def _pseudo_labels(self, lab: LabeledPairs) -> tuple[np.ndarray, np.ndarray] | None:
-        """Confident cold-start verdicts on unlabeled candidates, weighted to count for PSEUDO_WEIGHT of the
+        """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the
         human labels: a few labels then refine the unsupervised model rather than start from nothing."""
         p = self.fs_.predict_proba(self.candidates_)
         n = self.table_.n
@@ -156,8 +155,10 @@ class Matcher:
         neg = np.flatnonzero(free & (p <= 0.05))
         if len(pos) < 5 or len(neg) < 5:
             return None
-        pos = rng.permutation(pos)[:PSEUDO_MAX]
-        neg = rng.permutation(neg)[:PSEUDO_MAX]
+        # counted, not weighted: sample weights make gradient boosting's binning ~10x slower
+        per_class = max(PSEUDO_MIN, int(PSEUDO_SHARE * len(lab.left) / 2))
+        pos = rng.permutation(pos)[:per_class]
+        neg = rng.permutation(neg)[:per_class]
         return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
     def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:

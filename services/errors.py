@@ -38,3 +38,13 @@ class Unauthorized(ServiceError):
 class Forbidden(ServiceError):
     status = 403
     title = "Forbidden"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    title = "Service unavailable"

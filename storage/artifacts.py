@@ -33,6 +33,7 @@ class ArtifactStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600: the web process may run as another user
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, target)

@@ -1,0 +1,43 @@
+"""The web process: the REST API (``/api/v1``) and, later, the labeling UI. ``create_app`` is the factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from labeling_ui.api import bp
+from labeling_ui.errors import register_error_handlers
+from labeling_ui.extensions import matcher_services
+from services.config import Config
+from services.task_runs import Dispatch, Revoke
+
+DEFAULT_MAX_UPLOAD_MB = 2048
+
+
+def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
+               revoke: Revoke | None = None) -> Flask:
+    """Build the app. ``dispatch``/``revoke`` default to ``workers.dispatch`` (imported on first use)."""
+    config = config or Config.from_env()
+    config.ensure_dirs()
+    app = Flask(__name__)
+    max_mb = int(os.environ.get("MATCHER_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
+    app.config.update(MAX_CONTENT_LENGTH=max_mb * 1024 * 1024)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    matcher_services.init_app(app, config, dispatch, revoke)
+    register_error_handlers(app)
+    app.register_blueprint(bp)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    return app
+
+
+def healthz() -> Any:
+    """Liveness plus a database round trip; no authentication."""
+    try:
+        with matcher_services.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+        return jsonify({"status": "unavailable", "database": type(exc).__name__}), 503
+    return jsonify({"status": "ok"})

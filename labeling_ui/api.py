@@ -1,0 +1,188 @@
+"""REST API v1: thin handlers that parse the request, call one service and shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request, send_file, url_for
+
+from labeling_ui import schemas
+from labeling_ui.auth import authenticate_request
+from labeling_ui.extensions import matcher_services as ms
+from labeling_ui.idempotency import idempotent
+from labeling_ui.openapi import build_spec
+from services import datasets, labels, outputs, task_runs, transforms
+from services.errors import ValidationError
+from services.validation import only_fields
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate_request)
+MAX_PREVIEW = 100
+
+
+def _json_body() -> Any:
+    return request.get_json()  # a malformed or non-JSON body is Werkzeug's 400/415, as problem JSON
+
+
+def _created(body: dict[str, Any], status: int, endpoint: str, **values: Any) -> Any:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Location"] = url_for(endpoint, **values)
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(build_spec())
+
+
+# -- datasets ---------------------------------------------------------------------------------------------
+
+
+@bp.post("/datasets")
+@idempotent
+def create_dataset() -> Any:
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ValidationError("send the table as a multipart file field named 'file'", field="file")
+        dataset = datasets.create_from_upload(ms.config, ms.db, upload.filename, upload.stream,
+                                              request.form.get("name"), g.user.id)
+    else:
+        body = _json_body()
+        if not isinstance(body, dict):
+            raise ValidationError("send a multipart 'file' or a JSON object {database_url, table}")
+        only_fields(body, ("database_url", "table", "schema", "name"))
+        dataset = datasets.create_from_table(ms.config, ms.db, body.get("database_url"), body.get("table"),
+                                             body.get("schema"), body.get("name"), g.user.id)
+    preview = datasets.preview(ms.config, dataset.id)
+    return _created(schemas.dataset_json(dataset, preview), 201, "api.get_dataset", dataset_id=dataset.id)
+
+
+@bp.get("/datasets")
+def list_datasets() -> Any:
+    return jsonify({"datasets": [schemas.dataset_json(d) for d in datasets.list_datasets(ms.db)]})
+
+
+@bp.get("/datasets/<dataset_id>")
+def get_dataset(dataset_id: str) -> Any:
+    rows = schemas.parse_int(request.args.get("preview_rows"), "preview_rows", datasets.PREVIEW_ROWS)
+    if not 0 <= rows <= MAX_PREVIEW:
+        raise ValidationError(f"preview_rows must be in [0, {MAX_PREVIEW}]", field="preview_rows")
+    dataset = datasets.get_dataset(ms.db, dataset_id)
+    return jsonify(schemas.dataset_json(dataset, datasets.preview(ms.config, dataset.id, rows)))
+
+
+@bp.delete("/datasets/<dataset_id>")
+def delete_dataset(dataset_id: str) -> Any:
+    datasets.delete_dataset(ms.config, ms.db, dataset_id)
+    return "", 204
+
+
+# -- transforms -------------------------------------------------------------------------------------------
+
+
+@bp.post("/transforms")
+@idempotent
+def create_transform() -> Any:
+    info = transforms.create_transform(ms.config, ms.db, _json_body(), g.user.id)
+    return _created(schemas.transform_json(info), 201, "api.get_transform", transform_id=info.transform.id)
+
+
+@bp.get("/transforms")
+def list_transforms() -> Any:
+    return jsonify({"transforms": [schemas.transform_json(t) for t in transforms.list_transforms(ms.db)]})
+
+
+@bp.get("/transforms/<transform_id>")
+def get_transform(transform_id: str) -> Any:
+    return jsonify(schemas.transform_json(transforms.get_transform(ms.db, transform_id)))
+
+
+@bp.patch("/transforms/<transform_id>")
+def patch_transform(transform_id: str) -> Any:
+    return jsonify(schemas.transform_json(transforms.patch_transform(ms.db, transform_id, _json_body())))
+
+
+@bp.delete("/transforms/<transform_id>")
+def delete_transform(transform_id: str) -> Any:
+    transforms.delete_transform(ms.config, ms.db, transform_id)
+    return "", 204
+
+
+# -- task runs --------------------------------------------------------------------------------------------
+
+
+def _accepted(run: Any) -> Any:
+    return _created(schemas.task_run_json(run), 202, "api.get_task_run", run_id=run.id)
+
+
+@bp.post("/transforms/<transform_id>/task-runs")
+@idempotent
+def start_task_run(transform_id: str) -> Any:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object {type, params}")
+    params = task_runs.check_params(body.get("type"), body.get("params"))
+    run = task_runs.start_run(ms.config, ms.db, transform_id, body["type"], params, g.user.id,
+                              ms.state.dispatch)
+    return _accepted(run)
+
+
+@bp.post("/transforms/<transform_id>/labels")
+@idempotent
+def import_labels(transform_id: str) -> Any:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("send the labels as a multipart file field named 'file'", field="file")
+    replace = schemas.parse_bool(request.form.get("replace"), "replace")
+    run = labels.start_import(ms.config, ms.db, transform_id, upload.filename, upload.stream, replace,
+                              g.user.id, ms.state.dispatch)
+    return _accepted(run)
+
+
+@bp.get("/transforms/<transform_id>/task-runs")
+def list_task_runs(transform_id: str) -> Any:
+    limit = schemas.parse_int(request.args.get("limit"), "limit", 100)
+    runs = task_runs.list_runs(ms.db, transform_id, request.args.get("type") or None,
+                               request.args.get("status") or None, limit)
+    return jsonify({"task_runs": [schemas.task_run_json(r) for r in runs]})
+
+
+@bp.get("/task-runs/<run_id>")
+def get_task_run(run_id: str) -> Any:
+    return jsonify(schemas.task_run_json(task_runs.get_run(ms.db, run_id)))
+
+
+@bp.post("/task-runs/<run_id>/cancel")
+@idempotent
+def cancel_task_run(run_id: str) -> Any:
+    run = task_runs.cancel_run(ms.config, ms.db, run_id, ms.state.revoke)
+    return jsonify(schemas.task_run_json(run)), 202
+
+
+@bp.get("/task-runs/<run_id>/output")
+def task_run_output(run_id: str) -> Any:
+    found = outputs.output_file(ms.config, ms.db, run_id, request.args.get("format") or None)
+    return send_file(found.path, mimetype=found.media_type, as_attachment=True,
+                     download_name=found.download_name)
+
+
+# -- labeling sets ----------------------------------------------------------------------------------------
+
+
+@bp.get("/transforms/<transform_id>/labeling-sets")
+def list_labeling_sets(transform_id: str) -> Any:
+    sets = labels.list_sets(ms.db, transform_id)
+    return jsonify({"labeling_sets": [schemas.set_summary_json(s) for s in sets]})
+
+
+@bp.get("/transforms/<transform_id>/labeling-sets/<set_id>")
+def get_labeling_set(transform_id: str, set_id: str) -> Any:
+    return jsonify(schemas.labeling_set_json(labels.get_set(ms.config, ms.db, transform_id, set_id)))
+
+
+@bp.put("/transforms/<transform_id>/labeling-sets/<set_id>")
+def put_labeling_set(transform_id: str, set_id: str) -> Any:
+    view = labels.put_set_labels(ms.config, ms.db, transform_id, set_id, _json_body(), g.user.name)
+    return jsonify(schemas.labeling_set_json(view))

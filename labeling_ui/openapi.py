@@ -1,0 +1,224 @@
+"""The OpenAPI 3.1 description of /api/v1, written by hand next to the handlers it describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matcher.active import MAX_SET, MIN_SET
+from services.task_runs import STARTABLE, STATUSES, TYPES
+from services.transforms import INTEGERS
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+ERRORS = {"400": "Unreadable data or labels, malformed JSON", "401": "Missing or invalid bearer token",
+          "403": "Labelers may only read and label", "404": "Not found", "409": "Conflicts with the current state",
+          "415": "Not a CSV or Parquet file, or not JSON", "422": "Invalid field (named in `field`)",
+          "503": "The task queue is unreachable"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _op(summary: str, ok: dict[str, dict[str, Any]], errors: str = "401 403 404", **extra: Any) -> dict[str, Any]:
+    responses: dict[str, Any] = dict(ok)
+    for code in errors.split():
+        responses[code] = {"description": ERRORS[code], "content": PROBLEM}
+    return {"summary": summary, "responses": responses, **extra}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+               "description": "Retry-safe POST: the first 2xx answer is stored and replayed for the same key"}
+NO_CONTENT = {"204": {"description": "Deleted"}}
+
+
+def _body(name: str, media: str = "application/json") -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": _ref(name)}}}
+
+
+def _paths() -> dict[str, Any]:
+    return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
+                                                                   "content": {"application/json": {}}}}, "401")}}
+
+
+def _dataset_paths() -> dict[str, Any]:
+    upload = {"required": True, "content": {"multipart/form-data": {"schema": _ref("DatasetUpload")},
+                                            "application/json": {"schema": _ref("DatasetFromTable")}}}
+    preview = _query("preview_rows", {"type": "integer", "minimum": 0, "maximum": 100}, "rows to preview")
+    return {
+        "/datasets": {
+            "post": _op("Create a dataset from an uploaded CSV/Parquet file or a database table",
+                        {"201": _json("Dataset", "Created, with a preview of the first rows")},
+                        "400 401 403 415 422", requestBody=upload, parameters=[IDEMPOTENCY]),
+            "get": _op("List datasets", {"200": _json("DatasetList", "Datasets")}, "401"),
+        },
+        "/datasets/{dataset_id}": {
+            "parameters": [_path_param("dataset_id")],
+            "get": _op("A dataset with a preview of its first rows", {"200": _json("Dataset", "The dataset")},
+                       "401 404 422", parameters=[preview]),
+            "delete": _op("Delete a dataset (409 while transforms use it)", NO_CONTENT, "401 403 404 409"),
+        },
+    }
+
+
+def _transform_paths() -> dict[str, Any]:
+    tf = _path_param("transform_id")
+    return {
+        "/transforms": {
+            "post": _op("Create a transform", {"201": _json("Transform", "Created (NOT_READY until labeled)")},
+                        "400 401 403 415 422", requestBody=_body("TransformCreate"), parameters=[IDEMPOTENCY]),
+            "get": _op("List transforms", {"200": _json("TransformList", "Transforms")}, "401"),
+        },
+        "/transforms/{transform_id}": {
+            "parameters": [tf],
+            "get": _op("A transform", {"200": _json("Transform", "The transform")}, "401 404"),
+            "patch": _op("Change the name, knobs or flags", {"200": _json("Transform", "Updated")},
+                         "400 401 403 404 415 422", requestBody=_body("TransformPatch")),
+            "delete": _op("Delete a transform with its labels and runs (409 while a run is active)", NO_CONTENT,
+                          "401 403 404 409"),
+        },
+        "/transforms/{transform_id}/labels": {
+            "parameters": [tf],
+            "post": _op("Import a labels file (validated now, written by an IMPORT_LABELS run)",
+                        {"202": _json("TaskRun", "Accepted: the IMPORT_LABELS run")},
+                        "400 401 403 404 415 422 503", requestBody=_body("LabelsUpload", "multipart/form-data"),
+                        parameters=[IDEMPOTENCY]),
+        },
+        "/transforms/{transform_id}/labeling-sets": {
+            "parameters": [tf],
+            "get": _op("Labeling sets (proposed or labeled)", {"200": _json("LabelingSetList", "Sets")}, "401 404"),
+        },
+        "/transforms/{transform_id}/labeling-sets/{set_id}": {
+            "parameters": [tf, _path_param("set_id")],
+            "get": _op("A set's records, labels and reason", {"200": _json("LabelingSet", "The set")}, "401 404"),
+            "put": _op("Replace the set's labels (labelers allowed)", {"200": _json("LabelingSet", "Saved")},
+                       "400 401 404 415 422", requestBody=_body("LabelsPut")),
+        },
+    }
+
+
+def _run_paths() -> dict[str, Any]:
+    run = _path_param("run_id")
+    files = {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}},
+             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}
+    filters = [_query("type", {"type": "string", "enum": list(TYPES)}, "only this type"),
+               _query("status", {"type": "string", "enum": list(STATUSES)}, "only this status"),
+               _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most this many")]
+    fmt = _query("format", {"type": "string", "enum": ["csv", "parquet"]},
+                 "convert; parquet for FIND_MATCHES only (default: the file as published)")
+    return {
+        "/transforms/{transform_id}/task-runs": {
+            "parameters": [_path_param("transform_id")],
+            "post": _op("Start a task run", {"202": _json("TaskRun", "Accepted: the run is STARTING")},
+                        "400 401 403 404 409 415 422 503", requestBody=_body("TaskRunCreate"),
+                        parameters=[IDEMPOTENCY]),
+            "get": _op("The transform's task runs, newest first", {"200": _json("TaskRunList", "Task runs")},
+                       "401 404 422", parameters=filters),
+        },
+        "/task-runs/{run_id}": {
+            "parameters": [run],
+            "get": _op("A task run", {"200": _json("TaskRun", "The run")}, "401 404"),
+        },
+        "/task-runs/{run_id}/cancel": {
+            "parameters": [run],
+            "post": _op("Cancel: STARTING/RUNNING -> STOPPING", {"202": _json("TaskRun", "Stopping")},
+                        "401 403 404 409", parameters=[IDEMPOTENCY]),
+        },
+        "/task-runs/{run_id}/output": {
+            "parameters": [run],
+            "get": _op("Download the output of a SUCCEEDED run", {"200": {"description": "The file",
+                                                                          "content": files}},
+                       "401 404 409 422", parameters=[fmt]),
+        },
+    }
+
+
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required), **extra}
+
+
+STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
+TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
+UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _transform_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {"name": STR, "precision_recall_tradeoff": UNIT, "accuracy_cost_tradeoff": UNIT,
+                              "enforce_provided_labels": BOOL, "one_to_one": BOOL}
+    fields.update({k: {"type": "integer", "minimum": lo, "maximum": hi} for k, (lo, hi) in INTEGERS.items()})
+    return fields
+
+
+def _schemas() -> dict[str, Any]:
+    patch = _transform_fields()
+    create = {"dataset_id": STR, "primary_key": STR, "source_column": NSTR, **patch}
+    run_params = {"num_sets": {"type": "integer", "minimum": 1, "maximum": 1000},
+                  "set_size": {"type": "integer", "minimum": MIN_SET, "maximum": MAX_SET}, "seed": INT}
+    return {
+        "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT},
+                        ("type", "title", "status", "detail")),
+        "Column": _obj({"name": STR, "type": STR}, ("name", "type")),
+        "Dataset": _obj({"id": STR, "name": STR, "source": STR, "columns": {"type": "array", "items": _ref("Column")},
+                         "row_count": INT, "created_by": NSTR, "created_at": TIME,
+                         "preview": {"type": "array", "items": {"type": "object"}}},
+                        ("id", "name", "columns", "row_count")),
+        "DatasetList": _obj({"datasets": {"type": "array", "items": _ref("Dataset")}}, ("datasets",)),
+        "DatasetUpload": _obj({"file": {"type": "string", "format": "binary"}, "name": STR}, ("file",)),
+        "DatasetFromTable": _obj({"database_url": STR, "table": STR, "schema": NSTR, "name": STR},
+                                 ("database_url", "table")),
+        "TransformCreate": _obj(create, ("name", "dataset_id", "primary_key"), additionalProperties=False),
+        "TransformPatch": _obj(patch, additionalProperties=False),
+        "Transform": _obj({"id": STR, **create, "status": {"type": "string", "enum": ["NOT_READY", "READY"]},
+                           "label_count": INT, "evaluation_metrics": {"type": ["object", "null"]},
+                           "created_by": NSTR, "created_at": TIME, "updated_at": TIME}, ("id", "status")),
+        "TransformList": _obj({"transforms": {"type": "array", "items": _ref("Transform")}}, ("transforms",)),
+        "TaskRunCreate": _obj({"type": {"type": "string", "enum": list(STARTABLE)},
+                               "params": _obj(run_params, additionalProperties=False)}, ("type",)),
+        "TaskRun": _obj({"id": STR, "transform_id": STR, "type": {"type": "string", "enum": list(TYPES)},
+                         "status": {"type": "string", "enum": list(STATUSES)}, "progress": {"type": "number"},
+                         "stage": NSTR, "error_message": NSTR, "params": {"type": "object"}, "has_output": BOOL,
+                         "output_format": NSTR, "timeout_minutes": INT, "attempts": INT, "created_by": NSTR,
+                         "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,
+                         "execution_seconds": {"type": ["number", "null"]}}, ("id", "type", "status")),
+        "TaskRunList": _obj({"task_runs": {"type": "array", "items": _ref("TaskRun")}}, ("task_runs",)),
+        "LabelsUpload": _obj({"file": {"type": "string", "format": "binary"}, "replace": BOOL}, ("file",)),
+        "Label": _obj({"record_key": STR, "label": STR, "labeled_by": NSTR, "labeled_at": TIME},
+                      ("record_key", "label")),
+        "LabelingSet": _obj({"set_id": STR, "task_run_id": NSTR, "reason": {"type": "object"},
+                             "record_keys": {"type": "array", "items": STR},
+                             "records": {"type": "array", "items": {"type": "object"}},
+                             "labels": {"type": "array", "items": _ref("Label")}, "created_at": NTIME},
+                            ("set_id", "record_keys", "records", "labels")),
+        "LabelingSetSummary": _obj({"set_id": STR, "task_run_id": NSTR, "size": INT, "labeled": INT,
+                                    "created_at": NTIME}, ("set_id", "size", "labeled")),
+        "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
+                                ("labeling_sets",)),
+        "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
+            {"record_key": STR, "label": NSTR}, ("record_key",), additionalProperties=False)}}, ("labels",)),
+    }
+
+
+def build_spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "matcher entity-matching service", "version": "1.0.0",
+                 "description": "Datasets, transforms, labels and task runs (Glue FindMatches resource model). "
+                                "Errors are RFC 9457 problem details."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(),
+        "components": {"schemas": _schemas(),
+                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,88 @@
+"""JSON representations of the service results, and small request-parsing helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.errors import ValidationError
+from services.labels import SetSummary, SetView
+from services.transforms import TransformInfo
+from storage.models import Dataset, Label, TaskRun
+
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_bool(value: str | None, field: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise ValidationError(f"{field} must be true or false, got {value!r}", field=field)
+
+
+def parse_int(value: str | None, field: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(f"{field} must be an integer, got {value!r}", field=field) from None
+
+
+def dataset_json(dataset: Dataset, preview: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body = {"id": dataset.id, "name": dataset.name, "source": dataset.source,
+            "columns": [{"name": c, "type": dataset.column_types.get(c)} for c in dataset.columns],
+            "row_count": dataset.row_count, "created_by": dataset.created_by, "created_at": iso(dataset.created_at)}
+    if preview is not None:
+        body["preview"] = preview
+    return body
+
+
+def transform_json(info: TransformInfo) -> dict[str, Any]:
+    t = info.transform
+    return {"id": t.id, "name": t.name, "dataset_id": t.dataset_id, "primary_key": t.primary_key,
+            "source_column": t.source_column, "precision_recall_tradeoff": t.precision_recall_tradeoff,
+            "accuracy_cost_tradeoff": t.accuracy_cost_tradeoff,
+            "enforce_provided_labels": t.enforce_provided_labels, "one_to_one": t.one_to_one,
+            "timeout_minutes": t.timeout_minutes, "max_retries": t.max_retries, "status": info.status,
+            "label_count": info.label_count, "evaluation_metrics": t.evaluation_metrics,
+            "created_by": t.created_by, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
+
+
+def task_run_json(run: TaskRun) -> dict[str, Any]:
+    return {"id": run.id, "transform_id": run.transform_id, "type": run.type, "status": run.status,
+            "progress": run.progress, "stage": run.stage, "error_message": run.error_message,
+            "params": _public_params(run), "has_output": bool(run.output) and run.status == "SUCCEEDED",
+            "output_format": run.output_format, "timeout_minutes": run.timeout_minutes, "attempts": run.attempts,
+            "created_by": run.created_by, "created_at": iso(run.created_at), "started_on": iso(run.started_on),
+            "completed_on": iso(run.completed_on), "execution_seconds": run.execution_seconds}
+
+
+def _public_params(run: TaskRun) -> dict[str, Any]:
+    """Server-side paths (an imported file's location) stay on the server."""
+    return {k: v for k, v in (run.params or {}).items() if k != "path"}
+
+
+def label_json(label: Label) -> dict[str, Any]:
+    return {"record_key": label.record_key, "label": label.label, "labeled_by": label.labeled_by,
+            "labeled_at": iso(label.labeled_at)}
+
+
+def labeling_set_json(view: SetView) -> dict[str, Any]:
+    return {"set_id": view.set_id, "task_run_id": view.task_run_id, "reason": view.reason,
+            "record_keys": view.record_keys, "records": view.records,
+            "labels": [label_json(label) for label in view.labels], "created_at": iso(view.created_at)}
+
+
+def set_summary_json(summary: SetSummary) -> dict[str, Any]:
+    return {"set_id": summary.set_id, "task_run_id": summary.task_run_id, "size": summary.size,
+            "labeled": summary.labeled, "created_at": iso(summary.created_at)}

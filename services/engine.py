@@ -1,0 +1,97 @@
+"""Execute one task run end to end: claim its row, run its type, publish its output, record how it ended.
+
+The worker calls ``execute`` for every delivery of a run's message. Crash safety comes from three rules:
+
+* a run is executed only under its run lock (``services.run_lock``) and only from STARTING or RUNNING, so a
+  duplicate delivery of a running or finished run does nothing;
+* a re-delivered RUNNING run (its worker died) starts again from scratch; output names are deterministic, so
+  a re-run overwrites whatever an earlier attempt may have left with the same content;
+* outputs are written (each file atomically) only after the work succeeded, then the SUCCEEDED transition and
+  the run's own database writes (labels, labeling sets, metrics) commit as one transaction. A run that fails,
+  times out or is stopped, even by a cancel racing with that commit, has its output directory removed.
+
+User errors (``MatcherError``, ``ServiceError``) end the run FAILED with their message; anything else is
+raised to the caller (the Celery task), which retries transient infrastructure errors and fails the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+
+import pandas as pd
+
+from matcher.errors import MatcherError
+from matcher.io import write_table
+from services import run_lock, run_state
+from services.errors import ServiceError
+from services.run_context import Outcome, RunContext, jsonable
+from services.run_state import Cancelled, Claimed, ProgressReporter, TimedOut
+from services.task_types import handler_for
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+ProgressHook = Callable[[str, float], None]
+
+
+def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook: ProgressHook | None = None
+            ) -> str | None:
+    """Execute the run if it is due; returns its status afterwards (None: the run does not exist)."""
+    with run_lock.hold(store.root, task_run_id) as held:
+        if not held:
+            log.info("task run %s is being executed by another process; duplicate delivery ignored", task_run_id)
+            return run_state.status(db, task_run_id)
+        claimed = run_state.claim(db, task_run_id)
+        if claimed is None:
+            return run_state.status(db, task_run_id)
+        return _run(db, store, claimed, progress_hook)
+
+
+def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHook | None) -> str | None:
+    run_id = claimed.run.id
+    reporter = ProgressReporter(db, claimed, hook)
+    try:
+        reporter.report("starting", 0.0)
+        outcome = handler_for(claimed.run.type)(RunContext(db, store, claimed, reporter))
+        reporter.report("publishing", 0.99)  # last cooperative check before anything becomes visible
+        output = _publish(store, run_id, outcome)
+        if run_state.succeed(db, run_id, output, outcome.output_format, outcome.apply):
+            return run_state.SUCCEEDED
+        _discard(store, run_id)  # cancelled while publishing
+        run_state.end(db, run_id, run_state.STOPPED, None, expect=(run_state.STOPPING,))
+    except Cancelled:
+        _discard(store, run_id)
+        run_state.end(db, run_id, run_state.STOPPED)
+    except TimedOut:
+        _discard(store, run_id)
+        run_state.end(db, run_id, run_state.TIMEOUT, f"timed out after {claimed.run.timeout_minutes} minutes")
+    except (MatcherError, ServiceError) as exc:
+        _discard(store, run_id)
+        run_state.end(db, run_id, run_state.FAILED, str(exc))
+    except BaseException:
+        _discard(store, run_id)
+        raise
+    return run_state.status(db, run_id)
+
+
+def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
+    """Write every file (each atomically); returns the main output's path relative to the data directory."""
+    directory = store.output_dir(run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in outcome.files.items():
+        target = store.output_path(run_id, name)
+        if isinstance(content, pd.DataFrame):
+            write_table(content, target)
+        else:
+            store.publish(json.dumps(jsonable(content), indent=2).encode("utf-8"), target)
+    if outcome.output is None:
+        return None
+    return store.output_path(run_id, outcome.output).relative_to(store.root).as_posix()
+
+
+def _discard(store: ArtifactStore, run_id: str) -> None:
+    shutil.rmtree(store.output_dir(run_id), ignore_errors=True)

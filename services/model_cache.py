@@ -1,0 +1,127 @@
+"""The fitted matcher (blocking + candidate features + unsupervised model) cached between task runs.
+
+Fitting is the expensive part of every run and does not depend on labels, so it is done once per version and
+reloaded: a labeling round after the first only refits the classifier on the new labels. The version is a hash
+of everything the fit depends on (dataset, primary key, source column, accuracy/cost knob, engine version and
+the versions of the libraries inside the pickle); anything else (threshold, enforce labels, one-to-one) is
+applied after loading. The pickle is written by our own workers under the data directory and trusted as such.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+
+import matcher
+from matcher.labels import Labels
+from matcher.pipeline import Matcher
+from matcher.progress import ProgressCallback
+from matcher.settings import Settings
+from storage.artifacts import ArtifactStore
+from storage.models import Transform
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "matcher.pkl"
+KEEP_OTHER_VERSIONS = 1  # besides the current one, so flipping a knob back and forth stays fast
+
+
+@lru_cache(maxsize=1)
+def engine_version() -> str:
+    """matcher's version plus a digest of its source: a code change invalidates caches even without a bump."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(matcher.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    libs = f"numpy {np.__version__} pandas {pd.__version__} sklearn {sklearn.__version__}"
+    return f"{matcher.__version__}+{digest.hexdigest()[:12]} ({libs})"
+
+
+def cache_version(transform: Transform) -> str:
+    key = {"dataset": transform.dataset_id, "primary_key": transform.primary_key,
+           "source_column": transform.source_column, "accuracy_cost_tradeoff": float(transform.accuracy_cost_tradeoff),
+           "engine": engine_version()}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def settings_for(transform: Transform) -> Settings:
+    return Settings(primary_key=transform.primary_key, source_column=transform.source_column,
+                    precision_recall_tradeoff=float(transform.precision_recall_tradeoff),
+                    accuracy_cost_tradeoff=float(transform.accuracy_cost_tradeoff),
+                    enforce_labels=bool(transform.enforce_provided_labels), one_to_one=bool(transform.one_to_one))
+
+
+def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataFrame, labels: Labels | None,
+                   progress: ProgressCallback) -> Matcher:
+    """A matcher fitted on ``records`` with ``labels``: reloaded when this version is cached, else fitted and
+    cached (without labels, which change every round)."""
+    settings = settings_for(transform)
+    directory = store.model_dir(transform.id, cache_version(transform))
+    progress("loading", 0.0)
+    fitted = _load(directory / MODEL_FILE)
+    if fitted is None:
+        fitted = Matcher(settings, progress=progress).fit(records, None)
+        _save(fitted, directory)
+        _prune(directory)
+    _apply_knobs(fitted, settings)
+    fitted.settings, fitted.progress = settings, progress
+    progress("labels", 1.0)
+    return fitted.refit_labels(labels)
+
+
+def _apply_knobs(fitted: Matcher, settings: Settings) -> None:
+    """Knobs that act after the fit: the cached matcher takes this transform's current values."""
+    fitted.settings_.precision_recall_tradeoff = settings.precision_recall_tradeoff
+    fitted.settings_.enforce_labels = settings.enforce_labels
+    fitted.settings_.one_to_one = settings.one_to_one
+
+
+def _load(path: Path) -> Matcher | None:
+    try:
+        with path.open("rb") as handle:
+            fitted = pickle.load(handle)  # noqa: S301 (written by our own workers, see module docstring)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 (a truncated or incompatible cache is a miss, never a failure)
+        log.warning("ignoring unreadable cached matcher %s: %s", path, exc)
+        return None
+    return fitted if isinstance(fitted, Matcher) else None
+
+
+def _save(fitted: Matcher, directory: Path) -> None:
+    """Atomic: a reader sees a whole pickle or none. The progress callback (a closure) is not pickled."""
+    directory.mkdir(parents=True, exist_ok=True)
+    callback, fitted.progress = fitted.progress, None
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, directory / MODEL_FILE)
+        meta = {"engine": engine_version(), "records": int(fitted.table_.n)}
+        (directory / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    except OSError as exc:  # a full disk costs speed next time, not this run
+        log.warning("could not cache the fitted matcher in %s: %s", directory, exc)
+    finally:
+        fitted.progress = callback
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _prune(current: Path) -> None:
+    """Drop old versions of this transform's cache, keeping the most recently written others."""
+    others = [p for p in current.parent.iterdir() if p.is_dir() and p != current]
+    others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in others[KEEP_OTHER_VERSIONS:]:
+        shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""A succeeded task run's output file, in the format asked for (converted once and cached if needed)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from services.config import Config
+from services.errors import Conflict, NotFound, ValidationError
+from services.task_runs import get_run
+from storage.db import Database
+
+MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
+SUFFIXES = {"csv": (".csv",), "parquet": (".parquet", ".pq"), "json": (".json",)}
+CONVERTIBLE = ("csv", "parquet")
+NUMERIC_COLUMNS = ("match_confidence_score", "match_probability")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    path: Path
+    media_type: str
+    download_name: str
+
+
+def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None) -> OutputFile:
+    """The published file as is (``fmt`` None), or as CSV / Parquet (Parquet for FIND_MATCHES only)."""
+    if fmt is not None and fmt not in CONVERTIBLE:
+        raise ValidationError(f"format must be csv or parquet, got {fmt!r}", field="format")
+    run = get_run(db, run_id)
+    if fmt == "parquet" and run.type != "FIND_MATCHES":
+        raise ValidationError("format=parquet is offered for FIND_MATCHES runs only", field="format")
+    if run.status != "SUCCEEDED":
+        raise Conflict(f"task run {run_id} is {run.status}; its output is available once it has SUCCEEDED")
+    source = _published(config, run.output)
+    if source is None:
+        raise NotFound(f"task run {run_id} ({run.type}) has no output file")
+    natural = _format_of(source)
+    if fmt is None or fmt == natural:
+        return OutputFile(source, MEDIA_TYPES[natural], f"{run.type.lower()}-{run_id}.{natural}")
+    if natural not in CONVERTIBLE:
+        raise ValidationError(f"the output of this {run.type} run is {natural}; omit format", field="format")
+    return OutputFile(_converted(source, fmt), MEDIA_TYPES[fmt], f"{run.type.lower()}-{run_id}.{fmt}")
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return next((fmt for fmt, suffixes in SUFFIXES.items() if suffix in suffixes), "csv")
+
+
+def _published(config: Config, output: str | None) -> Path | None:
+    """The output path (absolute, or relative to the data dir); a directory means its CSV or Parquet file."""
+    if not output:
+        return None
+    path = Path(output) if os.path.isabs(output) else config.data_dir / output
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq", ".json"))
+        path = files[0] if files else path
+    return path if path.is_file() else None
+
+
+def _converted(source: Path, fmt: str) -> Path:
+    target = source.with_suffix(SUFFIXES[fmt][0])
+    if target.is_file():
+        return target
+    if fmt == "parquet":
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        frame = frame.astype(object).where(frame != "", None)
+        for column in NUMERIC_COLUMNS:
+            if column in frame.columns:
+                frame[column] = pd.to_numeric(frame[column])
+    else:
+        frame = pd.read_parquet(source)
+    fd, tmp = tempfile.mkstemp(dir=source.parent, prefix=".tmp-", suffix=target.suffix)
+    os.fchmod(fd, 0o644)
+    os.close(fd)
+    try:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,153 @@
+"""Task runs: the row is committed (STARTING) before the job is enqueued, so a worker always finds it.
+
+The queue is reached through injected callables (``dispatch(config, task_run_id) -> celery_task_id`` and
+``revoke(config, celery_task_id)``); the defaults import ``workers.dispatch`` lazily, so this module never
+needs Celery to import and tests can pass fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+
+from matcher.active import MAX_SET, MIN_SET
+from services import validation as v
+from services.config import Config
+from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from services.transforms import label_count
+from storage.db import Database
+from storage.models import TaskRun, Transform, utcnow
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[Config, str], str]
+Revoke = Callable[[Config, str], object]
+
+TYPES = ("LABELING_SET_GENERATION", "EVALUATION", "FIND_MATCHES", "EXPORT_LABELS", "IMPORT_LABELS")
+STARTABLE = TYPES[:4]  # IMPORT_LABELS starts from a labels upload (services.labels)
+STATUSES = ("STARTING", "RUNNING", "STOPPING", "STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT")
+NEEDS_LABELS = ("EVALUATION",)
+# Accepted params per type: name -> (kind, low, high). The engine reads them from TaskRun.params.
+PARAMS: dict[str, dict[str, tuple[str, int, int]]] = {
+    "LABELING_SET_GENERATION": {"num_sets": ("int", 1, 1000), "set_size": ("int", MIN_SET, MAX_SET),
+                                "seed": ("int", 0, 2**31 - 1)},
+    "EVALUATION": {},
+    "FIND_MATCHES": {},
+    "EXPORT_LABELS": {},
+}
+MAX_LIST = 1000
+
+
+def default_dispatch(config: Config, task_run_id: str) -> str:
+    from workers.dispatch import enqueue  # lazy: keeps services importable without Celery
+
+    return enqueue(config, task_run_id)
+
+
+def default_revoke(config: Config, celery_task_id: str) -> None:
+    from workers.dispatch import revoke
+
+    revoke(config, celery_task_id)
+
+
+def check_params(task_type: Any, params: Any) -> dict[str, Any]:
+    if task_type not in STARTABLE:
+        raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {task_type!r}", field="type")
+    params = {} if params is None else v.require_object(params, "params")
+    allowed = PARAMS[task_type]
+    for key in params:
+        if key not in allowed:
+            names = ", ".join(allowed) or "none"
+            raise ValidationError(f"unknown param {key!r} for {task_type}; accepted: {names}", field=f"params.{key}")
+        _, low, high = allowed[key]
+        try:
+            v.integer(params, key, low, high)
+        except ValidationError as exc:
+            raise ValidationError(exc.detail, field=f"params.{key}") from None
+    return dict(params)
+
+
+def start_run(config: Config, db: Database, transform_id: str, task_type: str, params: dict[str, Any],
+              user_id: str | None, dispatch: Dispatch) -> TaskRun:
+    """Commit a STARTING run, then enqueue it; a queue failure marks the run FAILED and answers 503."""
+    if task_type not in TYPES:
+        raise ValidationError(f"unknown task run type {task_type!r}", field="type")
+    with db.session() as session:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
+            raise NotFound(f"transform {transform_id} not found")
+        if task_type in NEEDS_LABELS and not label_count(session, transform_id):
+            raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
+        run = TaskRun(transform_id=transform_id, type=task_type, status="STARTING", params=params,
+                      timeout_minutes=transform.timeout_minutes, created_by=user_id)
+        session.add(run)
+    return _enqueue(config, db, run.id, dispatch)
+
+
+def _enqueue(config: Config, db: Database, run_id: str, dispatch: Dispatch) -> TaskRun:
+    try:
+        celery_task_id = dispatch(config, run_id)
+    except Exception as exc:
+        log.exception("could not enqueue task run %s", run_id)
+        with db.session() as session:
+            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == "STARTING").values(
+                status="FAILED", error_message=f"could not enqueue the task: {exc}", completed_on=utcnow()))
+        raise ServiceUnavailable(f"the task queue is unreachable, task run {run_id} was marked FAILED; "
+                                 "try again later") from exc
+    with db.session() as session:  # only this column: a fast worker may already have moved the status
+        session.execute(update(TaskRun).where(TaskRun.id == run_id).values(celery_task_id=celery_task_id))
+    return get_run(db, run_id)
+
+
+def get_run(db: Database, run_id: str) -> TaskRun:
+    with db.session() as session:
+        run = session.get(TaskRun, run_id)
+    if run is None:
+        raise NotFound(f"task run {run_id} not found")
+    return run
+
+
+def list_runs(db: Database, transform_id: str, task_type: str | None = None, status: str | None = None,
+              limit: int = 100) -> list[TaskRun]:
+    if task_type and task_type not in TYPES:
+        raise ValidationError(f"type must be one of {', '.join(TYPES)}, got {task_type!r}", field="type")
+    if status and status not in STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}", field="status")
+    if not 1 <= limit <= MAX_LIST:
+        raise ValidationError(f"limit must be in [1, {MAX_LIST}]", field="limit")
+    query = select(TaskRun).where(TaskRun.transform_id == transform_id)
+    if task_type:
+        query = query.where(TaskRun.type == task_type)
+    if status:
+        query = query.where(TaskRun.status == status)
+    with db.session() as session:
+        if session.get(Transform, transform_id) is None:
+            raise NotFound(f"transform {transform_id} not found")
+        return list(session.scalars(query.order_by(TaskRun.created_at.desc(), TaskRun.id).limit(limit)))
+
+
+def cancel_run(config: Config, db: Database, run_id: str, revoke: Revoke) -> TaskRun:
+    """STARTING or RUNNING -> STOPPING (the worker finishes the stop); a still queued job is also revoked."""
+    was_queued = _transition(db, run_id, "STARTING")
+    if not was_queued and not _transition(db, run_id, "RUNNING"):
+        run = get_run(db, run_id)
+        if run.status == "STOPPING":
+            return run
+        raise Conflict(f"task run {run_id} is already {run.status}; only STARTING or RUNNING runs can be cancelled")
+    run = get_run(db, run_id)
+    if was_queued and run.celery_task_id:
+        try:
+            revoke(config, run.celery_task_id)
+        except Exception:  # the row says STOPPING; the worker honours that when it picks the job up
+            log.exception("could not revoke celery task %s of task run %s", run.celery_task_id, run_id)
+    return run
+
+
+def _transition(db: Database, run_id: str, current: str) -> bool:
+    with db.session() as session:
+        result = session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == current)
+                                 .values(status="STOPPING"))
+        return bool(cast(CursorResult[Any], result).rowcount)

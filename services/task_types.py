@@ -1,0 +1,171 @@
+"""One handler per task run type (Glue's names). A handler computes everything in memory and returns an
+``Outcome``; it never writes files or commits rows itself, so a failed or stopped run leaves nothing behind.
+
+Output files (deterministic names under ``outputs/<run id>/``):
+
+    LABELING_SET_GENERATION  labeling_set.csv (+ labeling_sets rows with why each set was chosen)
+    EVALUATION               evaluation.json  (+ transforms.evaluation_metrics)
+    FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score),
+                             stats.json
+    EXPORT_LABELS            labels.csv (re-importable labeling file)
+    IMPORT_LABELS            import_summary.json (+ labels rows, appended per set or replacing all)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, insert
+from sqlalchemy.orm import Session
+
+from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.evaluate import evaluate
+from matcher.labels import SET_COLUMN, Labels, read_labels
+from services.errors import NotFound, ValidationError
+from services.run_context import Outcome, RunContext, jsonable
+from storage.models import Label, LabelingSet, Transform, utcnow
+
+Handler = Callable[[RunContext], Outcome]
+IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
+
+
+def _int_param(ctx: RunContext, name: str, default: int, low: int, high: int) -> int:
+    value = ctx.params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+    return value
+
+
+def labeling_set_generation(ctx: RunContext) -> Outcome:
+    num_sets = _int_param(ctx, "num_sets", 10, 1, 1000)
+    set_size = _int_param(ctx, "set_size", 12, MIN_SET, MAX_SET)
+    seed = _int_param(ctx, "seed", 0, 0, 2**31 - 1)
+    records = ctx.records()
+    labels = ctx.labels(records)
+    matcher = ctx.matcher(records, labels)
+    ctx.progress.report("choosing sets", 0.92)
+    exclude = labels.key_set() if labels is not None else set()
+    sets = choose_sets(matcher, num_sets, set_size, exclude, seed=seed)
+    keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    rows = [{"transform_id": ctx.transform.id, "set_id": s.set_id, "task_run_id": ctx.claimed.run.id,
+             "record_keys": [str(k) for k in keys[s.rows]], "reason": jsonable(s.reason)} for s in sets]
+
+    def apply(session: Session) -> None:
+        """Set ids derive from their members, so a re-run proposes the same ids: replace, never duplicate."""
+        for chunk in _chunks([r["set_id"] for r in rows]):
+            session.execute(delete(LabelingSet).where(LabelingSet.transform_id == ctx.transform.id,
+                                                      LabelingSet.set_id.in_(chunk)))
+        if rows:
+            session.execute(insert(LabelingSet), rows)
+
+    return Outcome({"labeling_set.csv": labeling_file(matcher, sets)}, "labeling_set.csv", "csv", apply)
+
+
+def evaluation(ctx: RunContext) -> Outcome:
+    records = ctx.records()
+    labels = ctx.labels(records)
+    if labels is None:
+        raise ValidationError("no labels to evaluate with: import labels or label a labeling set first")
+    matcher = ctx.matcher(records, labels, share=0.7)
+    ctx.progress.report("cross-validating", 0.75)
+    report = jsonable(evaluate(matcher))
+
+    def apply(session: Session) -> None:
+        session.get_one(Transform, ctx.transform.id).evaluation_metrics = report
+
+    return Outcome({"evaluation.json": report}, "evaluation.json", "json", apply)
+
+
+def find_matches(ctx: RunContext) -> Outcome:
+    records = ctx.records()
+    matcher = ctx.matcher(records, ctx.labels(records))
+    ctx.progress.report("clustering", 0.92)
+    result = matcher.predict()
+    files: dict[str, pd.DataFrame | dict[str, Any]] = {"matches.csv": result.records,
+                                                       "matches.parquet": result.records, "stats.json": result.stats}
+    return Outcome(files, "matches.csv", "csv")
+
+
+def export_labels(ctx: RunContext) -> Outcome:
+    records = ctx.records()
+    labels = ctx.labels(records) or Labels.empty()
+    frame = labels.to_frame(records, ctx.transform.primary_key)
+    return Outcome({"labels.csv": frame}, "labels.csv", "csv")
+
+
+def import_labels(ctx: RunContext) -> Outcome:
+    """Append (a set id in the file replaces that whole set, as ``Labels.append``) or replace every label.
+    Labels are attributed to the user who started the import, at the time of the import."""
+    replace = ctx.params.get("replace", False)
+    if not isinstance(replace, bool):
+        raise ValidationError(f"replace must be true or false, got {replace!r}", field="replace")
+    path = upload_path(ctx.store.root, ctx.params.get("path"))
+    records = ctx.records()
+    labels = read_labels(path, ctx.transform.primary_key, known_keys=records[ctx.transform.primary_key])
+    replaced = sorted(set(labels.rows[SET_COLUMN]) | (set(labels.unlabeled_per_set) - {""}))
+    now, who = utcnow(), ctx.claimed.user_name
+    rows = [{"transform_id": ctx.transform.id, "labeling_set_id": r[SET_COLUMN], "record_key": r["key"],
+             "label": r["label"], "labeled_by": who, "labeled_at": now} for r in labels.rows.to_dict("records")]
+
+    def apply(session: Session) -> None:
+        """One transaction: deleting first makes a re-delivered import rewrite, never double, its rows."""
+        mine = Label.transform_id == ctx.transform.id
+        if replace:
+            session.execute(delete(Label).where(mine))
+        else:
+            for chunk in _chunks(replaced):
+                session.execute(delete(Label).where(mine, Label.labeling_set_id.in_(chunk)))
+        session.execute(insert(Label), rows)
+
+    summary = _import_summary(labels, replace, replaced, who, Path(path).name)
+    return Outcome({"import_summary.json": summary}, "import_summary.json", "json", apply)
+
+
+def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str | None, name: str
+                    ) -> dict[str, Any]:
+    contradictions = labels.contradictions()
+    return {"mode": "replace" if replace else "append", "file": name, "labeled_by": who,
+            "sets_written": len(replaced), **labels.summary(),
+            "contradictions": len(contradictions),
+            "contradiction_examples": jsonable(contradictions.head(5).to_dict("records"))}
+
+
+def upload_path(data_dir: Path, value: object) -> Path:
+    """An uploaded file, given as an absolute path or relative to the data directory or to its ``uploads``;
+    anything outside ``uploads`` is refused so a run cannot read arbitrary files of the worker."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("path of the uploaded labels file is required", field="path")
+    uploads = (Path(data_dir) / "uploads").resolve()
+    given = Path(value)
+    candidates = [given] if given.is_absolute() else [Path(data_dir) / given, uploads / given]
+    inside = [c.resolve() for c in candidates if c.resolve().is_relative_to(uploads)]
+    if not inside:
+        raise ValidationError(f"labels file {value!r} is not under the uploads directory", field="path")
+    for candidate in inside:
+        if candidate.is_file():
+            return candidate
+    raise NotFound(f"uploaded labels file {value!r} not found")
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i:i + IN_CLAUSE_CHUNK] for i in range(0, len(values), IN_CLAUSE_CHUNK)]
+
+
+HANDLERS: dict[str, Handler] = {
+    "LABELING_SET_GENERATION": labeling_set_generation,
+    "EVALUATION": evaluation,
+    "FIND_MATCHES": find_matches,
+    "EXPORT_LABELS": export_labels,
+    "IMPORT_LABELS": import_labels,
+}
+
+
+def handler_for(task_type: str) -> Handler:
+    try:
+        return HANDLERS[task_type]
+    except KeyError:
+        raise ValidationError(f"unknown task run type {task_type!r}; known: {', '.join(HANDLERS)}") from None
+

@@ -1,0 +1,163 @@
+"""Transforms (Glue's ML transforms): a dataset, its primary key, the two knobs; READY once it has labels."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from matcher.io import MAX_LISTED
+from services import validation as v
+from services.config import Config
+from services.datasets import read_column
+from services.errors import Conflict, NotFound, ValidationError
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import Dataset, Label, TaskRun, Transform
+
+KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
+FLAGS = ("enforce_provided_labels", "one_to_one")
+INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
+PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS)
+CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
+ACTIVE_RUNS = ("STARTING", "RUNNING", "STOPPING")
+
+
+@dataclass(frozen=True)
+class TransformInfo:
+    transform: Transform
+    label_count: int
+
+    @property
+    def status(self) -> str:
+        return "READY" if self.label_count else "NOT_READY"
+
+
+def create_transform(config: Config, db: Database, data: Any, user_id: str | None = None) -> TransformInfo:
+    data = v.require_object(data)
+    v.only_fields(data, CREATE_FIELDS)
+    name, dataset_id = v.text(data, "name"), v.text(data, "dataset_id", max_length=36)
+    primary_key = v.text(data, "primary_key")
+    source_column = v.optional_text(data, "source_column")
+    options = _options(data)
+    with db.session() as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            raise ValidationError(f"dataset {dataset_id} not found", field="dataset_id")
+        _check_columns(dataset, primary_key, source_column)
+        check_primary_key(config, dataset, primary_key)
+        transform = Transform(name=name, dataset_id=dataset_id, primary_key=primary_key,
+                              source_column=source_column, created_by=user_id, **options)
+        session.add(transform)
+    return TransformInfo(transform, 0)
+
+
+def _options(data: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key in KNOBS:
+        if key in data:
+            options[key] = v.unit_interval(data, key)
+    for key in FLAGS:
+        if key in data:
+            options[key] = v.flag(data, key)
+    for key, (low, high) in INTEGERS.items():
+        if key in data:
+            options[key] = v.integer(data, key, low, high)
+    return options
+
+
+def _check_columns(dataset: Dataset, primary_key: str, source_column: str | None) -> None:
+    available = ", ".join(repr(c) for c in dataset.columns)
+    for field, column in (("primary_key", primary_key), ("source_column", source_column)):
+        if column is not None and column not in dataset.columns:
+            raise ValidationError(f"column {column!r} not in dataset {dataset.name!r}; available: {available}",
+                                  field=field)
+    if source_column == primary_key:
+        raise ValidationError("source_column must differ from primary_key", field="source_column")
+
+
+def check_primary_key(config: Config, dataset: Dataset, column: str) -> None:
+    """Non-empty and unique on every row; the error names the keys and their 1-based data rows."""
+    keys = read_column(config, dataset.id, column)  # str | None per row
+    empty = [row for row, key in enumerate(keys, start=1) if key is None]
+    if empty:
+        raise ValidationError(f"primary key {column!r} is empty on {len(empty)} row(s): {_rows(empty)}",
+                              field="primary_key", row=empty[0])
+    rows: dict[str | None, list[int]] = defaultdict(list)
+    for row, key in enumerate(keys, start=1):
+        rows[key].append(row)
+    repeated = [(key, where) for key, where in rows.items() if len(where) > 1]
+    if repeated:
+        named = "; ".join(f"{key!r} ({_rows(where)})" for key, where in repeated[:MAX_LISTED])
+        more = f"; and {len(repeated) - MAX_LISTED} more" if len(repeated) > MAX_LISTED else ""
+        raise ValidationError(f"primary key {column!r} is not unique: {len(repeated)} duplicated value(s): "
+                              f"{named}{more}", field="primary_key", row=repeated[0][1][1])
+
+
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(f"row {r}" for r in rows[:MAX_LISTED])
+    return shown + (f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else "")
+
+
+def get_transform(db: Database, transform_id: str) -> TransformInfo:
+    with db.session() as session:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
+            raise NotFound(f"transform {transform_id} not found")
+        return TransformInfo(transform, label_count(session, transform_id))
+
+
+def list_transforms(db: Database) -> list[TransformInfo]:
+    with db.session() as session:
+        transforms = list(session.scalars(select(Transform).order_by(Transform.created_at, Transform.id)))
+        counts = label_counts(session)
+    return [TransformInfo(t, counts.get(t.id, 0)) for t in transforms]
+
+
+def label_count(session: Any, transform_id: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(Label).where(Label.transform_id == transform_id)))
+
+
+def label_counts(session: Any) -> dict[str, int]:
+    query = select(Label.transform_id, func.count()).group_by(Label.transform_id)
+    return {transform_id: int(count) for transform_id, count in session.execute(query)}
+
+
+def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo:
+    data = v.require_object(data)
+    for key in data:
+        if key in CREATE_FIELDS and key not in PATCH_FIELDS:
+            raise ValidationError(f"{key} cannot be changed; create a new transform instead", field=key)
+    v.only_fields(data, PATCH_FIELDS)
+    options = _options(data)
+    if "name" in data:
+        options["name"] = v.text(data, "name")
+    with db.session() as session:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
+            raise NotFound(f"transform {transform_id} not found")
+        for key, value in options.items():
+            setattr(transform, key, value)
+        session.flush()
+        return TransformInfo(transform, label_count(session, transform_id))
+
+
+def delete_transform(config: Config, db: Database, transform_id: str) -> None:
+    """Deletes its labels, labeling sets and task runs too; refused (409) while a run is active."""
+    with db.session() as session:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
+            raise NotFound(f"transform {transform_id} not found")
+        runs = list(session.scalars(select(TaskRun.id).where(TaskRun.transform_id == transform_id)))
+        active = session.scalar(select(func.count()).select_from(TaskRun).where(
+            TaskRun.transform_id == transform_id, TaskRun.status.in_(ACTIVE_RUNS)))
+        if active:
+            raise Conflict(f"transform {transform_id} has {active} active task run(s); cancel them first")
+        session.delete(transform)
+    store = ArtifactStore(config.data_dir)
+    for run_id in runs:
+        shutil.rmtree(store.output_dir(run_id), ignore_errors=True)
+    shutil.rmtree(store.root / "artifacts" / transform_id, ignore_errors=True)

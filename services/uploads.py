@@ -1,0 +1,70 @@
+"""Uploaded files: saved under DATA_DIR/uploads, sniffed, and read with the core's cell contract.
+
+Error messages name the file the user sent, never the server-side path it was saved to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO
+
+from matcher.errors import MatcherError
+from matcher.io import RawTable, read_raw_table
+from services.config import Config
+from services.errors import UnsupportedMediaType, ValidationError
+
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_SNIFF_BYTES = 8192
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def upload_suffix(filename: str) -> str:
+    suffix = Path(filename or "").suffix.lower()
+    if suffix not in CSV_SUFFIXES + PARQUET_SUFFIXES:
+        raise UnsupportedMediaType(
+            f"{filename or 'the upload'}: expected a CSV (.csv) or Parquet (.parquet, .pq) file", field="file")
+    return suffix
+
+
+def save_upload(config: Config, filename: str, stream: IO[bytes], prefix: str) -> Path:
+    """Copy the upload to DATA_DIR/uploads under a fresh name and check it looks like what it claims to be."""
+    suffix = upload_suffix(filename)
+    folder = config.data_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{prefix}-{uuid.uuid4().hex}{suffix}"
+    try:
+        with open(path, "wb") as handle:
+            shutil.copyfileobj(stream, handle, 1024 * 1024)
+        _sniff(path, filename)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _sniff(path: Path, filename: str) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head:
+        raise ValidationError(f"{filename}: file is empty", field="file")
+    if path.suffix in PARQUET_SUFFIXES:
+        if not head.startswith(b"PAR1"):
+            raise UnsupportedMediaType(f"{filename}: not a Parquet file", field="file")
+    elif b"\x00" in head and not head.startswith(_UTF16_BOMS):
+        raise UnsupportedMediaType(f"{filename}: not a CSV file (it holds binary data)", field="file")
+
+
+def read_upload(path: Path, filename: str) -> RawTable:
+    """Read a saved upload; a core error is re-raised naming the user's file name instead of our path."""
+    try:
+        return read_raw_table(path)
+    except MatcherError as exc:
+        raise user_message(exc, path, filename) from None
+
+
+def user_message(exc: MatcherError, path: Path, filename: str) -> MatcherError:
+    """The same core error with the saved path replaced by the name the user knows."""
+    return type(exc)(str(exc).replace(str(path), filename))

@@ -1,0 +1,91 @@
+"""The API's core flow on PostgreSQL (one fresh database per module, dropped afterwards).
+
+Set MATCHER_TEST_POSTGRES_URL to an admin URL to use another server; the tests skip, saying why, only when
+the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import Api, add_labeling_set, is_problem, make_api, people_frame, run_core_flow, set_status
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from services.config import Config
+from storage.models import Base, Label, LabelingSet, TaskRun
+
+ADMIN_URL = os.environ.get("MATCHER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    name = f"matcher_test_api_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL unreachable at {make_url(ADMIN_URL).render_as_string()}: {exc.orig}")
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def api(postgres_url: str, tmp_path: Path) -> Iterator[Api]:
+    api = make_api(Config.from_env(tmp_path, database_url=postgres_url))
+    yield api
+    api.db.engine.dispose()
+    api.app.extensions["matcher"].db.engine.dispose()
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:  # next test starts empty (same schema)
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+
+
+def test_core_flow_on_postgres(api: Api) -> None:
+    assert api.db.engine.dialect.name == "postgresql"
+    run_core_flow(api)
+
+
+def test_user_errors_write_nothing_on_postgres(api: Api) -> None:
+    frame = people_frame(8)
+    frame.loc[3, "id"] = frame.loc[0, "id"]
+    dataset_id = api.upload(frame.to_csv(index=False).encode()).get_json()["id"]
+    body = is_problem(api.call("POST", "/transforms", json={"name": "t", "dataset_id": dataset_id,
+                                                            "primary_key": "id"}), 422, "primary_key")
+    assert "'r0000000' (row 1, row 4)" in body["detail"]
+    tid = api.transform()["id"]
+    keys = people_frame()["id"].tolist()
+    add_labeling_set(api.db, tid, "s", keys[:2])
+    is_problem(api.call("PUT", f"/transforms/{tid}/labeling-sets/s", json={"labels": [
+        {"record_key": keys[0], "label": "A"}, {"record_key": "ghost", "label": "A"}]}), 422, "labels[1].record_key")
+    assert api.call("GET", f"/transforms/{tid}").get_json()["label_count"] == 0
+    assert api.call("DELETE", f"/datasets/{dataset_id}").status_code == 204
+
+
+def test_deleting_a_transform_cascades_on_postgres(api: Api) -> None:
+    transform = api.transform()
+    tid = transform["id"]
+    keys = people_frame()["id"].tolist()
+    add_labeling_set(api.db, tid, "s", keys[:2])
+    api.call("PUT", f"/transforms/{tid}/labeling-sets/s", json={"labels": [{"record_key": keys[0], "label": "A"}]})
+    run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "EXPORT_LABELS"}).get_json()
+    is_problem(api.call("DELETE", f"/transforms/{tid}"), 409)  # the run is still active
+    set_status(api, run["id"], "SUCCEEDED")
+    assert api.call("DELETE", f"/transforms/{tid}").status_code == 204
+    with api.db.session() as session:
+        left = [session.scalar(select(func.count()).select_from(model)) for model in (Label, LabelingSet, TaskRun)]
+    assert left == [0, 0, 0]
+    assert api.call("DELETE", f"/datasets/{transform['dataset_id']}").status_code == 204

@@ -1,0 +1,108 @@
+"""Alembic migrations: upgrade -> downgrade -> upgrade on SQLite and PostgreSQL, and the migrated schema is
+exactly what storage.models describes (so autogenerate would find nothing to add)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from server.cli import main
+from storage import migrate
+from storage.db import make_engine
+from storage.models import Base
+
+ADMIN_URL = os.environ.get("MATCHER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    name = f"matcher_test_migrations_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL unreachable at {make_url(ADMIN_URL).render_as_string()}: {exc.orig}")
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def schema_drift(url: str) -> list:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def round_trip(url: str) -> None:
+    models = set(Base.metadata.tables)
+    assert migrate.current(url) is None
+    migrate.upgrade(url)
+    assert migrate.current(url) == migrate.head() == "0001"
+    assert tables(url) == models | {"alembic_version"}
+    assert schema_drift(url) == []
+    migrate.downgrade(url)
+    assert migrate.current(url) is None
+    assert tables(url) == {"alembic_version"}
+    migrate.upgrade(url)
+    assert tables(url) == models | {"alembic_version"} and schema_drift(url) == []
+
+
+def test_round_trip_on_sqlite(tmp_path: Path) -> None:
+    round_trip(f"sqlite:///{tmp_path / 'fresh' / 'matcher.sqlite'}")  # the directory does not exist yet
+
+
+def test_round_trip_on_postgres(postgres_url: str) -> None:
+    round_trip(postgres_url)
+
+
+def test_db_verbs_migrate_the_configured_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("MATCHER_DATABASE_URL", "MATCHER_BROKER_URL", "MATCHER_RESULT_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MATCHER_DATA_DIR", str(tmp_path / "unused"))  # --data-dir wins; restored afterwards
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir.resolve() / 'matcher.sqlite'}"
+
+    assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
+    assert migrate.current(url) == "0001" and (data_dir / "uploads").is_dir()
+    assert main(["db", "current", "--data-dir", str(data_dir)]) == 0
+    assert "at revision 0001" in capsys.readouterr().out
+    assert main(["db", "downgrade", "--data-dir", str(data_dir)]) == 2  # dropping everything must be explicit
+    assert main(["db", "downgrade", "base", "--data-dir", str(data_dir)]) == 0
+    assert migrate.current(url) is None
+
+
+def test_the_root_ini_and_the_shipped_ini_point_at_the_same_scripts() -> None:
+    from alembic.config import Config as AlembicConfig
+
+    root = AlembicConfig(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
+    shipped = AlembicConfig(str(migrate.INI_PATH))
+    assert Path(root.get_main_option("script_location")).resolve() == \
+        Path(shipped.get_main_option("script_location")).resolve()

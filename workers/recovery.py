@@ -1,0 +1,90 @@
+"""Recovering runs whose worker died, for brokers that do not re-deliver by themselves.
+
+With acks_late, RabbitMQ re-delivers a dead consumer's message at once and Redis after its visibility
+timeout, but the embedded SQL broker keeps a delivered message hidden forever. So every worker sweeps at start
+and then every ``INTERVAL`` seconds: a run RUNNING in the database whose run lock nobody holds
+(``services.run_lock``: the kernel released it when its process died) is queued again; a STOPPING one nobody
+executes is ended STOPPED. Queuing twice is harmless (the engine runs a run at most once at a time and never
+after it finished), so several workers may sweep at once, on any broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy import select, update
+
+from services import run_lock, run_state
+from services.config import Config
+from storage.models import TaskRun
+from workers.dispatch import send
+from workers.tasks import resources
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 30.0
+_stop = threading.Event()
+
+
+def sweep(app: Celery, config: Config) -> dict[str, int]:
+    """One pass; returns how many runs were re-queued or stopped and how many stale lock files were removed."""
+    db, store = resources(config)
+    counts = {"requeued": 0, "stopped": 0, "locks_removed": 0}
+    for run_id, status in run_state.active_runs(db):
+        if run_lock.is_held(store.root, run_id):
+            continue
+        if status == run_state.STOPPING:
+            counts["stopped"] += run_state.end(db, run_id, run_state.STOPPED, expect=(run_state.STOPPING,))
+        elif _still_orphaned(db, store, run_id):
+            celery_id = send(app, run_id)
+            with db.session() as session:
+                session.execute(update(TaskRun).where(TaskRun.id == run_id).values(celery_task_id=celery_id))
+            log.warning("task run %s was RUNNING on a worker that died; queued again as %s", run_id, celery_id)
+            counts["requeued"] += 1
+    counts["locks_removed"] = _remove_stale_locks(db, store)
+    return counts
+
+
+def _still_orphaned(db, store, run_id: str) -> bool:  # noqa: ANN001
+    """Re-read after the lock probe: a run that just finished released its lock after its final commit."""
+    return run_state.status(db, run_id) == run_state.RUNNING and not run_lock.is_held(store.root, run_id)
+
+
+def _remove_stale_locks(db, store) -> int:  # noqa: ANN001
+    stems = [p.stem for p in (store.root / "locks").glob("*.lock")][:500]  # bounded IN (...) list
+    if not stems:
+        return 0
+    with db.session() as session:
+        active = set(session.scalars(select(TaskRun.id).where(TaskRun.id.in_(stems),
+                                                               TaskRun.status.in_(run_state.ACTIVE))))
+    return run_lock.remove_stale(store.root, set(stems) - active)
+
+
+def _loop(app: Celery, config: Config) -> None:
+    while True:
+        try:
+            counts = sweep(app, config)
+            if counts["requeued"] or counts["stopped"]:
+                log.warning("recovery sweep: %s", counts)
+        except Exception as exc:  # noqa: BLE001 (a database blip must not end recovery for good)
+            log.warning("recovery sweep failed: %s", exc)
+        if _stop.wait(INTERVAL):
+            return
+
+
+@worker_ready.connect
+def _start(sender: object = None, **_kwargs: object) -> None:
+    app = getattr(sender, "app", None)
+    config = getattr(app, "matcher_config", None)
+    if app is None or config is None:
+        return
+    _stop.clear()
+    threading.Thread(target=_loop, args=(app, config), name="matcher-recovery", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _shutdown(**_kwargs: object) -> None:
+    _stop.set()
