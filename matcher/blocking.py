@@ -109,7 +109,7 @@ def decode(pair_ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _candidate_rules(table: PreparedTable) -> list[tuple[str, ...]]:
     """Every single key, then every conjunction of two keys from different columns."""
-    singles = [(k,) for k in table.keys]
+    singles: list[tuple[str, ...]] = [(k,) for k in table.keys]
     column_of = {k: k.split("~", 1)[0] for k in table.keys}
     doubles = [(a, b) for a, b in itertools.combinations(table.keys, 2) if column_of[a] != column_of[b]]
     return singles + doubles

@@ -9,7 +9,7 @@ never proposes cannot be found, whatever the model, so recall end to end is mode
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
@@ -84,6 +84,7 @@ def evaluate(matcher: Matcher) -> dict[str, Any]:
     report: dict[str, Any] = {"warnings": []}
     if lab is None or len(lab.left) == 0:
         raise_no_labels()
+    assert lab is not None
     y = lab.is_match
     if not y.any() or y.all():
         report["warnings"].append("labels hold only one class (all matches or all non-matches): precision and "
@@ -118,7 +119,7 @@ def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def raise_no_labels() -> None:
+def raise_no_labels() -> NoReturn:
     from matcher.errors import LabelError
 
     raise LabelError("no labeled pairs to evaluate: label at least two records in one labeling set")
