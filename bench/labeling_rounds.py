@@ -62,14 +62,15 @@ def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one
     records = read_table(bench / "records.csv", pk, src)
     truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
     matcher = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one)).fit(records)
-    labels, rng, out = Labels.empty(), np.random.default_rng(0), []
+    labels, rng, out, seconds = Labels.empty(), np.random.default_rng(0), [], None
     for r in range(rounds + 1):
         result = matcher.predict()
         score = pairwise_scores(result.records[[pk, "match_id"]].rename(columns={pk: "id"}),
                                 truth.reset_index(), records[src] if src else None)
         out.append({"dataset": name, "strategy": strategy, "round": r, "labeled_records": len(labels.rows),
                     "f1": round(score["f1"], 4), "precision": round(score["precision"], 4),
-                    "recall": round(score["recall"], 4), "model": result.stats["model"]})
+                    "recall": round(score["recall"], 4), "model": result.stats["model"],
+                    "round_seconds": seconds})
         print(json.dumps(out[-1]), flush=True)
         if r == rounds:
             break
@@ -80,7 +81,7 @@ def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one
         answered = label_from_truth(labeling_file(matcher, sets), truth, pk)
         labels = labels.append(read_labels(answered, pk))
         matcher.refit_labels(labels)
-        out[-1]["round_seconds"] = round(time.time() - t, 2)
+        seconds = round(time.time() - t, 2)  # choosing the sets + refitting on every label so far
     return out
 
 

@@ -4,9 +4,7 @@ the same record twice, and a simulated labeler whose answers keep or improve the
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import itertools
 import json
 from pathlib import Path
@@ -14,40 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_support import assert_one_line_error, run, run_quietly
 from conftest import FIXTURES, entity_of, load_fixture, score_output
 
 from matcher.active import choose_sets, labeling_file, uncertainty
-from matcher.cli import main
 from matcher.labels import read_labels
 from matcher.pipeline import Matcher
 from matcher.settings import Settings
 
 PEOPLE = FIXTURES / "people" / "records.csv"
 PEOPLE_TRUTH = FIXTURES / "people" / "truth.csv"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_quietly(*args: str | Path) -> tuple[int, str, str]:
-    """``main`` for module-scoped fixtures (no capsys there)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("matcher: error: ")
-    assert fragment in lines[0]
 
 
 def read_csv(path: Path) -> pd.DataFrame:

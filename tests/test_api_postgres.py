@@ -6,39 +6,22 @@ the server cannot be reached.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from api_support import Api, add_labeling_set, is_problem, make_api, people_frame, run_core_flow, set_status
+from db_support import temporary_postgres_database
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from services.config import Config
 from storage.models import Base, Label, LabelingSet, TaskRun
 
-ADMIN_URL = os.environ.get("MATCHER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    name = f"matcher_test_api_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL unreachable at {make_url(ADMIN_URL).render_as_string()}: {exc.orig}")
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_postgres_database("matcher_test_api") as url:
+        yield url
 
 
 @pytest.fixture

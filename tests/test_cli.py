@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_support import assert_one_line_error, run
 from conftest import FIXTURES, score_output
 
 from matcher.cli import main
@@ -17,22 +18,6 @@ from matcher.settings import Settings
 
 PEOPLE = FIXTURES / "people" / "records.csv"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("matcher: error: ")
-    assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@ cross-validation grouped by labeling set, blocking recall beside model recall, a
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import warnings
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_support import assert_one_line_error, run, run_quietly
 from conftest import FIXTURES, entity_of, load_fixture, make_labels
 
 from matcher.cli import main
@@ -25,30 +24,6 @@ PEOPLE = FIXTURES / "people" / "records.csv"
 REPORT_KEYS = {"precision", "recall", "f1", "area_under_pr_curve", "confusion_matrix", "column_importance",
                "labels", "blocking_recall", "recall_end_to_end", "precision_recall_curve", "model", "threshold",
                "warnings", "cross_validation"}
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_quietly(*args: str | Path) -> tuple[int, str, str]:
-    """``main`` for module-scoped fixtures (no capsys there)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("matcher: error: ")
-    assert fragment in lines[0]
 
 
 def f1_score(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> float:
