@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/labeling_rounds.py DATASET [--rounds 5] [--sets 10] [--set-size 10] [--strategy active|random]
+    python bench/labeling_rounds.py DATASET|BENCH_DIR [--rounds 5] [--sets 10] [--set-size 10] [--strategy active|random]
 
 Each round generates ``--sets`` labeling sets with ``matcher.active`` (or random sets: a random record plus
 its candidate neighbours), labels every record with its true entity id (within a set, same entity = same
@@ -56,7 +56,7 @@ def label_from_truth(file: pd.DataFrame, truth: pd.Series, pk: str) -> pd.DataFr
 
 
 def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one_to_one: bool) -> list[dict]:
-    bench = DATASETS / name / "bench"
+    bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
     meta = json.loads((bench / "meta.json").read_text())
     pk, src = meta["primary_key"], meta["source_column"]
     records = read_table(bench / "records.csv", pk, src)
