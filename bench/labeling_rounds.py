@@ -2,7 +2,8 @@
 
 Usage::
 
-    python bench/labeling_rounds.py DATASET|BENCH_DIR [--rounds 5] [--sets 10] [--set-size 10] [--strategy active|random]
+    python bench/labeling_rounds.py DATASET|BENCH_DIR [--rounds 5] [--sets 10] [--set-size 10]
+                                     [--strategy active|random] [--one-to-one]
 
 Each round generates ``--sets`` labeling sets with ``matcher.active`` (or random sets: a random record plus
 its candidate neighbours), labels every record with its true entity id (within a set, same entity = same

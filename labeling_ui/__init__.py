@@ -1,4 +1,4 @@
-"""The web process: the REST API (``/api/v1``) and, later, the labeling UI. ``create_app`` is the factory."""
+"""The web process: the REST API (``/api/v1``) and the web labeling UI (``/``). ``create_app`` is the factory."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import text
 from labeling_ui.api import bp
 from labeling_ui.errors import register_error_handlers
 from labeling_ui.extensions import matcher_services
+from labeling_ui.pages import bp as pages_bp
 from services.config import Config
 from services.task_runs import Dispatch, Revoke
 
@@ -29,6 +30,7 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     matcher_services.init_app(app, config, dispatch, revoke)
     register_error_handlers(app)
     app.register_blueprint(bp)
+    app.register_blueprint(pages_bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
 

@@ -36,6 +36,12 @@ def openapi() -> Any:
     return jsonify(build_spec())
 
 
+@bp.get("/me")
+def me() -> Any:
+    """The caller (the web UI's header and sign-in check)."""
+    return jsonify({"id": g.user.id, "name": g.user.name, "role": g.user.role})
+
+
 # -- datasets ---------------------------------------------------------------------------------------------
 
 

@@ -49,6 +49,7 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
                                                                    "content": {"application/json": {}}}}, "401")}}
 
@@ -169,6 +170,8 @@ def _schemas() -> dict[str, Any]:
     return {
         "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT},
                         ("type", "title", "status", "detail")),
+        "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
+                     ("id", "name", "role")),
         "Column": _obj({"name": STR, "type": STR}, ("name", "type")),
         "Dataset": _obj({"id": STR, "name": STR, "source": STR, "columns": {"type": "array", "items": _ref("Column")},
                          "row_count": INT, "created_by": NSTR, "created_at": TIME,

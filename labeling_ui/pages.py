@@ -1,0 +1,34 @@
+"""The web labeling UI: HTML shells (no data, no auth) whose vanilla JS calls /api/v1 with the stored token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/ui-static")
+
+# route -> (endpoint, template, title); the titles are what the browser tab and the tests see
+PAGES = {
+    "/": ("signin", "signin.html", "Sign in"),
+    "/datasets": ("datasets", "datasets.html", "Datasets"),
+    "/datasets/<dataset_id>": ("dataset", "dataset.html", "Dataset"),
+    "/transforms": ("transforms", "transforms.html", "Transforms"),
+    "/transforms/new": ("transform_new", "transform_edit.html", "New transform"),
+    "/transforms/<transform_id>/edit": ("transform_edit", "transform_edit.html", "Edit transform"),
+    "/transforms/<transform_id>/runs": ("runs", "runs.html", "Task runs"),
+    "/transforms/<transform_id>/label": ("label", "label.html", "Labeling"),
+    "/transforms/<transform_id>/quality": ("quality", "quality.html", "Quality"),
+}
+
+
+def _view(template: str, title: str) -> Any:
+    def view(**ids: str) -> Any:
+        response = render_template(template, title=title, ids=ids)
+        return response, 200, {"Cache-Control": "no-store"}
+    return view
+
+
+for _rule, (_endpoint, _template, _title) in PAGES.items():
+    bp.add_url_rule(_rule, _endpoint, _view(_template, _title))

@@ -1,0 +1,106 @@
+/* Shared by every page: the token (localStorage), fetch wrapper, readable problem-JSON errors, header. */
+"use strict";
+const TOKEN_KEY = "matcher.token";
+const API = "/api/v1";
+
+const ui = {
+  token() { return localStorage.getItem(TOKEN_KEY); },
+  el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  },
+  /** Turn an RFC 9457 problem (or anything else) into one readable line. */
+  describe(problem, status) {
+    if (!problem || typeof problem !== "object") return `HTTP ${status}: ${problem || "request failed"}`;
+    let text = problem.title ? `${problem.title}: ${problem.detail || ""}` : (problem.detail || `HTTP ${status}`);
+    if (problem.field) text += ` (field ${problem.field})`;
+    if (problem.row !== undefined && problem.row !== null) text += ` (row ${problem.row})`;
+    return text;
+  },
+  showError(message) {
+    const box = document.getElementById("error");
+    if (!message) { box.hidden = true; box.textContent = ""; return; }
+    box.textContent = message; box.hidden = false;
+  },
+  notice(message) {
+    const box = document.getElementById("notice");
+    box.textContent = message || ""; box.hidden = !message;
+  },
+  signinUrl() { return "/?next=" + encodeURIComponent(location.pathname + location.search); },
+  /** fetch against /api/v1 with the bearer token; resolves to parsed JSON, rejects with a readable Error. */
+  async api(path, options = {}) {
+    const headers = Object.assign({}, options.headers || {});
+    const token = options.token || ui.token();
+    if (token) headers.Authorization = "Bearer " + token;
+    let body = options.body;
+    if (body !== undefined && !(body instanceof FormData) && typeof body !== "string") {
+      body = JSON.stringify(body); headers["Content-Type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await fetch(API + path, { method: options.method || "GET", headers, body });
+    } catch (exc) {
+      throw new Error("Cannot reach the server: " + exc.message);
+    }
+    if (response.status === 401 && !options.token) {
+      localStorage.removeItem(TOKEN_KEY);  // stale token: sign in again, then come back here
+      if (document.body.dataset.page !== "pages.signin") location.href = ui.signinUrl();
+    }
+    if (response.status === 204) return null;
+    const type = response.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) {
+      const err = new Error(ui.describe(data, response.status));
+      err.status = response.status; err.problem = data; throw err;
+    }
+    return data;
+  },
+  /** Run an async action, showing its error in the page's alert box. */
+  async guard(action) {
+    try { ui.showError(null); return await action(); } catch (exc) { ui.showError(exc.message); return undefined; }
+  },
+  fmt(value, digits = 3) {
+    if (value === null || value === undefined) return "–";
+    return typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(digits)) : String(value);
+  },
+  when(iso) { return iso ? new Date(iso).toLocaleString() : "–"; },
+  duration(seconds) {
+    if (seconds === null || seconds === undefined || isNaN(seconds)) return "–";
+    seconds = Math.max(0, Math.round(seconds));
+    const m = Math.floor(seconds / 60), s = seconds % 60;
+    return m ? `${m}m ${String(s).padStart(2, "0")}s` : `${s}s`;
+  },
+  ids() { return document.body.dataset; },
+  async transformName(id) {
+    const t = await ui.api(`/transforms/${id}`);
+    const slot = document.getElementById("transform-name");
+    if (slot) slot.textContent = "· " + t.name;
+    return t;
+  },
+  me: null,
+};
+
+async function initHeader() {
+  const onSignin = document.body.dataset.page === "pages.signin";
+  if (!ui.token()) { if (!onSignin) location.href = ui.signinUrl(); return; }
+  try {
+    ui.me = await ui.api("/me");
+    document.getElementById("whoami").textContent = `${ui.me.name} (${ui.me.role})`;
+    const out = document.getElementById("signout");
+    out.hidden = false;
+    out.addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.href = "/"; });
+    document.body.classList.add("role-" + ui.me.role);
+  } catch (exc) { ui.showError(exc.message); }
+}
+ui.ready = initHeader();

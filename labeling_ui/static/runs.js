@@ -1,0 +1,96 @@
+"use strict";
+(function () {
+  const id = ui.ids().transformId;
+  const ACTIVE = ["STARTING", "RUNNING", "STOPPING"];
+  const LABELS = { LABELING_SET_GENERATION: "Labeling set generation", IMPORT_LABELS: "Import labels",
+    EVALUATION: "Evaluation", FIND_MATCHES: "Find matches", EXPORT_LABELS: "Export labels" };
+  let timer = null;
+
+  function elapsed(run) {
+    if (run.execution_seconds !== null && run.execution_seconds !== undefined && !ACTIVE.includes(run.status)) {
+      return ui.duration(run.execution_seconds);
+    }
+    const start = run.started_on || run.created_at;
+    if (!start) return "–";
+    const end = run.completed_on ? new Date(run.completed_on) : new Date();
+    return ui.duration((end - new Date(start)) / 1000);
+  }
+
+  async function download(run, format) {
+    const token = ui.token();
+    const response = await fetch(`${API}/task-runs/${run.id}/output${format ? "?format=" + format : ""}`,
+      { headers: { Authorization: "Bearer " + token } });
+    if (!response.ok) {
+      let problem = null; try { problem = await response.json(); } catch (_) { /* not JSON */ }
+      throw new Error(ui.describe(problem, response.status));
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+    const url = URL.createObjectURL(await response.blob());
+    const a = ui.el("a", { href: url, download: match ? decodeURIComponent(match[1]) : `${run.id}.out` });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  function row(run) {
+    const pct = Math.round(100 * (run.progress || 0));
+    const active = ACTIVE.includes(run.status);
+    const output = run.has_output
+      ? ui.el("span", {},
+        ui.el("a", { href: `${API}/task-runs/${run.id}/output`, class: "download-link", "data-run": run.id,
+          onclick: (e) => { e.preventDefault(); ui.guard(() => download(run)); }, text: "Download" }),
+        run.type === "LABELING_SET_GENERATION"
+          ? [" · ", ui.el("a", { href: `/transforms/${id}/label`, text: "Label these sets" })] : null,
+        run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, text: "Quality" })] : null)
+      : "";
+    return ui.el("tr", { "data-run": run.id, "data-type": run.type, "data-status": run.status },
+      ui.el("td", { text: LABELS[run.type] || run.type }),
+      ui.el("td", {}, ui.el("span", { class: "status " + run.status, text: run.status })),
+      ui.el("td", { text: run.stage || "" }),
+      ui.el("td", {}, ui.el("div", { class: "progress", title: pct + "%" },
+        ui.el("div", { class: "bar" + (run.status === "FAILED" ? " failed" : ""), role: "progressbar",
+          "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": `${run.type} progress`,
+          style: `width:${pct}%` }), ui.el("span", { class: "pct", text: pct + "%" }))),
+      ui.el("td", { class: "num", text: elapsed(run) }),
+      ui.el("td", { class: "err", text: run.error_message || "" }),
+      ui.el("td", {}, output),
+      ui.el("td", {}, active ? ui.el("button", { type: "button", class: "cancel", text: "Cancel",
+        onclick: () => ui.guard(async () => {
+          await ui.api(`/task-runs/${run.id}/cancel`, { method: "POST" }); await refresh();
+        }) }) : ""));
+  }
+
+  let lastError = null;
+  async function refresh() {
+    try {
+      const body = await ui.api(`/transforms/${id}/task-runs?limit=50`);
+      const tbody = document.querySelector("#runs-table tbody");
+      const focused = document.activeElement && document.activeElement.closest("tr[data-run]");
+      const focusKey = focused ? [focused.dataset.run, document.activeElement.className] : null;
+      tbody.replaceChildren(...(body.task_runs.length ? body.task_runs.map(row)
+        : [ui.el("tr", {}, ui.el("td", { colspan: 8, text: "No task runs yet: start one above." }))]));
+      if (focusKey) {  // keep keyboard focus across the redraw
+        const again = tbody.querySelector(`tr[data-run="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`);
+        if (again) again.focus();
+      }
+      if (lastError) { ui.showError(null); lastError = null; }
+    } catch (exc) { lastError = exc.message; ui.showError("Refreshing task runs failed: " + exc.message); }
+  }
+
+  function start(type) {
+    return ui.guard(async () => {
+      const run = await ui.api(`/transforms/${id}/task-runs`, { method: "POST", body: { type },
+        headers: { "Idempotency-Key": `${type}-${Date.now()}-${Math.random().toString(36).slice(2)}` } });
+      ui.notice(`Started ${LABELS[type] || type} (${run.id})`);
+      await refresh();
+    });
+  }
+
+  ui.ready.then(async () => {
+    await ui.guard(() => ui.transformName(id));
+    document.querySelectorAll("button.start").forEach((b) => b.addEventListener("click", () => start(b.dataset.type)));
+    await refresh();
+    timer = setInterval(refresh, 1000);
+  });
+  window.addEventListener("beforeunload", () => clearInterval(timer));
+})();

@@ -1,0 +1,18 @@
+"use strict";
+(function () {
+  const form = document.getElementById("signin-form");
+  const next = new URLSearchParams(location.search).get("next");
+  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/transforms";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = document.getElementById("token").value.trim();
+    ui.guard(async () => {
+      const me = await ui.api("/me", { token });
+      localStorage.setItem(TOKEN_KEY, token);
+      ui.notice(`Signed in as ${me.name} (${me.role})`);
+      location.href = target;
+    });
+  });
+  ui.ready.then(() => { if (ui.me) ui.notice(`Signed in as ${ui.me.name}. Sign in again to switch users, or go to `
+    + "Transforms."); });
+})();

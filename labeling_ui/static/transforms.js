@@ -1,0 +1,89 @@
+"use strict";
+(function () {
+  const page = document.body.dataset.page;
+  const PRESETS = ["0.2", "0.5", "0.9"];
+
+  async function loadList() {
+    const body = await ui.api("/transforms");
+    const tbody = document.querySelector("#transforms-table tbody");
+    if (!body.transforms.length) {
+      tbody.replaceChildren(ui.el("tr", {}, ui.el("td", { colspan: 7, text: "No transforms yet." })));
+      return;
+    }
+    tbody.replaceChildren(...body.transforms.map((t) => ui.el("tr", {},
+      ui.el("td", {}, ui.el("a", { href: `/transforms/${t.id}/runs`, text: t.name })),
+      ui.el("td", {}, ui.el("span", { class: "status " + t.status, text: t.status })),
+      ui.el("td", { class: "num", text: t.label_count }),
+      ui.el("td", { class: "num", text: ui.fmt(t.precision_recall_tradeoff, 2) }),
+      ui.el("td", { class: "num", text: ui.fmt(t.accuracy_cost_tradeoff, 2) }),
+      ui.el("td", { text: t.enforce_provided_labels ? "on" : "off" }),
+      ui.el("td", { class: "links" },
+        ui.el("a", { href: `/transforms/${t.id}/runs`, text: "Task runs" }), " · ",
+        ui.el("a", { href: `/transforms/${t.id}/label`, text: "Label" }), " · ",
+        ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
+        ui.el("a", { href: `/transforms/${t.id}/edit`, text: "Settings" })))));
+  }
+
+  function bindKnob(fieldset) {
+    const range = fieldset.querySelector("input[type=range]");
+    const out = fieldset.querySelector("output");
+    const radios = [...fieldset.querySelectorAll("input[type=radio]")];
+    const sync = () => {
+      const v = Number(range.value).toFixed(2);
+      out.textContent = v;
+      const preset = PRESETS.find((p) => Number(p).toFixed(2) === v);
+      radios.forEach((r) => { r.checked = r.value === (preset || "custom"); });
+    };
+    range.addEventListener("input", sync);
+    radios.forEach((r) => r.addEventListener("change", () => {
+      if (r.value !== "custom") range.value = r.value; else range.focus();
+      sync();
+    }));
+    return { get: () => Number(range.value), set: (v) => { range.value = v ?? 0.5; sync(); } };
+  }
+
+  async function initForm() {
+    const id = ui.ids().transformId;
+    const knobs = {};
+    document.querySelectorAll("fieldset.knob").forEach((f) => { knobs[f.dataset.knob] = bindKnob(f); });
+    const name = document.getElementById("t-name"), enforce = document.getElementById("t-enforce");
+    const dsSelect = document.getElementById("t-dataset"), pk = document.getElementById("t-pk");
+    let datasets = [];
+    if (id) {
+      document.getElementById("create-only").hidden = true;
+      dsSelect.required = false; pk.required = false;
+      const t = await ui.transformName(id);
+      document.querySelector("h1").textContent = "Edit transform " + t.name;
+      name.value = t.name;
+      knobs.precision_recall_tradeoff.set(t.precision_recall_tradeoff);
+      knobs.accuracy_cost_tradeoff.set(t.accuracy_cost_tradeoff);
+      enforce.checked = !!t.enforce_provided_labels;
+    } else {
+      knobs.precision_recall_tradeoff.set(0.5); knobs.accuracy_cost_tradeoff.set(0.5);
+      datasets = (await ui.api("/datasets")).datasets;
+      dsSelect.replaceChildren(...datasets.map((d) => ui.el("option", { value: d.id, text: d.name })));
+      const wanted = new URLSearchParams(location.search).get("dataset");
+      if (wanted) dsSelect.value = wanted;
+      const fillColumns = () => {
+        const d = datasets.find((x) => x.id === dsSelect.value);
+        pk.replaceChildren(...(d ? d.columns : []).map((c) => ui.el("option", { value: c.name, text: `${c.name} (${c.type})` })));
+        const guess = d && d.columns.find((c) => /^(id|key|pk)$/i.test(c.name));
+        if (guess) pk.value = guess.name;
+      };
+      dsSelect.addEventListener("change", fillColumns); fillColumns();
+    }
+    document.getElementById("transform-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const body = { name: name.value.trim(), precision_recall_tradeoff: knobs.precision_recall_tradeoff.get(),
+        accuracy_cost_tradeoff: knobs.accuracy_cost_tradeoff.get(), enforce_provided_labels: enforce.checked };
+      ui.guard(async () => {
+        let t;
+        if (id) t = await ui.api(`/transforms/${id}`, { method: "PATCH", body });
+        else t = await ui.api("/transforms", { method: "POST", body: Object.assign(body, { dataset_id: dsSelect.value, primary_key: pk.value }) });
+        location.href = `/transforms/${t.id}/runs`;
+      });
+    });
+  }
+
+  ui.ready.then(() => ui.guard(page === "pages.transforms" ? loadList : initForm));
+})();

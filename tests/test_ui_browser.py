@@ -1,0 +1,284 @@
+"""The web labeling UI end to end: a real ``matcher serve`` (with its worker) driven by headless Chromium.
+
+Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (no browser download):
+    apt-get install -y chromium && pip install playwright
+Missing either is a FAILURE, not a skip: CI installs both. Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_serve import free_port, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("MATCHER_TEST_CHROMIUM", "/usr/bin/chromium"))
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_MS = 300_000  # the machine may be busy: generous waits for task runs
+
+
+class _ScreenshotSummary:
+    """Registered as a plugin by the browser fixture: names the screenshot folder at the end of the session."""
+
+    @staticmethod
+    def pytest_terminal_summary(terminalreporter: Any) -> None:
+        terminalreporter.write_line(f"web UI screenshots: {SHOTS}")
+
+
+
+
+def api_call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/api/v1{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``matcher serve`` WITH its worker on a fresh data directory (demo dataset and transform loaded)."""
+    data = tmp_path_factory.mktemp("ui") / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHER_")}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    log = open(data.parent / "serve.log", "w+")  # noqa: SIM115 - closed below
+    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process)
+        yield base, (data / "admin-token").read_text().strip()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.seek(0)
+        tail = log.read()[-4000:]
+        log.close()
+        print(f"\nmatcher serve log (tail):\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(the web UI tests need it; they do not skip)", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: `.venv/bin/pip install playwright` "
+                    "(no `playwright install` needed: the tests use Debian's Chromium)", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    if not request.config.pluginmanager.has_plugin("matcher-ui-screenshots"):
+        request.config.pluginmanager.register(_ScreenshotSummary(), "matcher-ui-screenshots")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_for_run(page: Any, run_type: str, name: str) -> list[int]:
+    """Watch the run's row until SUCCEEDED (fails fast on FAILED); returns the progress values seen."""
+    row = page.locator(f'#runs-table tr[data-type="{run_type}"]').first
+    row.wait_for(timeout=30_000)
+    seen: list[int] = []
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    took_running = False
+    while time.monotonic() < deadline:
+        status = row.get_attribute("data-status")
+        value = row.locator('[role="progressbar"]').get_attribute("aria-valuenow")
+        if value is not None and (not seen or seen[-1] != int(value)):
+            seen.append(int(value))
+        if status in ("RUNNING", "STARTING") and not took_running and seen and seen[-1] > 0:
+            shot(page, f"{name}-running")
+            took_running = True
+        if status == "SUCCEEDED":
+            return seen
+        if status in ("FAILED", "TIMEOUT", "STOPPED"):
+            pytest.fail(f"{run_type} ended {status}: {row.locator('td.err').inner_text()}")
+        page.wait_for_timeout(250)
+    pytest.fail(f"{run_type} did not finish in time; progress seen {seen}")
+
+
+def test_a_wide_set_scrolls_with_a_sticky_first_column(server: tuple[str, str], browser: Any) -> None:
+    """20 records x 30 columns (served by a stubbed API answer): horizontal scroll, group column stays put."""
+    base, token = server
+    tid = api_call(base, token, "GET", "/transforms")["transforms"][0]["id"]
+    columns = ["id"] + [f"column_{c:02d}" for c in range(1, 30)]
+    records = [{c: (f"r{r:03d}" if c == "id" else f"value {r % 3} of {c}") for c in columns} for r in range(20)]
+    wide = {"set_id": "wide", "task_run_id": None, "reason": {"seed_pair_probability": 0.5}, "labels": [],
+            "record_keys": [r["id"] for r in records], "records": records, "created_at": None}
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(f"localStorage.setItem('matcher.token', {json.dumps(token)})")
+    page = context.new_page()
+    page.route("**/api/v1/transforms/*/labeling-sets/wide",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(wide)))
+    page.goto(f"{base}/transforms/{tid}/label?set=wide")
+    page.locator("#records tbody tr").nth(19).wait_for()
+    assert page.locator("#records thead th").count() == 31
+    first_cell = page.locator("#records tbody tr").first.locator("th")
+    before = first_cell.bounding_box()
+    assert page.evaluate("document.getElementById('workspace').scrollWidth > "
+                         "document.getElementById('workspace').clientWidth")
+    page.evaluate("document.getElementById('workspace').scrollLeft = 2000")
+    page.wait_for_timeout(100)
+    assert first_cell.bounding_box()["x"] == before["x"]  # sticky
+    key_cell = page.locator("#records tbody tr").first.locator("td.key-col")
+    assert key_cell.is_visible() and key_cell.bounding_box()["x"] < 200  # the key sticks too
+    assert page.locator("#records td.diff").count() > 0
+    shot(page, "00-labeling-wide-set")
+    context.close()
+
+
+def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tuple[str, str], browser: Any) -> None:
+    base, token = server
+    transform = api_call(base, token, "GET", "/transforms")["transforms"][0]
+    tid = transform["id"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    # sign in: a wrong token is a readable error, the right one shows name and role in the header
+    page.goto(f"{base}/transforms/{tid}/runs")
+    page.wait_for_url(re.compile(r"/\?next="))
+    page.fill("#token", "not-a-token")
+    page.press("#token", "Enter")
+    page.locator("#error").wait_for(state="visible")
+    assert "Unauthorized" in page.inner_text("#error") or "token" in page.inner_text("#error").lower()
+    shot(page, "01-signin-error")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_url(f"{base}/transforms/{tid}/runs")  # back where we were sent from
+    page.wait_for_function("document.getElementById('whoami').textContent.includes('admin (admin)')")
+
+    # datasets: list, upload with a progress bar, preview with types
+    page.goto(f"{base}/datasets")
+    page.locator("#datasets-table a", has_text="people (demo)").wait_for()
+    page.set_input_files("#upload-file", str(ROOT / "tests" / "fixtures" / "people" / "records.csv"))
+    page.fill("#upload-name", "people fixture")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/datasets/[^/]+$"))
+    page.locator("#preview tbody tr").first.wait_for()
+    assert page.locator("#preview tbody tr").count() == 20
+    assert "people fixture" in page.inner_text("h1")
+    assert page.locator("#columns li").count() >= 5
+    shot(page, "02-dataset-preview")
+    page.goto(f"{base}/datasets")
+    page.locator("#datasets-table a", has_text="people fixture").wait_for()
+    shot(page, "03-datasets")
+
+    # transforms: list, then settings with presets (a preset moves the slider; the slider picks "custom")
+    page.goto(f"{base}/transforms")
+    page.locator("#transforms-table a", has_text="people (demo)").first.wait_for()
+    shot(page, "04-transforms")
+    page.goto(f"{base}/transforms/{tid}/edit")
+    page.wait_for_function("document.getElementById('t-name').value !== ''")
+    page.check("input[name=pr-preset][value='0.9']")
+    assert page.input_value("#t-pr") == "0.9"
+    page.focus("#t-ac")
+    page.keyboard.press("ArrowRight")
+    assert page.is_checked("input[name=ac-preset][value=custom]")
+    page.check("input[name=ac-preset][value='0.5']")
+    page.check("input[name=pr-preset][value='0.5']")
+    page.check("#t-enforce")
+    shot(page, "05-transform-settings")
+    page.click("#transform-form button[type=submit]")
+    page.wait_for_url(f"{base}/transforms/{tid}/runs")
+    saved = api_call(base, token, "GET", f"/transforms/{tid}")
+    assert (saved["precision_recall_tradeoff"], saved["enforce_provided_labels"]) == (0.5, True)
+
+    # task runs: generate labeling sets, watch the progress bar until SUCCEEDED
+    page.click("button.start[data-type=LABELING_SET_GENERATION]")
+    seen = wait_for_run(page, "LABELING_SET_GENERATION", "06-runs-labeling")
+    assert seen[-1] == 100
+    shot(page, "07-runs-labeling-done")
+    page.locator('tr[data-type="LABELING_SET_GENERATION"] a', has_text="Label these sets").click()
+
+    # the labeling workspace: keyboard only
+    page.wait_for_url(re.compile(rf"/transforms/{tid}/label"))
+    rows = page.locator("#records tbody tr")
+    rows.first.wait_for()
+    n = rows.count()
+    assert n >= 3
+    assert "sets done" in page.inner_text("#set-progress") and "Why this set" in page.inner_text("#reason")
+    set_id = page.evaluate("new URL(location.href).searchParams.get('set')")
+    keys = ["1", "1", "2"] + list("3456789abcdefghilmopqrtvwxyz")[: n - 3]
+    for i, key in enumerate(keys):
+        if i:
+            page.keyboard.press("ArrowDown")
+        page.keyboard.press(key)
+    page.keyboard.press("x")  # a mistake on the last record...
+    page.keyboard.press("u")  # ...undone
+    assert rows.nth(n - 1).locator(".group").inner_text() == keys[-1]
+    assert [rows.nth(i).locator(".group").inner_text() for i in range(3)] == ["1", "1", "2"]
+    page.reload()  # the draft survives a reload
+    rows.first.wait_for()
+    assert rows.nth(1).locator(".group").inner_text() == "1" and "Restored" in page.inner_text("#notice")
+    shot(page, "08-labeling-workspace")
+    page.locator("#workspace").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.getElementById('notice').textContent.includes('Saved set {set_id}')")
+    assert page.evaluate("new URL(location.href).searchParams.get('set')") != set_id  # the next set is open
+    stored = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
+    by_key = {label["record_key"]: label for label in stored["labels"]}
+    assert len(by_key) == n and {label["labeled_by"] for label in stored["labels"]} == {"admin"}
+    first = [by_key[k]["label"] for k in stored["record_keys"][:3]]
+    assert first[0] == first[1] != first[2]
+    assert "1 sets done" in page.inner_text("#set-progress")
+    shot(page, "09-labeling-next-set")
+    second = page.evaluate("new URL(location.href).searchParams.get('set')")
+    page.keyboard.press("n")  # all different: each record its own group
+    groups = [rows.nth(i).locator(".group").inner_text() for i in range(rows.count())]
+    assert len(set(groups)) == len(groups) and "·" not in groups
+    page.keyboard.press("u")
+    assert rows.first.locator(".group").inner_text() == "·"
+    page.keyboard.press("s")  # skip to the next waiting set
+    page.wait_for_function(f"new URL(location.href).searchParams.get('set') !== '{second}'")
+
+    # evaluation, then the quality page's charts
+    page.goto(f"{base}/transforms/{tid}/runs")
+    page.click("button.start[data-type=EVALUATION]")
+    wait_for_run(page, "EVALUATION", "10-runs-evaluation")
+    page.goto(f"{base}/transforms/{tid}/quality")
+    page.locator("#metrics").wait_for(state="visible")
+    assert page.locator("#kpis .kpi").count() >= 5
+    assert page.locator("#importance svg rect").count() >= 1
+    assert page.locator("#confusion td").count() == 4
+    shot(page, "11-quality")
+
+    # find matches: the download link appears and downloads
+    page.goto(f"{base}/transforms/{tid}/runs")
+    page.click("button.start[data-type=FIND_MATCHES]")
+    wait_for_run(page, "FIND_MATCHES", "12-runs-find-matches")
+    link = page.locator('tr[data-type="FIND_MATCHES"] a.download-link')
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename
+    shot(page, "13-runs-done")
+    assert not problems, problems
+    context.close()

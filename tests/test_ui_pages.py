@@ -1,0 +1,42 @@
+"""The web UI's page routes (Flask test client, fast): every page is served without a token, with its title."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_support import Api, sqlite_api
+
+PAGES = {"/": "Sign in", "/datasets": "Datasets", "/datasets/d1": "Dataset", "/transforms": "Transforms",
+         "/transforms/new": "New transform", "/transforms/t1/edit": "Edit transform",
+         "/transforms/t1/runs": "Task runs", "/transforms/t1/label": "Labeling", "/transforms/t1/quality": "Quality"}
+STATIC = ("app.js", "app.css", "signin.js", "datasets.js", "transforms.js", "runs.js", "label.js", "quality.js")
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Api:
+    return sqlite_api(tmp_path)
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES.items())
+def test_page_routes_answer_with_their_title(api: Api, path: str, title: str) -> None:
+    response = api.client.get(path)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f"<title>{title} · matcher</title>" in html
+    assert "/ui-static/app.js" in html
+
+
+def test_static_assets_are_served(api: Api) -> None:
+    for name in STATIC:
+        response = api.client.get(f"/ui-static/{name}")
+        assert response.status_code == 200, name
+        response.close()
+
+
+def test_me_names_the_caller(api: Api) -> None:
+    assert api.call("GET", "/me").get_json()["name"] == "alice"
+    body = api.call("GET", "/me", api.labeler).get_json()
+    assert (body["name"], body["role"]) == ("lena", "labeler")
+    response = api.call("GET", "/me", "")
+    assert response.status_code == 401 and response.mimetype == "application/problem+json"
