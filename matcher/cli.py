@@ -163,7 +163,8 @@ def run_match(args: argparse.Namespace) -> int:
         Path(args.write_settings).write_text(matcher.settings_.to_json(), encoding="utf-8")
     s = result.stats
     if not args.quiet:
-        print(f"{s['records']} records, {s['candidate_pairs']} candidate pairs, {s['clusters']} clusters "
+        recall = f", blocking recall {s['blocking_recall']:.4f} of labeled matches" if s["blocking_recall"] else ""
+        print(f"{s['records']} records, {s['candidate_pairs']} candidate pairs{recall}, {s['clusters']} clusters "
               f"({s['records_in_clusters']} records) -> {args.output}", file=sys.stderr)
     return 0
 

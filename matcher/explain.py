@@ -2,7 +2,8 @@
 
 Contributions are log2 odds. Under the unsupervised model they are the Fellegi-Sunter match weights, which
 add up to the pair's total. Under the classifier they are ablations: how much the log odds drop when that
-column is treated as unknown, which is honest for any model though they need not add up.
+column is treated as unknown (on the boosted trees' raw log odds, which do not saturate like the
+calibrated probability), which is honest for any model though they need not add up.
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ if TYPE_CHECKING:
     from matcher.pipeline import Matcher
 
 
-def _log2_odds(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log2(p / (1 - p))
-
-
 def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
     if matcher.classifier_ is None:
         return matcher.fs_.column_weights(features)
-    base = _log2_odds(matcher.score(features))
-    return {c.name: base - _log2_odds(matcher.score(features.without(c.name)))
+    clf = matcher.classifier_
+    base = clf.log2_odds(matcher.design(features))
+    return {c.name: base - clf.log2_odds(matcher.design(features.without(c.name)))
             for c in matcher.settings_.data_columns}
 
 

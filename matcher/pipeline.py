@@ -111,7 +111,7 @@ class Matcher:
             best.append(top)
         return best
 
-    def _design(self, features: PairFeatures) -> np.ndarray:
+    def design(self, features: PairFeatures) -> np.ndarray:
         """Pair features, the FS weight, and for each context score the gap to each record's best candidate:
         a pair that is both records' best option is far more often a match (strong in linkage)."""
         X, _ = features.matrix()
@@ -131,12 +131,12 @@ class Matcher:
                 warnings.warn("labels hold too few matches or non-matches to train a classifier "
                               "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
             return None
-        X = self._design(compare(self.table_, lab.left, lab.right))
+        X = self.design(compare(self.table_, lab.left, lab.right))
         y, groups = lab.is_match, lab.set_id.astype(str)
         pseudo = self._pseudo_labels(lab)
         if pseudo is not None:
             idx, py = pseudo
-            X = np.vstack([X, self._design(self.candidates_.subset(idx))])
+            X = np.vstack([X, self.design(self.candidates_.subset(idx))])
             y = np.r_[y, py]
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
         return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups)
@@ -165,7 +165,7 @@ class Matcher:
         """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior."""
         model = self.classifier_ if isinstance(classifier, str) else classifier
         if model is not None:
-            return model.predict_proba(self._design(features))
+            return model.predict_proba(self.design(features))
         return self.fs_.predict_proba(features)
 
     @property

@@ -354,3 +354,11 @@ def test_classifier_contributions_are_per_column_ablations(classifier_matcher: M
     assert len(frame) > 100
     assert np.isfinite(frame[contribution].to_numpy()).all()
     assert (frame[contribution].abs().to_numpy() > 0).any()
+
+
+def test_classifier_contributions_do_not_vanish_on_sure_pairs(classifier_matcher: Matcher) -> None:
+    """Calibrated probabilities saturate at 1.0; explanations use the trees' raw log odds instead."""
+    pairs = classifier_matcher.explain_pairs(min_probability=0.99)
+    contribution_columns = [c for c in pairs.columns if c.endswith("_contribution")]
+    assert len(pairs) > 0
+    assert (pairs[contribution_columns].abs().sum(axis=1) > 0).mean() > 0.9
