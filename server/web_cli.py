@@ -16,8 +16,8 @@ from typing import Any
 from services import datasets, transforms, users
 from services.config import Config
 from services.errors import ServiceError
-from storage.db import Database, make_engine
-from storage.models import Base
+from storage.db import Database
+from storage.migrate import upgrade
 
 DEMO_RECORDS = Path(__file__).resolve().parent.parent / "examples" / "people" / "records.csv"
 DEMO_NAME = "people (demo)"
@@ -44,24 +44,8 @@ def register(verbs: Any) -> None:
 
 
 def migrate_database(config: Config) -> None:
-    """Bring the schema to the newest version: Alembic migrations (``storage.migrate``) when they exist."""
-    try:
-        from storage.migrate import upgrade
-    except ModuleNotFoundError as exc:
-        if exc.name != "storage.migrate":
-            raise
-        create_tables_without_migrations(config)
-        return
+    """Bring the schema to the newest version with the Alembic migrations."""
     upgrade(config.database_url)
-
-
-def create_tables_without_migrations(config: Config) -> None:
-    """Stop-gap until ``storage.migrate`` lands: create missing tables straight from the models."""
-    engine = make_engine(config.database_url)
-    try:
-        Base.metadata.create_all(engine)
-    finally:
-        engine.dispose()
 
 
 def prepare(data_dir: str | None) -> tuple[Config, Database]:
