@@ -183,6 +183,14 @@ def list_labeling_sets(transform_id: str) -> Any:
     return jsonify({"labeling_sets": [schemas.set_summary_json(s) for s in sets]})
 
 
+@bp.post("/transforms/<transform_id>/labeling-sets")
+def create_labeling_set(transform_id: str) -> Any:
+    """An ad-hoc set with its labels (labelers allowed): {records: [keys], labels: [one per record]}."""
+    view, created = labels.create_adhoc_set(ms.config, ms.db, transform_id, _json_body(), g.user.name)
+    return _created(schemas.labeling_set_json(view), 201 if created else 200, "api.get_labeling_set",
+                    transform_id=transform_id, set_id=view.set_id)
+
+
 @bp.get("/transforms/<transform_id>/labeling-sets/<set_id>")
 def get_labeling_set(transform_id: str, set_id: str) -> Any:
     return jsonify(schemas.labeling_set_json(labels.get_set(ms.config, ms.db, transform_id, set_id)))

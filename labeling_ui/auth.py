@@ -9,7 +9,7 @@ from services.errors import Forbidden
 from services.users import authenticate
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
-LABELER_WRITES = frozenset({"api.put_labeling_set"})
+LABELER_WRITES = frozenset({"api.put_labeling_set", "api.create_labeling_set"})
 
 
 def bearer_token() -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from matcher.active import MAX_SET, MIN_SET
+from services.labels import MAX_ADHOC
 from services.task_runs import STARTABLE, STATUSES, TYPES
 from services.transforms import INTEGERS
 
@@ -100,6 +101,10 @@ def _transform_paths() -> dict[str, Any]:
         "/transforms/{transform_id}/labeling-sets": {
             "parameters": [tf],
             "get": _op("Labeling sets (proposed or labeled)", {"200": _json("LabelingSetList", "Sets")}, "401 404"),
+            "post": _op("Label an ad-hoc set of records (labelers allowed); its id is the uuid5 of the sorted keys, "
+                        "so posting the same records again replaces their labels",
+                        {"201": _json("LabelingSet", "Created"), "200": _json("LabelingSet", "Labels replaced")},
+                        "400 401 404 409 415 422", requestBody=_body("LabelingSetCreate")),
         },
         "/transforms/{transform_id}/labeling-sets/{set_id}": {
             "parameters": [tf, _path_param("set_id")],
@@ -208,6 +213,9 @@ def _schemas() -> dict[str, Any]:
                                     "created_at": NTIME}, ("set_id", "size", "labeled")),
         "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
                                 ("labeling_sets",)),
+        "LabelingSetCreate": _obj({"records": {"type": "array", "items": STR, "minItems": 2, "maxItems": MAX_ADHOC},
+                                   "labels": {"type": "array", "items": STR}}, ("records", "labels"),
+                                  additionalProperties=False),
         "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
             {"record_key": STR, "label": NSTR}, ("record_key",), additionalProperties=False)}}, ("labels",)),
     }

@@ -6,6 +6,7 @@ labeled it and when.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -13,6 +14,7 @@ from typing import IO, Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from matcher.active import SET_NAMESPACE
 from matcher.errors import MatcherError
 from matcher.labels import read_labels
 from services import validation as v
@@ -25,6 +27,7 @@ from storage.db import Database
 from storage.models import Label, LabelingSet, TaskRun, Transform, utcnow
 
 MAX_LABEL = 200
+MAX_ADHOC = 500  # records in one ad-hoc set (a FIND_MATCHES cluster reviewed on the Matches page)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,52 @@ def put_set_labels(config: Config, db: Database, transform_id: str, set_id: str,
     except IntegrityError as exc:  # another save of this set (or the transform's deletion) won the race
         raise Conflict(f"labeling set {set_id!r} changed while saving; reload it and save again") from exc
     return get_set(config, db, transform_id, set_id)
+
+
+def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
+                     user_name: str) -> tuple[SetView, bool]:
+    """A labeling set the user made (e.g. a reviewed match cluster): ``{records: [keys], labels: [labels]}``.
+
+    The set id is the uuid5 of the sorted keys (as the engine names its sets), so the same records always land in
+    the same set: posting them again replaces that set's labels. Returns the set and whether its row is new.
+    """
+    body = v.require_object(body)
+    v.only_fields(body, ("records", "labels"))
+    keys, values = body.get("records"), body.get("labels")
+    if not isinstance(keys, list) or not 2 <= len(keys) <= MAX_ADHOC or not all(isinstance(k, str) and k
+                                                                                for k in keys):
+        raise ValidationError(f"records must be a list of 2 to {MAX_ADHOC} record keys", field="records")
+    if len(set(keys)) != len(keys):
+        raise ValidationError("records must not repeat a key", field="records")
+    if not isinstance(values, list) or len(values) != len(keys):
+        raise ValidationError("labels must be a list with one label per record", field="labels")
+    for i, label in enumerate(values):
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:
+            raise ValidationError(f"label must be a non-empty string of at most {MAX_LABEL} characters",
+                                  field=f"labels[{i}]")
+    transform = _transform(db, transform_id)
+    found = read_rows(config, transform.dataset_id, transform.primary_key, keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise ValidationError(f"record(s) not in the dataset: {', '.join(repr(k) for k in missing[:5])}",
+                              field="records")
+    set_id = str(uuid.uuid5(SET_NAMESPACE, "|".join(sorted(keys))))
+    now = utcnow()
+    try:
+        with db.session() as session:
+            existing = session.scalar(select(LabelingSet).where(LabelingSet.transform_id == transform_id,
+                                                                LabelingSet.set_id == set_id))
+            if existing is None:
+                session.add(LabelingSet(transform_id=transform_id, set_id=set_id, record_keys=list(keys),
+                                        reason={"source": "user", "labeled_by": user_name}))
+            session.execute(delete(Label).where(Label.transform_id == transform_id,
+                                                Label.labeling_set_id == set_id))
+            session.add_all(Label(transform_id=transform_id, labeling_set_id=set_id, record_key=key,
+                                  label=label.strip(), labeled_by=user_name, labeled_at=now)
+                            for key, label in zip(keys, values, strict=True))
+    except IntegrityError as exc:  # a concurrent save of the same records (or the transform's deletion)
+        raise Conflict(f"labeling set {set_id!r} changed while saving; try again") from exc
+    return get_set(config, db, transform_id, set_id), existing is None
 
 
 def _parse_labels(items: list[Any], allowed: set[str], set_id: str) -> list[tuple[str, str]]:

@@ -224,3 +224,41 @@ def test_models_round_trip_through_the_api(api: Api) -> None:
         creators = {session.get(Transform, transform["id"]).created_by,
                     session.get(Dataset, transform["dataset_id"]).created_by}
     assert len(creators) == 1 and None not in creators
+
+
+# -- ad-hoc labeling sets (the Matches page) ---------------------------------------------------------------
+
+
+def test_post_an_ad_hoc_labeling_set_creates_the_set_and_its_labels(api: Api) -> None:
+    import uuid
+
+    from matcher.active import SET_NAMESPACE
+
+    tid = api.transform()["id"]
+    body = {"records": ["r0000002", "r0000001"], "labels": ["c1", "c1"]}
+    response = api.call("POST", f"/transforms/{tid}/labeling-sets", api.labeler, json=body)
+    assert response.status_code == 201, response.get_json()
+    made = response.get_json()
+    assert made["set_id"] == str(uuid.uuid5(SET_NAMESPACE, "r0000001|r0000002"))
+    assert response.headers["Location"].endswith(f"/transforms/{tid}/labeling-sets/{made['set_id']}")
+    assert made["record_keys"] == ["r0000002", "r0000001"] and made["records"][0]["id"] == "r0000002"
+    assert {(x["record_key"], x["label"], x["labeled_by"]) for x in made["labels"]} == {
+        ("r0000001", "c1", "lena"), ("r0000002", "c1", "lena")}
+    assert api.call("GET", f"/transforms/{tid}").get_json()["label_count"] == 2
+    # the same records again (any order): the same set, its labels replaced (a split), 200
+    again = api.call("POST", f"/transforms/{tid}/labeling-sets",
+                     json={"records": ["r0000001", "r0000002"], "labels": ["c1", "c1-split"]})
+    assert again.status_code == 200 and again.get_json()["set_id"] == made["set_id"]
+    assert {x["record_key"]: x["label"] for x in again.get_json()["labels"]} == {"r0000001": "c1",
+                                                                                  "r0000002": "c1-split"}
+    listed = api.call("GET", f"/transforms/{tid}/labeling-sets").get_json()["labeling_sets"]
+    assert [(s["set_id"], s["size"], s["labeled"]) for s in listed] == [(made["set_id"], 2, 2)]
+    cases = [({"records": ["r0000001"], "labels": ["a"]}, "records"),
+             ({"records": ["r0000001", "r0000001"], "labels": ["a", "a"]}, "records"),
+             ({"records": ["r0000001", "nope"], "labels": ["a", "a"]}, "records"),
+             ({"records": ["r0000001", "r0000002"], "labels": ["a"]}, "labels"),
+             ({"records": ["r0000001", "r0000002"], "labels": ["a", " "]}, "labels[1]")]
+    for bad, field in cases:
+        is_problem(api.call("POST", f"/transforms/{tid}/labeling-sets", json=bad), 422, field)
+    is_problem(api.call("POST", f"/transforms/{tid}/labeling-sets", json={**body, "extra": 1}), 422)
+    is_problem(api.call("POST", "/transforms/missing/labeling-sets", json=body), 404)

@@ -14,12 +14,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_serve import free_port, wait_until_healthy
+
+from matcher.active import SET_NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("MATCHER_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -39,12 +42,29 @@ class _ScreenshotSummary:
 
 
 
+# records the upload bar in sessionStorage: it survives the page's move to the dataset preview
+WATCH_UPLOAD = """() => {
+  const box = document.getElementById("upload-progress"), bar = box.querySelector(".bar");
+  sessionStorage.setItem("upload-progress", "[]");
+  new MutationObserver(() => {
+    const seen = JSON.parse(sessionStorage.getItem("upload-progress"));
+    seen.push({ visible: !box.hidden, value: Number(bar.getAttribute("aria-valuenow")), width: bar.style.width });
+    sessionStorage.setItem("upload-progress", JSON.stringify(seen));
+  }).observe(bar, { attributes: true, attributeFilter: ["aria-valuenow", "style"] });
+}"""
+
+
 def api_call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"{base}/api/v1{path}", data=data, method=method,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def demo_transform_id(base: str, token: str) -> str:
+    return next(t["id"] for t in api_call(base, token, "GET", "/transforms")["transforms"]
+                if t["name"] == "people (demo)")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +145,7 @@ def wait_for_run(page: Any, run_type: str, name: str) -> list[int]:
 def test_a_wide_set_scrolls_with_a_sticky_first_column(server: tuple[str, str], browser: Any) -> None:
     """20 records x 30 columns (served by a stubbed API answer): horizontal scroll, group column stays put."""
     base, token = server
-    tid = api_call(base, token, "GET", "/transforms")["transforms"][0]["id"]
+    tid = demo_transform_id(base, token)
     columns = ["id"] + [f"column_{c:02d}" for c in range(1, 30)]
     records = [{c: (f"r{r:03d}" if c == "id" else f"value {r % 3} of {c}") for c in columns} for r in range(20)]
     wide = {"set_id": "wide", "task_run_id": None, "reason": {"seed_pair_probability": 0.5}, "labels": [],
@@ -152,10 +172,22 @@ def test_a_wide_set_scrolls_with_a_sticky_first_column(server: tuple[str, str], 
     context.close()
 
 
+def test_the_matches_page_without_a_find_matches_run_says_so(server: tuple[str, str], browser: Any) -> None:
+    base, token = server
+    tid = demo_transform_id(base, token)  # the demo: never matched
+    context = browser.new_context(viewport={"width": 1280, "height": 600})
+    context.add_init_script(f"localStorage.setItem('matcher.token', {json.dumps(token)})")
+    page = context.new_page()
+    page.goto(f"{base}/transforms/{tid}/matches")
+    page.locator("#no-matches").wait_for(state="visible")
+    assert page.locator("#clusters-section").is_hidden() and page.locator("#error").is_hidden()
+    shot(page, "00-matches-none")
+    context.close()
+
+
 def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tuple[str, str], browser: Any) -> None:
     base, token = server
-    transform = api_call(base, token, "GET", "/transforms")["transforms"][0]
-    tid = transform["id"]
+    demo_id = demo_transform_id(base, token)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -163,7 +195,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
     # sign in: a wrong token is a readable error, the right one shows name and role in the header
-    page.goto(f"{base}/transforms/{tid}/runs")
+    page.goto(f"{base}/transforms/{demo_id}/runs")
     page.wait_for_url(re.compile(r"/\?next="))
     page.fill("#token", "not-a-token")
     page.press("#token", "Enter")
@@ -172,37 +204,66 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     shot(page, "01-signin-error")
     page.fill("#token", token)
     page.press("#token", "Enter")
-    page.wait_for_url(f"{base}/transforms/{tid}/runs")  # back where we were sent from
+    page.wait_for_url(f"{base}/transforms/{demo_id}/runs")  # back where we were sent from
     page.wait_for_function("document.getElementById('whoami').textContent.includes('admin (admin)')")
 
-    # datasets: list, upload with a progress bar, preview with types
+    # datasets: list, upload with a progress bar (watched until 100%), preview with types
     page.goto(f"{base}/datasets")
     page.locator("#datasets-table a", has_text="people (demo)").wait_for()
     page.set_input_files("#upload-file", str(ROOT / "tests" / "fixtures" / "people" / "records.csv"))
     page.fill("#upload-name", "people fixture")
+    shot(page, "02-datasets-upload")
+    page.evaluate(WATCH_UPLOAD)  # the page leaves for the preview as soon as the upload is done
     page.click("#upload-form button[type=submit]")
     page.wait_for_url(re.compile(r"/datasets/[^/]+$"))
+    progress = json.loads(page.evaluate("sessionStorage.getItem('upload-progress') || '[]'"))
+    assert progress and progress[-1] == {"visible": True, "value": 100, "width": "100%"}, progress
+    dataset_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     page.locator("#preview tbody tr").first.wait_for()
     assert page.locator("#preview tbody tr").count() == 20
     assert "people fixture" in page.inner_text("h1")
     assert page.locator("#columns li").count() >= 5
     shot(page, "02-dataset-preview")
+
+    # a new transform on that dataset, from its preview: pick the primary key, set the knobs with presets/sliders
+    page.click("#new-transform")
+    page.wait_for_url(re.compile(rf"/transforms/new\?dataset={dataset_id}$"))
+    page.wait_for_function("document.querySelectorAll('#t-pk option').length > 0")
+    assert page.input_value("#t-dataset") == dataset_id
+    assert "email (email)" in page.locator("#t-pk option").all_inner_texts()
+    page.select_option("#t-pk", "email")
+    page.select_option("#t-pk", "id")
+    page.fill("#t-name", "people fixture transform")
+    page.check("input[name=pr-preset][value='0.9']")
+    assert page.input_value("#t-pr") == "0.9" and page.inner_text("output[for=t-pr]") == "0.90"
+    page.focus("#t-ac")
+    page.keyboard.press("ArrowRight")
+    assert page.is_checked("input[name=ac-preset][value=custom]") and page.input_value("#t-ac") == "0.51"
+    page.check("input[name=ac-preset][value='0.5']")
+    page.check("input[name=pr-preset][value='0.5']")
+    shot(page, "03-transform-new")
+    page.click("#transform-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/transforms/[^/]+/runs$"))
+    tid = page.url.rsplit("/", 2)[-2]
+    assert tid != demo_id
+    created = api_call(base, token, "GET", f"/transforms/{tid}")
+    assert (created["name"], created["dataset_id"], created["primary_key"]) == (
+        "people fixture transform", dataset_id, "id")
+    assert (created["precision_recall_tradeoff"], created["accuracy_cost_tradeoff"]) == (0.5, 0.5)
     page.goto(f"{base}/datasets")
     page.locator("#datasets-table a", has_text="people fixture").wait_for()
     shot(page, "03-datasets")
 
-    # transforms: list, then settings with presets (a preset moves the slider; the slider picks "custom")
+    # transforms: the new one is listed (with its pages); its settings page changes a flag
     page.goto(f"{base}/transforms")
     page.locator("#transforms-table a", has_text="people (demo)").first.wait_for()
+    listed = page.locator("#transforms-table tr", has_text="people fixture transform")
+    listed.locator(f'a[href="/transforms/{tid}/matches"]').wait_for()
     shot(page, "04-transforms")
     page.goto(f"{base}/transforms/{tid}/edit")
     page.wait_for_function("document.getElementById('t-name').value !== ''")
     page.check("input[name=pr-preset][value='0.9']")
     assert page.input_value("#t-pr") == "0.9"
-    page.focus("#t-ac")
-    page.keyboard.press("ArrowRight")
-    assert page.is_checked("input[name=ac-preset][value=custom]")
-    page.check("input[name=ac-preset][value='0.5']")
     page.check("input[name=pr-preset][value='0.5']")
     page.check("#t-enforce")
     shot(page, "05-transform-settings")
@@ -280,5 +341,44 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
         link.click()
     assert download.value.suggested_filename
     shot(page, "13-runs-done")
+
+    # the Matches page: clusters largest first (then least confident); open one, label it, split a record
+    page.locator('tr[data-type="FIND_MATCHES"] a.matches-link').click()
+    page.wait_for_url(f"{base}/transforms/{tid}/matches")
+    clusters = page.locator("#clusters tbody tr")
+    clusters.first.wait_for()
+    listed_clusters = [(int(clusters.nth(i).locator("td").nth(1).inner_text()),
+                        float(clusters.nth(i).locator("td").nth(2).inner_text().replace("–", "inf")))
+                       for i in range(clusters.count())]
+    assert all(size >= 2 for size, _ in listed_clusters)
+    assert listed_clusters == sorted(listed_clusters, key=lambda c: (-c[0], c[1]))
+    shot(page, "14-matches")
+    match_id = clusters.first.get_attribute("data-cluster")
+    size = listed_clusters[0][0]
+    clusters.first.locator("button.open-cluster").click()
+    page.locator("#cluster").wait_for(state="visible")
+    assert page.locator("#cluster-records thead th[data-key]").count() == size
+    keys = page.locator("#cluster-records thead th[data-key]").evaluate_all("ths => ths.map(th => th.dataset.key)")
+    shot(page, "15-matches-cluster")
+    before = api_call(base, token, "GET", f"/transforms/{tid}")["label_count"]
+    page.click("#same-btn")
+    page.wait_for_function(f"document.getElementById('notice').textContent.includes('cluster {match_id}')")
+    set_id = str(uuid.uuid5(SET_NAMESPACE, "|".join(sorted(keys))))  # the API names ad-hoc sets by their keys
+    reviewed = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
+    assert sorted(reviewed["record_keys"]) == sorted(keys)
+    assert len({label["label"] for label in reviewed["labels"]}) == 1
+    assert {label["labeled_by"] for label in reviewed["labels"]} == {"admin"}
+    assert api_call(base, token, "GET", f"/transforms/{tid}")["label_count"] == before + size
+    assert clusters.first.locator("td.reviewed").inner_text() == "same entity"
+    page.locator(f'#cluster-records th[data-key="{keys[-1]}"] button.not-match').click()
+    page.wait_for_function("document.getElementById('cluster-state').textContent.includes('Split out')")
+    page.wait_for_function(f"document.getElementById('notice').textContent.includes('cluster {match_id}') && "
+                           "!document.getElementById('notice').textContent.endsWith('same entity')")
+    split = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
+    by_key = {label["record_key"]: label["label"] for label in split["labels"]}
+    assert len(by_key) == size and by_key[keys[-1]] != by_key[keys[0]]
+    if size > 2:
+        assert len({by_key[k] for k in keys[:-1]}) == 1
+    shot(page, "16-matches-split")
     assert not problems, problems
     context.close()

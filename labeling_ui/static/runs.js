@@ -41,7 +41,9 @@
           onclick: (e) => { e.preventDefault(); ui.guard(() => download(run)); }, text: "Download" }),
         run.type === "LABELING_SET_GENERATION"
           ? [" · ", ui.el("a", { href: `/transforms/${id}/label`, text: "Label these sets" })] : null,
-        run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, text: "Quality" })] : null)
+        run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, text: "Quality" })] : null,
+        run.type === "FIND_MATCHES" ? [" · ", ui.el("a", { href: `/transforms/${id}/matches`, class: "matches-link",
+          text: "Review matches" })] : null)
       : "";
     return ui.el("tr", { "data-run": run.id, "data-type": run.type, "data-status": run.status },
       ui.el("td", { text: LABELS[run.type] || run.type }),

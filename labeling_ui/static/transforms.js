@@ -21,6 +21,7 @@
         ui.el("a", { href: `/transforms/${t.id}/runs`, text: "Task runs" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/label`, text: "Label" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
+        ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/edit`, text: "Settings" })))));
   }
 
