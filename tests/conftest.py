@@ -20,8 +20,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from matcher.io import read_table
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -98,3 +101,28 @@ def make_labels(records: pd.DataFrame, truth: pd.DataFrame, left: np.ndarray, ri
                                "label": [f"L{c}" for c in codes]})
         frames.append(pd.concat([labels, rows], axis=1))
     return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def people() -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """The synthetic people fixture: records, truth, no source column."""
+    return load_fixture("people")
+
+
+@pytest.fixture(scope="module")
+def people_matcher(people) -> Matcher:
+    """Fitted without labels; tests that add labels work on a ``copy.copy`` (refit_labels rebinds attributes)."""
+    records, _, _ = people
+    return Matcher(Settings(primary_key="id")).fit(records)
+
+
+@pytest.fixture(scope="module")
+def linkage() -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Two-table Febrl4 sample: records, truth, source column."""
+    return load_fixture("linkage")
+
+
+@pytest.fixture(scope="module")
+def linkage_matcher(linkage) -> Matcher:
+    records, _, source = linkage
+    return Matcher(Settings(primary_key="id", source_column=source)).fit(records)

@@ -47,21 +47,9 @@ def set_pairs(frame: pd.DataFrame, entity: dict[str, str]) -> tuple[int, int, in
 
 
 @pytest.fixture(scope="module")
-def people():
-    return load_fixture("people")
-
-
-@pytest.fixture(scope="module")
 def entity(people) -> dict[str, str]:
     _, truth, _ = people
     return dict(zip(truth["id"], truth["entity_id"], strict=True))
-
-
-@pytest.fixture(scope="module")
-def people_matcher(people) -> Matcher:
-    """Unlabeled; tests that label work on a ``copy.copy`` (refit_labels only rebinds attributes)."""
-    records, _, _ = people
-    return Matcher(Settings(primary_key="id")).fit(records)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_support import assert_one_line_error, run, run_quietly
-from conftest import FIXTURES, entity_of, load_fixture, make_labels
+from conftest import FIXTURES, entity_of, make_labels
 
 from matcher.cli import main
 from matcher.evaluate import evaluate, out_of_fold
@@ -55,18 +55,6 @@ def shuffled_within_sets(frame: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
     wrong = frame.copy()
     wrong["label"] = wrong.groupby("labeling_set_id")["label"].transform(lambda s: rng.permutation(s.to_numpy()))
     return wrong
-
-
-@pytest.fixture(scope="module")
-def people():
-    return load_fixture("people")
-
-
-@pytest.fixture(scope="module")
-def people_matcher(people) -> Matcher:
-    """Unlabeled; tests that label work on a ``copy.copy`` (refit_labels only rebinds attributes)."""
-    records, _, _ = people
-    return Matcher(Settings(primary_key="id")).fit(records)
 
 
 @pytest.fixture(scope="module")

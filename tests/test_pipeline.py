@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_fixture, make_labels, score_output
+from conftest import make_labels, score_output
 
 from matcher.errors import InputError, SettingsError
 from matcher.labels import Labels, read_labels
@@ -15,28 +15,6 @@ from matcher.pipeline import Matcher
 from matcher.settings import ColumnSettings, Settings
 
 MATCH_COLUMNS = ["match_id", "match_confidence_score"]
-
-
-@pytest.fixture(scope="module")
-def people():
-    return load_fixture("people")
-
-
-@pytest.fixture(scope="module")
-def people_matcher(people) -> Matcher:
-    records, _, _ = people
-    return Matcher(Settings(primary_key="id")).fit(records)
-
-
-@pytest.fixture(scope="module")
-def linkage():
-    return load_fixture("linkage")
-
-
-@pytest.fixture(scope="module")
-def linkage_matcher(linkage) -> Matcher:
-    records, _, source = linkage
-    return Matcher(Settings(primary_key="id", source_column=source)).fit(records)
 
 
 def clusters_of(output: pd.DataFrame, key: str = "id") -> dict[str, list[str]]:
