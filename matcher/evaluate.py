@@ -108,11 +108,18 @@ def evaluate(matcher: Matcher) -> dict[str, Any]:
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
         "column_importance": dict(sorted(importances.items(), key=lambda kv: -(kv[1] or 0))),
         "precision_recall_curve": _pr_curve(y, prob),
+        "score_histogram": score_histogram(matcher.prob_),
         "cross_validation": "grouped by labeling set",
     })
     for message in report["warnings"]:
         warnings.warn(message, UserWarning, stacklevel=2)
     return report
+
+
+def score_histogram(prob: np.ndarray, bins: int = 20) -> dict[str, list]:
+    """How the candidate pairs' match probabilities spread: a good model leaves the middle nearly empty."""
+    counts, edges = np.histogram(prob, bins=bins, range=(0.0, 1.0))
+    return {"bin_edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
 
 
 def _round(value: Any) -> Any:

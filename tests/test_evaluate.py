@@ -355,3 +355,12 @@ def test_labels_are_required(small: dict, capsys: pytest.CaptureFixture[str]) ->
         main(["evaluate", str(small["data"]), "--primary-key", "id", "--json"])
     assert info.value.code == 2
     assert "--labels" in capsys.readouterr().err
+
+
+def test_evaluation_reports_the_candidate_score_histogram(people, people_matcher) -> None:
+    from matcher.evaluate import score_histogram
+
+    histogram = score_histogram(people_matcher.prob_)
+    assert len(histogram["bin_edges"]) == 21 and len(histogram["counts"]) == 20
+    assert sum(histogram["counts"]) == len(people_matcher.candidates_)
+    assert histogram["counts"][0] + histogram["counts"][-1] > 0.9 * len(people_matcher.candidates_)
