@@ -329,7 +329,28 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     assert page.locator("#kpis .kpi").count() >= 5
     assert page.locator("#importance svg rect").count() >= 1
     assert page.locator("#confusion td").count() == 4
+    page.locator("#score-histogram svg").wait_for()
+    assert page.locator("#score-histogram svg rect.bar").count() >= 1
+    assert page.locator("#score-histogram svg line.threshold").count() == 1
+    page.locator("#learning-curve svg").wait_for()
+    assert page.locator("#learning-curve svg circle.point").count() == 1  # one evaluation so far
+    assert "evaluate again" in page.inner_text("#learning-curve")
     shot(page, "11-quality")
+
+    # an older evaluation without score_histogram: the histogram is skipped with a note, the rest still renders
+    def strip_histogram(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["evaluation_metrics"].pop("score_histogram", None)
+        route.fulfill(response=response, json=body)
+
+    page.route(f"**/api/v1/transforms/{tid}", strip_histogram)
+    page.reload()
+    page.locator("#learning-curve svg").wait_for()
+    assert page.locator("#score-histogram svg").count() == 0
+    assert "predates it" in page.inner_text("#score-histogram")
+    assert page.locator("#importance svg rect").count() >= 1
+    page.unroute(f"**/api/v1/transforms/{tid}")
 
     # find matches: the download link appears and downloads
     page.goto(f"{base}/transforms/{tid}/runs")
@@ -380,5 +401,20 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     if size > 2:
         assert len({by_key[k] for k in keys[:-1]}) == 1
     shot(page, "16-matches-split")
+
+    # a second evaluation with the cluster's labels added: the learning curve joins two points, in run order
+    run = api_call(base, token, "POST", f"/transforms/{tid}/task-runs", {"type": "EVALUATION", "params": {}})
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    while run["status"] not in ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED") and time.monotonic() < deadline:
+        time.sleep(0.25)
+        run = api_call(base, token, "GET", f"/task-runs/{run['id']}")
+    assert run["status"] == "SUCCEEDED", run
+    page.goto(f"{base}/transforms/{tid}/quality")
+    page.locator("#learning-curve svg").wait_for()
+    assert page.locator("#learning-curve svg circle.point").count() == 2
+    assert page.locator("#learning-curve svg polyline.curve").count() == 1
+    assert "2 evaluations" in page.inner_text("#learning-curve")
+    page.locator("#score-histogram svg").wait_for()
+    shot(page, "17-quality-learning-curve")
     assert not problems, problems
     context.close()

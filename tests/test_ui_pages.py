@@ -36,6 +36,12 @@ def test_static_assets_are_served(api: Api) -> None:
         response.close()
 
 
+def test_the_quality_page_has_the_chart_containers(api: Api) -> None:
+    html = api.client.get("/transforms/t1/quality").get_data(as_text=True)
+    for container in ("pr-curve", "importance", "score-histogram", "learning-curve"):
+        assert f'id="{container}"' in html, container
+
+
 def test_me_names_the_caller(api: Api) -> None:
     assert api.call("GET", "/me").get_json()["name"] == "alice"
     body = api.call("GET", "/me", api.labeler).get_json()

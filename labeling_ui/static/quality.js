@@ -75,6 +75,107 @@
     box.replaceChildren(chart);
   }
 
+  const W = 360, H = 280, L = 48, B = 36, T = 10, R = 14, iw = W - L - R, ih = H - T - B;
+  const note = (text) => ui.el("p", { class: "hint chart-note", text });
+
+  /** Round ticks from 0 to at least max (a 1/2/5 × 10^k step). */
+  function niceTicks(max, count = 5) {
+    if (!(max > 0)) return [0, 1];
+    const raw = max / count, mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw);
+    const ticks = [];
+    for (let t = 0; t < max + step / 2; t += step) ticks.push(Number(t.toPrecision(12)));
+    if (ticks[ticks.length - 1] < max) ticks.push(Number((ticks[ticks.length - 1] + step).toPrecision(12)));
+    return ticks;
+  }
+
+  function axes(chart, xTicks, x, yTicks, y, xLabel, yLabel, yText = (t) => t) {
+    for (const t of xTicks) {
+      chart.append(svg("line", { x1: x(t), x2: x(t), y1: T, y2: T + ih, class: "gridline" }),
+        svg("text", { x: x(t), y: H - B + 14, "text-anchor": "middle" }, t));
+    }
+    for (const t of yTicks) {
+      chart.append(svg("line", { x1: L, x2: L + iw, y1: y(t), y2: y(t), class: "gridline" }),
+        svg("text", { x: L - 6, y: y(t) + 4, "text-anchor": "end" }, yText(t)));
+    }
+    chart.append(svg("text", { x: L + iw / 2, y: H - 4, "text-anchor": "middle" }, xLabel),
+      svg("text", { x: 12, y: T + ih / 2, transform: `rotate(-90 12 ${T + ih / 2})`, "text-anchor": "middle" }, yLabel));
+  }
+
+  /** Candidate pairs by match probability, log-scaled counts, the current threshold as a vertical line. */
+  function scoreHistogram(h, threshold) {
+    const box = document.getElementById("score-histogram");
+    const counts = h && Array.isArray(h.counts) ? h.counts : null, edges = h && Array.isArray(h.bin_edges) ? h.bin_edges : null;
+    if (!counts || !edges || !counts.length || edges.length !== counts.length + 1) {
+      box.replaceChildren(note("No score histogram: this evaluation predates it. Run a new EVALUATION to see it."));
+      return;
+    }
+    const lo = edges[0], hi = edges[edges.length - 1], span = hi - lo || 1;
+    const max = Math.max(1, ...counts), top = Math.log10(max + 1);
+    const x = (p) => L + ((p - lo) / span) * iw, y = (c) => T + (1 - Math.log10(c + 1) / top) * ih;
+    const yTicks = [0];  // 1 sits right above 0 on this scale: label it only when nothing larger fits
+    for (let t = max >= 10 ? 10 : 1; t <= max; t *= 10) yTicks.push(t);
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", class: "chart",
+      "aria-label": "Histogram of the candidate pairs' match scores (log scale) with the current threshold marked" });
+    axes(chart, [0, 0.25, 0.5, 0.75, 1].map((f) => Number((lo + f * span).toFixed(2))), x, yTicks, y,
+      "match score", "candidate pairs (log)", (t) => (t >= 1000 ? `${t / 1000}k` : t));
+    counts.forEach((c, i) => {
+      if (!c) return;
+      const x0 = x(edges[i]), x1 = x(edges[i + 1]);
+      chart.append(svg("rect", { x: x0 + 0.5, y: y(c), width: Math.max(1, x1 - x0 - 1), height: T + ih - y(c), class: "bar" },
+        svg("title", {}, `${ui.fmt(edges[i], 2)}–${ui.fmt(edges[i + 1], 2)}: ${c} pairs`)));
+    });
+    if (typeof threshold === "number") {
+      const tx = x(Math.min(hi, Math.max(lo, threshold)));
+      chart.append(svg("line", { x1: tx, x2: tx, y1: T, y2: T + ih, class: "threshold" },
+        svg("title", {}, `threshold ${threshold}`)),
+        svg("text", { x: tx > L + iw - 90 ? tx - 4 : tx + 4, y: T + 12, class: "marker-label",
+          "text-anchor": tx > L + iw - 90 ? "end" : "start" }, `threshold ${ui.fmt(threshold, 2)}`));
+    }
+    const total = counts.reduce((a, b) => a + b, 0);
+    box.replaceChildren(chart, note(`${total} candidate pairs in ${counts.length} bins.`));
+  }
+
+  /** F1 against labeled records over the transform's successful evaluations, oldest first. */
+  async function learningCurve(current) {
+    const box = document.getElementById("learning-curve");
+    box.replaceChildren(note("Loading the evaluations…"));
+    let points = [];
+    try {
+      const runs = (await ui.api(`/transforms/${id}/task-runs?type=EVALUATION&status=SUCCEEDED`)).task_runs || [];
+      runs.reverse();  // the API lists newest first; the curve runs in run order
+      const outputs = await Promise.allSettled(runs.map((r) => ui.api(`/task-runs/${r.id}/output`)));
+      points = outputs.flatMap((o, i) => {
+        const m = o.status === "fulfilled" ? o.value : null;
+        const n = m && m.labels ? m.labels.n_labeled_rows : null;
+        return m && typeof m.f1 === "number" && typeof n === "number" ? [{ n, f1: m.f1, run: runs[i] }] : [];
+      });
+    } catch (exc) {
+      box.replaceChildren(note(`Cannot load the evaluation runs: ${exc.message}`));
+      return;
+    }
+    if (!points.length && current && typeof current.f1 === "number" && current.labels
+        && typeof current.labels.n_labeled_rows === "number") {
+      points = [{ n: current.labels.n_labeled_rows, f1: current.f1, run: null }];
+    }
+    if (!points.length) { box.replaceChildren(note("No evaluation with F1 and a labeled-record count yet.")); return; }
+    const xTicks = niceTicks(Math.max(...points.map((p) => p.n)));
+    const xMax = xTicks[xTicks.length - 1] || 1;
+    const x = (n) => L + (n / xMax) * iw, y = (f) => T + (1 - f) * ih;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", class: "chart",
+      "aria-label": `Learning curve: F1 against labeled records over ${points.length} evaluation(s)` });
+    axes(chart, xTicks, x, [0, 0.25, 0.5, 0.75, 1], y, "labeled records", "F1");
+    if (points.length > 1) {
+      chart.append(svg("polyline", { points: points.map((p) => `${x(p.n)},${y(p.f1)}`).join(" "), class: "curve" }));
+    }
+    points.forEach((p, i) => chart.append(svg("circle", { cx: x(p.n), cy: y(p.f1), r: 4.5, class: "point" },
+      svg("title", {}, `evaluation ${i + 1}${p.run ? ` (${ui.when(p.run.created_at)})` : ""}: ` +
+        `F1 ${ui.fmt(p.f1)} with ${p.n} labeled records`))));
+    box.replaceChildren(chart, note(points.length === 1
+      ? "One evaluation so far: label more sets and evaluate again to draw the curve."
+      : `${points.length} evaluations, oldest first.`));
+  }
+
   ui.ready.then(() => ui.guard(async () => {
     const t = await ui.transformName(id);
     const m = t.evaluation_metrics;
@@ -83,5 +184,7 @@
     document.getElementById("warnings").replaceChildren(...(m.warnings || []).map((w) => ui.el("li", { text: w })));
     kpis(m); confusion(m.confusion_matrix); importance(m.column_importance);
     prCurve(m.precision_recall_curve, m.threshold);
+    scoreHistogram(m.score_histogram, m.threshold);
+    await learningCurve(m);
   }));
 })();
