@@ -12,7 +12,8 @@ import time
 import pandas as pd
 import pytest
 import requests
-from test_serve import ROOT, free_port, wait_until_healthy
+from serve_support import running_serve
+from test_serve import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 from score import pairwise_scores  # noqa: E402
@@ -25,22 +26,10 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     if not FEBRL3.exists():
         message = f"benchmark data missing: {FEBRL3}"
         pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    data = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHER_")}
-    command = [sys.executable, "-m", "server.cli", "serve", "--no-demo", "--port", str(port), "--data-dir", str(data)]
-    import subprocess
-
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base, server)
+    with running_serve(tmp_path_factory.mktemp("serve") / "data", "--no-demo") as (base, token):
         session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {(data / 'admin-token').read_text().strip()}"
+        session.headers["Authorization"] = f"Bearer {token}"
         yield base + "/api/v1", session
-    finally:
-        server.terminate()
-        server.communicate(timeout=60)
 
 
 def wait_for(api: str, session: requests.Session, run: dict, timeout: float = 300) -> dict:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_serve import free_port, wait_until_healthy
+from serve_support import running_serve
 
 from matcher.active import SET_NAMESPACE
 
@@ -70,28 +68,8 @@ def demo_transform_id(base: str, token: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """``matcher serve`` WITH its worker on a fresh data directory (demo dataset and transform loaded)."""
-    data = tmp_path_factory.mktemp("ui") / "data"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHER_")}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    log = open(data.parent / "serve.log", "w+")  # noqa: SIM115 - closed below
-    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base, process)
-        yield base, (data / "admin-token").read_text().strip()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.seek(0)
-        tail = log.read()[-4000:]
-        log.close()
-        print(f"\nmatcher serve log (tail):\n{tail}")
+    with running_serve(tmp_path_factory.mktemp("ui") / "data") as (base, token):
+        yield base, token
 
 
 @pytest.fixture(scope="module")
