@@ -128,10 +128,11 @@ def _accepted(run: Any) -> Any:
 def start_task_run(transform_id: str) -> Any:
     body = _json_body()
     if not isinstance(body, dict):
-        raise ValidationError("request body must be a JSON object {type, params}")
+        raise ValidationError("request body must be a JSON object {type, params, timeout_minutes}")
     params = task_runs.check_params(body.get("type"), body.get("params"))
+    timeout = task_runs.check_timeout(body.get("timeout_minutes"))
     run = task_runs.start_run(ms.config, ms.db, transform_id, body["type"], params, g.user.id,
-                              ms.state.dispatch)
+                              ms.state.dispatch, timeout_minutes=timeout)
     return _accepted(run)
 
 

@@ -172,6 +172,14 @@ def active_runs(db: Database, statuses: Iterable[str] = (RUNNING, STOPPING)) -> 
         return [(row.id, row.status) for row in rows]
 
 
+def starting_before(db: Database, cutoff: datetime) -> list[tuple[str, int]]:
+    """(id, timeout_minutes) of runs still STARTING that were created before ``cutoff``."""
+    with db.session() as session:
+        rows = session.execute(select(TaskRun.id, TaskRun.timeout_minutes)
+                               .where(TaskRun.status == STARTING, TaskRun.created_at < cutoff))
+        return [(row.id, row.timeout_minutes) for row in rows]
+
+
 class ProgressReporter:
     """The ``matcher.progress`` callback for one run: stores (stage, fraction) at most every 0.5 s and stops the
     engine by raising Cancelled or TimedOut from inside it (the engine calls it between chunks).

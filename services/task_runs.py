@@ -17,7 +17,7 @@ from matcher.active import MAX_SET, MIN_SET
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
-from services.transforms import label_count
+from services.transforms import INTEGERS, label_count
 from storage.db import Database
 from storage.models import TaskRun, Transform, utcnow
 
@@ -39,6 +39,7 @@ PARAMS: dict[str, dict[str, tuple[str, int, int]]] = {
     "EXPORT_LABELS": {},
 }
 MAX_LIST = 1000
+TIMEOUT_RANGE = INTEGERS["timeout_minutes"]  # minutes, bounded as a transform's
 
 
 def default_dispatch(config: Config, task_run_id: str) -> str:
@@ -70,8 +71,16 @@ def check_params(task_type: Any, params: Any) -> dict[str, Any]:
     return dict(params)
 
 
+def check_timeout(value: Any) -> int | None:
+    """A run's own timeout in minutes (None: the transform's), bounded like the transform's."""
+    if value is None:
+        return None
+    low, high = TIMEOUT_RANGE
+    return v.integer({"timeout_minutes": value}, "timeout_minutes", low, high)
+
+
 def start_run(config: Config, db: Database, transform_id: str, task_type: str, params: dict[str, Any],
-              user_id: str | None, dispatch: Dispatch) -> TaskRun:
+              user_id: str | None, dispatch: Dispatch, timeout_minutes: int | None = None) -> TaskRun:
     """Commit a STARTING run, then enqueue it; a queue failure marks the run FAILED and answers 503."""
     if task_type not in TYPES:
         raise ValidationError(f"unknown task run type {task_type!r}", field="type")
@@ -82,7 +91,7 @@ def start_run(config: Config, db: Database, transform_id: str, task_type: str, p
         if task_type in NEEDS_LABELS and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
         run = TaskRun(transform_id=transform_id, type=task_type, status="STARTING", params=params,
-                      timeout_minutes=transform.timeout_minutes, created_by=user_id)
+                      timeout_minutes=timeout_minutes or transform.timeout_minutes, created_by=user_id)
         session.add(run)
     return _enqueue(config, db, run.id, dispatch)
 

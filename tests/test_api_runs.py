@@ -65,6 +65,18 @@ def test_bad_task_runs_create_nothing(api: Api, body: dict, status: int, field: 
     assert count_runs(api.db) == 0 and api.queue.enqueued == []
 
 
+def test_a_run_takes_its_own_timeout_or_the_transforms(api: Api) -> None:
+    tid = api.transform(timeout_minutes=90)["id"]
+    own = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES", "timeout_minutes": 5})
+    inherited = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"})
+    assert (own.status_code, inherited.status_code) == (202, 202)
+    assert (own.get_json()["timeout_minutes"], inherited.get_json()["timeout_minutes"]) == (5, 90)
+    for bad in (0, -3, "10", 10_081, True):
+        is_problem(api.call("POST", f"/transforms/{tid}/task-runs",
+                            json={"type": "FIND_MATCHES", "timeout_minutes": bad}), 422, "timeout_minutes")
+    assert count_runs(api.db) == 2
+
+
 def test_unknown_transform_and_run_are_404(api: Api) -> None:
     is_problem(api.call("POST", "/transforms/nope/task-runs", json={"type": "FIND_MATCHES"}), 404)
     is_problem(api.call("GET", "/task-runs/nope"), 404)

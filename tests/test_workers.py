@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import redis
 from conftest import FIXTURES
 from sqlalchemy import update
 from worker_support import Service, make_service, matcher_worker_command, synth
@@ -21,7 +20,6 @@ from storage.models import TaskRun, Transform
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
 
 PEOPLE = FIXTURES / "people" / "records.csv"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -173,30 +171,6 @@ def test_cancel_stops_a_running_run_and_publishes_nothing(service: Service, tmp_
     assert run.status == "STOPPED", (run.status, run.error_message)
     assert run.output is None and run.completed_on is not None
     assert not service.store.output_dir(run_id).exists()
-
-
-def test_the_same_flow_through_redis(tmp_path: Path) -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.skip(f"Redis unreachable at {REDIS_URL}: {exc}")
-    client.flushdb()  # database 15 is this test's own
-    service = make_service(tmp_path, broker_url=REDIS_URL)
-    try:
-        service.start_worker()
-        transform = service.add_transform(service.add_dataset(PEOPLE))
-        sets = service.wait(service.start(transform, "LABELING_SET_GENERATION", num_sets=3))
-        assert sets.status == "SUCCEEDED", sets.error_message
-        imported = service.wait(service.start(transform, "IMPORT_LABELS",
-                                              path=str(service.upload(truth_sets(6), "l.csv"))))
-        assert imported.status == "SUCCEEDED", imported.error_message
-        run = service.wait(service.start(transform, "FIND_MATCHES"))
-        assert run.status == "SUCCEEDED", run.error_message
-        assert len(read_csv(service.output(run))) == len(read_csv(PEOPLE))
-    finally:
-        service.close()
-        client.flushdb()
 
 
 def test_a_run_survives_its_worker_being_killed(tmp_path: Path) -> None:

@@ -4,14 +4,18 @@ With acks_late, RabbitMQ re-delivers a dead consumer's message at once and Redis
 timeout, but the embedded SQL broker keeps a delivered message hidden forever. So every worker sweeps at start
 and then every ``INTERVAL`` seconds: a run RUNNING in the database whose run lock nobody holds
 (``services.run_lock``: the kernel released it when its process died) is queued again; a STOPPING one nobody
-executes is ended STOPPED. Queuing twice is harmless (the engine runs a run at most once at a time and never
-after it finished), so several workers may sweep at once, on any broker.
+executes is ended STOPPED. A run still STARTING ``LOST_AFTER`` after its creation while the queue holds no
+message has lost its message (the API died between its commit and the publish, a worker died between fetching
+and claiming it on the SQL broker, a Redis without persistence restarted): it is queued again too. Queuing
+twice is harmless (the engine runs a run at most once at a time and never after it finished), so several
+workers may sweep at once, on any broker.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
@@ -19,41 +23,69 @@ from sqlalchemy import select, update
 
 from services import run_lock, run_state
 from services.config import Config
-from storage.models import TaskRun
-from workers.dispatch import send
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import TaskRun, utcnow
+from workers.dispatch import queued_messages, send
 from workers.tasks import resources
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 30.0
+LOST_AFTER = timedelta(minutes=5)
 _stop = threading.Event()
 
 
 def sweep(app: Celery, config: Config) -> dict[str, int]:
     """One pass; returns how many runs were re-queued or stopped and how many stale lock files were removed."""
     db, store = resources(config)
-    counts = {"requeued": 0, "stopped": 0, "locks_removed": 0}
+    counts = {"requeued": 0, "stopped": 0, "locks_removed": 0, "lost_requeued": 0}
     for run_id, status in run_state.active_runs(db):
         if run_lock.is_held(store.root, run_id):
             continue
         if status == run_state.STOPPING:
             counts["stopped"] += run_state.end(db, run_id, run_state.STOPPED, expect=(run_state.STOPPING,))
         elif _still_orphaned(db, store, run_id):
-            celery_id = send(app, run_id)
-            with db.session() as session:
-                session.execute(update(TaskRun).where(TaskRun.id == run_id).values(celery_task_id=celery_id))
+            celery_id = _resend(app, db, run_id)
             log.warning("task run %s was RUNNING on a worker that died; queued again as %s", run_id, celery_id)
             counts["requeued"] += 1
+    counts["lost_requeued"] = _requeue_lost(app, db, store)
     counts["locks_removed"] = _remove_stale_locks(db, store)
     return counts
 
 
-def _still_orphaned(db, store, run_id: str) -> bool:  # noqa: ANN001
+def _resend(app: Celery, db: Database, run_id: str, timeout_minutes: int | None = None) -> str:
+    if timeout_minutes is None:
+        with db.session() as session:
+            timeout_minutes = session.scalar(select(TaskRun.timeout_minutes).where(TaskRun.id == run_id))
+    celery_id = send(app, run_id, timeout_minutes)
+    with db.session() as session:
+        session.execute(update(TaskRun).where(TaskRun.id == run_id).values(celery_task_id=celery_id))
+    return celery_id
+
+
+def _requeue_lost(app: Celery, db: Database, store: ArtifactStore) -> int:
+    """Re-send STARTING runs older than LOST_AFTER, but only while the queue is empty: a message still waiting
+    behind long runs is not lost. (A retry waiting out its countdown in a worker may so run early: harmless.)"""
+    stale = run_state.starting_before(db, utcnow() - LOST_AFTER)
+    if not stale or queued_messages(app) != 0:
+        return 0
+    requeued = 0
+    for run_id, timeout_minutes in stale:
+        if run_lock.is_held(store.root, run_id):
+            continue
+        celery_id = _resend(app, db, run_id, timeout_minutes)
+        log.warning("task run %s was STARTING with no message in the queue; queued again as %s", run_id, celery_id)
+        requeued += 1
+    return requeued
+
+
+def _still_orphaned(db: Database, store: ArtifactStore, run_id: str) -> bool:
     """Re-read after the lock probe: a run that just finished released its lock after its final commit."""
     return run_state.status(db, run_id) == run_state.RUNNING and not run_lock.is_held(store.root, run_id)
 
 
-def _remove_stale_locks(db, store) -> int:  # noqa: ANN001
+def _remove_stale_locks(db: Database, store: ArtifactStore) -> int:
     stems = [p.stem for p in (store.root / "locks").glob("*.lock")][:500]  # bounded IN (...) list
     if not stems:
         return 0
@@ -67,7 +99,7 @@ def _loop(app: Celery, config: Config) -> None:
     while True:
         try:
             counts = sweep(app, config)
-            if counts["requeued"] or counts["stopped"]:
+            if counts["requeued"] or counts["stopped"] or counts["lost_requeued"]:
                 log.warning("recovery sweep: %s", counts)
         except Exception as exc:  # noqa: BLE001 (a database blip must not end recovery for good)
             log.warning("recovery sweep failed: %s", exc)

@@ -18,7 +18,7 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from celery import Task, shared_task
-from celery.exceptions import Retry
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy import select
 
@@ -101,6 +101,12 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
     db, store = resources(config_of(self))
     try:
         return engine.execute(db, store, task_run_id, _celery_progress(self, task_run_id))
+    except SoftTimeLimitExceeded:  # the backstop behind the cooperative timeout (workers.dispatch.time_limits)
+        log.error("task run %s: interrupted by the Celery soft time limit", task_run_id)
+        with best_effort(f"mark task run {task_run_id} timed out"):
+            run_state.end(db, task_run_id, run_state.TIMEOUT, "timed out: a stage ran past the run's timeout "
+                          "without reporting progress and was interrupted by the worker's time limit")
+        return run_state.status(db, task_run_id)
     except Exception as exc:
         if is_transient(exc):
             retry_or_give_up(self, db, task_run_id, exc)  # raises celery's Retry unless the retries are used up
