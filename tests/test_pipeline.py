@@ -340,3 +340,11 @@ def test_classifier_contributions_do_not_vanish_on_sure_pairs(classifier_matcher
     contribution_columns = [c for c in pairs.columns if c.endswith("_contribution")]
     assert len(pairs) > 0
     assert (pairs[contribution_columns].abs().sum(axis=1) > 0).mean() > 0.9
+
+
+def test_labels_naming_unknown_keys_are_refused_with_those_keys(people_matcher: Matcher) -> None:
+    keys = people_matcher.records_["id"].head(3).tolist()
+    frame = pd.DataFrame({"labeling_set_id": ["s1"] * 4, "label": ["a", "a", "b", "b"],
+                          "id": [keys[0], "ghost-1", keys[1], "ghost-2"]})
+    with pytest.raises(InputError, match="not in the data: ghost-1, ghost-2"):
+        Matcher(Settings(primary_key="id")).fit(people_matcher.records_, read_labels(frame, "id"))
