@@ -8,6 +8,7 @@ knobs, so moving ``precision_recall_tradeoff`` re-clusters without re-scoring.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,12 +77,16 @@ class Matcher:
         progress.finish()
         return self
 
-    def refit_labels(self, labels: Labels | None) -> Matcher:
-        """Learn from new labels reusing blocking and features: a labeling round costs seconds."""
+    def refit_labels(self, labels: Labels | None,
+                     score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> Matcher:
+        """Learn from new labels reusing blocking and features: a labeling round costs seconds.
+
+        ``score_candidates(self)`` may replace ``self.score(self.candidates_)`` with an equivalent that spreads
+        the work (the service scores large candidate sets in partitions on several workers)."""
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.classifier_ = self.fit_classifier(self.labeled_)
-        self.prob_ = self.score(self.candidates_)
+        self.prob_ = score_candidates(self) if score_candidates else self.score(self.candidates_)
         return self
 
     def _labeled_pairs(self, labels: Labels | None) -> LabeledPairs | None:
@@ -126,6 +131,7 @@ class Matcher:
         """A calibrated classifier on these labeled pairs (plus pseudo-labels), or None if they cannot train one."""
         if lab is None:
             return None
+        lab = self._scored_kind(lab)
         if not PairClassifier.can_fit(lab.is_match):
             if warn:
                 warnings.warn("labels hold too few matches or non-matches to train a classifier "
@@ -140,6 +146,15 @@ class Matcher:
             y = np.r_[y, py]
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
         return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups)
+
+    def _scored_kind(self, lab: LabeledPairs) -> LabeledPairs:
+        """In linkage only cross-source pairs are ever scored: the same-source pairs of a labeling set (most of
+        its pairs, nearly all non-matches) would train the classifier on a population it never sees."""
+        source = self.table_.source
+        if source is None:
+            return lab
+        keep = source[lab.left] != source[lab.right]
+        return LabeledPairs(lab.left[keep], lab.right[keep], lab.is_match[keep], lab.set_id[keep])
 
     def _pseudo_labels(self, lab: LabeledPairs) -> tuple[np.ndarray, np.ndarray] | None:
         """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the

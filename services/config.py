@@ -15,6 +15,9 @@ class Config:
     broker_url: str
     result_backend: str
     eager: bool = False  # only for unit tests of task bodies; real tests run real workers
+    storage_url: str = ""  # fsspec URL of intermediate data shared by workers (default: the data directory)
+    fanout_partitions: int = 8  # candidate scoring split into this many Celery tasks (services.fanout)
+    fanout_min_pairs: int = 300_000  # ... when a run scores at least this many candidate pairs with a classifier
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object) -> Config:
@@ -23,10 +26,27 @@ class Config:
         database = os.environ.get("MATCHER_DATABASE_URL") or f"sqlite:///{root / 'matcher.sqlite'}"
         broker = os.environ.get("MATCHER_BROKER_URL") or f"sqla+sqlite:///{root / 'broker.sqlite'}"
         backend = os.environ.get("MATCHER_RESULT_BACKEND") or f"db+sqlite:///{root / 'results.sqlite'}"
-        values = {"data_dir": root, "database_url": database, "broker_url": broker, "result_backend": backend}
+        storage = os.environ.get("MATCHER_STORAGE_URL", "")
+        values: dict[str, object] = {"data_dir": root, "database_url": database, "broker_url": broker,
+                                     "result_backend": backend, "storage_url": storage}
+        for name, variable in (("fanout_partitions", "MATCHER_FANOUT_PARTITIONS"),
+                               ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS")):
+            if os.environ.get(variable):
+                values[name] = _positive_int(variable)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def intermediate_url(self) -> str:
+        return self.storage_url or str(self.data_dir)
 
     def ensure_dirs(self) -> None:
         for sub in ("datasets", "outputs", "artifacts", "uploads"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _positive_int(variable: str) -> int:
+    value = os.environ[variable]
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{variable} must be a positive integer, got {value!r}")
+    return int(value)

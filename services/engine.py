@@ -27,6 +27,7 @@ from matcher.errors import MatcherError
 from matcher.io import write_table
 from services import run_lock, run_state
 from services.errors import ServiceError
+from services.fanout import FanoutSettings, Send
 from services.run_context import Outcome, RunContext, jsonable
 from services.run_state import Cancelled, Claimed, ProgressReporter, TimedOut
 from services.task_types import handler_for
@@ -38,9 +39,10 @@ log = logging.getLogger(__name__)
 ProgressHook = Callable[[str, float], None]
 
 
-def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook: ProgressHook | None = None
-            ) -> str | None:
-    """Execute the run if it is due; returns its status afterwards (None: the run does not exist)."""
+def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook: ProgressHook | None = None,
+            fanout: tuple[FanoutSettings, Send] | None = None) -> str | None:
+    """Execute the run if it is due; returns its status afterwards (None: the run does not exist).
+    ``fanout``: where intermediate data goes and how to queue partition tasks (``services.fanout``)."""
     with run_lock.hold(store.root, task_run_id) as held:
         if not held:
             log.info("task run %s is being executed by another process; duplicate delivery ignored", task_run_id)
@@ -48,15 +50,16 @@ def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook:
         claimed = run_state.claim(db, task_run_id)
         if claimed is None:
             return run_state.status(db, task_run_id)
-        return _run(db, store, claimed, progress_hook)
+        return _run(db, store, claimed, progress_hook, fanout)
 
 
-def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHook | None) -> str | None:
+def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHook | None,
+         fanout: tuple[FanoutSettings, Send] | None) -> str | None:
     run_id = claimed.run.id
     reporter = ProgressReporter(db, claimed, hook)
     try:
         reporter.report("starting", 0.0)
-        outcome = handler_for(claimed.run.type)(RunContext(db, store, claimed, reporter))
+        outcome = handler_for(claimed.run.type)(RunContext(db, store, claimed, reporter, fanout))
         reporter.report("publishing", 0.99)  # last cooperative check before anything becomes visible
         output = _publish(store, run_id, outcome)
         if run_state.succeed(db, run_id, output, outcome.output_format, outcome.apply):

@@ -17,6 +17,7 @@ import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from storage.artifacts import ArtifactStore
 from storage.models import Transform
 
 log = logging.getLogger(__name__)
+Scorer = Callable[[Matcher], np.ndarray]
 
 MODEL_FILE = "matcher.pkl"
 KEEP_OTHER_VERSIONS = 1  # besides the current one, so flipping a knob back and forth stays fast
@@ -62,22 +64,35 @@ def settings_for(transform: Transform) -> Settings:
                     enforce_labels=bool(transform.enforce_provided_labels), one_to_one=bool(transform.one_to_one))
 
 
+FIT_SHARE = 0.8  # of the progress bar; learning from the labels and scoring every candidate take the rest
+
+
 def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataFrame, labels: Labels | None,
-                   progress: ProgressCallback) -> Matcher:
+                   progress: ProgressCallback, scorer: Scorer | None = None) -> Matcher:
     """A matcher fitted on ``records`` with ``labels``: reloaded when this version is cached, else fitted and
-    cached (without labels, which change every round)."""
+    cached (without labels, which change every round). ``scorer`` may spread the scoring of the candidates
+    (``Matcher.refit_labels``); it reports its own progress as 0..1, shown after the fit."""
     settings = settings_for(transform)
     directory = store.model_dir(transform.id, cache_version(transform))
     progress("loading", 0.0)
     fitted = _load(directory / MODEL_FILE)
     if fitted is None:
-        fitted = Matcher(settings, progress=progress).fit(records, None)
+        fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE)).fit(records, None)
         _save(fitted, directory)
         _prune(directory)
     _apply_knobs(fitted, settings)
     fitted.settings, fitted.progress = settings, progress
-    progress("labels", 1.0)
-    return fitted.refit_labels(labels)
+    progress("labels", FIT_SHARE)
+    return fitted.refit_labels(labels, scorer)
+
+
+def _scaled(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:
+    return lambda stage, fraction: progress(stage, lo + (hi - lo) * fraction)
+
+
+def scorer_progress(progress: ProgressCallback) -> ProgressCallback:
+    """Where a ``fitted_matcher`` scorer's own 0..1 progress belongs on the run's bar."""
+    return _scaled(progress, FIT_SHARE, 1.0)
 
 
 def _apply_knobs(fitted: Matcher, settings: Settings) -> None:

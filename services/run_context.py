@@ -21,6 +21,7 @@ from matcher.labels import Labels, read_labels
 from matcher.pipeline import Matcher
 from services import model_cache
 from services.errors import NotFound
+from services.fanout import FanoutScorer, FanoutSettings, Send
 from services.run_state import Claimed, ProgressReporter
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -45,6 +46,7 @@ class RunContext:
     store: ArtifactStore
     claimed: Claimed
     progress: ProgressReporter
+    fanout: tuple[FanoutSettings, Send] | None = None  # score large candidate sets on every free worker
     params: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +68,11 @@ class RunContext:
     def matcher(self, records: pd.DataFrame, labels: Labels | None, share: float = 0.9) -> Matcher:
         """The fitted matcher (cached between runs); fitting reports progress on the first ``share`` of the run."""
         self.progress.window(0.0, share)
-        fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress)
+        scorer = None
+        if self.fanout is not None:
+            settings, send = self.fanout
+            scorer = FanoutScorer(settings, self.claimed.run.id, send, model_cache.scorer_progress(self.progress))
+        fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress, scorer)
         self.progress.window(0.0, 1.0)
         return fitted
 

@@ -122,8 +122,11 @@ class Service:
         frame.to_csv(path, index=False)
         return path
 
-    def start_worker(self, command: list[str] | None = None) -> Worker:
-        worker = Worker.start(self.config.data_dir / f"worker-{len(self.workers)}.log", self.env(), command)
+    def start_worker(self, command: list[str] | None = None, env_overrides: dict[str, str] | None = None,
+                     loglevel: str = "warning") -> Worker:
+        env = {**self.env(), **(env_overrides or {})}
+        log = self.config.data_dir / f"worker-{len(self.workers)}.log"
+        worker = Worker.start(log, env, command, loglevel)
         self.workers.append(worker)
         return worker
 
@@ -160,9 +163,10 @@ class Worker:
     log: Path
 
     @classmethod
-    def start(cls, log: Path, env: dict[str, str], command: list[str] | None = None) -> Worker:
+    def start(cls, log: Path, env: dict[str, str], command: list[str] | None = None,
+              loglevel: str = "warning") -> Worker:
         command = command or [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=solo",
-                              "--concurrency=1", "-l", "warning", "--without-gossip", "--without-mingle"]
+                              "--concurrency=1", "-l", loglevel, "--without-gossip", "--without-mingle"]
         with open(log, "ab") as handle:
             process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
         return cls(process, log)

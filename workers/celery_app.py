@@ -20,6 +20,7 @@ from services.config import Config
 
 TASK_QUEUE = "matcher"
 TASK_NAME = "matcher.execute_task_run"
+PARTITION_TASK_NAME = "matcher.score_partition"  # one partition of a run's candidate scoring (services.fanout)
 
 
 class MatcherCelery(Celery):

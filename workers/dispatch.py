@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.config import Config
 from storage.models import TaskRun
-from workers.celery_app import TASK_NAME, TASK_QUEUE, MatcherCelery, make_celery
+from workers.celery_app import PARTITION_TASK_NAME, TASK_NAME, TASK_QUEUE, MatcherCelery, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def send(app: Celery, task_run_id: str, timeout_minutes: int | None = None) -> s
     result = app.send_task(TASK_NAME, args=[task_run_id], queue=TASK_QUEUE, retry=True,
                            retry_policy=PUBLISH_RETRY, soft_time_limit=soft, time_limit=hard)
     return str(result.id)
+
+
+def send_partition(app: Celery, task_run_id: str, partition: int) -> None:
+    """Queue one partition of a run's scoring. Sent one by one as the coordinator writes each input (not as one
+    group at the end), so a free worker starts on the first while the rest are being written."""
+    app.send_task(PARTITION_TASK_NAME, args=[task_run_id, partition], queue=TASK_QUEUE, retry=True,
+                  retry_policy=PUBLISH_RETRY)
 
 
 def enqueue(config: Config, task_run_id: str) -> str:

@@ -11,6 +11,7 @@ User errors never get here: the engine ends those runs FAILED with the user's me
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 
@@ -22,12 +23,14 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy import select
 
-from services import engine, run_state
+from services import engine, fanout, run_state
 from services.config import Config
+from services.fanout import FanoutSettings, Send
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import TaskRun, Transform
-from workers.celery_app import TASK_NAME
+from workers.celery_app import PARTITION_TASK_NAME, TASK_NAME
+from workers.dispatch import send_partition
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +99,16 @@ def _celery_progress(task: Task, run_id: str) -> Callable[[str, float], None]:
     return hook
 
 
+def _fanout(task: Task, config: Config) -> tuple[FanoutSettings, Send]:
+    return FanoutSettings.from_config(config), functools.partial(send_partition, task.app)
+
+
 @shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
 def execute_task_run(self: Task, task_run_id: str) -> str | None:
-    db, store = resources(config_of(self))
+    config = config_of(self)
+    db, store = resources(config)
     try:
-        return engine.execute(db, store, task_run_id, _celery_progress(self, task_run_id))
+        return engine.execute(db, store, task_run_id, _celery_progress(self, task_run_id), _fanout(self, config))
     except SoftTimeLimitExceeded:  # the backstop behind the cooperative timeout (workers.dispatch.time_limits)
         log.error("task run %s: interrupted by the Celery soft time limit", task_run_id)
         with best_effort(f"mark task run {task_run_id} timed out"):
@@ -116,6 +124,18 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
         with best_effort(f"mark task run {task_run_id} failed"):
             run_state.end(db, task_run_id, run_state.FAILED, message)
         raise
+
+
+@shared_task(bind=True, name=PARTITION_TASK_NAME, acks_late=True, reject_on_worker_lost=True)
+def score_partition(self: Task, task_run_id: str, partition: int) -> bool:
+    """Score one partition of a run's candidates if nobody has (services.fanout). Never retried: whatever goes
+    wrong here, the run's coordinator scores a partition left without an output itself."""
+    try:
+        return fanout.score_partition(FanoutSettings.from_config(config_of(self)), task_run_id, partition)
+    except Exception:
+        log.exception("task run %s: scoring partition %d failed; its coordinator will score it", task_run_id,
+                      partition)
+        return False
 
 
 def retry_limit(db: Database, run_id: str) -> int:

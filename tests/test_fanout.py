@@ -1,0 +1,143 @@
+"""Scoring candidates in partitions (services.fanout): the same probabilities as one process, whoever scores
+which partition; real workers on Redis share a FIND_MATCHES run and write what one process writes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+from conftest import load_fixture, make_labels
+from test_brokers import REDIS_URL, require
+from worker_support import make_service, synth
+
+from matcher.io import read_table
+from matcher.labels import read_labels
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
+from services import fanout
+from services.fanout import FanoutScorer, FanoutSettings
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
+
+
+@pytest.fixture(scope="module")
+def labeled_matcher() -> Matcher:
+    records, truth, _ = load_fixture("people")
+    plain = Matcher(Settings(primary_key="id")).fit(records)
+    frame = make_labels(records, truth, plain.candidates_.left, plain.candidates_.right, n_sets=20, seed=1)
+    return Matcher(Settings(primary_key="id")).fit(records, read_labels(frame, "id"))
+
+
+def settings(tmp_path: Path, partitions: int = 4) -> FanoutSettings:
+    return FanoutSettings(str(tmp_path / "store"), tmp_path / "locks", partitions=partitions, min_pairs=1)
+
+
+def test_a_lone_coordinator_scores_every_partition_itself(labeled_matcher: Matcher, tmp_path: Path) -> None:
+    sent: list[tuple[str, int]] = []
+    progress: list[float] = []
+    scorer = FanoutScorer(settings(tmp_path), "run-1", lambda run, p: sent.append((run, p)),
+                          lambda stage, f: progress.append(f))
+    prob = scorer(labeled_matcher)
+    np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
+    assert sent == [("run-1", p) for p in range(4)]  # every partition offered to the other workers
+    assert progress[-1] == 1.0 and progress == sorted(progress)
+    assert not (tmp_path / "store" / "fanout" / "run-1").exists()  # intermediate data removed
+
+
+def test_partitions_scored_by_another_worker_give_the_same_result(labeled_matcher: Matcher,
+                                                                  tmp_path: Path) -> None:
+    config = settings(tmp_path, partitions=6)
+    helped: list[bool] = []
+
+    def another_worker(run_id: str, partition: int) -> None:  # what the Celery task does, on another thread
+        def work() -> None:
+            helped.append(fanout.score_partition(config, run_id, partition))
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()  # before the coordinator looks: it must find these partitions done
+
+    prob = FanoutScorer(config, "run-2", another_worker, lambda *_: None)(labeled_matcher)
+    np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
+    assert helped == [True] * 6
+
+
+def test_a_partition_whose_claimer_died_is_scored_by_the_coordinator(labeled_matcher: Matcher,
+                                                                     tmp_path: Path) -> None:
+    """A worker claims partition 1 and dies before writing its output: the kernel drops its lock, the
+    coordinator (which waited on it) scores it."""
+    config = settings(tmp_path)
+    released = threading.Event()
+
+    def claim_then_die(run_id: str, partition: int) -> None:
+        if partition != 1:
+            return
+        holding = threading.Event()
+
+        def doomed() -> None:
+            with fanout.claim(config, run_id, partition):
+                holding.set()
+                time.sleep(0.5)
+            released.set()
+        threading.Thread(target=doomed).start()
+        holding.wait(5)
+
+    prob = FanoutScorer(config, "run-3", claim_then_die, lambda *_: None)(labeled_matcher)
+    assert released.is_set()
+    np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
+
+
+def test_small_or_unlabeled_candidate_sets_are_scored_in_place(labeled_matcher: Matcher, tmp_path: Path) -> None:
+    sent: list[int] = []
+    big = FanoutSettings(str(tmp_path / "store"), tmp_path / "locks", partitions=4, min_pairs=10**9)
+    FanoutScorer(big, "run-4", lambda run, p: sent.append(p), lambda *_: None)(labeled_matcher)
+    assert sent == [] and not (tmp_path / "store").exists()
+
+
+def truth_labels(records: pd.DataFrame, truth: pd.DataFrame, n_sets: int = 20) -> pd.DataFrame:
+    """Sets of two duplicated entities plus two loners, labeled by entity."""
+    size = truth.groupby("entity_id")["id"].transform("size")
+    dup = truth[size >= 2].groupby("entity_id")["id"].apply(list).sort_index()
+    lone = truth.loc[size == 1, ["id", "entity_id"]].sort_values("id")
+    rows = []
+    for k in range(n_sets):
+        members = [(i, e) for e in dup.index[2 * k:2 * k + 2] for i in dup[e]]
+        members += list(lone.iloc[2 * k:2 * k + 2].itertuples(index=False, name=None))
+        rows += [{"labeling_set_id": f"set-{k}", "label": f"L{e}", "id": i} for i, e in members]
+    return pd.DataFrame(rows).merge(records, on="id")
+
+
+def test_two_workers_share_a_find_matches_run(tmp_path: Path) -> None:
+    """Real workers on Redis, fan-out forced on a small table: the worker that did not get the run scores
+    partitions, and the output is exactly what the matcher writes in one process."""
+    require("127.0.0.1", 6379, "Redis")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    csv = synth(30_000, 11, tmp_path / "synth")
+    records = read_table(csv, "id")
+    labels = truth_labels(records, pd.read_csv(csv.parent / "truth.csv", dtype=str))
+    service = make_service(tmp_path / "data", broker_url=REDIS_URL)
+    env = {"MATCHER_FANOUT_MIN_PAIRS": "1000", "MATCHER_FANOUT_PARTITIONS": "16"}
+    try:
+        for _ in range(2):
+            service.start_worker(env_overrides=env, loglevel="info")
+        transform = service.add_transform(service.add_dataset(csv, "synth"))
+        imported = service.wait(service.start(transform, "IMPORT_LABELS",
+                                              path=str(service.upload(labels, "labels.csv"))))
+        assert imported.status == "SUCCEEDED", imported.error_message
+        run = service.wait(service.start(transform, "FIND_MATCHES"))
+        assert run.status == "SUCCEEDED", run.error_message
+        logs = [w.log.read_text() for w in service.workers]
+        scored = [log.count("scored by this worker") for log in logs]
+        assert sum(scored) == 16 and min(scored) >= 1, scored  # both workers scored partitions
+
+        expected = Matcher(Settings(primary_key="id")).fit(records, read_labels(labels, "id")).predict().records
+        written = pd.read_csv(service.output(run), dtype=str, keep_default_na=False)
+        assert written["id"].tolist() == expected["id"].tolist()
+        assert written["match_id"].tolist() == expected["match_id"].astype(str).tolist()
+    finally:
+        service.close()
+        redis.Redis.from_url(REDIS_URL).flushdb()
