@@ -49,6 +49,23 @@ def test_a_lone_coordinator_scores_every_partition_itself(labeled_matcher: Match
     assert not (tmp_path / "store" / "fanout" / "run-1").exists()  # intermediate data removed
 
 
+def test_intermediate_data_may_live_on_any_fsspec_filesystem(labeled_matcher: Matcher, tmp_path: Path) -> None:
+    """Object storage for workers on several hosts goes through the same fsspec calls as memory:// here."""
+    import fsspec
+
+    config = FanoutSettings("memory://matcher-test", tmp_path / "locks", partitions=3, min_pairs=1)
+    written: list[str] = []
+
+    def peek(run_id: str, partition: int) -> None:
+        written.extend(fsspec.filesystem("memory").ls(f"/matcher-test/fanout/{run_id}", detail=False))
+
+    prob = FanoutScorer(config, "run-m", peek, lambda *_: None)(labeled_matcher)
+    np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
+    assert any(name.endswith("input-0002.parquet") for name in written)
+    assert any(name.endswith("classifier.pkl") for name in written)
+    assert not fsspec.filesystem("memory").exists("/matcher-test/fanout/run-m")
+
+
 def test_partitions_scored_by_another_worker_give_the_same_result(labeled_matcher: Matcher,
                                                                   tmp_path: Path) -> None:
     config = settings(tmp_path, partitions=6)

@@ -1,0 +1,184 @@
+"""FIND_MATCHES on N synthetic records with 1 and with 2 worker processes (fan-out of candidate scoring).
+
+Usage::
+
+    python bench/fanout_workers.py --rows 1000000 [--broker redis://127.0.0.1:6379/14] [--partitions 8]
+
+What a user's flow does, through the service layer and real ``matcher worker`` processes (prefork pool, one
+task at a time each): upload the records, generate one round of 10 labeling sets (this fits and caches the
+matcher, as the first labeling round does in the product), answer them from ``truth.csv`` and import the
+labels; then, each time with fresh workers, run FIND_MATCHES with (a) one worker and fan-out off
+(``MATCHER_FANOUT_PARTITIONS=1``), (b) one worker with fan-out, (c) two workers with fan-out. Reports the
+run's wall time (enqueue to SUCCEEDED), the peak RSS of each worker's processes, the stage split and checks
+that the three outputs are identical. Writes ``bench/results/fanout_<rows>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from labeling_rounds import label_from_truth  # noqa: E402
+
+from services import datasets, labels, task_runs, users  # noqa: E402
+from services.config import Config  # noqa: E402
+from services.transforms import create_transform  # noqa: E402
+from storage import migrate  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.models import TaskRun  # noqa: E402
+
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
+
+
+class Bench:
+    def __init__(self, data_dir: Path, broker: str) -> None:
+        self.config = Config.from_env(data_dir, broker_url=broker, result_backend=f"db+sqlite:///{data_dir}/r.db")
+        self.config.ensure_dirs()
+        migrate.upgrade(self.config.database_url)
+        self.db = Database(self.config.database_url)
+        self.user, _ = users.create_user(self.db, "bench", "admin")
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def env(self, partitions: int) -> dict[str, str]:
+        return dict(os.environ, MATCHER_DATA_DIR=str(self.config.data_dir), MATCHER_BROKER_URL=self.config.broker_url,
+                    MATCHER_RESULT_BACKEND=self.config.result_backend, MATCHER_FANOUT_PARTITIONS=str(partitions),
+                    PYTHONPATH=str(ROOT))
+
+    def start_workers(self, count: int, partitions: int) -> None:
+        command = [str(Path(sys.executable).with_name("matcher")), "worker", "--concurrency", "1", "--loglevel", "info"]
+        for _ in range(count):
+            log = open(self.config.data_dir / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115
+            self.workers.append(subprocess.Popen(command, env=self.env(partitions), cwd=ROOT, stdout=log,
+                                                 stderr=subprocess.STDOUT))
+        time.sleep(8)  # let them connect (and the recovery sweep run) before the clock starts
+
+    def stop_workers(self) -> list[float]:
+        """Stop every worker; returns each worker's peak RSS in MB (its main process plus its pool child)."""
+        peaks = [_tree_peak_mb(w.pid) for w in self.workers]
+        for worker in self.workers:
+            worker.terminate()
+            worker.wait(timeout=120)
+        self.workers = []
+        return peaks
+
+    def run(self, transform_id: str, task_type: str, **params: object) -> TaskRun:
+        start = time.perf_counter()
+        run = task_runs.start_run(self.config, self.db, transform_id, task_type, params, self.user.id,
+                                  task_runs.default_dispatch)
+        while (run := task_runs.get_run(self.db, run.id)).status not in TERMINAL:
+            time.sleep(0.2)
+        if run.status != "SUCCEEDED":
+            raise SystemExit(f"{task_type} ended {run.status}: {run.error_message}")
+        run.wall_seconds = round(time.perf_counter() - start, 1)  # type: ignore[attr-defined]
+        return run
+
+
+def _tree_peak_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a process and its children, summed: each is a separate address space."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0.0
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return round(total)
+
+
+def prepare(bench: Bench, data: Path) -> str:
+    with open(data / "records.csv", "rb") as handle:
+        dataset = datasets.create_from_upload(bench.config, bench.db, "records.csv", handle, user_id=bench.user.id)
+    info = create_transform(bench.config, bench.db, {"name": "synth", "dataset_id": dataset.id, "primary_key": "id"},
+                            bench.user.id)
+    transform_id = info.transform.id
+    bench.start_workers(1, 1)
+    sets = bench.run(transform_id, "LABELING_SET_GENERATION", num_sets=10, set_size=10)
+    truth = pd.read_csv(data / "truth.csv", dtype=str).set_index("id")["entity_id"]
+    answered = label_from_truth(pd.read_csv(bench.config.data_dir / sets.output, dtype=str), truth, "id")
+    with tempfile.NamedTemporaryFile("wb", suffix=".csv") as handle:
+        answered.to_csv(handle, index=False)
+        handle.flush()
+        with open(handle.name, "rb") as stream:
+            run = labels.start_import(bench.config, bench.db, transform_id, "labels.csv", stream, False,
+                                      bench.user.id, task_runs.default_dispatch)
+    while task_runs.get_run(bench.db, run.id).status not in TERMINAL:
+        time.sleep(0.2)
+    bench.stop_workers()
+    return transform_id
+
+
+def measure(bench: Bench, transform_id: str, workers: int, partitions: int) -> dict[str, object]:
+    bench.start_workers(workers, partitions)
+    run = bench.run(transform_id, "FIND_MATCHES")
+    peaks = bench.stop_workers()
+    output = bench.config.data_dir / run.output
+    digest = hashlib.sha256(output.read_bytes()).hexdigest()[:16]
+    logs = [(bench.config.data_dir / f"worker-{i}.log") for i in range(workers)]
+    return {"workers": workers, "partitions": partitions, "wall_seconds": run.wall_seconds,  # type: ignore
+            "execution_seconds": round(run.execution_seconds or 0, 1), "peak_rss_mb": peaks,
+            "output_sha256": digest, "partitions_scored_per_worker": _scored(logs)}
+
+
+def _scored(logs: list[Path]) -> list[int]:
+    return [log.read_text(errors="replace").count("scored by this worker") if log.exists() else 0 for log in logs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+    data = HERE / "data" / f"synth_{args.rows}_{args.seed}"
+    if not (data / "records.csv").exists():
+        subprocess.run([sys.executable, str(HERE / "synth.py"), "--rows", str(args.rows), "--seed", str(args.seed),
+                        "--out", str(data)], check=True)
+    if args.broker.startswith("redis"):
+        import redis
+        redis.Redis.from_url(args.broker).flushdb()
+    root = Path(tempfile.mkdtemp(prefix="fanout-bench-"))
+    try:
+        bench = Bench(root, args.broker)
+        transform_id = prepare(bench, data)
+        results = [measure(bench, transform_id, 1, 1), measure(bench, transform_id, 1, args.partitions),
+                   measure(bench, transform_id, 2, args.partitions)]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report(args.rows, results)
+
+
+def report(rows: int, results: list[dict[str, object]]) -> None:
+    base, one, two = (float(r["wall_seconds"]) for r in results)  # type: ignore[arg-type]
+    print(f"| FIND_MATCHES, {rows:,} records | wall s | peak RSS MB per worker | partitions scored per worker |")
+    print("|---|---|---|---|")
+    for name, r in zip(("1 worker, fan-out off", "1 worker, fan-out on", "2 workers, fan-out on"), results,
+                       strict=True):
+        print(f"| {name} | {r['wall_seconds']} | {r['peak_rss_mb']} | {r['partitions_scored_per_worker']} |")
+    same = len({r["output_sha256"] for r in results}) == 1
+    print(f"\n2 workers vs 1 (fan-out on): {one / two:.2f}x; vs 1 worker without fan-out: {base / two:.2f}x; "
+          f"identical outputs: {same}")
+    out = HERE / "results" / f"fanout_{rows}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "runs": results, "identical_outputs": same}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
