@@ -46,17 +46,27 @@ class PairClassifier:
             l2_regularization=1.0, random_state=self.random_state,
         )
 
+    def _folds(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Calibration folds: by labeling set when there are enough sets with both classes in every fold."""
+        folds = int(min(3, y.sum(), (~y).sum()))
+        stratified = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+        if groups is not None and len(np.unique(groups)) >= folds:
+            cv = list(GroupKFold(folds).split(X, y, groups))
+            if all(len(np.unique(y[train])) == 2 for train, _ in cv):
+                return cv
+        return list(stratified.split(X, y))
+
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             sample_weight: np.ndarray | None = None) -> PairClassifier:
         y = np.asarray(y, dtype=bool)
-        self.columns_ = informative_columns(X)
+        cv = self._folds(X, y, groups)
+        # a column must vary inside every fold's training part too: gradient boosting cannot bin a column
+        # holding one value (a sparse comparator, e.g. prices, on a few hundred labeled pairs)
+        keep = set(informative_columns(X).tolist())
+        for train, _ in cv:
+            keep &= set(informative_columns(X[train]).tolist())
+        self.columns_ = np.array(sorted(keep), dtype=np.int64)
         X = X[:, self.columns_]
-        folds = int(min(3, y.sum(), (~y).sum()))
-        cv: object = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-        if groups is not None and len(np.unique(groups)) >= folds:
-            cv = list(GroupKFold(folds).split(X, y, groups))
-            if any(len(np.unique(y[train])) < 2 for train, _ in cv):
-                cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         method = "isotonic" if len(y) >= 2000 else "sigmoid"
         self.model_ = CalibratedClassifierCV(self._base(), method=method, cv=cv)
         # training sets are small (labels + pseudo-labels): threads only add joblib/OpenMP hand-off waits,

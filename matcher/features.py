@@ -14,7 +14,8 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
-from matcher.prepare import PreparedTable
+from matcher import product
+from matcher.prepare import CHAR_TFIDF_MAX_ROWS, PreparedTable
 from matcher.progress import Progress
 from matcher.settings import ColumnSettings
 
@@ -153,6 +154,15 @@ def _relative(table: PreparedTable, column: str, left: np.ndarray, right: np.nda
     return rel.astype(np.float32)
 
 
+def _product_text(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+    """Version-number agreement and word containment (see ``matcher.product``)."""
+    subset, jaccard = product.number_agreement(table.version_numbers[column], left, right)
+    hi, lo = product.containment(table.tfidf[column], left, right)
+    missing = (table.codes[column][left] < 0) | (table.codes[column][right] < 0)
+    hi[missing], lo[missing] = np.nan, np.nan
+    return {f"{column}:nums": subset, f"{column}:numsj": jaccard, f"{column}:within": hi, f"{column}:within_min": lo}
+
+
 def _levels(sims: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
     levels = np.zeros(len(sims), dtype=np.int8)
     for i, threshold in enumerate(sorted(thresholds)):
@@ -178,8 +188,12 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
                     **sims, f"{col.name}:codes": _code_overlap(table.code_tokens[col.name], left, right)}
             if col.name in table.char_tfidf:
                 sims[f"{col.name}:cos3"] = _tfidf_cosine(table.char_tfidf[col.name], table, col.name, left, right)
+            if col.name in table.version_numbers:
+                sims.update(_product_text(table, col.name, left, right))
         if col.type == "number":
             sims[f"{col.name}:rel"] = _relative(table, col.name, left, right)
+            if table.n <= CHAR_TFIDF_MAX_ROWS:
+                sims[f"{col.name}:log2"] = product.price_closeness(table.numbers[col.name], left, right)
         feats.sims.update(sims)
         feats.levels[col.name] = _levels(next(iter(sims.values())), LEVEL_THRESHOLDS[col.type])
         feats.n_levels[col.name] = len(LEVEL_THRESHOLDS[col.type]) + 1

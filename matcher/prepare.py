@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-from matcher import normalize
+from matcher import normalize, product
 from matcher.settings import ColumnSettings, Settings
 
 # column type -> the normaliser its comparator and exact keys work on
@@ -44,6 +44,7 @@ class PreparedTable:
     tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     char_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     code_tokens: dict[str, np.ndarray] = field(default_factory=dict)  # sorted tokens holding digits
+    version_numbers: dict[str, np.ndarray] = field(default_factory=dict)  # sorted numbers, 'v22' -> '22'
     record_tfidf: list[sparse.csr_matrix] = field(default_factory=list)  # whole-record text, word and char
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
@@ -124,6 +125,7 @@ def prepare(df: pd.DataFrame, settings: Settings) -> PreparedTable:
             table.tfidf[col.name] = _tfidf(norm)
             if len(df) <= CHAR_TFIDF_MAX_ROWS:
                 table.char_tfidf[col.name] = _tfidf(norm, "char")
+                table.version_numbers[col.name] = product.version_numbers(norm)
             table.code_tokens[col.name] = _code_tokens(norm)
         if col.type == "number":
             table.numbers[col.name] = normalize.to_float(df[col.name])
