@@ -11,7 +11,7 @@ from labeling_ui.auth import authenticate_request
 from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
-from services import datasets, labels, outputs, task_runs, transforms
+from services import clusters, datasets, labels, outputs, task_runs, transforms
 from services.errors import ValidationError
 from services.validation import only_fields
 
@@ -173,6 +173,12 @@ def task_run_output(run_id: str) -> Any:
     found = outputs.output_file(ms.config, ms.db, run_id, request.args.get("format") or None)
     return send_file(found.path, mimetype=found.media_type, as_attachment=True,
                      download_name=found.download_name)
+
+
+@bp.get("/task-runs/<run_id>/clusters/<match_id>/pairs")
+def cluster_pairs(run_id: str, match_id: str) -> Any:
+    """A FIND_MATCHES cluster's scored pairs with per-column contributions (the Matches page's explanation)."""
+    return jsonify(schemas.cluster_pairs_json(clusters.cluster_pairs(ms.config, ms.db, run_id, match_id)))
 
 
 # -- labeling sets ----------------------------------------------------------------------------------------

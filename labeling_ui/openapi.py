@@ -148,6 +148,13 @@ def _run_paths() -> dict[str, Any]:
                                                                           "content": files}},
                        "401 404 409 422", parameters=[fmt]),
         },
+        "/task-runs/{run_id}/clusters/{match_id}/pairs": {
+            "parameters": [run, _path_param("match_id")],
+            "get": _op("A cluster of a SUCCEEDED FIND_MATCHES run: its scored pairs (match probability at least "
+                       "min_probability), strongest first, with each column's contribution in log2 odds; 404 names "
+                       "the unknown run or cluster, or a run that is not a SUCCEEDED FIND_MATCHES",
+                       {"200": _json("ClusterPairs", "The cluster's pairs")}, "401 404"),
+        },
     }
 
 
@@ -204,6 +211,13 @@ def _schemas() -> dict[str, Any]:
                          "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,
                          "execution_seconds": {"type": ["number", "null"]}}, ("id", "type", "status")),
         "TaskRunList": _obj({"task_runs": {"type": "array", "items": _ref("TaskRun")}}, ("task_runs",)),
+        "ClusterPair": _obj({"key_a": STR, "key_b": STR, "probability": {"type": ["number", "null"]},
+                             "contributions": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
+                                               "description": "column -> log2 odds it adds to the pair's score"}},
+                            ("key_a", "key_b", "probability", "contributions")),
+        "ClusterPairs": _obj({"run_id": STR, "match_id": STR, "min_probability": UNIT,
+                              "pairs": {"type": "array", "items": _ref("ClusterPair")}},
+                             ("run_id", "match_id", "pairs")),
         "LabelsUpload": _obj({"file": {"type": "string", "format": "binary"}, "replace": BOOL}, ("file",)),
         "Label": _obj({"record_key": STR, "label": STR, "labeled_by": NSTR, "labeled_at": TIME},
                       ("record_key", "label")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPairs
 from services.errors import ValidationError
 from services.labels import SetSummary, SetView
 from services.transforms import TransformInfo
@@ -86,3 +87,8 @@ def labeling_set_json(view: SetView) -> dict[str, Any]:
 def set_summary_json(summary: SetSummary) -> dict[str, Any]:
     return {"set_id": summary.set_id, "task_run_id": summary.task_run_id, "size": summary.size,
             "labeled": summary.labeled, "created_at": iso(summary.created_at)}
+
+
+def cluster_pairs_json(found: ClusterPairs) -> dict[str, Any]:
+    return {"run_id": found.run_id, "match_id": found.match_id, "min_probability": PAIRS_MIN_PROBABILITY,
+            "pairs": found.pairs}

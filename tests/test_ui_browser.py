@@ -14,6 +14,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,6 @@ class _ScreenshotSummary:
     @staticmethod
     def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"web UI screenshots: {SHOTS}")
-
-
 
 
 # records the upload bar in sessionStorage: it survives the page's move to the dataset preview
@@ -74,6 +73,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 @pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with chromium(request) as launched:
+        yield launched
+
+
+@contextmanager
+def chromium(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright (shared with the other browser test modules)."""
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
                     "(the web UI tests need it; they do not skip)", pytrace=False)
@@ -358,6 +364,9 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.locator("#cluster").wait_for(state="visible")
     assert page.locator("#cluster-records thead th[data-key]").count() == size
     keys = page.locator("#cluster-records thead th[data-key]").evaluate_all("ths => ths.map(th => th.dataset.key)")
+    pair_rows = page.locator("#cluster-pairs tbody tr")
+    pair_rows.first.wait_for()  # the cluster's pairs, each with its probability and per-column contributions
+    assert pair_rows.count() >= size - 1 and page.locator("#cluster-pairs td.contrib").count() >= pair_rows.count()
     shot(page, "15-matches-cluster")
     before = api_call(base, token, "GET", f"/transforms/{tid}")["label_count"]
     page.click("#same-btn")

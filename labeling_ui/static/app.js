@@ -89,6 +89,46 @@ const ui = {
     return t;
   },
   me: null,
+  /** Admins change things; labelers read and label. The API enforces it (403); the UI only hides what would fail. */
+  isAdmin() { return !!ui.me && ui.me.role === "admin"; },
+  /** `value` with the characters that differ from `base` (a longest common subsequence, case-insensitive) in
+   *  <mark class="chardiff">; a gap where `base` has characters `value` lacks. Short values only: the table is
+   *  quadratic and long texts read better highlighted whole. Returns null when a character diff says nothing
+   *  (a value too long, empty, or sharing less than half its characters with `base`). */
+  charDiff(value, base) {
+    const a = [...value], b = [...base];
+    if (!a.length || !b.length || a.length > ui.CHARDIFF_MAX || b.length > ui.CHARDIFF_MAX) return null;
+    const same = (x, y) => x.toLowerCase() === y.toLowerCase();
+    const lcs = Array.from({ length: a.length + 1 }, () => new Uint8Array(b.length + 1));
+    for (let i = a.length - 1; i >= 0; i--) {
+      for (let j = b.length - 1; j >= 0; j--) {
+        lcs[i][j] = same(a[i], b[j]) ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+      }
+    }
+    if (2 * lcs[0][0] < Math.max(a.length, b.length)) return null;  // mostly different: marks would be noise
+    // walk the alignment: between two matched characters, value-only characters are marked; base-only ones
+    // (nothing to mark in value) leave a thin gap mark, unless value has changed characters right there
+    const parts = [], title = `differs from the most common value “${base}”`;
+    let i = 0, j = 0, plain = "", added = "", dropped = 0;
+    const close = () => {
+      if (added || dropped) {
+        if (plain) parts.push(plain);
+        plain = "";
+        parts.push(added ? ui.el("mark", { class: "chardiff", title, text: added })
+          : ui.el("mark", { class: "chardiff gap", title, "aria-label": "characters missing here" }));
+      }
+      added = ""; dropped = 0;
+    };
+    while (i < a.length || j < b.length) {
+      if (i < a.length && j < b.length && same(a[i], b[j])) { close(); plain += a[i]; i++; j++; }
+      else if (j < b.length && (i >= a.length || lcs[i][j + 1] >= lcs[i + 1][j])) { dropped++; j++; }
+      else { added += a[i]; i++; }
+    }
+    close();
+    if (plain) parts.push(plain);
+    return parts;
+  },
+  CHARDIFF_MAX: 40,
 };
 
 async function initHeader() {

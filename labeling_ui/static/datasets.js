@@ -11,7 +11,8 @@
       ui.el("td", { text: d.columns.map((c) => c.name).join(", ") }),
       ui.el("td", { text: d.source || "" }),
       ui.el("td", { text: ui.when(d.created_at) }),
-      ui.el("td", {}, ui.el("a", { href: `/transforms/new?dataset=${d.id}`, text: "New transform" })))));
+      ui.el("td", {}, ui.isAdmin() ? ui.el("a", { href: `/transforms/new?dataset=${d.id}`, class: "new-transform",
+        text: "New transform" }) : ""))));
     if (!body.datasets.length) tbody.replaceChildren(ui.el("tr", {}, ui.el("td", { colspan: 6, text: "No datasets yet." })));
   }
 

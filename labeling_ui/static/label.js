@@ -60,6 +60,16 @@
   }
   const norm = (v) => (v === null || v === undefined ? "" : String(v).trim().toLowerCase());
 
+  /** A value; highlighted when it differs from the set's most common one, with the differing characters marked
+   *  when both are short (a whole long text highlighted reads better than scattered marks). */
+  function cell(column, raw, major, isKey) {
+    const v = raw === null || raw === undefined ? "" : String(raw).trim();
+    const differs = !isKey && !major.uniform && (major.tie || norm(v) !== major.value);
+    const marked = differs && !major.tie ? ui.charDiff(v, major.value) : null;
+    return ui.el("td", { class: [isKey ? "key-col" : "", differs ? "diff" : ""].join(" ").trim() || null,
+      title: v, "data-col": column }, marked || v);
+  }
+
   function render() {
     const set = state.set, table = document.getElementById("records");
     const keys = set.record_keys, pk = state.transform.primary_key;
@@ -75,12 +85,7 @@
         ui.el("th", { scope: "row", class: "group-col" }, label
           ? ui.el("span", { class: "group", style: `--h:${hue(label)}`, text: label })
           : ui.el("span", { class: "group none", text: "·" })),
-        state.columns.map((c) => {
-          const v = rec[c] === null || rec[c] === undefined ? "" : String(rec[c]);
-          const differs = c !== pk && !major[c].uniform && (major[c].tie || norm(v) !== major[c].value);
-          return ui.el("td", { class: [c === pk ? "key-col" : "", differs ? "diff" : ""].join(" ").trim() || null,
-            title: v, text: v });
-        }));
+        state.columns.map((c) => cell(c, rec[c], major[c], c === pk)));
       if (label) row.style.setProperty("--h", hue(label));
       return row;
     }));
@@ -171,11 +176,13 @@
     if (!state.set || e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    // Enter activates a focused button, link or summary (the keyboard help); anywhere else it saves the set
+    const native = t && t.closest && t.closest("button, a[href], summary");
     const n = state.set.records.length, key = e.key;
     const move = (d) => { state.focus = Math.max(0, Math.min(n - 1, state.focus + d)); saveDraft(); render(); };
     if (key === "ArrowDown" || key === "j") move(1);
     else if (key === "ArrowUp" || key === "k") move(-1);
-    else if (key === "Enter") { if (t && (t.tagName === "BUTTON" || t.tagName === "A")) return; save(); }
+    else if (key === "Enter") { if (native) return; save(); }
     else if (key === "u") undo();
     else if (key === "s") skip();
     else if (key === "n") allDifferent();

@@ -3,7 +3,7 @@
 (function () {
   const id = ui.ids().transformId;
   const SHOWN = 500;  // clusters listed at most
-  const state = { pk: null, columns: [], clusters: [], open: null, reviewed: {} };
+  const state = { pk: null, run: null, columns: [], clusters: [], open: null, reviewed: {} };
 
   /** RFC 4180 CSV (quoted fields, doubled quotes, CRLF) -> array of rows of strings. */
   function parseCsv(text) {
@@ -95,11 +95,52 @@
           disabled: c.split.has(r[state.pk]), onclick: () => split(c, r[state.pk]) })))),
       ),
       ui.el("tbody", {}, shown.map((col) => ui.el("tr", {}, ui.el("th", { scope: "row", text: col }),
-        c.records.map((r) => ui.el("td", { text: r[col] ?? "",
-          class: !major[col].uniform && !major[col].values.has(r[col] ?? "") ? "diff" : null }))))));
+        c.records.map((r) => valueCell(r[col] ?? "", major[col]))))));
     describe(c);
     renderList();
+    showPairs(c);
     document.getElementById("same-btn").focus();
+  }
+
+  /** Highlighted when it differs from the cluster's most common value; short values mark the differing characters. */
+  function valueCell(value, major) {
+    const differs = !major.uniform && !major.values.has(value);
+    const base = major.values.size === 1 ? [...major.values][0] : null;
+    const marked = differs && base ? ui.charDiff(value, base) : null;
+    return ui.el("td", { class: differs ? "diff" : null, title: value }, marked || value);
+  }
+
+  /** The cluster's scored pairs (published by the FIND_MATCHES run), fetched once per cluster. */
+  async function showPairs(c) {
+    const table = document.getElementById("cluster-pairs"), note = document.getElementById("pairs-state");
+    table.replaceChildren();
+    if (!c.pairs) {
+      note.textContent = "Loading pairs…";
+      try {
+        const path = `/task-runs/${state.run.id}/clusters/${encodeURIComponent(c.matchId)}/pairs`;
+        c.pairs = (await ui.api(path)).pairs;
+      } catch (exc) {
+        if (state.open === c) note.textContent = "Pairs unavailable: " + exc.message;
+        return;
+      }
+    }
+    if (state.open !== c) return;  // another cluster was opened meanwhile
+    note.textContent = `${c.pairs.length} scored pair${c.pairs.length === 1 ? "" : "s"}, strongest first.`;
+    const columns = state.columns.filter((col) => c.pairs.some((p) => col in p.contributions));
+    table.replaceChildren(
+      ui.el("thead", {}, ui.el("tr", {}, ui.el("th", { scope: "col", text: "Pair" }),
+        ui.el("th", { scope: "col", text: "Probability" }), columns.map((col) => ui.el("th", { scope: "col", text: col })))),
+      ui.el("tbody", {}, c.pairs.map((p) => ui.el("tr", { "data-pair": `${p.key_a}|${p.key_b}` },
+        ui.el("th", { scope: "row", class: "key-col", text: `${p.key_a} – ${p.key_b}` }),
+        ui.el("td", { class: "num prob", text: p.probability === null ? "–" : p.probability.toFixed(3) }),
+        columns.map((col) => contribution(p.contributions[col]))))));
+  }
+
+  function contribution(value) {
+    if (value === null || value === undefined) return ui.el("td", { class: "num contrib zero", text: "–" });
+    const sign = value > 0.005 ? "pos" : value < -0.005 ? "neg" : "zero";
+    return ui.el("td", { class: `num contrib ${sign}`, "data-value": value,
+      text: (value > 0 ? "+" : "") + value.toFixed(2) });
   }
 
   function describe(c) {
@@ -130,6 +171,7 @@
     const meta = document.getElementById("matches-meta");
     if (!runs.length) { meta.textContent = ""; document.getElementById("no-matches").hidden = false; return; }
     const run = runs[0];
+    state.run = run;
     const rows = parseCsv(await outputText(run.id));
     const header = rows.shift() || [];
     const records = rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ""])));

@@ -38,12 +38,15 @@
     const output = run.has_output
       ? ui.el("span", {},
         ui.el("a", { href: `${API}/task-runs/${run.id}/output`, class: "download-link", "data-run": run.id,
+          "data-focus": "download",
           onclick: (e) => { e.preventDefault(); ui.guard(() => download(run)); }, text: "Download" }),
         run.type === "LABELING_SET_GENERATION"
-          ? [" · ", ui.el("a", { href: `/transforms/${id}/label`, text: "Label these sets" })] : null,
-        run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, text: "Quality" })] : null,
+          ? [" · ", ui.el("a", { href: `/transforms/${id}/label`, class: "label-link", "data-focus": "label",
+            text: "Label these sets" })] : null,
+        run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, class: "quality-link",
+          "data-focus": "quality", text: "Quality" })] : null,
         run.type === "FIND_MATCHES" ? [" · ", ui.el("a", { href: `/transforms/${id}/matches`, class: "matches-link",
-          text: "Review matches" })] : null)
+          "data-focus": "matches", text: "Review matches" })] : null)
       : "";
     return ui.el("tr", { "data-run": run.id, "data-type": run.type, "data-status": run.status },
       ui.el("td", { text: LABELS[run.type] || run.type }),
@@ -56,27 +59,36 @@
       ui.el("td", { class: "num", text: elapsed(run) }),
       ui.el("td", { class: "err", text: run.error_message || "" }),
       ui.el("td", {}, output),
-      ui.el("td", {}, active ? ui.el("button", { type: "button", class: "cancel", text: "Cancel",
+      ui.el("td", {}, active && ui.isAdmin() ? ui.el("button", { type: "button", class: "cancel", "data-focus": "cancel",
+        text: "Cancel", "aria-label": `Cancel ${LABELS[run.type] || run.type} run`,
         onclick: () => ui.guard(async () => {
           await ui.api(`/task-runs/${run.id}/cancel`, { method: "POST" }); await refresh();
         }) }) : ""));
   }
 
-  let lastError = null;
+  let lastError = null, lastBody = null;
   async function refresh() {
     try {
       const body = await ui.api(`/transforms/${id}/task-runs?limit=50`);
+      const text = JSON.stringify(body);
+      // redraw only what changed (or ticks: elapsed time of active runs), so Tab never loses its place for nothing
+      if (text === lastBody && !body.task_runs.some((r) => ACTIVE.includes(r.status))) return clearError();
+      lastBody = text;
       const tbody = document.querySelector("#runs-table tbody");
-      const focused = document.activeElement && document.activeElement.closest("tr[data-run]");
-      const focusKey = focused ? [focused.dataset.run, document.activeElement.className] : null;
+      const focused = document.activeElement && document.activeElement.closest("tr[data-run] [data-focus]");
+      const focusKey = focused ? [focused.closest("tr").dataset.run, focused.dataset.focus] : null;
       tbody.replaceChildren(...(body.task_runs.length ? body.task_runs.map(row)
         : [ui.el("tr", {}, ui.el("td", { colspan: 8, text: "No task runs yet: start one above." }))]));
       if (focusKey) {  // keep keyboard focus across the redraw
-        const again = tbody.querySelector(`tr[data-run="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`);
+        const again = tbody.querySelector(`tr[data-run="${focusKey[0]}"] [data-focus="${focusKey[1]}"]`);
         if (again) again.focus();
       }
-      if (lastError) { ui.showError(null); lastError = null; }
+      clearError();
     } catch (exc) { lastError = exc.message; ui.showError("Refreshing task runs failed: " + exc.message); }
+  }
+
+  function clearError() {
+    if (lastError) { ui.showError(null); lastError = null; }
   }
 
   function start(type) {

@@ -21,8 +21,9 @@
         ui.el("a", { href: `/transforms/${t.id}/runs`, text: "Task runs" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/label`, text: "Label" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
-        ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }), " · ",
-        ui.el("a", { href: `/transforms/${t.id}/edit`, text: "Settings" })))));
+        ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }),
+        ui.isAdmin() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/edit`, class: "settings", text: "Settings" })]
+          : null))));
   }
 
   function bindKnob(fieldset) {
@@ -50,11 +51,12 @@
     const name = document.getElementById("t-name"), enforce = document.getElementById("t-enforce");
     const dsSelect = document.getElementById("t-dataset"), pk = document.getElementById("t-pk");
     let datasets = [];
+    document.getElementById("t-fields").disabled = !ui.isAdmin();  // labelers see the settings, read-only
     if (id) {
       document.getElementById("create-only").hidden = true;
       dsSelect.required = false; pk.required = false;
       const t = await ui.transformName(id);
-      document.querySelector("h1").textContent = "Edit transform " + t.name;
+      document.querySelector("h1").textContent = (ui.isAdmin() ? "Edit transform " : "Transform ") + t.name;
       name.value = t.name;
       knobs.precision_recall_tradeoff.set(t.precision_recall_tradeoff);
       knobs.accuracy_cost_tradeoff.set(t.accuracy_cost_tradeoff);
