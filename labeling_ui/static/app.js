@@ -78,8 +78,11 @@ const ui = {
   duration(seconds) {
     if (seconds === null || seconds === undefined || isNaN(seconds)) return "–";
     seconds = Math.max(0, Math.round(seconds));
-    const m = Math.floor(seconds / 60), s = seconds % 60;
-    return m ? `${m}m ${String(s).padStart(2, "0")}s` : `${s}s`;
+    const d = Math.floor(seconds / 86400), h = Math.floor(seconds / 3600) % 24;
+    const m = Math.floor(seconds / 60) % 60, s = seconds % 60, pad = (x) => String(x).padStart(2, "0");
+    if (d) return `${d}d ${h}h`;  // runs may last Glue's 48 h
+    if (h) return `${h}h ${pad(m)}m`;
+    return m ? `${m}m ${pad(s)}s` : `${s}s`;
   },
   ids() { return document.body.dataset; },
   async transformName(id) {
