@@ -21,9 +21,7 @@ deterministic, so the result is the same as scoring in one process, whoever scor
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import pickle
 import time
 import uuid
@@ -39,6 +37,7 @@ import pyarrow.parquet as pq
 
 from matcher.classifier import PairClassifier
 from matcher.pipeline import Matcher
+from services import run_lock
 from services.config import Config
 
 log = logging.getLogger(__name__)
@@ -75,17 +74,8 @@ def bounds(n: int, partitions: int) -> list[tuple[int, int]]:
 @contextlib.contextmanager
 def claim(settings: FanoutSettings, run_id: str, partition: int) -> Iterator[bool]:
     """Try to take a partition's lock without waiting; the kernel drops it if the holder dies."""
-    settings.locks_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(settings.locks_dir / f"{run_id}-{partition}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with run_lock.try_lock(settings.locks_dir / f"{run_id}-{partition}.lock") as held:
+        yield held
 
 
 def _input(directory: str, partition: int) -> str:

@@ -27,7 +27,14 @@ def hold(data_dir: Path, run_id: str) -> Iterator[bool]:
     The file stays: removing it here could let two processes lock two different files for one run.
     ``remove_stale`` deletes the files of finished runs, which never become active again.
     """
-    path = lock_path(data_dir, run_id)
+    with try_lock(lock_path(data_dir, run_id)) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` (created if needed) if nobody holds it; the kernel drops it when the
+    holder dies. Yields whether we got it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
