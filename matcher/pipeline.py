@@ -63,7 +63,7 @@ class Matcher:
                                         base=Settings.from_dict(self.settings.to_dict()))
         if not self.settings_.data_columns:
             raise SettingsError("no data columns to compare besides the primary key and source column")
-        self.table_ = prepare(self.records_, self.settings_)
+        self.table_ = prepare(self.records_, self.settings_, progress)
         progress.stage("blocking")
         self.blocker_ = Blocker(self.settings_.accuracy_cost_tradeoff).fit(self.table_, progress)
         progress.stage("features")

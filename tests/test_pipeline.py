@@ -126,6 +126,8 @@ def test_progress_callback_reports_monotone_fractions(people) -> None:
     assert all(0.0 <= f <= 1.0 for f in fractions)
     assert seen[-1] == ("done", 1.0)
     assert {"prepare", "blocking", "features", "model"} <= {s for s, _ in seen}
+    # preparing moves once per column (~15 s at 1M rows, so the bar must not sit still through it)
+    assert len({f for s, f in seen if s == "prepare"}) >= len(records.columns) - 1
 
 
 # --- input validation --------------------------------------------------------------------------
