@@ -175,6 +175,14 @@ def task_run_output(run_id: str) -> Any:
                      download_name=found.download_name)
 
 
+@bp.get("/task-runs/<run_id>/clusters")
+def list_clusters(run_id: str) -> Any:
+    """A page of a FIND_MATCHES run's clusters (largest, then least confident, first) with their records."""
+    offset = schemas.parse_int(request.args.get("offset"), "offset", 0)
+    limit = schemas.parse_int(request.args.get("limit"), "limit", 100)
+    return jsonify(schemas.cluster_page_json(clusters.list_clusters(ms.config, ms.db, run_id, offset, limit)))
+
+
 @bp.get("/task-runs/<run_id>/clusters/<match_id>/pairs")
 def cluster_pairs(run_id: str, match_id: str) -> Any:
     """A FIND_MATCHES cluster's scored pairs with per-column contributions (the Matches page's explanation)."""

@@ -148,6 +148,15 @@ def _run_paths() -> dict[str, Any]:
                                                                           "content": files}},
                        "401 404 409 422", parameters=[fmt]),
         },
+        "/task-runs/{run_id}/clusters": {
+            "parameters": [run],
+            "get": _op("A page of a SUCCEEDED FIND_MATCHES run's clusters of two or more records, largest first, "
+                       "then least confident (mean match_confidence_score), then match_id; each with its records",
+                       {"200": _json("ClusterPage", "One page of clusters")}, "401 404 422",
+                       parameters=[_query("offset", {"type": "integer", "minimum": 0}, "clusters to skip"),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                                          "clusters per page (default 100)")]),
+        },
         "/task-runs/{run_id}/clusters/{match_id}/pairs": {
             "parameters": [run, _path_param("match_id")],
             "get": _op("A cluster of a SUCCEEDED FIND_MATCHES run: its scored pairs (match probability at least "
@@ -215,6 +224,13 @@ def _schemas() -> dict[str, Any]:
                              "contributions": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
                                                "description": "column -> log2 odds it adds to the pair's score"}},
                             ("key_a", "key_b", "probability", "contributions")),
+        "Cluster": _obj({"match_id": STR, "size": INT, "mean_confidence": {"type": ["number", "null"]},
+                         "records": {"type": "array", "items": {"type": "object", "additionalProperties": NSTR}}},
+                        ("match_id", "size", "records")),
+        "ClusterPage": _obj({"run_id": STR, "offset": INT, "limit": INT, "total_clusters": INT,
+                             "records_in_clusters": INT, "columns": {"type": "array", "items": STR},
+                             "clusters": {"type": "array", "items": _ref("Cluster")}},
+                            ("run_id", "total_clusters", "clusters")),
         "ClusterPairs": _obj({"run_id": STR, "match_id": STR, "min_probability": UNIT,
                               "pairs": {"type": "array", "items": _ref("ClusterPair")}},
                              ("run_id", "match_id", "pairs")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPairs
+from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
 from services.errors import ValidationError
 from services.labels import SetSummary, SetView
 from services.transforms import TransformInfo
@@ -87,6 +87,12 @@ def labeling_set_json(view: SetView) -> dict[str, Any]:
 def set_summary_json(summary: SetSummary) -> dict[str, Any]:
     return {"set_id": summary.set_id, "task_run_id": summary.task_run_id, "size": summary.size,
             "labeled": summary.labeled, "created_at": iso(summary.created_at)}
+
+
+def cluster_page_json(page: ClusterPage) -> dict[str, Any]:
+    return {"run_id": page.run_id, "offset": page.offset, "limit": page.limit,
+            "total_clusters": page.total_clusters, "records_in_clusters": page.records_in_clusters,
+            "columns": page.columns, "clusters": page.clusters}
 
 
 def cluster_pairs_json(found: ClusterPairs) -> dict[str, Any]:

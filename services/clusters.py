@@ -26,12 +26,14 @@ import pandas as pd
 from matcher.explain import contributions
 from matcher.pipeline import Matcher
 from services.config import Config
-from services.errors import NotFound
+from services.errors import NotFound, ValidationError
 from services.task_runs import get_run
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 
 PAIRS_FILE = "pairs.parquet"
+CLUSTERS_FILE = "clusters.parquet"
+PAGE_MAX = 500  # clusters per page
 MATCHES_FILE = "matches.parquet"
 PAIRS_MIN_PROBABILITY = 0.05
 EXPLAINED_PAIRS = 20_000
@@ -66,10 +68,70 @@ def within_clusters(matcher: Matcher, records: pd.DataFrame) -> pd.DataFrame:
 
 def _review_order(frame: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
     """Positions of the pairs ordered as the Matches page lists clusters: largest, then least confident."""
-    per_cluster = records.groupby(records["match_id"].astype(str))["match_confidence_score"]
-    size = frame["match_id"].map(per_cluster.size()).to_numpy()
-    mean = frame["match_id"].map(per_cluster.mean()).to_numpy()
-    return np.lexsort((frame["match_id"].to_numpy(dtype=object).astype(str), mean, -size))
+    rank = frame["match_id"].map(cluster_ranks(records)).to_numpy(dtype=float)
+    return np.argsort(rank, kind="stable")
+
+
+def cluster_ranks(records: pd.DataFrame) -> pd.Series:
+    """match_id -> review rank of every cluster of two or more records: largest first, then the least confident
+    (mean match_confidence_score ascending), then match_id; the order of the Matches page."""
+    match = records["match_id"].astype(str)
+    confidence = pd.to_numeric(records["match_confidence_score"], errors="coerce")
+    grouped = pd.DataFrame({"match_id": match, "confidence": confidence}).groupby("match_id")["confidence"]
+    table = pd.DataFrame({"size": grouped.size(), "mean": grouped.mean()}).reset_index()
+    table = table[table["size"] >= 2].sort_values(["size", "mean", "match_id"], ascending=[False, True, True],
+                                                  kind="stable", na_position="last")
+    return pd.Series(np.arange(len(table)), index=table["match_id"].to_numpy())
+
+
+def review_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The records of clusters of two or more in review order, with their ``cluster_rank`` (published by
+    FIND_MATCHES as clusters.parquet, so the Matches page reads one page of clusters, not a 1M-row CSV)."""
+    rank = records["match_id"].astype(str).map(cluster_ranks(records))
+    inside = records[rank.notna().to_numpy()].copy()
+    inside.insert(0, "cluster_rank", rank[rank.notna()].astype(np.int64).to_numpy())
+    return inside.sort_values("cluster_rank", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ClusterPage:
+    run_id: str
+    offset: int
+    limit: int
+    total_clusters: int
+    records_in_clusters: int
+    columns: list[str]
+    clusters: list[dict[str, Any]]
+
+
+def list_clusters(config: Config, db: Database, run_id: str, offset: int, limit: int) -> ClusterPage:
+    """One page of a FIND_MATCHES run's clusters in review order, each with its records."""
+    if offset < 0:
+        raise ValidationError(f"offset must be 0 or more, got {offset}", field="offset")
+    if not 1 <= limit <= PAGE_MAX:
+        raise ValidationError(f"limit must be from 1 to {PAGE_MAX}, got {limit}", field="limit")
+    path = _outputs_folder(config, db, run_id) / CLUSTERS_FILE
+    if not path.is_file():
+        raise NotFound(f"task run {run_id} has no {CLUSTERS_FILE} (it predates cluster pages): run FIND_MATCHES "
+                       "again")
+    ranks = pd.read_parquet(path, columns=["cluster_rank"])["cluster_rank"]
+    page = pd.read_parquet(path, filters=[("cluster_rank", ">=", offset), ("cluster_rank", "<", offset + limit)])
+    columns = [c for c in page.columns if c != "cluster_rank"]
+    clusters = [_cluster_json(members[columns]) for _, members in page.groupby("cluster_rank", sort=True)]
+    total = int(ranks.max()) + 1 if len(ranks) else 0
+    return ClusterPage(run_id, offset, limit, total, len(ranks), columns, clusters)
+
+
+def _cluster_json(members: pd.DataFrame) -> dict[str, Any]:
+    confidence = pd.to_numeric(members["match_confidence_score"], errors="coerce")
+    records = members.astype(object).where(members.notna(), None).to_dict("records")
+    return {"match_id": str(members["match_id"].iloc[0]), "size": len(members),
+            "mean_confidence": _number(confidence.mean()), "records": [{k: _text(v) for k, v in r.items()}
+                                                                        for r in records]}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def cluster_pairs(config: Config, db: Database, run_id: str, match_id: str) -> ClusterPairs:
@@ -82,16 +144,20 @@ def cluster_pairs(config: Config, db: Database, run_id: str, match_id: str) -> C
 
 
 def _pairs_folder(config: Config, db: Database, run_id: str) -> Path:
-    run = get_run(db, run_id)
-    if run.type != "FIND_MATCHES":
-        raise NotFound(f"task run {run_id} is a {run.type} run: cluster pairs come from FIND_MATCHES runs")
-    if run.status != "SUCCEEDED":
-        raise NotFound(f"task run {run_id} is {run.status}: its clusters exist once it has SUCCEEDED")
-    folder = ArtifactStore(config.data_dir).output_dir(run_id)
+    folder = _outputs_folder(config, db, run_id)
     if not (folder / PAIRS_FILE).is_file():
         raise NotFound(f"task run {run_id} has no {PAIRS_FILE} (it predates explained pairs): "
                        "run FIND_MATCHES again")
     return folder
+
+
+def _outputs_folder(config: Config, db: Database, run_id: str) -> Path:
+    run = get_run(db, run_id)
+    if run.type != "FIND_MATCHES":
+        raise NotFound(f"task run {run_id} is a {run.type} run: clusters come from FIND_MATCHES runs")
+    if run.status != "SUCCEEDED":
+        raise NotFound(f"task run {run_id} is {run.status}: its clusters exist once it has SUCCEEDED")
+    return ArtifactStore(config.data_dir).output_dir(run_id)
 
 
 def _is_cluster(matches: Path, match_id: str) -> bool:

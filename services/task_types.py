@@ -6,7 +6,8 @@ Output files (deterministic names under ``outputs/<run id>/``):
     LABELING_SET_GENERATION  labeling_set.csv (+ labeling_sets rows with why each set was chosen)
     EVALUATION               evaluation.json  (+ transforms.evaluation_metrics)
     FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score),
-                             stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions)
+                             stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions),
+                             clusters.parquet (records of clusters of 2+ in review order, for the Matches page)
     EXPORT_LABELS            labels.csv (re-importable labeling file)
     IMPORT_LABELS            import_summary.json (+ labels rows, appended per set or replacing all)
 """
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
 from matcher.evaluate import evaluate
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services.clusters import within_clusters
+from services.clusters import review_table, within_clusters
 from services.errors import NotFound, ValidationError
 from services.run_context import Outcome, RunContext, jsonable
 from storage.models import Label, LabelingSet, Transform, utcnow
@@ -89,7 +90,8 @@ def find_matches(ctx: RunContext) -> Outcome:
     pairs = within_clusters(matcher, result.records)
     files: dict[str, pd.DataFrame | dict[str, Any]] = {"matches.csv": result.records,
                                                        "matches.parquet": result.records, "stats.json": result.stats,
-                                                       "pairs.parquet": pairs}
+                                                       "pairs.parquet": pairs,
+                                                       "clusters.parquet": review_table(result.records)}
     return Outcome(files, "matches.csv", "csv")
 
 

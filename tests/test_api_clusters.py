@@ -158,3 +158,35 @@ def test_contributions_are_bounded_and_go_to_the_clusters_reviewed_first(people_
     assert (sizes[explained["match_id"]] == sizes.max()).all()  # the largest clusters are reviewed first
     merged = explained.merge(everything, on=["key_a", "key_b"], suffixes=("", "_all"))
     np.testing.assert_allclose(merged["dob_contribution"], merged["dob_contribution_all"])
+
+
+def test_clusters_come_in_pages_largest_then_least_confident(matched: tuple[Api, str, str]) -> None:
+    api, _, run_id = matched
+    matches, _ = outputs(api, run_id)
+    first = api.call("GET", f"/task-runs/{run_id}/clusters?limit=7").get_json()
+    second = api.call("GET", f"/task-runs/{run_id}/clusters?offset=7&limit=7").get_json()
+    sizes = matches["match_id"].value_counts()
+    assert first["total_clusters"] == int((sizes >= 2).sum())
+    assert first["records_in_clusters"] == int(sizes[sizes >= 2].sum())
+    assert first["columns"] == list(matches.columns)
+    listed = first["clusters"] + second["clusters"]
+    assert len(first["clusters"]) == 7 and not {c["match_id"] for c in first["clusters"]} & {
+        c["match_id"] for c in second["clusters"]}
+    order = [(-c["size"], c["mean_confidence"], c["match_id"]) for c in listed]
+    assert order == sorted(order)
+    assert listed[0]["size"] == sizes.iloc[0]
+    for cluster in listed:
+        members = matches[matches["match_id"] == cluster["match_id"]]
+        assert sorted(r["id"] for r in cluster["records"]) == sorted(members["id"])
+        assert cluster["size"] == len(members) >= 2
+        assert cluster["mean_confidence"] == pytest.approx(members["match_confidence_score"].astype(float).mean())
+    beyond = api.call("GET", f"/task-runs/{run_id}/clusters?offset=100000").get_json()
+    assert beyond["clusters"] == [] and beyond["total_clusters"] == first["total_clusters"]
+
+
+@pytest.mark.parametrize(("query", "field"), [("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"),
+                                              ("limit=ten", "limit")])
+def test_bad_cluster_pages_are_422_naming_the_parameter(matched: tuple[Api, str, str], query: str,
+                                                        field: str) -> None:
+    api, _, run_id = matched
+    is_problem(api.call("GET", f"/task-runs/{run_id}/clusters?{query}"), 422, field)

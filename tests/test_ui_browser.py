@@ -357,6 +357,13 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
                        for i in range(clusters.count())]
     assert all(size >= 2 for size, _ in listed_clusters)
     assert listed_clusters == sorted(listed_clusters, key=lambda c: (-c[0], c[1]))
+    find_run = api_call(base, token, "GET", f"/transforms/{tid}/task-runs?type=FIND_MATCHES&status=SUCCEEDED")
+    run_id = find_run["task_runs"][0]["id"]
+    total = api_call(base, token, "GET", f"/task-runs/{run_id}/clusters?limit=1")["total_clusters"]
+    if total > len(listed_clusters):  # pages of 100 clusters: the rest come on demand
+        page.click("#more-clusters")
+        page.wait_for_function(f"document.querySelectorAll('#clusters tbody tr').length === {total}")
+        assert page.locator("#more-clusters").is_hidden()
     shot(page, "14-matches")
     match_id = clusters.first.get_attribute("data-cluster")
     size = listed_clusters[0][0]

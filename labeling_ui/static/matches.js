@@ -2,62 +2,29 @@
 /* The Matches page: the latest SUCCEEDED FIND_MATCHES output as clusters to review and label. */
 (function () {
   const id = ui.ids().transformId;
-  const SHOWN = 500;  // clusters listed at most
-  const state = { pk: null, run: null, columns: [], clusters: [], open: null, reviewed: {} };
+  const PAGE = 100;  // clusters fetched at a time
+  const state = { pk: null, run: null, columns: [], clusters: [], total: 0, inClusters: 0, open: null, reviewed: {} };
 
-  /** RFC 4180 CSV (quoted fields, doubled quotes, CRLF) -> array of rows of strings. */
-  function parseCsv(text) {
-    const rows = []; let row = [], field = "", quoted = false;
-    for (let i = 0; i < text.length; i++) {
-      const ch = text[i];
-      if (quoted) {
-        if (ch === '"') { if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false; }
-        else field += ch;
-      } else if (ch === '"') quoted = true;
-      else if (ch === ",") { row.push(field); field = ""; }
-      else if (ch === "\n" || ch === "\r") {
-        if (ch === "\r" && text[i + 1] === "\n") i++;
-        row.push(field); rows.push(row); row = []; field = "";
-      } else field += ch;
+  /** One page of clusters from the API (the run publishes them in review order): never the whole output. */
+  async function loadPage() {
+    const page = await ui.api(`/task-runs/${state.run.id}/clusters?offset=${state.clusters.length}&limit=${PAGE}`);
+    state.total = page.total_clusters;
+    state.inClusters = page.records_in_clusters;
+    state.columns = page.columns.filter((h) => h !== "match_id" && h !== "match_confidence_score");
+    if (!state.pk || !page.columns.includes(state.pk)) state.pk = page.columns[0];
+    for (const c of page.clusters) {
+      const records = c.records.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v ?? ""])));
+      state.clusters.push({ matchId: c.match_id, records, mean: c.mean_confidence });
     }
-    if (field !== "" || row.length) { row.push(field); rows.push(row); }
-    return rows.filter((r) => r.length > 1 || r[0] !== "");
-  }
-
-  async function outputText(runId) {
-    const response = await fetch(`${API}/task-runs/${runId}/output?format=csv`,
-      { headers: { Authorization: "Bearer " + ui.token() } });
-    if (!response.ok) {
-      let problem = null; try { problem = await response.json(); } catch (_) { /* not JSON */ }
-      throw new Error(ui.describe(problem, response.status));
-    }
-    return response.text();
-  }
-
-  /** Records sharing a match_id (size > 1), largest first, then the least confident (mean score ascending). */
-  function clustersOf(records) {
-    const by = new Map();
-    for (const r of records) {
-      const m = r.match_id;
-      if (m === undefined || m === "") continue;
-      if (!by.has(m)) by.set(m, []);
-      by.get(m).push(r);
-    }
-    const out = [];
-    for (const [matchId, members] of by) {
-      if (members.length < 2) continue;
-      const scores = members.map((r) => parseFloat(r.match_confidence_score)).filter((x) => !isNaN(x));
-      const mean = scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null;
-      out.push({ matchId, records: members, mean });
-    }
-    const m = (c) => (c.mean === null ? Infinity : c.mean);
-    return out.sort((a, b) => b.records.length - a.records.length || m(a) - m(b)
-      || String(a.matchId).localeCompare(String(b.matchId)));
+    const more = document.getElementById("more-clusters");
+    more.hidden = state.clusters.length >= state.total;
+    more.textContent = `Show more clusters (${state.clusters.length} of ${state.total} listed)`;
+    renderList();
   }
 
   function renderList() {
     const tbody = document.querySelector("#clusters tbody");
-    tbody.replaceChildren(...state.clusters.slice(0, SHOWN).map((c, i) => ui.el("tr",
+    tbody.replaceChildren(...state.clusters.map((c, i) => ui.el("tr",
       { "data-cluster": c.matchId, class: state.open === c ? "open" : null },
       ui.el("td", { class: "key-col", text: c.matchId }),
       ui.el("td", { class: "num", text: c.records.length }),
@@ -172,21 +139,14 @@
     if (!runs.length) { meta.textContent = ""; document.getElementById("no-matches").hidden = false; return; }
     const run = runs[0];
     state.run = run;
-    const rows = parseCsv(await outputText(run.id));
-    const header = rows.shift() || [];
-    const records = rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ""])));
-    state.columns = header.filter((h) => h !== "match_id" && h !== "match_confidence_score");
-    if (!state.pk || !header.includes(state.pk)) state.pk = header[0];
-    state.clusters = clustersOf(records);
-    const inClusters = state.clusters.reduce((n, c) => n + c.records.length, 0);
-    meta.textContent = `Find matches run ${run.id} (${ui.when(run.completed_on)}): ${records.length} records, `
-      + `${state.clusters.length} clusters of 2 or more holding ${inClusters} records`
-      + (state.clusters.length > SHOWN ? ` (the first ${SHOWN} listed)` : "") + ".";
+    await loadPage();
+    meta.textContent = `Find matches run ${run.id} (${ui.when(run.completed_on)}): `
+      + `${state.total} clusters of 2 or more holding ${state.inClusters} records.`;
     document.getElementById("clusters-section").hidden = false;
-    renderList();
   }
 
   ui.ready.then(() => {
+    document.getElementById("more-clusters").addEventListener("click", () => ui.guard(loadPage));
     document.getElementById("same-btn").addEventListener("click", () => {
       const c = state.open;
       if (c) ui.guard(() => save(c, c.split.size ? "same entity (after splits)" : "same entity"));
