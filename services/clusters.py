@@ -47,16 +47,17 @@ class ClusterPairs:
     pairs: list[dict[str, Any]]
 
 
-def within_clusters(matcher: Matcher, records: pd.DataFrame) -> pd.DataFrame:
+def within_clusters(matcher: Matcher, records: pd.DataFrame, ranks: ClusterRanks | None = None) -> pd.DataFrame:
     """Scored candidate pairs whose two records ended in the same cluster (``records``: the run's output, in
     the matcher's row order), ``match_id`` first so a reader can filter one cluster, strongest first."""
-    match = records["match_id"].astype(str).to_numpy(dtype=object)
+    ranks = ranks or ClusterRanks.of(records)
     cand, prob = matcher.candidates_, matcher.prob_
-    rows = np.flatnonzero((prob >= PAIRS_MIN_PROBABILITY) & (match[cand.left] == match[cand.right]))
+    rows = np.flatnonzero((prob >= PAIRS_MIN_PROBABILITY) & (ranks.codes[cand.left] == ranks.codes[cand.right]))
+    left, right = cand.left[rows], cand.right[rows]
     keys = records[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object)
-    frame = pd.DataFrame({"match_id": match[cand.left[rows]], "key_a": keys[cand.left[rows]],
-                          "key_b": keys[cand.right[rows]], "match_probability": np.round(prob[rows], 6)})
-    explained = _review_order(frame, records)[:EXPLAINED_PAIRS]
+    frame = pd.DataFrame({"match_id": ranks.match_ids[ranks.codes[left]], "key_a": keys[left],
+                          "key_b": keys[right], "match_probability": np.round(prob[rows], 6)})
+    explained = np.argsort(ranks.rank_of[ranks.codes[left]], kind="stable")[:EXPLAINED_PAIRS]
     weights = contributions(matcher, cand.subset(rows[explained])) if len(explained) else {}
     for column in matcher.settings_.data_columns:
         values = np.full(len(frame), np.nan)
@@ -66,31 +67,41 @@ def within_clusters(matcher: Matcher, records: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("match_probability", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _review_order(frame: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
-    """Positions of the pairs ordered as the Matches page lists clusters: largest, then least confident."""
-    rank = frame["match_id"].map(cluster_ranks(records)).to_numpy(dtype=float)
-    return np.argsort(rank, kind="stable")
+@dataclass(frozen=True)
+class ClusterRanks:
+    """Clusters in the Matches page's review order: largest first, then the least confident (mean
+    match_confidence_score ascending), then match_id. Integer codes per record, so that 1M records take
+    a fraction of a second (grouping by the match_id strings took seconds)."""
+
+    codes: np.ndarray  # per record: its cluster's code
+    match_ids: np.ndarray  # code -> match_id (str)
+    rank_of: np.ndarray  # code -> review rank, or a number past every rank for a lone record
+
+    @classmethod
+    def of(cls, records: pd.DataFrame) -> ClusterRanks:
+        codes, uniques = pd.factorize(records["match_id"].astype(str).to_numpy(dtype=object))
+        match_ids = np.asarray(uniques, dtype=object)
+        confidence = pd.to_numeric(records["match_confidence_score"], errors="coerce").to_numpy(dtype=float)
+        size = np.bincount(codes, minlength=len(match_ids))
+        total = np.bincount(codes, weights=np.nan_to_num(confidence, nan=np.inf), minlength=len(match_ids))
+        mean = total / np.maximum(size, 1)  # inf when a member has no score: after every scored cluster
+        clustered = np.flatnonzero(size >= 2)
+        order = clustered[np.lexsort((match_ids[clustered].astype(str), mean[clustered], -size[clustered]))]
+        rank_of = np.full(len(match_ids), len(match_ids), dtype=np.int64)
+        rank_of[order] = np.arange(len(order))
+        return cls(codes, match_ids, rank_of)
 
 
-def cluster_ranks(records: pd.DataFrame) -> pd.Series:
-    """match_id -> review rank of every cluster of two or more records: largest first, then the least confident
-    (mean match_confidence_score ascending), then match_id; the order of the Matches page."""
-    match = records["match_id"].astype(str)
-    confidence = pd.to_numeric(records["match_confidence_score"], errors="coerce")
-    grouped = pd.DataFrame({"match_id": match, "confidence": confidence}).groupby("match_id")["confidence"]
-    table = pd.DataFrame({"size": grouped.size(), "mean": grouped.mean()}).reset_index()
-    table = table[table["size"] >= 2].sort_values(["size", "mean", "match_id"], ascending=[False, True, True],
-                                                  kind="stable", na_position="last")
-    return pd.Series(np.arange(len(table)), index=table["match_id"].to_numpy())
-
-
-def review_table(records: pd.DataFrame) -> pd.DataFrame:
+def review_table(records: pd.DataFrame, ranks: ClusterRanks | None = None) -> pd.DataFrame:
     """The records of clusters of two or more in review order, with their ``cluster_rank`` (published by
     FIND_MATCHES as clusters.parquet, so the Matches page reads one page of clusters, not a 1M-row CSV)."""
-    rank = records["match_id"].astype(str).map(cluster_ranks(records))
-    inside = records[rank.notna().to_numpy()].copy()
-    inside.insert(0, "cluster_rank", rank[rank.notna()].astype(np.int64).to_numpy())
-    return inside.sort_values("cluster_rank", kind="stable").reset_index(drop=True)
+    ranks = ranks or ClusterRanks.of(records)
+    rank = ranks.rank_of[ranks.codes]
+    inside = np.flatnonzero(rank < len(ranks.match_ids))
+    inside = inside[np.argsort(rank[inside], kind="stable")]
+    table = records.iloc[inside].reset_index(drop=True)
+    table.insert(0, "cluster_rank", rank[inside])
+    return table
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
 from matcher.evaluate import evaluate
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services.clusters import review_table, within_clusters
+from services.clusters import ClusterRanks, review_table, within_clusters
 from services.errors import NotFound, ValidationError
 from services.run_context import Outcome, RunContext, jsonable
 from storage.models import Label, LabelingSet, Transform, utcnow
@@ -87,11 +87,12 @@ def find_matches(ctx: RunContext) -> Outcome:
     ctx.progress.report("clustering", 0.92)
     result = matcher.predict()
     ctx.progress.report("explaining pairs", 0.95)
-    pairs = within_clusters(matcher, result.records)
+    ranks = ClusterRanks.of(result.records)
+    pairs = within_clusters(matcher, result.records, ranks)
     files: dict[str, pd.DataFrame | dict[str, Any]] = {"matches.csv": result.records,
                                                        "matches.parquet": result.records, "stats.json": result.stats,
                                                        "pairs.parquet": pairs,
-                                                       "clusters.parquet": review_table(result.records)}
+                                                       "clusters.parquet": review_table(result.records, ranks)}
     return Outcome(files, "matches.csv", "csv")
 
 
