@@ -24,16 +24,18 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import IO, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from matcher.errors import InputError, MatcherError
@@ -138,7 +140,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         with os.fdopen(descriptor, "wb") as handle:
             if _is_parquet(target):
                 df.to_parquet(handle, index=False)
-            else:
+            elif not _write_plain_csv(df, handle):
                 df.to_csv(handle, index=False, encoding="utf-8", lineterminator="\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -147,6 +149,43 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+NEEDS_QUOTES = r'[,"\n\r]'
+
+
+def _write_plain_csv(df: pd.DataFrame, handle: IO[bytes]) -> bool:
+    """Arrow's CSV writer, ~10x faster than pandas at 1M rows, when it gives pandas' exact bytes: text and float
+    columns (floats pre-formatted as Python does, '1.0'), no value that would need quotes. False otherwise:
+    the caller falls back to pandas."""
+    if df.shape[1] < 2 or df.columns.duplicated().any():  # pandas writes a lone empty value as "" (not a blank line)
+        return False
+    columns = {}
+    for name in df.columns:
+        series = df[name]
+        if pd.api.types.is_float_dtype(series.dtype):
+            series = series.map(repr, na_action="ignore")
+        elif not _plain_text_dtype(series.dtype):
+            return False
+        try:
+            column = pa.array(series, type=pa.string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # objects that are not all strings
+            return False
+        if pc.any(pc.match_substring_regex(column, NEEDS_QUOTES)).as_py():
+            return False
+        columns[str(name)] = column
+    if any(re.search(NEEDS_QUOTES, name) for name in columns):
+        return False
+    options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\n")
+    pacsv.write_csv(pa.table(columns), handle, options)
+    return True
+
+
+def _plain_text_dtype(dtype: object) -> bool:
+    """Object or pandas' default "str" columns; not the pd.NA flavour of "string", which pandas writes as ''."""
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.na_value is not pd.NA
+    return pd.api.types.is_object_dtype(dtype)
 
 
 def _is_parquet(path: str) -> bool:

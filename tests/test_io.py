@@ -252,3 +252,24 @@ def test_duplicated_column_name(tmp_path: Path, header: str) -> None:
 def test_input_error_is_a_matcher_error(tmp_path: Path) -> None:
     with pytest.raises(MatcherError):
         read_raw_table(tmp_path / "absent.parquet")
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"id": ["a", "b", "c"], "name": ["Zoë", None, ""], "score": [1.0, 0.30000000000000004, np.nan]}),
+    pd.DataFrame({"id": ["a", "b"], "name": ["Smith, John", 'say "hi"']}),  # needs quotes: pandas writes it
+    pd.DataFrame({"id": ["a", "b"], "n": [1, 2]}),  # integers: pandas writes it
+    pd.DataFrame({"id": pd.Series(["a", None], dtype=object)}),  # one column: a lone empty value is ""
+    pd.DataFrame({"id": ["a"], "s": pd.array([None], dtype="string")}),  # pd.NA strings
+])
+def test_csv_output_is_byte_for_byte_what_pandas_writes(tmp_path: Path, frame: pd.DataFrame) -> None:
+    """The fast Arrow writer is used only where it matches pandas exactly; everything else goes to pandas."""
+    write_table(frame, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def test_plain_text_tables_take_the_fast_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = pd.DataFrame({"id": ["a", "b"], "name": ["Zoë", None], "score": [1.0, 0.5]})
+    expected = frame.to_csv(index=False, lineterminator="\n").encode()
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: pytest.fail("pandas' writer was used"))
+    write_table(frame, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes() == expected
