@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/fanout_workers.py --rows 1000000 [--broker redis://127.0.0.1:6379/14] [--partitions 8]
+    python bench/fanout_workers.py --rows 1000000 [--broker redis://127.0.0.1:6379/14] [--partitions 8] [--repeat 2]
 
 What a user's flow does, through the service layer and real ``matcher worker`` processes (prefork pool, one
 task at a time each): upload the records, generate one round of 10 labeling sets (this fits and caches the
@@ -147,6 +147,13 @@ def measure(bench: Bench, transform_id: str, workers: int, partitions: int, pinn
             "output_sha256": digest, "partitions_scored_per_worker": _scored(logs)}
 
 
+def best_of(repeat: int, run: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """The fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed), with all walls."""
+    runs = [run() for _ in range(repeat)]
+    best = min(runs, key=lambda r: float(r["wall_seconds"]))  # type: ignore[arg-type]
+    return {**best, "all_wall_seconds": [r["wall_seconds"] for r in runs]}
+
+
 def _scored(logs: list[Path]) -> list[int]:
     return [log.read_text(errors="replace").count("scored by this worker") if log.exists() else 0 for log in logs]
 
@@ -157,6 +164,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; the fastest is reported")
     args = parser.parse_args()
     data = HERE / "data" / f"synth_{args.rows}_{args.seed}"
     if not (data / "records.csv").exists():
@@ -169,8 +177,8 @@ def main() -> None:
     try:
         bench = Bench(root, args.broker)
         transform_id = prepare(bench, data)
-        results = [measure(bench, transform_id, 1, 1, pinned=False), measure(bench, transform_id, 1, args.partitions),
-                   measure(bench, transform_id, 2, args.partitions)]
+        configs = [(1, 1, False), (1, args.partitions, True), (2, args.partitions, True)]
+        results = [best_of(args.repeat, lambda c=c: measure(bench, transform_id, *c)) for c in configs]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report(args.rows, results)
