@@ -29,7 +29,8 @@ def informative_columns(X: np.ndarray) -> np.ndarray:
 class PairClassifier:
     """``fit(X, y, groups)`` on labeled pairs; ``predict_proba(X)`` gives P(match).
 
-    Fitted state: ``model_`` (a calibrated classifier), ``n_train_``.
+    Fitted state: ``model_`` (a calibrated classifier), ``n_train_``, ``oof_`` (each training pair's
+    probability from the fold that did not train on it: an honest score for a second stage to learn from).
     """
 
     def __init__(self, random_state: int = 0, max_iter: int = 200) -> None:
@@ -74,6 +75,9 @@ class PairClassifier:
         with threadpool_limits(limits=1, user_api="openmp"):
             self.model_.fit(X, y, sample_weight=sample_weight)
         self.n_train_ = len(y)
+        self.oof_ = np.empty(len(y))
+        for (_, test), fold in zip(cv, self.model_.calibrated_classifiers_, strict=True):
+            self.oof_[test] = fold.predict_proba(X[test])[:, 1]
         return self
 
     def log2_odds(self, X: np.ndarray) -> np.ndarray:

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
+from matcher.competition import Competition
 from matcher.errors import InputError, SettingsError
 from matcher.features import PairFeatures, compare
 from matcher.fs import FellegiSunter
@@ -31,6 +33,7 @@ from matcher.settings import Settings
 RANDOM_PAIRS = 200_000
 PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
 PSEUDO_MIN = 1000
+PSEUDO_MIN_PRECISION = 0.9  # pseudo-labels of a class are dropped once the human labels reject this accuracy
 
 
 @dataclass
@@ -49,7 +52,8 @@ class MatchResult:
 
 class Matcher:
     """Fitted state: ``settings_`` (with inferred columns), ``table_``, ``blocker_``, ``candidates_``
-    (PairFeatures), ``fs_``, ``classifier_`` (None without usable labels), ``prob_`` (per candidate)."""
+    (PairFeatures), ``fs_``, ``classifier_`` (None without usable labels), ``competition_`` (one-to-one
+    linkage with labels, else None), ``prob_`` (per candidate)."""
 
     def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
         self.settings = settings
@@ -86,8 +90,26 @@ class Matcher:
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.classifier_ = self.fit_classifier(self.labeled_)
-        self.prob_ = score_candidates(self) if score_candidates else self.score(self.candidates_)
+        self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
+        prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
+        self.competition_ = self._fit_competition(prob)
+        if self.competition_ is not None:
+            prob = self.competition_.predict_proba(prob, self.candidates_.left, self.candidates_.right)
+        self.prob_ = prob
         return self
+
+    def _fit_competition(self, prob: np.ndarray) -> Competition | None:
+        """The one-to-one second stage (``matcher.competition``), fitted on the human labels' out-of-fold
+        classifier probabilities (the human pairs come first in the classifier's training rows)."""
+        if self.classifier_ is None or self.labeled_ is None or not self.settings_.one_to_one \
+                or self.table_.source is None:
+            return None
+        lab = self._scored_kind(self.labeled_)
+        if not Competition.can_fit(lab.is_match):
+            return None
+        oof = self.classifier_.oof_[:len(lab.left)]
+        candidates = (self.table_.n, self.candidates_.left, self.candidates_.right, prob)
+        return Competition().fit(oof, lab.left, lab.right, lab.is_match, candidates)
 
     def _labeled_pairs(self, labels: Labels | None) -> LabeledPairs | None:
         if labels is None or labels.rows.empty:
@@ -137,9 +159,10 @@ class Matcher:
                 warnings.warn("labels hold too few matches or non-matches to train a classifier "
                               "(need 5 of each); using the unsupervised model", UserWarning, stacklevel=2)
             return None
-        X = self.design(compare(self.table_, lab.left, lab.right))
+        features = compare(self.table_, lab.left, lab.right)
+        X = self.design(features)
         y, groups = lab.is_match, lab.set_id.astype(str)
-        pseudo = self._pseudo_labels(lab)
+        pseudo = self._pseudo_labels(lab, self.fs_.predict_proba(features))
         if pseudo is not None:
             idx, py = pseudo
             X = np.vstack([X, self.design(self.candidates_.subset(idx))])
@@ -156,9 +179,11 @@ class Matcher:
         keep = source[lab.left] != source[lab.right]
         return LabeledPairs(lab.left[keep], lab.right[keep], lab.is_match[keep], lab.set_id[keep])
 
-    def _pseudo_labels(self, lab: LabeledPairs) -> tuple[np.ndarray, np.ndarray] | None:
-        """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the
-        human labels: a few labels then refine the unsupervised model rather than start from nothing."""
+    def _pseudo_labels(self, lab: LabeledPairs, lab_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the human labels:
+        a few labels then refine the unsupervised model rather than start from nothing. ``lab_prob`` is the
+        unsupervised probability of each labeled pair: a class of verdicts the humans contradict is dropped
+        (on products, pairs scored >= 0.95 are matches less than half the time)."""
         p = self.fs_.predict_proba(self.candidates_)
         n = self.table_.n
         ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
@@ -172,12 +197,13 @@ class Matcher:
             return None
         # counted, not weighted: sample weights make gradient boosting's binning ~10x slower
         per_class = max(PSEUDO_MIN, int(PSEUDO_SHARE * len(lab.left) / 2))
-        pos = rng.permutation(pos)[:per_class]
-        neg = rng.permutation(neg)[:per_class]
+        pos = rng.permutation(pos)[:per_class] if _trusted(lab.is_match[lab_prob >= 0.95]) else pos[:0]
+        neg = rng.permutation(neg)[:per_class] if _trusted(~lab.is_match[lab_prob <= 0.05]) else neg[:0]
         return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
     def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:
-        """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior."""
+        """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior. Without the
+        one-to-one second stage, which needs every candidate's score: ``prob_`` holds the final probabilities."""
         model = self.classifier_ if isinstance(classifier, str) else classifier
         if model is not None:
             return model.predict_proba(self.design(features))
@@ -243,6 +269,15 @@ class Matcher:
         from matcher.explain import pairs_frame
 
         return pairs_frame(self, min_probability)
+
+
+def _trusted(correct: np.ndarray) -> bool:
+    """Whether verdicts are consistent with being PSEUDO_MIN_PRECISION right, given which of them the humans
+    confirmed: a one-sided binomial test at 5% (no labeled verdicts: no evidence against them)."""
+    if len(correct) == 0:
+        return True
+    test = binomtest(int(correct.sum()), len(correct), PSEUDO_MIN_PRECISION, alternative="less")
+    return bool(test.pvalue >= 0.05)
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -1,0 +1,114 @@
+"""Labels on linkage: the one-to-one second stage (``matcher.competition``), pseudo-labels checked against the
+human labels, out-of-fold classifier probabilities, and linkage labeling sets built from several seed pairs."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import entity_of, make_labels, score_output
+
+from matcher.active import choose_sets, labeling_file
+from matcher.classifier import PairClassifier
+from matcher.competition import Competition, top_two
+from matcher.labels import read_labels
+from matcher.pipeline import LabeledPairs, Matcher, _trusted
+from matcher.settings import Settings
+
+
+def test_top_two_gives_each_records_best_partner_and_runner_up() -> None:
+    left, right = np.array([0, 0, 1, 2]), np.array([3, 4, 3, 4])
+    prob = np.array([0.9, 0.2, 0.6, 0.5])
+    best, partner, runner_up = top_two(5, left, right, prob)
+    assert best.tolist() == [0.9, 0.6, 0.5, 0.9, 0.5]
+    assert partner.tolist() == [3, 3, 4, 0, 2]
+    assert runner_up.tolist() == [0.2, 0.0, 0.0, 0.6, 0.2]
+
+
+def _competing_pairs(rng: np.random.Generator, n_pairs: int = 400) -> tuple[np.ndarray, ...]:
+    """Record 2k (source a) has candidates 2k+1 and, for odd k, a rival 2k+3 that scores about as well;
+    truth: only uncontested best pairs are matches."""
+    left = np.arange(0, 2 * n_pairs, 2)
+    right = left + 1
+    prob = rng.uniform(0.3, 0.7, n_pairs)
+    contested = np.arange(n_pairs) % 2 == 1
+    rival_l, rival_r = left[contested], np.minimum(right[contested] + 2, 2 * n_pairs - 1)
+    rival_p = prob[contested] + 0.05
+    y = ~contested
+    return (np.r_[left, rival_l], np.r_[right, rival_r], np.r_[prob, rival_p],
+            np.r_[y, np.zeros(len(rival_l), bool)])
+
+
+def test_competition_learns_that_a_strong_rival_makes_a_match_unlikely() -> None:
+    left, right, prob, y = _competing_pairs(np.random.default_rng(0))
+    stage = Competition().fit(prob, left, right, y, (left.max() + 2, left, right, prob))
+    out = stage.predict_proba(prob, left, right)
+    assert out[y].min() > 0.5 > out[~y].max()  # the first stage alone cannot separate them (0.3-0.75)
+
+
+def test_trusted_rejects_verdicts_the_humans_contradict() -> None:
+    assert _trusted(np.zeros(0, bool))  # nothing labeled: no evidence against the verdicts
+    assert _trusted(np.r_[np.ones(19, bool), False])  # 95% confirmed
+    assert not _trusted(np.r_[np.ones(3, bool), np.zeros(5, bool)])  # products: under half confirmed
+
+
+def test_contradicted_pseudo_matches_are_dropped(people, people_matcher: Matcher) -> None:
+    matcher = people_matcher
+    left, right = matcher.candidates_.left[:40], matcher.candidates_.right[:40]
+    lab = LabeledPairs(left, right, np.zeros(40, bool), np.repeat(np.arange(4), 10).astype(str))
+    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.99))  # humans: none of the 'sure' pairs match
+    assert not is_match.any() and len(idx) > 0
+    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.5))  # no labeled verdict to check
+    assert is_match.sum() > 0 and (~is_match).sum() > 0
+
+
+def test_classifier_keeps_out_of_fold_probabilities() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] + 0.5 * rng.normal(size=300) > 0
+    clf = PairClassifier().fit(X, y, groups=np.arange(300) % 7)
+    assert clf.oof_.shape == (300,) and np.all((clf.oof_ >= 0) & (clf.oof_ <= 1))
+    assert np.corrcoef(clf.oof_, X[:, 0])[0, 1] > 0.7
+    assert not np.allclose(clf.oof_, clf.predict_proba(X))  # each row scored by a fold that never saw it
+
+
+@pytest.fixture(scope="module")
+def one_to_one_matcher(linkage) -> Matcher:
+    records, _, source = linkage
+    return Matcher(Settings(primary_key="id", source_column=source, one_to_one=True)).fit(records)
+
+
+def test_one_to_one_labels_fit_the_competition_stage(linkage, one_to_one_matcher: Matcher) -> None:
+    records, truth, source = linkage
+    matcher = copy.copy(one_to_one_matcher)
+    frame = make_labels(records, truth, matcher.candidates_.left, matcher.candidates_.right, n_sets=20, seed=1)
+    matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
+    assert matcher.competition_ is not None
+    assert np.all((matcher.prob_ >= 0) & (matcher.prob_ <= 1))
+    assert score_output(matcher.predict().records, truth, source)["f1"] >= 0.97
+    plain = Matcher(Settings(primary_key="id", source_column=source)).fit(
+        records, read_labels(frame, "id", known_keys=records["id"]))
+    assert plain.classifier_ is not None and plain.competition_ is None  # only for one-to-one links
+
+
+def test_linkage_sets_hold_several_seed_pairs(linkage, one_to_one_matcher: Matcher) -> None:
+    records, truth, source = linkage
+    sets = choose_sets(one_to_one_matcher, num_sets=5, set_size=10)
+    assert len(sets) == 5
+    assert all(len(s.rows) <= 10 and s.reason["seed_pairs"] >= 2 for s in sets)
+    members = np.concatenate([s.rows for s in sets])
+    assert len(np.unique(members)) == len(members)
+    frame = labeling_file(one_to_one_matcher, sets)
+    entity = pd.Series(entity_of(frame, truth), index=frame.index)
+    src = frame[source]
+    # each set offers several cross-source matches to confirm, not one
+    matches = [sum(entity[i] == entity[j] and src[i] != src[j] for i in rows.index for j in rows.index if i < j)
+               for _, rows in frame.groupby("labeling_set_id")]
+    assert sum(matches) >= 2 * len(sets), matches
+
+
+def test_deduplication_sets_keep_one_seed_pair(people_matcher: Matcher) -> None:
+    sets = choose_sets(people_matcher, num_sets=5, set_size=12)
+    assert all(s.reason["seed_pairs"] == 1 for s in sets)
