@@ -3,7 +3,14 @@
 u probabilities (how often non-matches agree) come from random record pairs, which are almost all
 non-matches; holding them fixed keeps EM from drifting to a split that is not the match split (the failure
 Splink's docs warn about at scale). Exact agreement on a value is weighted by that value's rarity
-(term-frequency adjustment): agreeing on 'zabrowski' says more than agreeing on 'smith'.
+(term-frequency adjustment): agreeing on 'zabrowski' says more than agreeing on 'smith'. With ``cap_near`` a near
+agreement (a typo) never weighs more than exact agreement on the commoner of its two values: 'julie' vs 'juolie' is at
+most as strong as 'julie' vs 'julie'.
+
+``prior="random"`` is the classic Fellegi-Sunter set-up instead: u fixed at the random pairs' u and the prior
+taken over all record pairs, so a column the blocking made common among candidates keeps its full weight.
+Within candidates EM can settle on a split that is not the match split when blocking confounds a column
+(RLdata10000: names agree among most candidates, and EM takes "same date of birth" as the match class).
 """
 
 from __future__ import annotations
@@ -20,23 +27,35 @@ class FellegiSunter:
     """Estimator over ``PairFeatures``: ``fit(candidates, random_pairs)`` then ``predict_proba``.
 
     Fitted state: ``m_``/``u_`` (column -> probability per level), ``lambda_`` (share of matches among
-    candidate pairs), ``n_iter_``.
+    candidate pairs), ``prior_`` (the match probability the weights start from: ``lambda_``, or with
+    ``prior="random"`` the share of matches among all record pairs), ``row_tf_`` (column -> term frequency of
+    each row's value where some exact agreement revealed it, else NaN), ``n_iter_``.
     """
 
     def __init__(self, max_iter: int = 50, tol: float = 1e-5, tf_adjust: bool = True,
-                 estimate_u: bool = True, seed_agreement: float = 0.75) -> None:
+                 estimate_u: bool = True, seed_agreement: float = 0.75, prior: str = "candidates",
+                 cap_near: bool = False) -> None:
+        self.cap_near = cap_near
+        self.prior = prior
         self.seed_agreement = seed_agreement
         self.estimate_u = estimate_u
         self.max_iter = max_iter
         self.tol = tol
         self.tf_adjust = tf_adjust
 
-    def fit(self, candidates: PairFeatures, random_pairs: PairFeatures) -> FellegiSunter:
+    def fit(self, candidates: PairFeatures, random_pairs: PairFeatures, n_pairs: int | None = None) -> FellegiSunter:
+        """``n_pairs``: how many record pairs exist (used with ``prior="random"``); default n(n-1)/2 with n
+        inferred from the row positions seen, an overestimate for linkage (a more cautious prior)."""
+        if self.prior not in ("candidates", "random"):
+            raise ValueError(f"prior must be 'candidates' or 'random', not {self.prior!r}")
         self.n_levels_ = dict(candidates.n_levels)
         self.u_random_ = {c: self._distribution(random_pairs.levels[c], k, None) for c, k in self.n_levels_.items()}
+        self.row_tf_ = _row_term_freqs(candidates, random_pairs)
+        n = max(_n_rows(candidates), _n_rows(random_pairs))
+        self.n_pairs_ = n_pairs if n_pairs is not None else max(n * (n - 1) // 2, 1)
         # start u at the candidates' own distribution (most candidates are non-matches): starting from the
         # random-pair u makes every blocked pair look like a match and EM collapses to lambda = 1
-        source = candidates if self.estimate_u else random_pairs
+        source = candidates if self.estimate_u and self.prior == "candidates" else random_pairs
         self.u_ = {c: self._distribution(source.levels[c], k, None) for c, k in self.n_levels_.items()}
         self._m_step(candidates, self._seed_posterior(candidates))
         self.n_iter_ = 0
@@ -54,10 +73,15 @@ class FellegiSunter:
         # learns m=0 and one typo vetoes a pair with -18 bits); u is not: flooring it drowns rare agreements
         self.m_ = {c: self._distribution(candidates.levels[c], k, posterior, LEVEL_FLOOR)
                    for c, k in self.n_levels_.items()}
+        self.lambda_ = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
+        if self.prior == "random":
+            # non-candidate pairs count as non-matches: blocking keeps (nearly) every match
+            self.prior_ = float(np.clip(posterior.sum() / self.n_pairs_, 1e-12, 0.5))
+            return
+        self.prior_ = self.lambda_
         if self.estimate_u:
             self.u_ = {c: self._distribution(candidates.levels[c], k, 1 - posterior)
                        for c, k in self.n_levels_.items()}
-        self.lambda_ = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
 
     def _seed_posterior(self, candidates: PairFeatures) -> np.ndarray:
         """Start EM from obvious matches (most present columns at their top level) rather than from guessed
@@ -92,24 +116,64 @@ class FellegiSunter:
         for c, k in self.n_levels_.items():
             levels = features.levels[c]
             safe = np.clip(levels, 0, k - 1)
-            u = self.u_[c][safe]
+            weight = np.log2(self.m_[c][safe] / self.u_[c][safe])
             if self.tf_adjust and c in features.tf:
                 tf = features.tf[c]
                 exact = (levels == k - 1) & ~np.isnan(tf)
-                # scale this column's exact-agreement u by how common the agreed value is relative to the
-                # average random agreement: rare values give strong evidence, common ones weak evidence
-                scale = self.u_[c][k - 1] / self.u_random_[c][k - 1]
-                u = np.where(exact, np.clip(np.nan_to_num(tf, nan=1.0) * scale, TF_FLOOR, 1.0), u)
-            weight = np.log2(self.m_[c][safe] / u)
+                weight = np.where(exact, self._exact_weight(c, tf), weight)
+                if self.cap_near:
+                    weight = self._capped_near(c, features, exact, weight)
             out[c] = np.where(levels >= 0, weight, 0.0)
         return out
 
+    def _capped_near(self, column: str, features: PairFeatures, exact: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """A typo of a value is no stronger evidence than agreeing on the value itself: lower levels are capped
+        at the exact weight of the commoner of the two values (as Splink TF-adjusts fuzzy levels)."""
+        common = np.fmax(self._row_tf(column, features.left), self._row_tf(column, features.right))
+        capped = ~exact & ~np.isnan(common)
+        return np.where(capped, np.minimum(weight, self._exact_weight(column, common)), weight)
+
+    def _exact_weight(self, column: str, tf: np.ndarray) -> np.ndarray:
+        """Weight of exact agreement on values of these term frequencies: this column's exact-agreement u
+        scaled by how common the value is relative to the average random agreement (rare values give strong
+        evidence, common ones weak evidence)."""
+        k = self.n_levels_[column]
+        scale = self.u_[column][k - 1] / self.u_random_[column][k - 1]
+        u = np.clip(np.nan_to_num(tf, nan=1.0) * scale, TF_FLOOR, 1.0)
+        return np.log2(self.m_[column][k - 1] / u)
+
+    def _row_tf(self, column: str, rows: np.ndarray) -> np.ndarray:
+        known = self.row_tf_[column]
+        inside = rows < len(known)
+        return np.where(inside, known[np.where(inside, rows, 0)], np.nan)
+
     def match_weight(self, features: PairFeatures) -> np.ndarray:
         """Total log2 Bayes factor plus the prior log odds: the model's log2 odds of a match."""
-        total = np.full(len(features), np.log2(self.lambda_ / (1 - self.lambda_)))
+        total = np.full(len(features), np.log2(self.prior_ / (1 - self.prior_)))
         for weight in self.column_weights(features).values():
             total += weight
         return total
 
     def predict_proba(self, features: PairFeatures) -> np.ndarray:
         return 1.0 / (1.0 + np.exp2(-np.clip(self.match_weight(features), -60, 60)))
+
+
+def _n_rows(features: PairFeatures) -> int:
+    return int(max(features.left.max(initial=-1), features.right.max(initial=-1))) + 1
+
+
+def _row_term_freqs(*pair_sets: PairFeatures) -> dict[str, np.ndarray]:
+    """Term frequency of each row's value, read off the pairs that agree exactly on it (NaN where none does):
+    the features carry a term frequency only for equal values, yet capping a near agreement needs the
+    frequency of the values compared. Row positions refer to the table the model is fitted on."""
+    n = max(_n_rows(p) for p in pair_sets)
+    out: dict[str, np.ndarray] = {}
+    for column in pair_sets[0].tf:
+        known = np.full(n, np.nan)
+        for pairs in pair_sets:
+            tf = pairs.tf[column]
+            exact = ~np.isnan(tf)
+            known[pairs.left[exact]] = tf[exact]
+            known[pairs.right[exact]] = tf[exact]
+        out[column] = known
+    return out
