@@ -18,6 +18,7 @@ from matcher.io import raw_table_from_frame
 from matcher.profile import infer_type
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
+from services.rows import get_or_404
 from services.uploads import read_upload, save_upload
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -120,11 +121,7 @@ def list_datasets(db: Database) -> list[Dataset]:
 
 
 def get_dataset(db: Database, dataset_id: str) -> Dataset:
-    with db.session() as session:
-        dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise NotFound(f"dataset {dataset_id} not found")
-    return dataset
+    return get_or_404(db, Dataset, dataset_id, "dataset")
 
 
 def preview(config: Config, dataset_id: str, limit: int = PREVIEW_ROWS) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from services import validation as v
 from services.config import Config
 from services.datasets import read_column, read_rows
 from services.errors import Conflict, NotFound, ServiceError, ServiceUnavailable, ValidationError
+from services.rows import get_or_404
 from services.task_runs import Dispatch, start_run
 from services.uploads import save_upload, user_message
 from storage.db import Database
@@ -71,11 +72,7 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
 
 
 def _transform(db: Database, transform_id: str) -> Transform:
-    with db.session() as session:
-        transform = session.get(Transform, transform_id)
-    if transform is None:
-        raise NotFound(f"transform {transform_id} not found")
-    return transform
+    return get_or_404(db, Transform, transform_id, "transform")
 
 
 def get_set(config: Config, db: Database, transform_id: str, set_id: str) -> SetView:

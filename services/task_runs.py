@@ -17,6 +17,7 @@ from matcher.active import MAX_SET, MIN_SET
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from services.rows import get_or_404
 from services.transforms import INTEGERS, label_count
 from storage.db import Database
 from storage.models import TaskRun, Transform, utcnow
@@ -112,11 +113,7 @@ def _enqueue(config: Config, db: Database, run_id: str, dispatch: Dispatch) -> T
 
 
 def get_run(db: Database, run_id: str) -> TaskRun:
-    with db.session() as session:
-        run = session.get(TaskRun, run_id)
-    if run is None:
-        raise NotFound(f"task run {run_id} not found")
-    return run
+    return get_or_404(db, TaskRun, run_id, "task run")
 
 
 def list_runs(db: Database, transform_id: str, task_type: str | None = None, status: str | None = None,
