@@ -85,11 +85,14 @@ class Bench:
         start = time.perf_counter()
         run = task_runs.start_run(self.config, self.db, transform_id, task_type, params, self.user.id,
                                   task_runs.default_dispatch)
+        stages: dict[str, float] = {}  # stage -> seconds since the start when it was first seen (polled)
         while (run := task_runs.get_run(self.db, run.id)).status not in TERMINAL:
+            stages.setdefault(run.stage or "queued", round(time.perf_counter() - start, 1))
             time.sleep(0.2)
         if run.status != "SUCCEEDED":
             raise SystemExit(f"{task_type} ended {run.status}: {run.error_message}")
         run.wall_seconds = round(time.perf_counter() - start, 1)  # type: ignore[attr-defined]
+        run.stage_starts = stages  # type: ignore[attr-defined]
         return run
 
 
@@ -144,7 +147,8 @@ def measure(bench: Bench, transform_id: str, workers: int, partitions: int, pinn
     return {"workers": workers, "pinned_one_core_each": pinned, "partitions": partitions,
             "wall_seconds": run.wall_seconds,  # type: ignore[attr-defined]
             "execution_seconds": round(run.execution_seconds or 0, 1), "peak_rss_mb": peaks,
-            "output_sha256": digest, "partitions_scored_per_worker": _scored(logs)}
+            "output_sha256": digest, "partitions_scored_per_worker": _scored(logs),
+            "stage_starts": run.stage_starts}  # type: ignore[attr-defined]
 
 
 def best_of(repeat: int, run: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -155,7 +159,9 @@ def best_of(repeat: int, run: Callable[[], dict[str, object]]) -> dict[str, obje
 
 
 def _scored(logs: list[Path]) -> list[int]:
-    return [log.read_text(errors="replace").count("scored by this worker") if log.exists() else 0 for log in logs]
+    """Candidate-scoring partitions per worker (explanation partitions, job ``<run>-explain``, not counted)."""
+    texts = [log.read_text(errors="replace") if log.exists() else "" for log in logs]
+    return [text.count("scored by this worker") - text.count("-explain: partition") for text in texts]
 
 
 def main() -> None:
@@ -192,6 +198,8 @@ def report(rows: int, results: list[dict[str, object]]) -> None:
              "2 workers on 1 core each, fan-out on")
     for name, r in zip(names, results, strict=True):
         print(f"| {name} | {r['wall_seconds']} | {r['peak_rss_mb']} | {r['partitions_scored_per_worker']} |")
+    for name, r in zip(names, results, strict=True):
+        print(f"{name}: stages first seen at (s) {json.dumps(r['stage_starts'])}")
     same = len({r["output_sha256"] for r in results}) == 1
     print(f"\n2 single-core workers vs 1: {one / two:.2f}x; vs 1 worker on the whole machine without fan-out: "
           f"{base / two:.2f}x; identical outputs: {same}")

@@ -22,10 +22,24 @@ if TYPE_CHECKING:
 def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
     if matcher.classifier_ is None:
         return matcher.fs_.column_weights(features)
-    clf = matcher.classifier_
-    base = clf.log2_odds(matcher.design(features))
-    return {c.name: base - clf.log2_odds(matcher.design(features.without(c.name)))
-            for c in matcher.settings_.data_columns}
+    odds = matcher.classifier_.log2_odds(ablation_matrix(matcher, features))
+    return ablation_contributions(matcher, odds)
+
+
+def ablation_matrix(matcher: Matcher, features: PairFeatures) -> np.ndarray:
+    """The pairs' design rows as they are, then again with each data column unknown in turn (one block of
+    ``len(features)`` rows per column): one matrix, so the service can spread its scoring over workers."""
+    blocks = [matcher.design(features)]
+    blocks += [matcher.design(features.without(c.name)) for c in matcher.settings_.data_columns]
+    return np.vstack(blocks)
+
+
+def ablation_contributions(matcher: Matcher, odds: np.ndarray) -> dict[str, np.ndarray]:
+    """Each column's contribution from the classifier's log2 odds of ``ablation_matrix``'s rows."""
+    columns = matcher.settings_.data_columns
+    n = len(odds) // (len(columns) + 1)
+    base = odds[:n]
+    return {c.name: base - odds[(i + 1) * n:(i + 2) * n] for i, c in enumerate(columns)}
 
 
 def pairs_frame(matcher: Matcher, min_probability: float = 0.05) -> pd.DataFrame:

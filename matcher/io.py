@@ -22,6 +22,7 @@ are 1-based data *rows*.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -295,19 +296,22 @@ def _assemble(
         raise InputError(f"{source}: the table has no columns")
     names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(names)]
     _check_unique_names(names, source)
-    frame = pd.DataFrame({name: _clean(col) for name, col in zip(names, columns, strict=True)}, dtype=object)
-    keep = frame.notna().any(axis=1).to_numpy()
-    frame = frame.loc[keep].reset_index(drop=True)
+    cleaned = [_clean(col) for col in columns]
+    keep = np.asarray(functools.reduce(pc.or_, [pc.is_valid(col) for col in cleaned]))
+    if not keep.all():
+        cleaned = [col.filter(pa.array(keep)) for col in cleaned]
+    # copy=False keeps one block per column: consolidating 1M x 9 object cells into one block costs ~0.7 s
+    frame = pd.DataFrame({name: col.to_numpy(zero_copy_only=False) for name, col in zip(names, cleaned, strict=True)},
+                         dtype=object, copy=False)
     return RawTable(frame, np.asarray(positions)[keep], unit, source)
 
 
-def _clean(values: pd.Series | Strings) -> np.ndarray:
+def _clean(values: pd.Series | Strings) -> pa.Array | pa.ChunkedArray:
     """Strip and blank out in Arrow: same whitespace rules as ``str.strip``, several times faster."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(values, type=pa.string(), from_pandas=True)
     stripped = pc.utf8_trim_whitespace(values)
-    blank_as_null = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
-    return blank_as_null.to_numpy(zero_copy_only=False)
+    return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
 
 
 def _check_unique_names(names: list[str], source: str) -> None:

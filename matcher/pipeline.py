@@ -81,6 +81,16 @@ class Matcher:
         progress.finish()
         return self
 
+    def attach_records(self, records: pd.DataFrame) -> Matcher:
+        """Give a fitted matcher its input rows back: the service caches fits without them (they are the
+        dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
+        Only the row count is checked: the columns and keys were validated when the matcher was fitted."""
+        rows = _keyed(records, self.settings_.primary_key)
+        if len(rows) != self.table_.n:
+            raise InputError(f"the fitted matcher saw {self.table_.n} records, not {len(rows)}")
+        self.records_ = rows
+        return self
+
     def refit_labels(self, labels: Labels | None,
                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> Matcher:
         """Learn from new labels reusing blocking and features: a labeling round costs seconds.
@@ -287,9 +297,15 @@ def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     for col in settings.columns:
         if col.name not in records.columns:
             raise SettingsError(f"settings describe column {col.name!r} which the data does not have")
-    out = records.reset_index(drop=True)
-    out[settings.primary_key] = out[settings.primary_key].astype(str)
+    out = _keyed(records, settings.primary_key)
     if out[settings.primary_key].duplicated().any():
         dup = out.loc[out[settings.primary_key].duplicated(), settings.primary_key].head(5).tolist()
         raise InputError(f"primary key {settings.primary_key!r} is not unique: {', '.join(dup)}")
+    return out
+
+
+def _keyed(records: pd.DataFrame, primary_key: str) -> pd.DataFrame:
+    """Rows numbered 0..n-1 (the matcher's row ids) with string keys."""
+    out = records.reset_index(drop=True)
+    out[primary_key] = out[primary_key].astype(str)
     return out

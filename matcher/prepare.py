@@ -1,6 +1,6 @@
 """Turn raw string columns into what comparators and blocking keys need, once per dataset.
 
-The result, ``PreparedTable``, is the shared input of blocking and scoring: normalised values per column,
+The result, ``PreparedTable``, is the shared input of blocking and scoring: normalised values per column (coded),
 integer-coded blocking keys, term frequencies and, for free text, a TF-IDF matrix.
 """
 
@@ -37,7 +37,6 @@ class PreparedTable:
 
     n: int
     columns: list[ColumnSettings]
-    values: dict[str, np.ndarray]  # normalised strings (object arrays, None when missing)
     codes: dict[str, np.ndarray]  # factorised normalised values, -1 when missing
     uniques: dict[str, np.ndarray]  # code -> normalised value
     term_freq: dict[str, np.ndarray]  # share of rows holding the same value, NaN when missing
@@ -111,13 +110,15 @@ def _code_tokens(norm: pd.Series) -> np.ndarray:
 
 def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = None) -> PreparedTable:
     """``progress`` is told after each column: at 1M rows the stage takes ~15 s, a few seconds per column."""
-    table = PreparedTable(n=len(df), columns=settings.data_columns, values={}, codes={}, uniques={},
-                          term_freq={})
+    table = PreparedTable(n=len(df), columns=settings.data_columns, codes={}, uniques={}, term_freq={})
+    # normalised strings only serve the whole-record text below: comparators work on codes and uniques, and
+    # 1M Python strings per column would make the cached fit slow to load (seconds of unpickling per run)
+    values: dict[str, np.ndarray] = {}
     for i, col in enumerate(settings.data_columns):
         if progress is not None:
             progress.update(i / len(settings.data_columns))
         norm = NORMALISERS[col.type](df[col.name])
-        table.values[col.name] = norm.to_numpy(dtype=object, na_value=None)
+        values[col.name] = norm.to_numpy(dtype=object, na_value=None)
         codes, uniques = pd.factorize(norm, use_na_sentinel=True)
         table.codes[col.name] = codes.astype(np.int64)
         table.uniques[col.name] = np.asarray(uniques, dtype=object)
@@ -135,14 +136,14 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
             table.numbers[col.name] = normalize.to_float(df[col.name])
     if settings.source_column:
         table.source = _codes(df[settings.source_column].fillna(""))
-    _record_text(table)
+    _record_text(table, values)
     return table
 
 
 RECORD_TEXT_TYPES = ("free_text", "person_name", "categorical")
 
 
-def _record_text(table: PreparedTable) -> None:
+def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     """TF-IDF of all text columns together: catches values in the 'wrong' column (a brand inside the title on
     one side, in the manufacturer column on the other)."""
     names = [c.name for c in table.columns if c.type in RECORD_TEXT_TYPES]
@@ -150,6 +151,6 @@ def _record_text(table: PreparedTable) -> None:
         return
     text = pd.Series([""] * table.n, dtype=object)
     for name in names:
-        text = text + " " + pd.Series(table.values[name], dtype=object).fillna("")
+        text = text + " " + pd.Series(values[name], dtype=object).fillna("")
     text = text.str.strip().replace("", None)
     table.record_tfidf = [_tfidf(text), _tfidf(text, "char")]

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from matcher.explain import contributions
+from matcher.explain import ablation_contributions, ablation_matrix, contributions
 from matcher.pipeline import Matcher
 from services.config import Config
 from services.errors import NotFound, ValidationError
+from services.fanout import OddsOf, Pending, Ready, in_process
 from services.task_runs import get_run
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -50,6 +51,13 @@ class ClusterPairs:
 def within_clusters(matcher: Matcher, records: pd.DataFrame, ranks: ClusterRanks | None = None) -> pd.DataFrame:
     """Scored candidate pairs whose two records ended in the same cluster (``records``: the run's output, in
     the matcher's row order), ``match_id`` first so a reader can filter one cluster, strongest first."""
+    return explain_clusters(matcher, records, ranks).resolve()
+
+
+def explain_clusters(matcher: Matcher, records: pd.DataFrame, ranks: ClusterRanks | None = None,
+                     odds_of: OddsOf = in_process) -> ExplainedPairs:
+    """``within_clusters`` whose contributions may still be computed elsewhere (``odds_of`` may hand the
+    ablations out to other workers): ``resolve()`` gives the frame."""
     ranks = ranks or ClusterRanks.of(records)
     cand, prob = matcher.candidates_, matcher.prob_
     rows = np.flatnonzero((prob >= PAIRS_MIN_PROBABILITY) & (ranks.codes[cand.left] == ranks.codes[cand.right]))
@@ -58,13 +66,37 @@ def within_clusters(matcher: Matcher, records: pd.DataFrame, ranks: ClusterRanks
     frame = pd.DataFrame({"match_id": ranks.match_ids[ranks.codes[left]], "key_a": keys[left],
                           "key_b": keys[right], "match_probability": np.round(prob[rows], 6)})
     explained = np.argsort(ranks.rank_of[ranks.codes[left]], kind="stable")[:EXPLAINED_PAIRS]
-    weights = contributions(matcher, cand.subset(rows[explained])) if len(explained) else {}
-    for column in matcher.settings_.data_columns:
-        values = np.full(len(frame), np.nan)
-        if len(explained):
-            values[explained] = np.round(weights[column.name], 4)
-        frame[f"{column.name}{CONTRIBUTION}"] = values
-    return frame.sort_values("match_probability", ascending=False, kind="stable").reset_index(drop=True)
+    features = cand.subset(rows[explained])
+    if matcher.classifier_ is None or not len(explained):
+        return ExplainedPairs(matcher, frame, explained, Ready(np.empty(0)), contributions(matcher, features))
+    odds = odds_of(matcher.classifier_, ablation_matrix(matcher, features))
+    return ExplainedPairs(matcher, frame, explained, odds)
+
+
+@dataclass
+class ExplainedPairs:
+    """pairs.parquet in the making: the pairs are known, their contributions may still be on their way."""
+
+    matcher: Matcher
+    frame: pd.DataFrame
+    explained: np.ndarray  # rows of ``frame`` that get contributions
+    odds: Pending  # the classifier's log2 odds of the ablation matrix of the explained pairs
+    weights: dict[str, np.ndarray] | None = None  # already known (unsupervised model, or nothing to explain)
+
+    def resolve(self) -> pd.DataFrame:
+        weights = self.weights
+        if weights is None:
+            weights = ablation_contributions(self.matcher, self.odds.result())
+        frame = self.frame
+        for column in self.matcher.settings_.data_columns:
+            values = np.full(len(frame), np.nan)
+            if len(self.explained):
+                values[self.explained] = np.round(weights[column.name], 4)
+            frame[f"{column.name}{CONTRIBUTION}"] = values
+        return frame.sort_values("match_probability", ascending=False, kind="stable").reset_index(drop=True)
+
+    def discard(self) -> None:
+        self.odds.discard()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
+from typing import TypeGuard
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ from matcher.io import write_table
 from services import run_lock, run_state
 from services.errors import ServiceError
 from services.fanout import FanoutSettings, Send
-from services.run_context import Outcome, RunContext, jsonable
+from services.run_context import Deferred, FileContent, Outcome, RunContext, jsonable
 from services.run_state import Cancelled, Claimed, ProgressReporter, TimedOut
 from services.task_types import handler_for
 from storage.artifacts import ArtifactStore
@@ -60,8 +61,11 @@ def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHoo
     try:
         reporter.report("starting", 0.0)
         outcome = handler_for(claimed.run.type)(RunContext(db, store, claimed, reporter, fanout))
-        reporter.report("publishing", 0.99)  # last cooperative check before anything becomes visible
-        output = _publish(store, run_id, outcome)
+        try:
+            reporter.report("publishing", 0.99)  # last cooperative check before anything becomes visible
+            output = _publish(store, run_id, outcome)
+        finally:
+            _discard_deferred(outcome)
         if run_state.succeed(db, run_id, output, outcome.output_format, outcome.apply):
             return run_state.SUCCEEDED
         _discard(store, run_id)  # cancelled while publishing
@@ -85,8 +89,10 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
     """Write every file (each atomically); returns the main output's path relative to the data directory."""
     directory = store.output_dir(run_id)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, content in outcome.files.items():
+    for name, content in sorted(outcome.files.items(), key=lambda item: _deferred(item[1])):  # deferred last
         target = store.output_path(run_id, name)
+        if _deferred(content):
+            content = content.resolve()
         if isinstance(content, pd.DataFrame):
             write_table(content, target)
         else:
@@ -94,6 +100,17 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
     if outcome.output is None:
         return None
     return store.output_path(run_id, outcome.output).relative_to(store.root).as_posix()
+
+
+def _deferred(content: FileContent) -> TypeGuard[Deferred]:
+    """Deferred content (``RunContext.Deferred``) is written last: others are written while it is computed."""
+    return not isinstance(content, pd.DataFrame | dict)
+
+
+def _discard_deferred(outcome: Outcome) -> None:
+    for content in outcome.files.values():
+        if _deferred(content):
+            content.discard()
 
 
 def _discard(store: ArtifactStore, run_id: str) -> None:

@@ -4,15 +4,19 @@ Once a classifier is trained, scoring the candidate pairs is most of a run on la
 pairs, ~45 s of gradient-boosted trees on one core) and splits cleanly: each pair's probability depends only on
 its own row of the design matrix. So the worker executing the run (the coordinator):
 
-1. writes the classifier and, partition by partition, the design matrix rows as Parquet under
-   ``<storage URL>/fanout/<run id>/`` (any fsspec URL: a local path by default, object storage for workers on
-   several hosts), queueing one ``matcher.score_partition`` Celery task per partition as soon as its input is
-   written, so idle workers start at once;
+1. writes the classifier (and the name of the method to apply) and, partition by partition, the design matrix
+   rows as Parquet under ``<storage URL>/fanout/<run id>/`` (any fsspec URL: a local path by default, object
+   storage for workers on several hosts), queueing one ``matcher.score_partition`` Celery task per partition
+   as soon as its input is written, so idle workers start at once;
 2. scores partitions itself too, claiming each with a ``flock`` under ``<data dir>/locks/fanout/`` (the same
    shared-directory requirement as the run lock): with one worker it simply does them all, and it never waits
    on a task that no worker is free to run (a coordinator blocked on its own subtasks deadlocks a lone worker);
 3. waits for partitions claimed elsewhere (polling, so a cancel is noticed), scores any partition whose claimer
    died without an output, reads the probabilities back in order and removes the directory.
+
+The same machinery explains the pairs inside a FIND_MATCHES run's clusters (job ``<run id>-explain``: the
+boosted trees' log odds of each pair with each column ablated in turn). That job is started before the
+coordinator writes the run's output files and gathered after, so another worker explains while it writes.
 
 Outputs are written under a temporary name and renamed, so a partition is either whole or absent; scoring is
 deterministic, so the result is the same as scoring in one process, whoever scored which partition.
@@ -28,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import fsspec
 import numpy as np
@@ -42,7 +46,7 @@ from services.config import Config
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, int], None]  # queue the scoring of (run id, partition)
+Send = Callable[[str, int], None]  # queue the work on (job id, partition)
 Report = Callable[[str, float], None]
 POLL_SECONDS = 0.2
 
@@ -59,10 +63,10 @@ class FanoutSettings:
         return cls(config.intermediate_url, config.data_dir / "locks" / "fanout", config.fanout_partitions,
                    config.fanout_min_pairs)
 
-    def run_dir(self, run_id: str) -> tuple[Any, str]:
-        """(filesystem, path) of one run's intermediate data."""
+    def run_dir(self, job_id: str) -> tuple[Any, str]:
+        """(filesystem, path) of one job's intermediate data."""
         fs, root = fsspec.core.url_to_fs(self.storage_url)
-        return fs, f"{root.rstrip('/')}/fanout/{run_id}"
+        return fs, f"{root.rstrip('/')}/fanout/{job_id}"
 
 
 def bounds(n: int, partitions: int) -> list[tuple[int, int]]:
@@ -72,9 +76,9 @@ def bounds(n: int, partitions: int) -> list[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def claim(settings: FanoutSettings, run_id: str, partition: int) -> Iterator[bool]:
+def claim(settings: FanoutSettings, job_id: str, partition: int) -> Iterator[bool]:
     """Try to take a partition's lock without waiting; the kernel drops it if the holder dies."""
-    with run_lock.try_lock(settings.locks_dir / f"{run_id}-{partition}.lock") as held:
+    with run_lock.try_lock(settings.locks_dir / f"{job_id}-{partition}.lock") as held:
         yield held
 
 
@@ -93,9 +97,14 @@ def _write_atomically(fs: Any, path: str, write: Callable[[Any], None]) -> None:
     fs.mv(tmp, path)
 
 
+# Intermediate floats are written once and read once: dictionary encoding and statistics only cost time (writing
+# a 1M-record run's design matrix took ~1.6 s with them, ~0.2 s without)
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
+
+
 def _write_matrix(fs: Any, path: str, X: np.ndarray) -> None:
     table = pa.table({f"c{j}": np.ascontiguousarray(X[:, j]) for j in range(X.shape[1])})
-    _write_atomically(fs, path, lambda handle: pq.write_table(table, handle, compression="lz4"))
+    _write_atomically(fs, path, lambda handle: pq.write_table(table, handle, **PARQUET_OPTIONS))
 
 
 def _read_matrix(fs: Any, path: str) -> np.ndarray:
@@ -104,10 +113,14 @@ def _read_matrix(fs: Any, path: str) -> np.ndarray:
     return np.column_stack([table.column(j).to_numpy() for j in range(table.num_columns)])
 
 
-def score_partition(settings: FanoutSettings, run_id: str, partition: int) -> bool:
+METHODS = ("predict_proba", "log2_odds")  # what a partition task may apply to its rows
+JOB_FILE = "job.pkl"  # the classifier and the name of its method to apply
+
+
+def score_partition(settings: FanoutSettings, job_id: str, partition: int) -> bool:
     """The work of one ``matcher.score_partition`` task; False when there was nothing (left) to do."""
-    fs, directory = settings.run_dir(run_id)
-    with claim(settings, run_id, partition) as mine:
+    fs, directory = settings.run_dir(job_id)
+    with claim(settings, job_id, partition) as mine:
         if not mine or not fs.exists(_input(directory, partition)) or fs.exists(_output(directory, partition)):
             return False
         _score(fs, directory, partition)
@@ -115,16 +128,122 @@ def score_partition(settings: FanoutSettings, run_id: str, partition: int) -> bo
 
 
 def _score(fs: Any, directory: str, partition: int) -> None:
-    with fs.open(f"{directory}/classifier.pkl", "rb") as handle:
-        classifier: PairClassifier = pickle.load(handle)  # noqa: S301 (written by the coordinator, our own)
-    prob = classifier.predict_proba(_read_matrix(fs, _input(directory, partition)))
-    table = pa.table({"probability": prob})
-    _write_atomically(fs, _output(directory, partition), lambda handle: pq.write_table(table, handle))
-    log.info("%s: partition %d scored by this worker (%d pairs)", directory.rsplit("/", 1)[-1], partition, len(prob))
+    with fs.open(f"{directory}/{JOB_FILE}", "rb") as handle:
+        classifier, method = pickle.load(handle)  # noqa: S301 (written by the coordinator, our own)
+    if method not in METHODS:
+        raise ValueError(f"unknown partition method {method!r}")
+    values = getattr(classifier, method)(_read_matrix(fs, _input(directory, partition)))
+    table = pa.table({"value": values})
+    _write_atomically(fs, _output(directory, partition),
+                      lambda handle: pq.write_table(table, handle, **PARQUET_OPTIONS))
+    log.info("%s: partition %d scored by this worker (%d rows)", directory.rsplit("/", 1)[-1], partition, len(values))
+
+
+class PartitionedJob:
+    """Rows of a matrix put through one classifier method in partitions, by every free worker (module
+    docstring). ``start`` hands the partitions out and returns at once, so the coordinator may do other work
+    before ``result`` (which scores what nobody took, gathers, and removes the intermediate data)."""
+
+    def __init__(self, settings: FanoutSettings, job_id: str, send: Send, report: Report) -> None:
+        self.settings, self.job_id, self.send, self.report = settings, job_id, send, report
+        self.fs, self.directory = settings.run_dir(job_id)
+        self.sizes: list[int] = []
+
+    def start(self, classifier: PairClassifier, method: str, count: int, rows_of: Callable[[int], np.ndarray]
+              ) -> PartitionedJob:
+        """Write and queue partitions ``0..count-1``, whose rows ``rows_of(p)`` builds, one by one."""
+        self.discard()  # an earlier attempt's leftovers
+        try:
+            self.fs.makedirs(self.directory, exist_ok=True)
+            blob = pickle.dumps((classifier, method), protocol=pickle.HIGHEST_PROTOCOL)
+            _write_atomically(self.fs, f"{self.directory}/{JOB_FILE}", lambda handle: handle.write(blob))
+            for p in range(count):
+                X = rows_of(p)
+                self.sizes.append(len(X))
+                _write_matrix(self.fs, _input(self.directory, p), X)
+                self.send(self.job_id, p)
+                self.report("handing out partitions", 0.1 * (p + 1) / count)
+        except BaseException:  # cancelled or failed while handing out: nothing may stay behind
+            self.discard()
+            raise
+        return self
+
+    def result(self) -> np.ndarray:
+        try:
+            for p in range(len(self.sizes)):
+                if score_partition(self.settings, self.job_id, p):
+                    log.info("%s: did partition %d here", self.job_id, p)
+                self._report_done()
+            return self._gather()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.fs.exists(self.directory):
+            self.fs.rm(self.directory, recursive=True)
+
+    def _gather(self) -> np.ndarray:
+        """Wait for partitions done elsewhere; do those whose claimer died without an output."""
+        pending = list(range(len(self.sizes)))
+        while pending:
+            for p in list(pending):
+                if self.fs.exists(_output(self.directory, p)):
+                    pending.remove(p)
+                    continue
+                with claim(self.settings, self.job_id, p) as free:
+                    if free:  # nobody holds it: it was done meanwhile, or its claimer died without an output
+                        if not self.fs.exists(_output(self.directory, p)):
+                            _score(self.fs, self.directory, p)
+                        pending.remove(p)
+            self._report_done()
+            if pending:
+                time.sleep(POLL_SECONDS)
+        return np.concatenate([_read_values(self.fs, _output(self.directory, p)) for p in range(len(self.sizes))])
+
+    def _report_done(self) -> None:
+        done = sum(n for p, n in enumerate(self.sizes) if self.fs.exists(_output(self.directory, p)))
+        self.report("scoring partitions", 0.1 + 0.9 * done / max(sum(self.sizes), 1))
+
+
+class Pending(Protocol):
+    """Values being computed, maybe by other workers: ``result`` waits for them, ``discard`` gives up."""
+
+    def result(self) -> np.ndarray: ...
+
+    def discard(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ready:
+    value: np.ndarray
+
+    def result(self) -> np.ndarray:
+        return self.value
+
+    def discard(self) -> None:
+        return None
+
+
+OddsOf = Callable[[PairClassifier, np.ndarray], Pending]  # a classifier's log2 odds of a matrix's rows
+
+
+def in_process(classifier: PairClassifier, X: np.ndarray) -> Pending:
+    return Ready(classifier.log2_odds(X))
+
+
+def spread_odds(settings: FanoutSettings, job_id: str, send: Send, report: Report) -> OddsOf:
+    """``OddsOf`` handing the rows out in partitions: returns once they are queued (see ``PartitionedJob``)."""
+    def odds_of(classifier: PairClassifier, X: np.ndarray) -> Pending:
+        parts = bounds(len(X), settings.partitions)
+        if len(parts) < 2:
+            return in_process(classifier, X)
+        job = PartitionedJob(settings, job_id, send, report)
+        return job.start(classifier, "log2_odds", len(parts), lambda p: X[parts[p][0]:parts[p][1]])
+    return odds_of
 
 
 class FanoutScorer:
-    """``Matcher.refit_labels``' candidate scorer for one run (see the module docstring)."""
+    """``Matcher.refit_labels``' candidate scorer for one run: its classifier's probabilities in partitions."""
 
     def __init__(self, settings: FanoutSettings, run_id: str, send: Send, report: Report) -> None:
         self.settings, self.run_id, self.send, self.report = settings, run_id, send, report
@@ -134,55 +253,14 @@ class FanoutScorer:
         parts = bounds(n, self.settings.partitions)
         if n < self.settings.min_pairs or len(parts) < 2 or matcher.classifier_ is None:
             return matcher.score(matcher.candidates_)
-        fs, directory = self.settings.run_dir(self.run_id)
-        if fs.exists(directory):  # an earlier attempt's leftovers
-            fs.rm(directory, recursive=True)
-        fs.makedirs(directory, exist_ok=True)
-        try:
-            self._hand_out(matcher, fs, directory, parts)
-            self._score_unclaimed(fs, directory, parts)
-            return self._gather(fs, directory, parts)
-        finally:
-            fs.rm(directory, recursive=True)
 
-    def _hand_out(self, matcher: Matcher, fs: Any, directory: str, parts: list[tuple[int, int]]) -> None:
-        blob = pickle.dumps(matcher.classifier_, protocol=pickle.HIGHEST_PROTOCOL)
-        _write_atomically(fs, f"{directory}/classifier.pkl", lambda handle: handle.write(blob))
-        for p, (lo, hi) in enumerate(parts):
-            X = matcher.design(matcher.candidates_.subset(np.arange(lo, hi)))
-            _write_matrix(fs, _input(directory, p), X)
-            self.send(self.run_id, p)
-            self.report("scoring: handing out partitions", 0.1 * (p + 1) / len(parts))
+        def rows_of(p: int) -> np.ndarray:
+            return matcher.design(matcher.candidates_.subset(np.arange(*parts[p])))
 
-    def _score_unclaimed(self, fs: Any, directory: str, parts: list[tuple[int, int]]) -> None:
-        for p in range(len(parts)):
-            if score_partition(self.settings, self.run_id, p):
-                log.info("task run %s: scored partition %d here", self.run_id, p)
-            self._report_done(fs, directory, parts)
-
-    def _gather(self, fs: Any, directory: str, parts: list[tuple[int, int]]) -> np.ndarray:
-        """Wait for partitions scored elsewhere; score those whose claimer died without an output."""
-        pending = list(range(len(parts)))
-        while pending:
-            for p in list(pending):
-                if fs.exists(_output(directory, p)):
-                    pending.remove(p)
-                    continue
-                with claim(self.settings, self.run_id, p) as free:
-                    if free:  # nobody holds it: it was scored meanwhile, or its claimer died without an output
-                        if not fs.exists(_output(directory, p)):
-                            _score(fs, directory, p)
-                        pending.remove(p)
-            self._report_done(fs, directory, parts)
-            if pending:
-                time.sleep(POLL_SECONDS)
-        return np.concatenate([_read_scores(fs, _output(directory, p)) for p in range(len(parts))])
-
-    def _report_done(self, fs: Any, directory: str, parts: list[tuple[int, int]]) -> None:
-        done = sum(b - a for p, (a, b) in enumerate(parts) if fs.exists(_output(directory, p)))
-        self.report("scoring partitions", 0.1 + 0.9 * done / parts[-1][1])
+        job = PartitionedJob(self.settings, self.run_id, self.send, self.report)
+        return job.start(matcher.classifier_, "predict_proba", len(parts), rows_of).result()
 
 
-def _read_scores(fs: Any, path: str) -> np.ndarray:
+def _read_values(fs: Any, path: str) -> np.ndarray:
     with fs.open(path, "rb") as handle:
-        return pq.read_table(handle).column("probability").to_numpy()
+        return pq.read_table(handle).column("value").to_numpy()

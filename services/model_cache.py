@@ -76,7 +76,9 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     directory = store.model_dir(transform.id, cache_version(transform))
     progress("loading", 0.0)
     fitted = _load(directory / MODEL_FILE)
-    if fitted is None:
+    if fitted is not None:
+        fitted.attach_records(records)
+    else:
         fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE)).fit(records, None)
         _save(fitted, directory)
         _prune(directory)
@@ -115,9 +117,12 @@ def _load(path: Path) -> Matcher | None:
 
 
 def _save(fitted: Matcher, directory: Path) -> None:
-    """Atomic: a reader sees a whole pickle or none. The progress callback (a closure) is not pickled."""
+    """Atomic: a reader sees a whole pickle or none. Neither the progress callback (a closure) nor the records
+    (the dataset file itself, given back by ``attach_records``) are pickled."""
     directory.mkdir(parents=True, exist_ok=True)
     callback, fitted.progress = fitted.progress, None
+    records = fitted.records_
+    del fitted.records_
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o644)
@@ -129,7 +134,7 @@ def _save(fitted: Matcher, directory: Path) -> None:
     except OSError as exc:  # a full disk costs speed next time, not this run
         log.warning("could not cache the fitted matcher in %s: %s", directory, exc)
     finally:
-        fitted.progress = callback
+        fitted.progress, fitted.records_ = callback, records
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 

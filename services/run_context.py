@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,18 +21,30 @@ from matcher.labels import Labels, read_labels
 from matcher.pipeline import Matcher
 from services import model_cache
 from services.errors import NotFound
-from services.fanout import FanoutScorer, FanoutSettings, Send
+from services.fanout import FanoutScorer, FanoutSettings, OddsOf, Send, in_process, spread_odds
 from services.run_state import Claimed, ProgressReporter
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Label, Transform
 
 
+class Deferred(Protocol):
+    """A file whose content is still being computed (maybe by other workers): the engine writes it after the
+    others, calling ``resolve``, and calls ``discard`` in every case afterwards (intermediate data)."""
+
+    def resolve(self) -> pd.DataFrame | dict[str, Any]: ...
+
+    def discard(self) -> None: ...
+
+
+FileContent: TypeAlias = pd.DataFrame | dict[str, Any] | Deferred
+
+
 @dataclass
 class Outcome:
     """What a run type produced: files to publish, the main one, and database writes to commit on success."""
 
-    files: dict[str, pd.DataFrame | dict[str, Any]]
+    files: dict[str, FileContent]
     output: str | None = None
     output_format: str | None = None
     apply: Callable[[Session], None] | None = None
@@ -75,6 +87,17 @@ class RunContext:
         fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress, scorer)
         self.progress.window(0.0, 1.0)
         return fitted
+
+    def odds_of(self, n_pairs: int) -> OddsOf:
+        """How to get a classifier's log2 odds of many rows (explanations): handed out in partitions to the
+        free workers when this run's ``n_pairs`` candidates were (large enough to be), else computed here."""
+        if self.fanout is None or n_pairs < self.fanout[0].min_pairs:
+            return in_process
+        settings, send = self.fanout
+
+        def report(_stage: str, fraction: float) -> None:
+            self.progress("explaining pairs", 0.95 + 0.04 * fraction)
+        return spread_odds(settings, f"{self.claimed.run.id}-explain", send, report)
 
 
 def load_labels(db: Database, transform_id: str, primary_key: str, records: pd.DataFrame) -> Labels | None:

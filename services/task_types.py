@@ -18,16 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
 from matcher.evaluate import evaluate
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services.clusters import ClusterRanks, review_table, within_clusters
+from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import NotFound, ValidationError
-from services.run_context import Outcome, RunContext, jsonable
+from services.run_context import FileContent, Outcome, RunContext, jsonable
 from storage.models import Label, LabelingSet, Transform, utcnow
 
 Handler = Callable[[RunContext], Outcome]
@@ -82,17 +81,18 @@ def evaluation(ctx: RunContext) -> Outcome:
 
 
 def find_matches(ctx: RunContext) -> Outcome:
+    """The explanations of the pairs inside clusters are handed out to free workers on large runs and
+    gathered when the engine writes pairs.parquet, after the other files: it explains while this one writes."""
     records = ctx.records()
     matcher = ctx.matcher(records, ctx.labels(records))
     ctx.progress.report("clustering", 0.92)
     result = matcher.predict()
     ctx.progress.report("explaining pairs", 0.95)
     ranks = ClusterRanks.of(result.records)
-    pairs = within_clusters(matcher, result.records, ranks)
-    files: dict[str, pd.DataFrame | dict[str, Any]] = {"matches.csv": result.records,
-                                                       "matches.parquet": result.records, "stats.json": result.stats,
-                                                       "pairs.parquet": pairs,
-                                                       "clusters.parquet": review_table(result.records, ranks)}
+    pairs = explain_clusters(matcher, result.records, ranks, ctx.odds_of(len(matcher.candidates_)))
+    files: dict[str, FileContent] = {"matches.csv": result.records, "matches.parquet": result.records,
+                                     "stats.json": result.stats, "pairs.parquet": pairs,
+                                     "clusters.parquet": review_table(result.records, ranks)}
     return Outcome(files, "matches.csv", "csv")
 
 

@@ -20,7 +20,8 @@ from matcher.labels import read_labels
 from matcher.pipeline import Matcher
 from matcher.settings import Settings
 from services import fanout
-from services.fanout import FanoutScorer, FanoutSettings
+from services.clusters import explain_clusters, within_clusters
+from services.fanout import FanoutScorer, FanoutSettings, spread_odds
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
 
@@ -62,7 +63,7 @@ def test_intermediate_data_may_live_on_any_fsspec_filesystem(labeled_matcher: Ma
     prob = FanoutScorer(config, "run-m", peek, lambda *_: None)(labeled_matcher)
     np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
     assert any(name.endswith("input-0002.parquet") for name in written)
-    assert any(name.endswith("classifier.pkl") for name in written)
+    assert any(name.endswith("job.pkl") for name in written)
     assert not fsspec.filesystem("memory").exists("/matcher-test/fanout/run-m")
 
 
@@ -115,6 +116,24 @@ def test_small_or_unlabeled_candidate_sets_are_scored_in_place(labeled_matcher: 
     assert sent == [] and not (tmp_path / "store").exists()
 
 
+def test_explanations_handed_out_give_the_pairs_one_process_gives(labeled_matcher: Matcher, tmp_path: Path) -> None:
+    """FIND_MATCHES hands the ablations of the clusters' pairs out before writing its other files and gathers
+    them last: the same pairs.parquet, and nothing left behind either once resolved or once discarded."""
+    config = settings(tmp_path)
+    records = labeled_matcher.predict().records
+    sent: list[tuple[str, int]] = []
+    odds_of = spread_odds(config, "run-5-explain", lambda job, p: sent.append((job, p)), lambda *_: None)
+    job_dir = tmp_path / "store" / "fanout" / "run-5-explain"
+
+    pending = explain_clusters(labeled_matcher, records, odds_of=odds_of)
+    assert sent == [("run-5-explain", p) for p in range(4)] and (job_dir / "input-0003.parquet").exists()
+    pd.testing.assert_frame_equal(pending.resolve(), within_clusters(labeled_matcher, records))
+    assert not job_dir.exists()
+
+    explain_clusters(labeled_matcher, records, odds_of=odds_of).discard()  # a run stopped before publishing
+    assert not job_dir.exists()
+
+
 def truth_labels(records: pd.DataFrame, truth: pd.DataFrame, n_sets: int = 20) -> pd.DataFrame:
     """Sets of two duplicated entities plus two loners, labeled by entity."""
     size = truth.groupby("entity_id")["id"].transform("size")
@@ -148,13 +167,18 @@ def test_two_workers_share_a_find_matches_run(tmp_path: Path) -> None:
         run = service.wait(service.start(transform, "FIND_MATCHES"))
         assert run.status == "SUCCEEDED", run.error_message
         logs = [w.log.read_text() for w in service.workers]
-        scored = [log.count("scored by this worker") for log in logs]
+        scored = [log.count(f"{run.id}: partition") for log in logs]
+        explained = [log.count(f"{run.id}-explain: partition") for log in logs]
         assert sum(scored) == 16 and min(scored) >= 1, scored  # both workers scored partitions
+        assert sum(explained) == 16, explained  # the explanations of the clusters' pairs were handed out too
 
-        expected = Matcher(Settings(primary_key="id")).fit(records, read_labels(labels, "id")).predict().records
+        matcher = Matcher(Settings(primary_key="id")).fit(records, read_labels(labels, "id"))
+        expected = matcher.predict().records
         written = pd.read_csv(service.output(run), dtype=str, keep_default_na=False)
         assert written["id"].tolist() == expected["id"].tolist()
         assert written["match_id"].tolist() == expected["match_id"].astype(str).tolist()
+        pairs = pd.read_parquet(service.output(run).with_name("pairs.parquet"))
+        pd.testing.assert_frame_equal(pairs, within_clusters(matcher, expected), check_dtype=False)
     finally:
         service.close()
         redis.Redis.from_url(REDIS_URL).flushdb()
