@@ -3,11 +3,13 @@
 Usage::
 
     python bench/labeling_rounds.py DATASET|BENCH_DIR [--rounds 5] [--sets 10] [--set-size 10]
-                                     [--strategy active|random] [--one-to-one]
+                                     [--strategy active|random] [--one-to-one] [--seed 0]
 
 Each round generates ``--sets`` labeling sets with ``matcher.active`` (or random sets: a random record plus
 its candidate neighbours), labels every record with its true entity id (within a set, same entity = same
 label, exactly Glue's semantics), refits on all labels so far and prints F1 of the resulting clustering.
+``--seed S`` varies the labeling: round ``r`` asks ``choose_sets`` for seed ``r + 1000 * S`` (S=0 is the
+original run) and random sets draw from ``default_rng(S)``.
 """
 
 from __future__ import annotations
@@ -56,28 +58,29 @@ def label_from_truth(file: pd.DataFrame, truth: pd.Series, pk: str) -> pd.DataFr
     return file
 
 
-def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one_to_one: bool) -> list[dict]:
+def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one_to_one: bool,
+        seed: int = 0) -> list[dict]:
     bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
     meta = json.loads((bench / "meta.json").read_text())
     pk, src = meta["primary_key"], meta["source_column"]
     records = read_table(bench / "records.csv", pk, src)
     truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
     matcher = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one)).fit(records)
-    labels, rng, out, seconds = Labels.empty(), np.random.default_rng(0), [], None
+    labels, rng, out, seconds = Labels.empty(), np.random.default_rng(seed), [], None
     for r in range(rounds + 1):
         result = matcher.predict()
         score = pairwise_scores(result.records[[pk, "match_id"]].rename(columns={pk: "id"}),
                                 truth.reset_index(), records[src] if src else None)
-        out.append({"dataset": name, "strategy": strategy, "round": r, "labeled_records": len(labels.rows),
-                    "f1": round(score["f1"], 4), "precision": round(score["precision"], 4),
-                    "recall": round(score["recall"], 4), "model": result.stats["model"],
-                    "round_seconds": seconds})
+        out.append({"dataset": name, "strategy": strategy, "seed": seed, "round": r,
+                    "labeled_records": len(labels.rows), "f1": round(score["f1"], 4),
+                    "precision": round(score["precision"], 4), "recall": round(score["recall"], 4),
+                    "model": result.stats["model"], "round_seconds": seconds})
         print(json.dumps(out[-1]), flush=True)
         if r == rounds:
             break
         t = time.time()
         exclude = labels.key_set()
-        sets = (choose_sets(matcher, num_sets, set_size, exclude, seed=r) if strategy == "active"
+        sets = (choose_sets(matcher, num_sets, set_size, exclude, seed=r + 1000 * seed) if strategy == "active"
                 else random_sets(matcher, num_sets, set_size, set(exclude), rng))
         answered = label_from_truth(labeling_file(matcher, sets), truth, pk)
         labels = labels.append(read_labels(answered, pk))
@@ -94,8 +97,9 @@ def main() -> None:
     parser.add_argument("--set-size", type=int, default=10)
     parser.add_argument("--strategy", choices=["active", "random"], default="active")
     parser.add_argument("--one-to-one", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="labeling seed; 0 reproduces the original run")
     args = parser.parse_args()
-    run(args.dataset, args.rounds, args.sets, args.set_size, args.strategy, args.one_to_one)
+    run(args.dataset, args.rounds, args.sets, args.set_size, args.strategy, args.one_to_one, args.seed)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,21 @@ class PairClassifier:
         for start in range(0, len(X), chunk):
             out[start:start + chunk] = self.model_.predict_proba(X[start:start + chunk, self.columns_])[:, 1]
         return out
+
+
+# the balanced threshold stays inside this range: a guard against a degenerate estimate on very few pairs
+BALANCED_RANGE = (0.1, 0.9)
+
+
+def expected_f1_threshold(prob: np.ndarray) -> float:
+    """The threshold maximising the F1 the probabilities themselves expect: linking every pair with p >= t
+    expects sum(p) true links among them and sum(p) matches in all. With calibrated probabilities the best
+    F1 threshold is below 0.5 whenever F1 is below 1 (it is half the best F1, Lipton et al. 2014): at 0.5
+    a hard dataset loses more recall than it gains precision."""
+    p = np.sort(np.asarray(prob, dtype=float))[::-1]
+    if len(p) == 0 or p.sum() <= 0:
+        return 0.5
+    linked = np.arange(1, len(p) + 1)
+    f1 = 2.0 * np.cumsum(p) / (linked + p.sum())
+    return float(np.clip(p[np.argmax(f1)], *BALANCED_RANGE))
+

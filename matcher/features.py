@@ -13,6 +13,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
+from scipy import sparse
 
 from matcher import product
 from matcher.prepare import CHAR_TFIDF_MAX_ROWS, PreparedTable
@@ -203,4 +204,17 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
             progress.update((i + 1) / len(table.columns))
     for measure, matrix in zip(("cos", "cos3"), table.record_tfidf, strict=False):
         feats.sims[f"~record:{measure}"] = _tfidf_cosine(matrix, table, None, left, right)
+    for name, matrix in table.in_record_tfidf.items():
+        feats.sims.update(_in_record(table, name, matrix, left, right))
     return feats
+
+
+def _in_record(table: PreparedTable, column: str, matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray
+               ) -> dict[str, np.ndarray]:
+    """Share of one side's column words found anywhere in the other side's record, (max, min) over the sides:
+    a short title inside the other's title plus description, a manufacturer missing from its column on one
+    side but named in that side's title."""
+    hi, lo = product.containment_in(matrix, table.record_tfidf[0], left, right)
+    missing = (table.codes[column][left] < 0) & (table.codes[column][right] < 0)
+    hi[missing], lo[missing] = np.nan, np.nan
+    return {f"{column}:in_record": hi, f"{column}:in_record_min": lo}

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from matcher.blocking import Blocker, decode
-from matcher.classifier import PairClassifier
+from matcher.classifier import PairClassifier, expected_f1_threshold
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
 from matcher.competition import Competition
 from matcher.errors import InputError, SettingsError
@@ -106,6 +106,8 @@ class Matcher:
         if self.competition_ is not None:
             prob = self.competition_.predict_proba(prob, self.candidates_.left, self.candidates_.right)
         self.prob_ = prob
+        # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
+        self.balanced_threshold_ = expected_f1_threshold(prob) if self.classifier_ is not None else 0.5
         return self
 
     def _fit_competition(self, prob: np.ndarray) -> Competition | None:
@@ -221,9 +223,14 @@ class Matcher:
 
     @property
     def threshold(self) -> float:
-        """precision_recall_tradeoff p is the probability a pair needs to be linked (Bayes-optimal when
-        a false link costs p and a missed link costs 1-p), kept inside [0.01, 0.99]."""
-        return float(np.clip(self.settings_.precision_recall_tradeoff, 0.01, 0.99))
+        """The probability a pair needs to be linked. precision_recall_tradeoff 0.5 is the balanced threshold
+        (``expected_f1_threshold`` once a classifier is trained, else 0.5); moving it towards 0 or 1 moves the
+        threshold linearly towards 0.01 or 0.99."""
+        p = float(np.clip(self.settings_.precision_recall_tradeoff, 0.01, 0.99))
+        centre = getattr(self, "balanced_threshold_", 0.5)
+        if p <= 0.5:
+            return 0.01 + (p - 0.01) / 0.49 * (centre - 0.01)
+        return centre + (p - 0.5) / 0.49 * (0.99 - centre)
 
     def predict(self, precision_recall_tradeoff: float | None = None, enforce_labels: bool | None = None,
                 one_to_one_links: bool | None = None) -> MatchResult:

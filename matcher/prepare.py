@@ -46,6 +46,8 @@ class PreparedTable:
     code_tokens: dict[str, np.ndarray] = field(default_factory=dict)  # sorted tokens holding digits
     version_numbers: dict[str, np.ndarray] = field(default_factory=dict)  # sorted numbers, 'v22' -> '22'
     record_tfidf: list[sparse.csr_matrix] = field(default_factory=list)  # whole-record text, word and char
+    # free-text column -> its words weighted in the whole-record vocabulary (columns of record_tfidf[0])
+    in_record_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
 
@@ -153,4 +155,27 @@ def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     for name in names:
         text = text + " " + pd.Series(values[name], dtype=object).fillna("")
     text = text.str.strip().replace("", None)
-    table.record_tfidf = [_tfidf(text), _tfidf(text, "char")]
+    # cross-column lookups only between sources: two sources fill the same columns differently (one names the
+    # manufacturer in its title, one leaves descriptions empty); one source's duplicates do not (cora: -0.01 F1)
+    free_text = [c.name for c in table.columns if c.type == "free_text"] if table.source is not None else []
+    words, table.in_record_tfidf = _shared_vocabulary_tfidf(text, {c: values[c] for c in free_text})
+    table.record_tfidf = [words, _tfidf(text, "char")]
+
+
+def _shared_vocabulary_tfidf(text: pd.Series, columns: dict[str, np.ndarray]
+                             ) -> tuple[sparse.csr_matrix, dict[str, sparse.csr_matrix]]:
+    """Word TF-IDF of the record text (as ``_tfidf``) and of each column's values in the same vocabulary and
+    IDF, so a column's words can be looked up in the other record's text whichever column holds them."""
+    counter = CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+    codes, uniques = pd.factorize(text.fillna(""), use_na_sentinel=True)
+    try:
+        counts = counter.fit_transform(np.asarray(uniques, dtype=object)).tocsr()[codes]
+    except ValueError:  # no text at all
+        return sparse.csr_matrix((len(text), 1), dtype=np.float32), {}
+    weights = TfidfTransformer(sublinear_tf=True).fit(counts)
+    per_column = {}
+    for name, values in columns.items():
+        col_codes, col_uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), use_na_sentinel=True)
+        col_counts = counter.transform(np.asarray(col_uniques, dtype=object)).tocsr()[col_codes]
+        per_column[name] = weights.transform(col_counts).astype(np.float32).tocsr()
+    return weights.transform(counts).astype(np.float32).tocsr(), per_column

@@ -80,6 +80,26 @@ def containment(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray,
     return hi, lo
 
 
+def containment_in(part: sparse.csr_matrix, whole: sparse.csr_matrix, left: np.ndarray, right: np.ndarray,
+                   chunk: int = 500_000) -> tuple[np.ndarray, np.ndarray]:
+    """Like ``containment`` but looking one side's ``part`` (one column) up in the other side's ``whole`` (the
+    record; same vocabulary): (max, min) over the two directions, NaN for a side with an empty part."""
+    hi = np.empty(len(left), dtype=np.float32)
+    lo = np.empty(len(left), dtype=np.float32)
+    squared = part.multiply(part).tocsr()
+    present = whole.copy()
+    present.data = np.ones_like(present.data)
+    mass = np.asarray(squared.sum(axis=1)).ravel()
+    for start in range(0, len(left), chunk):
+        a, b = left[start:start + chunk], right[start:start + chunk]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            in_b = np.asarray(squared[a].multiply(present[b]).sum(axis=1)).ravel() / mass[a]
+            in_a = np.asarray(squared[b].multiply(present[a]).sum(axis=1)).ravel() / mass[b]
+        hi[start:start + len(a)] = np.fmax(in_a, in_b)
+        lo[start:start + len(a)] = np.fmin(in_a, in_b)
+    return hi, lo
+
+
 def price_closeness(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """-|log2(a / b)| for two positive amounts: 0 when equal, -1 at a factor of two. Zero or negative amounts
     are NaN: a price of 0 is a placeholder for 'unknown' far more often than a free product."""

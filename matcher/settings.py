@@ -36,7 +36,8 @@ class ColumnSettings:
 class Settings:
     """All knobs of one matching job.
 
-    precision_recall_tradeoff: decision threshold on the calibrated match probability (1 favours precision).
+    precision_recall_tradeoff: the decision threshold on the match probability (1 favours precision); 0.5 is the
+        balanced threshold, see ``Matcher.threshold``.
     accuracy_cost_tradeoff: how wide the candidate search is (1 favours accuracy, more pairs, slower).
     """
 

@@ -104,7 +104,8 @@ def test_evaluate_json_contract(cli_report: dict, people, truthful: pd.DataFrame
 
     assert set(report) >= REPORT_KEYS
     assert report["model"] == "classifier"
-    assert report["threshold"] == 0.5
+    # tradeoff 0.5 with a classifier: the balanced (expected-F1) threshold, inside its guard range
+    assert 0.1 <= report["threshold"] <= 0.9
     assert report["cross_validation"] == "grouped by labeling set"
     # fewer than 20 matching pairs: the report and stderr both say the estimate is rough
     assert n_matches < 20
