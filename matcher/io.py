@@ -122,12 +122,13 @@ def raw_table_from_frame(frame: pd.DataFrame, source: str = "DataFrame") -> RawT
     return _assemble(names, columns, np.arange(1, len(frame) + 1), "row", source)
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def write_table(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> None:
     """Write CSV (UTF-8, no index) or Parquet by extension, atomically.
 
     The data goes to a temporary file in the target directory, is fsynced and then renamed over
     the target, so a crash or an exception never leaves a half-written table that a later run
-    would read as complete.
+    would read as complete. An Arrow table (``to_arrow``) is written as its DataFrame would be:
+    converting once serves several files of the same rows.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -140,9 +141,10 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             if _is_parquet(target):
-                df.to_parquet(handle, index=False)
+                _write_parquet(df, handle)
             elif not _write_plain_csv(df, handle):
-                df.to_csv(handle, index=False, encoding="utf-8", lineterminator="\n")
+                frame = df.to_pandas() if isinstance(df, pa.Table) else df
+                frame.to_csv(handle, index=False, encoding="utf-8", lineterminator="\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
@@ -152,34 +154,67 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def to_arrow(df: pd.DataFrame) -> pa.Table | None:
+    """The frame as Arrow (what ``to_parquet`` converts it to), or None when a column does not convert."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _write_parquet(data: pd.DataFrame | pa.Table, handle: IO[bytes]) -> None:
+    if isinstance(data, pa.Table):
+        pq.write_table(data, handle)
+    else:
+        data.to_parquet(handle, index=False)
+
+
 NEEDS_QUOTES = r'[,"\n\r]'
 
 
-def _write_plain_csv(df: pd.DataFrame, handle: IO[bytes]) -> bool:
+def _write_plain_csv(data: pd.DataFrame | pa.Table, handle: IO[bytes]) -> bool:
     """Arrow's CSV writer, ~10x faster than pandas at 1M rows, when it gives pandas' exact bytes: text and float
     columns (floats pre-formatted as Python does, '1.0'), no value that would need quotes. False otherwise:
     the caller falls back to pandas."""
-    if df.shape[1] < 2 or df.columns.duplicated().any():  # pandas writes a lone empty value as "" (not a blank line)
+    names = [str(n) for n in data.column_names] if isinstance(data, pa.Table) else [str(n) for n in data.columns]
+    if len(names) < 2 or len(set(names)) < len(names):  # pandas writes a lone empty value as "" (no blank line)
         return False
-    columns = {}
+    columns = _arrow_text_columns(data) if isinstance(data, pa.Table) else _pandas_text_columns(data)
+    if columns is None or any(re.search(NEEDS_QUOTES, name) for name in names):
+        return False
+    for column in columns:
+        if pc.any(pc.match_substring_regex(column, NEEDS_QUOTES)).as_py():
+            return False
+    options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\n")
+    pacsv.write_csv(pa.table(dict(zip(names, columns, strict=True))), handle, options)
+    return True
+
+
+def _pandas_text_columns(df: pd.DataFrame) -> list[pa.Array] | None:
+    columns = []
     for name in df.columns:
         series = df[name]
         if pd.api.types.is_float_dtype(series.dtype):
             series = series.map(repr, na_action="ignore")
         elif not _plain_text_dtype(series.dtype):
-            return False
+            return None
         try:
-            column = pa.array(series, type=pa.string(), from_pandas=True)
+            columns.append(pa.array(series, type=pa.string(), from_pandas=True))
         except (pa.ArrowTypeError, pa.ArrowInvalid):  # objects that are not all strings
-            return False
-        if pc.any(pc.match_substring_regex(column, NEEDS_QUOTES)).as_py():
-            return False
-        columns[str(name)] = column
-    if any(re.search(NEEDS_QUOTES, name) for name in columns):
-        return False
-    options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", eol="\n")
-    pacsv.write_csv(pa.table(columns), handle, options)
-    return True
+            return None
+    return columns
+
+
+def _arrow_text_columns(table: pa.Table) -> list[pa.Array | pa.ChunkedArray] | None:
+    columns = []
+    for column in table.columns:
+        if pa.types.is_floating(column.type):
+            values = column.to_numpy(zero_copy_only=False)
+            column = pa.array([None if v != v else repr(v) for v in values.tolist()], type=pa.string())
+        elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return None
+        columns.append(column)
+    return columns
 
 
 def _plain_text_dtype(dtype: object) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from matcher.explain import ablation_contributions, ablation_matrix, contributions
 from matcher.pipeline import Matcher
@@ -124,16 +125,23 @@ class ClusterRanks:
         return cls(codes, match_ids, rank_of)
 
 
-def review_table(records: pd.DataFrame, ranks: ClusterRanks | None = None) -> pd.DataFrame:
+def review_table(records: pd.DataFrame | pa.Table, ranks: ClusterRanks | None = None) -> pd.DataFrame | pa.Table:
     """The records of clusters of two or more in review order, with their ``cluster_rank`` (published by
-    FIND_MATCHES as clusters.parquet, so the Matches page reads one page of clusters, not a 1M-row CSV)."""
-    ranks = ranks or ClusterRanks.of(records)
+    FIND_MATCHES as clusters.parquet, so the Matches page reads one page of clusters, not a 1M-row CSV).
+    ``records`` may be the run's output already converted to Arrow (then ``ranks`` is required)."""
+    if ranks is None:
+        if not isinstance(records, pd.DataFrame):
+            raise TypeError("review_table needs the ranks of records given as Arrow")
+        ranks = ClusterRanks.of(records)
     rank = ranks.rank_of[ranks.codes]
     inside = np.flatnonzero(rank < len(ranks.match_ids))
     inside = inside[np.argsort(rank[inside], kind="stable")]
-    table = records.iloc[inside].reset_index(drop=True)
-    table.insert(0, "cluster_rank", rank[inside])
-    return table
+    if isinstance(records, pa.Table):  # pandas' schema metadata would not list the new column
+        table = records.take(pa.array(inside)).replace_schema_metadata(None)
+        return table.add_column(0, "cluster_rank", pa.array(rank[inside]))
+    frame = records.iloc[inside].reset_index(drop=True)
+    frame.insert(0, "cluster_rank", rank[inside])
+    return frame
 
 
 @dataclass(frozen=True)

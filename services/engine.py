@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TypeGuard
 
 import pandas as pd
+import pyarrow as pa
 
 from matcher.errors import MatcherError
 from matcher.io import write_table
@@ -93,7 +94,7 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
         target = store.output_path(run_id, name)
         if _deferred(content):
             content = content.resolve()
-        if isinstance(content, pd.DataFrame):
+        if isinstance(content, pd.DataFrame | pa.Table):
             write_table(content, target)
         else:
             store.publish(json.dumps(jsonable(content), indent=2).encode("utf-8"), target)
@@ -104,7 +105,7 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
 
 def _deferred(content: FileContent) -> TypeGuard[Deferred]:
     """Deferred content (``RunContext.Deferred``) is written last: others are written while it is computed."""
-    return not isinstance(content, pd.DataFrame | dict)
+    return not isinstance(content, pd.DataFrame | pa.Table | dict)
 
 
 def _discard_deferred(outcome: Outcome) -> None:

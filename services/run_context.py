@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ class Deferred(Protocol):
     def discard(self) -> None: ...
 
 
-FileContent: TypeAlias = pd.DataFrame | dict[str, Any] | Deferred
+FileContent: TypeAlias = pd.DataFrame | pa.Table | dict[str, Any] | Deferred  # a table, JSON or deferred
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from matcher.errors import InputError, MatcherError
-from matcher.io import raw_table_from_frame, read_raw_table, read_table, write_table
+from matcher.io import raw_table_from_frame, read_raw_table, read_table, to_arrow, write_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "io"
 
@@ -262,9 +262,23 @@ def test_input_error_is_a_matcher_error(tmp_path: Path) -> None:
     pd.DataFrame({"id": ["a"], "s": pd.array([None], dtype="string")}),  # pd.NA strings
 ])
 def test_csv_output_is_byte_for_byte_what_pandas_writes(tmp_path: Path, frame: pd.DataFrame) -> None:
-    """The fast Arrow writer is used only where it matches pandas exactly; everything else goes to pandas."""
+    """The fast Arrow writer is used only where it matches pandas exactly; everything else goes to pandas.
+    The frame converted to Arrow once (FIND_MATCHES writes CSV and Parquet from one conversion) writes the same."""
+    expected = frame.to_csv(index=False, lineterminator="\n").encode()
     write_table(frame, tmp_path / "out.csv")
-    assert (tmp_path / "out.csv").read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    table = to_arrow(frame)
+    assert table is not None
+    write_table(table, tmp_path / "arrow.csv")
+    assert (tmp_path / "arrow.csv").read_bytes() == expected
+    write_table(table, tmp_path / "arrow.parquet")
+    write_table(frame, tmp_path / "frame.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "arrow.parquet"),
+                                  pd.read_parquet(tmp_path / "frame.parquet"))
+
+
+def test_frames_arrow_cannot_hold_stay_frames() -> None:
+    assert to_arrow(pd.DataFrame({"id": ["a", "b"], "mixed": ["x", 1]})) is None
 
 
 def test_plain_text_tables_take_the_fast_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
