@@ -63,6 +63,10 @@ class FanoutSettings:
         return cls(config.intermediate_url, config.data_dir / "locks" / "fanout", config.fanout_partitions,
                    config.fanout_min_pairs)
 
+    def spreads(self, n_pairs: int) -> bool:
+        """Whether a run with this many candidate pairs hands its work out (one rule for scoring and explaining)."""
+        return n_pairs >= self.min_pairs
+
     def run_dir(self, job_id: str) -> tuple[Any, str]:
         """(filesystem, path) of one job's intermediate data."""
         fs, root = fsspec.core.url_to_fs(self.storage_url)
@@ -251,7 +255,7 @@ class FanoutScorer:
     def __call__(self, matcher: Matcher) -> np.ndarray:
         n = len(matcher.candidates_)
         parts = bounds(n, self.settings.partitions)
-        if n < self.settings.min_pairs or len(parts) < 2 or matcher.classifier_ is None:
+        if not self.settings.spreads(n) or len(parts) < 2 or matcher.classifier_ is None:
             return matcher.score(matcher.candidates_)
 
         def rows_of(p: int) -> np.ndarray:

@@ -92,7 +92,7 @@ class RunContext:
     def odds_of(self, n_pairs: int) -> OddsOf:
         """How to get a classifier's log2 odds of many rows (explanations): handed out in partitions to the
         free workers when this run's ``n_pairs`` candidates were (large enough to be), else computed here."""
-        if self.fanout is None or n_pairs < self.fanout[0].min_pairs:
+        if self.fanout is None or not self.fanout[0].spreads(n_pairs):
             return in_process
         settings, send = self.fanout
 
