@@ -51,7 +51,9 @@ def broken_constraints(matcher: Matcher, labels: np.ndarray) -> int:
 
 
 def blocking_recall(matcher: Matcher) -> float | None:
-    lab = matcher.labeled_
+    """Share of the labeled matches blocking proposes (in linkage, of the cross-source ones: the only kind
+    it ever proposes)."""
+    lab = matcher.scored_kind(matcher.labeled_) if matcher.labeled_ is not None else None
     if lab is None or not lab.is_match.any():
         return None
     n = matcher.table_.n

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="estimate quality from labels (cross-validated by labeling set)")
     _add_data_args(evaluate, labels_required=True)
     evaluate.add_argument("--precision-recall", type=_unit_interval, help="threshold to evaluate at (default 0.5)")
+    evaluate.add_argument("--one-to-one", action="store_true",
+                          help="evaluate one-to-one linkage (as `match --one-to-one` links): second stage included")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     evaluate.set_defaults(run=run_evaluate)
     return parser

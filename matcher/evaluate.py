@@ -9,6 +9,7 @@ never proposes cannot be found, whatever the model, so recall end to end is mode
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
@@ -16,13 +17,30 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from sklearn.model_selection import GroupKFold
 
 from matcher.assemble import blocking_recall
-from matcher.features import compare
+from matcher.cluster import one_to_one
+from matcher.errors import LabelError
+from matcher.features import PairFeatures, compare
 
 if TYPE_CHECKING:
+    from matcher.classifier import PairClassifier
+    from matcher.competition import Competition
     from matcher.pipeline import LabeledPairs, Matcher
 
 MIN_PAIRS_PER_CLASS = 5
 MAX_FOLDS = 5
+ONE_TO_ONE_MODEL = "classifier + one-to-one competition and assignment"
+
+
+@dataclass
+class OutOfFold:
+    """Each labeled pair scored by a model that never saw its labeling set: ``prob`` (final probability),
+    ``ablated`` (the same with one column left out), ``linked`` (whether a run of that model would link the
+    pair at ``threshold``) and which ``model`` it was."""
+
+    prob: np.ndarray
+    ablated: dict[str, np.ndarray]
+    linked: np.ndarray
+    model: str
 
 
 def _labeled_subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
@@ -31,32 +49,70 @@ def _labeled_subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
     return LabeledPairs(lab.left[idx], lab.right[idx], lab.is_match[idx], lab.set_id[idx])
 
 
-def out_of_fold(matcher: Matcher, lab: LabeledPairs) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
-    """Out-of-fold P(match) per labeled pair, the same with each column ablated, and the model used."""
+class _FoldModel:
+    """One fold's model as a find-matches run applies it: the classifier, then in one-to-one linkage the
+    competition stage (fitted on the fold's training sets against every candidate's score) and the
+    assignment that links each record to at most one other."""
+
+    def __init__(self, matcher: Matcher, classifier: PairClassifier | None, train: LabeledPairs | None) -> None:
+        self.matcher, self.classifier = matcher, classifier
+        self.competition: Competition | None = None
+        if classifier is not None and matcher.settings_.one_to_one and matcher.table_.source is not None:
+            self.candidate_prob = matcher.score(matcher.candidates_, classifier=classifier)
+            self.competition = matcher.fit_competition(classifier, train, self.candidate_prob)
+            if self.competition is not None:
+                c = matcher.candidates_
+                self.candidate_prob = self.competition.predict_proba(self.candidate_prob, c.left, c.right)
+
+    def score(self, features: PairFeatures) -> np.ndarray:
+        prob = self.matcher.score(features, classifier=self.classifier)
+        if self.competition is None:
+            return prob
+        return self.competition.predict_proba(prob, features.left, features.right)
+
+    def links(self, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
+        """Whether each pair would be linked: above the threshold and, one-to-one, kept by the assignment
+        over the candidates and these pairs (as if blocking had proposed them: blocking is scored apart)."""
+        if self.competition is None:
+            return prob >= threshold
+        c = self.matcher.candidates_
+        cluster = one_to_one(self.matcher.table_.n, np.r_[c.left, left], np.r_[c.right, right],
+                             np.r_[self.candidate_prob, prob], threshold)
+        return (prob >= threshold) & (cluster[left] == cluster[right])
+
+
+def out_of_fold(matcher: Matcher, lab: LabeledPairs) -> OutOfFold:
+    """Grouped cross-validation of the labeled pairs (in linkage, the cross-source pairs a run scores)."""
     features = compare(matcher.table_, lab.left, lab.right)
     columns = [c.name for c in matcher.settings_.data_columns]
     n_sets = len(np.unique(lab.set_id))
     folds = min(MAX_FOLDS, n_sets)
     can_train = lab.is_match.sum() >= MIN_PAIRS_PER_CLASS and (~lab.is_match).sum() >= MIN_PAIRS_PER_CLASS
+    threshold = matcher.threshold
     if folds < 2 or not can_train:
         prob = matcher.score(features, classifier=None)
         ablated = {c: matcher.score(features.without(c), classifier=None) for c in columns}
-        return prob, ablated, "fellegi_sunter"
-    prob = np.zeros(len(lab.left))
-    ablated = {c: np.zeros(len(lab.left)) for c in columns}
-    model = "classifier"
+        return OutOfFold(prob, ablated, prob >= threshold, "fellegi_sunter")
+    one = matcher.settings_.one_to_one and matcher.table_.source is not None
+    out = OutOfFold(np.zeros(len(lab.left)), {c: np.zeros(len(lab.left)) for c in columns},
+                    np.zeros(len(lab.left), dtype=bool), ONE_TO_ONE_MODEL if one else "classifier")
     for train, test in GroupKFold(folds).split(lab.left, lab.is_match, lab.set_id):
-        clf = matcher.fit_classifier(_labeled_subset(lab, train), warn=False)
-        model = model if clf is not None else "fellegi_sunter (a fold could not train a classifier)"
+        train_lab = _labeled_subset(lab, train)
+        clf = matcher.fit_classifier(train_lab, warn=False)
+        if clf is None:
+            out.model = "fellegi_sunter (a fold could not train a classifier)"
+        fold = _FoldModel(matcher, clf, train_lab)
+        if clf is not None and fold.competition is None and out.model == ONE_TO_ONE_MODEL:
+            out.model = "classifier (a fold could not fit the one-to-one competition stage)"
         test_features = features.subset(test)
-        prob[test] = matcher.score(test_features, classifier=clf)
+        out.prob[test] = fold.score(test_features)
+        out.linked[test] = fold.links(lab.left[test], lab.right[test], out.prob[test], threshold)
         for c in columns:
-            ablated[c][test] = matcher.score(test_features.without(c), classifier=clf)
-    return prob, ablated, model
+            out.ablated[c][test] = fold.score(test_features.without(c))
+    return out
 
 
-def _metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:
-    pred = prob >= threshold
+def _metrics(y: np.ndarray, prob: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
     fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
@@ -80,11 +136,14 @@ def _pr_curve(y: np.ndarray, prob: np.ndarray, points: int = 50) -> list[dict[st
 
 def evaluate(matcher: Matcher) -> dict[str, Any]:
     """Quality metrics of the matcher's current labels; the JSON the CLI, service and UI show."""
-    lab = matcher.labeled_
-    report: dict[str, Any] = {"warnings": []}
-    if lab is None or len(lab.left) == 0:
+    if matcher.labeled_ is None or len(matcher.labeled_.left) == 0:
         raise_no_labels()
-    assert lab is not None
+    assert matcher.labeled_ is not None
+    # in linkage only cross-source pairs are scored, linked and counted (as the benchmarks count them)
+    lab = matcher.scored_kind(matcher.labeled_)
+    report: dict[str, Any] = {"warnings": []}
+    if len(lab.left) == 0:
+        raise LabelError("no labeled pair joins the two sources: label records of both sources in one set")
     y = lab.is_match
     if not y.any() or y.all():
         report["warnings"].append("labels hold only one class (all matches or all non-matches): precision and "
@@ -92,17 +151,18 @@ def evaluate(matcher: Matcher) -> dict[str, Any]:
     elif min(y.sum(), (~y).sum()) < 20:
         report["warnings"].append(f"only {int(y.sum())} matching and {int((~y).sum())} non-matching labeled "
                                   "pairs: estimates are rough; more labels would likely help")
-    prob, ablated, model = out_of_fold(matcher, lab)
-    threshold = matcher.threshold
-    metrics = _metrics(y, prob, threshold)
+    oof = out_of_fold(matcher, lab)
+    prob, ablated, threshold = oof.prob, oof.ablated, matcher.threshold
+    metrics = _metrics(y, prob, oof.linked)
     base_ap = metrics["area_under_pr_curve"]
     importances = {c: round(base_ap - float(average_precision_score(y, p)), 4) if base_ap is not None else None
                    for c, p in ablated.items()}
     recall_ceiling = blocking_recall(matcher)
     report.update({
-        "model": model, "threshold": threshold, **{k: _round(v) for k, v in metrics.items()},
+        "model": oof.model, "threshold": threshold, **{k: _round(v) for k, v in metrics.items()},
         "labels": {**(matcher.labels_.summary() if matcher.labels_ is not None else {}),
-                   "labeled_pairs": int(len(y)), "matching_pairs": int(y.sum())},
+                   "labeled_pairs": int(len(matcher.labeled_.left)), "evaluated_pairs": int(len(y)),
+                   "matching_pairs": int(y.sum())},
         "blocking_recall": _round(recall_ceiling),
         "recall_end_to_end": _round(metrics["recall"] * recall_ceiling) if recall_ceiling is not None else None,
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
@@ -127,6 +187,4 @@ def _round(value: Any) -> Any:
 
 
 def raise_no_labels() -> NoReturn:
-    from matcher.errors import LabelError
-
     raise LabelError("no labeled pairs to evaluate: label at least two records in one labeling set")

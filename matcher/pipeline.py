@@ -102,7 +102,7 @@ class Matcher:
         self.classifier_ = self.fit_classifier(self.labeled_)
         self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
         prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
-        self.competition_ = self._fit_competition(prob)
+        self.competition_ = self.fit_competition(self.classifier_, self.labeled_, prob)
         if self.competition_ is not None:
             prob = self.competition_.predict_proba(prob, self.candidates_.left, self.candidates_.right)
         self.prob_ = prob
@@ -110,16 +110,17 @@ class Matcher:
         self.balanced_threshold_ = expected_f1_threshold(prob) if self.classifier_ is not None else 0.5
         return self
 
-    def _fit_competition(self, prob: np.ndarray) -> Competition | None:
-        """The one-to-one second stage (``matcher.competition``), fitted on the human labels' out-of-fold
-        classifier probabilities (the human pairs come first in the classifier's training rows)."""
-        if self.classifier_ is None or self.labeled_ is None or not self.settings_.one_to_one \
-                or self.table_.source is None:
+    def fit_competition(self, classifier: PairClassifier | None, lab: LabeledPairs | None,
+                        prob: np.ndarray) -> Competition | None:
+        """The one-to-one second stage (``matcher.competition``) of ``classifier``, fitted on its out-of-fold
+        probabilities of the human pairs ``lab`` (they come first in its training rows) against every
+        candidate's first-stage probability ``prob``. None unless one-to-one linkage with enough labels."""
+        if classifier is None or lab is None or not self.settings_.one_to_one or self.table_.source is None:
             return None
-        lab = self._scored_kind(self.labeled_)
+        lab = self.scored_kind(lab)
         if not Competition.can_fit(lab.is_match):
             return None
-        oof = self.classifier_.oof_[:len(lab.left)]
+        oof = classifier.oof_[:len(lab.left)]
         candidates = (self.table_.n, self.candidates_.left, self.candidates_.right, prob)
         return Competition().fit(oof, lab.left, lab.right, lab.is_match, candidates)
 
@@ -165,7 +166,7 @@ class Matcher:
         """A calibrated classifier on these labeled pairs (plus pseudo-labels), or None if they cannot train one."""
         if lab is None:
             return None
-        lab = self._scored_kind(lab)
+        lab = self.scored_kind(lab)
         if not PairClassifier.can_fit(lab.is_match):
             if warn:
                 warnings.warn("labels hold too few matches or non-matches to train a classifier "
@@ -182,7 +183,7 @@ class Matcher:
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
         return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups)
 
-    def _scored_kind(self, lab: LabeledPairs) -> LabeledPairs:
+    def scored_kind(self, lab: LabeledPairs) -> LabeledPairs:
         """In linkage only cross-source pairs are ever scored: the same-source pairs of a labeling set (most of
         its pairs, nearly all non-matches) would train the classifier on a population it never sees."""
         source = self.table_.source

@@ -173,7 +173,8 @@ def test_out_of_fold_never_trains_on_the_test_sets(people_matcher: Matcher, many
     matcher.fit_classifier = fit_spy  # type: ignore[method-assign]
     matcher.score = score_spy  # type: ignore[method-assign]
 
-    prob, ablated, _ = out_of_fold(matcher, lab)
+    oof = out_of_fold(matcher, lab)
+    prob, ablated = oof.prob, oof.ablated
 
     all_sets = set(lab.set_id.tolist())
     assert len(trained) == 5  # min(5 folds, 20 sets)
@@ -199,7 +200,8 @@ def test_wrong_labels_score_low_out_of_fold(people, people_matcher: Matcher, thr
     lab = labeled_pairs(people_matcher, read_labels(wrong, "id", known_keys=records["id"]))
     assert int(lab.is_match.sum()) == pair_counts(three_sets)[1]  # a shuffle keeps each set's match count
 
-    prob, ablated, model = out_of_fold(people_matcher, lab)
+    oof = out_of_fold(people_matcher, lab)
+    prob, ablated, model = oof.prob, oof.ablated, oof.model
 
     assert model == "classifier"
     assert f1_score(lab.is_match, prob) <= 0.3
@@ -365,3 +367,81 @@ def test_evaluation_reports_the_candidate_score_histogram(people, people_matcher
     assert len(histogram["bin_edges"]) == 21 and len(histogram["counts"]) == 20
     assert sum(histogram["counts"]) == len(people_matcher.candidates_)
     assert histogram["counts"][0] + histogram["counts"][-1] > 0.9 * len(people_matcher.candidates_)
+
+
+# --- one-to-one linkage ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def linkage_labeled(linkage) -> tuple[Matcher, Matcher]:
+    """The linkage fixture with 20 truthful labeling sets, fitted for one-to-one links and for plain ones."""
+    records, truth, source = linkage
+    fitted = []
+    for one in (True, False):
+        matcher = Matcher(Settings(primary_key="id", source_column=source, one_to_one=one)).fit(records)
+        frame = make_labels(records, truth, matcher.candidates_.left, matcher.candidates_.right, n_sets=20, seed=1)
+        fitted.append(matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"])))
+    return fitted[0], fitted[1]
+
+
+def test_linkage_counts_only_cross_source_pairs(linkage, linkage_labeled: tuple[Matcher, Matcher]) -> None:
+    records, _, source = linkage
+    for matcher in linkage_labeled:
+        report = evaluate(matcher)
+        lab = matcher.labeled_
+        src = records[source].to_numpy()
+        cross = int((src[lab.left] != src[lab.right]).sum())
+        assert 0 < cross < len(lab.left)  # the sets hold same-source pairs too
+        assert report["labels"]["evaluated_pairs"] == cross == sum(report["confusion_matrix"].values())
+        assert report["labels"]["labeled_pairs"] == len(lab.left)
+
+
+def test_one_to_one_folds_include_the_competition_and_the_assignment(
+        linkage_labeled: tuple[Matcher, Matcher]) -> None:
+    one, plain = linkage_labeled
+    report = evaluate(one)
+    assert report["model"] == "classifier + one-to-one competition and assignment"
+    assert evaluate(plain)["model"] == "classifier"
+    assert report["f1"] >= 0.95  # measured 1.0 (plain links: 0.97)
+    lab = one.scored_kind(one.labeled_)
+    oof = out_of_fold(one, lab)
+    partners: dict[int, set[int]] = {}
+    for a, b in zip(lab.left[oof.linked], lab.right[oof.linked], strict=True):
+        partners.setdefault(int(a), set()).add(int(b))
+        partners.setdefault(int(b), set()).add(int(a))
+    assert partners and max(len(p) for p in partners.values()) == 1  # each record links to one other at most
+
+
+def test_the_assignment_keeps_a_records_strongest_partner_only(linkage, linkage_labeled) -> None:
+    """A record with two partners above the threshold: the fold's assignment links the stronger one only,
+    where plain links would link both."""
+    from matcher.evaluate import _FoldModel
+
+    records, _, source = linkage
+    one, _ = linkage_labeled
+    lab = one.scored_kind(one.labeled_)
+    fold = _FoldModel(one, one.fit_classifier(lab, warn=False), lab)
+    assert fold.competition is not None
+    a, b = int(lab.left[lab.is_match][0]), int(lab.right[lab.is_match][0])  # a true cross-source pair
+    other = int(np.flatnonzero((records[source] == records[source].iloc[b]).to_numpy())[-1])
+    left, right = np.array([a, a]), np.array([b, other])
+    prob = np.array([0.999, 0.9])
+    assert fold.links(left, right, prob, 0.5).tolist() == [True, False]
+    assert (prob >= 0.5).tolist() == [True, True]
+
+
+def test_evaluate_one_to_one_on_the_command_line(linkage, linkage_labeled, tmp_path: Path) -> None:
+    records, truth, source = linkage
+    one, _ = linkage_labeled
+    frame = make_labels(records, truth, one.candidates_.left, one.candidates_.right, n_sets=20, seed=1)
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    data = FIXTURES / "linkage" / "records.csv"
+    reports = {}
+    for extra in ((), ("--one-to-one",)):
+        code, out, err = run_quietly("evaluate", data, "--primary-key", "id", "--source-column", source,
+                                     "--labels", tmp_path / "labels.csv", "--json", "--quiet", *extra)
+        assert code == 0, err
+        reports[extra] = json.loads(out)
+    assert reports[()]["model"] == "classifier"
+    assert reports[("--one-to-one",)]["model"] == "classifier + one-to-one competition and assignment"
+    assert reports[("--one-to-one",)] == evaluate(one) | {"warnings": reports[("--one-to-one",)]["warnings"]}
