@@ -174,6 +174,7 @@ class PartitionedJob:
 
     def result(self) -> np.ndarray:
         try:
+            self._report_done()  # the stage starts now, not when this worker's first partition is done
             for p in range(len(self.sizes)):
                 if score_partition(self.settings, self.job_id, p):
                     log.info("%s: did partition %d here", self.job_id, p)
