@@ -2,10 +2,11 @@
 
 A set gathers records around a pair whose match probability is most uncertain, then alternately that pair's
 strongest neighbours and the records whose pairs with the set are most uncertain (linkage: its strongest
-rivals only), so one set holds likely matches next to hard non-matches. Seeds are
-spread over the data: once a record sits in a set, its neighbourhood cannot seed another set, and half of
-the seeds are drawn at random among uncertain pairs rather than strictly by rank. Records that already
-carry a label are never asked again.
+rivals only), so one set holds likely matches next to hard non-matches. A pair the clustering overruled (a
+strong pair left apart, a weak one joined) counts as uncertain as the output is likely wrong about it. Seeds
+are spread over the data: once a record sits in a set, its neighbourhood cannot seed another set, and half
+of the seeds are drawn at random, weighted by uncertainty, rather than strictly by rank. Records that
+already carry a label are never asked again.
 """
 
 from __future__ import annotations
@@ -48,17 +49,42 @@ def _adjacency(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray) ->
     return adj
 
 
-def _seed_order(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Most uncertain pairs first, interleaved with random draws among the uncertain half (diversity)."""
-    score = uncertainty(prob)
+def _seed_order(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Highest ``score`` (``_seed_scores``) first, interleaved with random draws weighted by it (diversity)."""
     ranked = np.argsort(-score, kind="stable")
     # once the model is confident few pairs are uncertain: keep going down the ranking rather than stop short
     pool = ranked[: max(int((score > 0.05).sum()), MIN_SEED_POOL)]
-    shuffled = rng.permutation(pool)
+    shuffled = pool[_weighted_permutation(score[pool], rng)]
     order = np.empty(len(pool) * 2, dtype=np.int64)
     order[0::2], order[1::2] = pool, shuffled
     _, first = np.unique(order, return_index=True)
     return order[np.sort(first)]
+
+
+def _seed_scores(matcher: Matcher) -> np.ndarray:
+    """How much labeling each candidate pair could change the output: its uncertainty, or, for a pair the
+    clustering overruled, the probability the output is wrong about it (p for a pair left apart, 1 - p for
+    one joined). Average linkage leaves a strong pair apart when its records' other pairs are weak, and joins
+    a weak pair through others; such a pair is sure to the model, so uncertainty sampling never asks about
+    it (Febrl3: a record at p = 0.996 from its original, 0.07 and 0.12 from the two other duplicates, stayed
+    a singleton for two rounds). One-to-one links leave a record's strong rivals apart by design: skipped."""
+    prob = matcher.prob_
+    score = uncertainty(prob)
+    if matcher.settings_.one_to_one and matcher.table_.source is not None:
+        return score
+    clusters, _ = matcher.cluster_labels(matcher.settings_.enforce_labels, False)
+    joined = clusters[matcher.candidates_.left] == clusters[matcher.candidates_.right]
+    overruled = joined != (prob >= matcher.threshold)
+    return np.where(overruled, np.maximum(score, np.where(joined, 1.0 - prob, prob)), score)
+
+
+def _weighted_permutation(weight: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random order drawn without replacement with probability proportional to ``weight`` (Efraimidis and
+    Spirakis 2006). A uniform draw over the padded pool wasted the diversity half of the seeds once the model
+    is confident: on Febrl3 after 100 labels 80 pairs are uncertain, the other 4,920 of the pool are sure, and
+    5 of 10 sets grew around pairs at p = 0.994 without one misjudged pair among them."""
+    keys = np.log(rng.random(len(weight))) / np.maximum(weight, 1e-12)
+    return np.argsort(-keys, kind="stable")
 
 
 def _grow(seed: tuple[int, int], adj, blocked: np.ndarray, size: int, linkage: bool) -> list[int]:
@@ -134,8 +160,8 @@ def choose_sets(matcher: Matcher, num_sets: int = 10, set_size: int = 12, exclud
     sets: list[LabelingSet] = []
     members: list[int] = []
     seeds: list[float] = []
-    for grown, seed_prob in _seed_groups(matcher, adj, _seed_order(prob, np.random.default_rng(seed)), blocked,
-                                         group):
+    order = _seed_order(_seed_scores(matcher), np.random.default_rng(seed))
+    for grown, seed_prob in _seed_groups(matcher, adj, order, blocked, group):
         members += grown[:size - len(members)]  # the last group of a set may keep only its seed pair
         seeds.append(seed_prob)
         if not linkage or len(members) > size - MIN_SET:  # no room left for another pair
