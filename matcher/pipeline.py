@@ -196,7 +196,8 @@ class Matcher:
         """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the human labels:
         a few labels then refine the unsupervised model rather than start from nothing. ``lab_prob`` is the
         unsupervised probability of each labeled pair: a class of verdicts the humans contradict is dropped
-        (on products, pairs scored >= 0.95 are matches less than half the time)."""
+        (on products, pairs scored >= 0.95 are matches less than half the time), and only the verdicts more
+        extreme than every contradicted one remain (``_uncontradicted``)."""
         p = self.fs_.predict_proba(self.candidates_)
         n = self.table_.n
         ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
@@ -210,8 +211,8 @@ class Matcher:
             return None
         # counted, not weighted: sample weights make gradient boosting's binning ~10x slower
         per_class = max(PSEUDO_MIN, int(PSEUDO_SHARE * len(lab.left) / 2))
-        pos = rng.permutation(pos)[:per_class] if _trusted(lab.is_match[lab_prob >= 0.95]) else pos[:0]
-        neg = rng.permutation(neg)[:per_class] if _trusted(~lab.is_match[lab_prob <= 0.05]) else neg[:0]
+        pos = rng.permutation(_uncontradicted(pos, p[pos], lab_prob, lab.is_match, 0.95))[:per_class]
+        neg = rng.permutation(_uncontradicted(neg, -p[neg], -lab_prob, ~lab.is_match, -0.05))[:per_class]
         return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
     def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:
@@ -296,6 +297,24 @@ def _trusted(correct: np.ndarray) -> bool:
         return True
     test = binomtest(int(correct.sum()), len(correct), PSEUDO_MIN_PRECISION, alternative="less")
     return bool(test.pvalue >= 0.05)
+
+
+def _uncontradicted(pool: np.ndarray, score: np.ndarray, lab_score: np.ndarray, correct: np.ndarray,
+                    cut: float) -> np.ndarray:
+    """The pseudo-label candidates ``pool`` (``score >= cut``) a class of verdicts may use, given the labeled
+    pairs' scores and whether each verdict ``lab_score >= cut`` was right (scores oriented: higher = surer).
+
+    All of them while the humans do not reject the verdicts (``_trusted``); else only those scored beyond
+    every contradicted labeled pair, or none if fewer than 5. Active learning labels exactly where the
+    unsupervised model errs (a cora round held 7 labeled pairs at P <= 0.05, 6 of them matches, while 97% of
+    the 21,714 candidates there are non-matches): dropping the whole class then trained on 356 matches
+    against 94 non-matches, whose probabilities summed to 32,077 matches among 37,709 candidates (14,352
+    true) and F1 fell from 0.86 to 0.70."""
+    verdict = lab_score >= cut
+    if _trusted(correct[verdict]):
+        return pool
+    keep = pool[score > lab_score[verdict & ~correct].max()]
+    return keep if len(keep) >= 5 else pool[:0]
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from matcher.active import choose_sets, labeling_file
 from matcher.classifier import PairClassifier
 from matcher.competition import Competition, top_two
 from matcher.labels import read_labels
-from matcher.pipeline import LabeledPairs, Matcher, _trusted
+from matcher.pipeline import LabeledPairs, Matcher, _trusted, _uncontradicted
 from matcher.settings import Settings
 
 
@@ -58,10 +58,27 @@ def test_contradicted_pseudo_matches_are_dropped(people, people_matcher: Matcher
     matcher = people_matcher
     left, right = matcher.candidates_.left[:40], matcher.candidates_.right[:40]
     lab = LabeledPairs(left, right, np.zeros(40, bool), np.repeat(np.arange(4), 10).astype(str))
-    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.99))  # humans: none of the 'sure' pairs match
+    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 1.0))  # humans: none of the 'sure' pairs match
     assert not is_match.any() and len(idx) > 0
+    # contradicted at 0.99: only candidates the model is surer of than that may still be pseudo-matches
+    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.99))
+    assert (matcher.fs_.predict_proba(matcher.candidates_.subset(idx[is_match])) > 0.99).all()
     idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.5))  # no labeled verdict to check
     assert is_match.sum() > 0 and (~is_match).sum() > 0
+
+
+def test_uncontradicted_keeps_only_verdicts_surer_than_every_contradicted_one() -> None:
+    pool, score = np.arange(20), np.linspace(0.951, 1.0, 20)
+    lab_score = np.array([0.96, 0.97, 0.99, 0.5])
+    confirmed = np.array([False, False, True, False])  # 1 of 3 labeled verdicts right: not trusted
+    kept = _uncontradicted(pool, score, lab_score, confirmed, 0.95)
+    assert kept.tolist() == pool[score > 0.97].tolist()
+    # trusted verdicts keep the whole pool; a contradicted verdict at the top leaves too few (< 5) to use
+    assert len(_uncontradicted(pool, score, lab_score, np.ones(4, bool), 0.95)) == 20
+    assert len(_uncontradicted(pool, score, np.array([0.998, 0.999]), np.zeros(2, bool), 0.95)) == 0
+    # negatives use the same rule on negated scores: surer = lower probability
+    neg = _uncontradicted(pool, -(1 - score), -np.array([0.03, 0.04]), np.zeros(2, bool), -0.05)
+    assert ((1 - score[neg]) < 0.03).all() and len(neg) > 0
 
 
 def test_classifier_keeps_out_of_fold_probabilities() -> None:
