@@ -58,11 +58,8 @@ class _FoldModel:
         self.matcher, self.classifier = matcher, classifier
         self.competition: Competition | None = None
         if classifier is not None and matcher.settings_.one_to_one and matcher.table_.source is not None:
-            self.candidate_prob = matcher.score(matcher.candidates_, classifier=classifier)
-            self.competition = matcher.fit_competition(classifier, train, self.candidate_prob)
-            if self.competition is not None:
-                c = matcher.candidates_
-                self.candidate_prob = self.competition.predict_proba(self.candidate_prob, c.left, c.right)
+            first = matcher.score(matcher.candidates_, classifier=classifier)
+            self.competition, self.candidate_prob = matcher.second_stage(classifier, train, first)
 
     def score(self, features: PairFeatures) -> np.ndarray:
         prob = self.matcher.score(features, classifier=self.classifier)

@@ -102,13 +102,19 @@ class Matcher:
         self.classifier_ = self.fit_classifier(self.labeled_)
         self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
         prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
-        self.competition_ = self.fit_competition(self.classifier_, self.labeled_, prob)
-        if self.competition_ is not None:
-            prob = self.competition_.predict_proba(prob, self.candidates_.left, self.candidates_.right)
-        self.prob_ = prob
+        self.competition_, self.prob_ = self.second_stage(self.classifier_, self.labeled_, prob)
         # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
-        self.balanced_threshold_ = expected_f1_threshold(prob) if self.classifier_ is not None else 0.5
+        self.balanced_threshold_ = expected_f1_threshold(self.prob_) if self.classifier_ is not None else 0.5
         return self
+
+    def second_stage(self, classifier: PairClassifier | None, lab: LabeledPairs | None,
+                     prob: np.ndarray) -> tuple[Competition | None, np.ndarray]:
+        """The competition stage of ``classifier`` (``fit_competition``) and every candidate's final
+        probability given their first-stage ``prob``: ``prob`` itself when there is no such stage."""
+        competition = self.fit_competition(classifier, lab, prob)
+        if competition is None:
+            return None, prob
+        return competition, competition.predict_proba(prob, self.candidates_.left, self.candidates_.right)
 
     def fit_competition(self, classifier: PairClassifier | None, lab: LabeledPairs | None,
                         prob: np.ndarray) -> Competition | None:

@@ -445,3 +445,19 @@ def test_evaluate_one_to_one_on_the_command_line(linkage, linkage_labeled, tmp_p
     assert reports[()]["model"] == "classifier"
     assert reports[("--one-to-one",)]["model"] == "classifier + one-to-one competition and assignment"
     assert reports[("--one-to-one",)] == evaluate(one) | {"warnings": reports[("--one-to-one",)]["warnings"]}
+
+
+def test_linkage_labels_without_a_cross_source_pair_are_an_error(linkage, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Sets holding records of one source only say nothing a linkage run is ever asked: a clear error."""
+    records, _, source = linkage
+    a_side = records[records[source] == records[source].iloc[0]].head(6)
+    frame = a_side.assign(labeling_set_id=["s1"] * 3 + ["s2"] * 3, label=["x", "x", "y", "x", "y", "y"])
+    path = tmp_path / "labels.csv"
+    frame[["labeling_set_id", "label", *records.columns]].to_csv(path, index=False)
+    code, out, err = run(capsys, "evaluate", FIXTURES / "linkage" / "records.csv", "--primary-key", "id",
+                         "--source-column", source, "--labels", path, "--quiet")
+    assert code == 2 and out == "" and "Traceback" not in err
+    # the fit warns first that these labels cannot train a classifier; then the one error line
+    assert err.splitlines()[-1] == ("matcher: error: no labeled pair joins the two sources: label records of "
+                                    "both sources in one set")
