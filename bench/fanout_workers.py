@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import select
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,7 +42,7 @@ from services.config import Config  # noqa: E402
 from services.transforms import create_transform  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.models import TaskRun  # noqa: E402
+from storage.models import TaskRun, User  # noqa: E402
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 
@@ -52,7 +53,10 @@ class Bench:
         self.config.ensure_dirs()
         migrate.upgrade(self.config.database_url)
         self.db = Database(self.config.database_url)
-        self.user, _ = users.create_user(self.db, "bench", "admin")
+        with self.db.session() as session:  # a prepared directory is reused (bench/profile_find_matches.py)
+            self.user = session.scalars(select(User).where(User.name == "bench")).first()
+        if self.user is None:
+            self.user, _ = users.create_user(self.db, "bench", "admin")
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def env(self, partitions: int) -> dict[str, str]:

@@ -84,7 +84,9 @@ class Matcher:
     def attach_records(self, records: pd.DataFrame) -> Matcher:
         """Give a fitted matcher its input rows back: the service caches fits without them (they are the
         dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
-        Only the row count is checked: the columns and keys were validated when the matcher was fitted."""
+        Only the row count is checked: the columns and keys were validated when the matcher was fitted.
+        The primary-key column alone is enough for everything but whole output rows: ``predict`` then gives
+        the key, ``match_id`` and ``match_confidence_score`` (the service joins those to its dataset file)."""
         rows = _keyed(records, self.settings_.primary_key)
         if len(rows) != self.table_.n:
             raise InputError(f"the fitted matcher saw {self.table_.n} records, not {len(rows)}")

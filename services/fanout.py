@@ -25,6 +25,7 @@ deterministic, so the result is the same as scoring in one process, whoever scor
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import pickle
 import time
@@ -73,9 +74,16 @@ class FanoutSettings:
         return fs, f"{root.rstrip('/')}/fanout/{job_id}"
 
 
+LAST_TO_FIRST = 0.25  # the last partition's size relative to the first's
+
+
 def bounds(n: int, partitions: int) -> list[tuple[int, int]]:
-    """Contiguous, nearly equal ranges of candidate positions (their order is the output's order)."""
-    edges = np.linspace(0, n, partitions + 1).astype(int)
+    """Contiguous ranges of candidate positions (their order is the output's order), tapering from large to small.
+    Workers claim partitions in order, so whoever finishes first takes the small ones at the end: the last
+    worker to finish waits for at most a small partition, not an average one (at 1M records, 8 equal
+    partitions of ~5 s left the other worker idle ~2.5 s on average)."""
+    weights = np.linspace(1.0, LAST_TO_FIRST, partitions) if partitions > 1 else np.ones(1)
+    edges = np.round(np.r_[0.0, np.cumsum(weights)] / weights.sum() * n).astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
@@ -132,15 +140,31 @@ def score_partition(settings: FanoutSettings, job_id: str, partition: int) -> bo
 
 
 def _score(fs: Any, directory: str, partition: int) -> None:
-    with fs.open(f"{directory}/{JOB_FILE}", "rb") as handle:
-        classifier, method = pickle.load(handle)  # noqa: S301 (written by the coordinator, our own)
-    if method not in METHODS:
-        raise ValueError(f"unknown partition method {method!r}")
+    classifier, method = _job(fs, directory)
     values = getattr(classifier, method)(_read_matrix(fs, _input(directory, partition)))
     table = pa.table({"value": values})
     _write_atomically(fs, _output(directory, partition),
                       lambda handle: pq.write_table(table, handle, **PARQUET_OPTIONS))
     log.info("%s: partition %d scored by this worker (%d rows)", directory.rsplit("/", 1)[-1], partition, len(values))
+
+
+_last_job: tuple[bytes, Any] = (b"", None)  # (digest of the job file, (classifier, method)) last unpickled here
+
+
+def _job(fs: Any, directory: str) -> tuple[PairClassifier, str]:
+    """The job's classifier and method, unpickled once per process and job: unpickling the calibrated trees
+    took ~0.07 s for each partition (~2-5 s of scoring at 1M records). Keyed by the file's digest (a few
+    hundred kB), which any fsspec filesystem can give, unlike a modification time."""
+    global _last_job
+    with fs.open(f"{directory}/{JOB_FILE}", "rb") as handle:
+        blob = handle.read()
+    digest = hashlib.sha256(blob).digest()
+    if _last_job[0] != digest:
+        classifier, method = pickle.loads(blob)  # noqa: S301 (written by the coordinator, our own)
+        if method not in METHODS:
+            raise ValueError(f"unknown partition method {method!r}")
+        _last_job = (digest, (classifier, method))
+    return _last_job[1]
 
 
 class PartitionedJob:

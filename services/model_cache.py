@@ -68,20 +68,24 @@ FIT_SHARE = 0.8  # of the progress bar; learning from the labels and scoring eve
 
 
 def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataFrame, labels: Labels | None,
-                   progress: ProgressCallback, scorer: Scorer | None = None) -> Matcher:
-    """A matcher fitted on ``records`` with ``labels``: reloaded when this version is cached, else fitted and
+                   progress: ProgressCallback, scorer: Scorer | None = None,
+                   fit_records: Callable[[], pd.DataFrame] | None = None) -> Matcher:
+    """A matcher fitted on the dataset with ``labels``: reloaded when this version is cached, else fitted and
     cached (without labels, which change every round). ``scorer`` may spread the scoring of the candidates
-    (``Matcher.refit_labels``); it reports its own progress as 0..1, shown after the fit."""
+    (``Matcher.refit_labels``); it reports its own progress as 0..1, shown after the fit.
+
+    The matcher keeps ``records`` (``Matcher.attach_records``): every column, or the primary key alone when
+    the caller builds its output rows itself; a fit reads every column from ``fit_records`` (default: these)."""
     settings = settings_for(transform)
     directory = store.model_dir(transform.id, cache_version(transform))
     progress("loading", 0.0)
     fitted = _load(directory / MODEL_FILE)
-    if fitted is not None:
-        fitted.attach_records(records)
-    else:
-        fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE)).fit(records, None)
+    if fitted is None:
+        fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE)).fit(
+            fit_records() if fit_records is not None else records, None)
         _save(fitted, directory)
         _prune(directory)
+    fitted.attach_records(records)
     _apply_knobs(fitted, settings)
     fitted.settings, fitted.progress = settings, progress
     progress("labels", FIT_SHARE)

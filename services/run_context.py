@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,23 +71,55 @@ class RunContext:
     def transform(self) -> Transform:
         return self.claimed.transform
 
-    def records(self) -> pd.DataFrame:
+    def dataset_path(self) -> Path:
         path = self.store.dataset_path(self.claimed.dataset.id)
         if not path.exists():
             raise NotFound(f"dataset {self.claimed.dataset.id} has no data file ({path.name}); upload it again")
-        return read_table(path, self.transform.primary_key, self.transform.source_column)
+        return path
+
+    def records(self) -> pd.DataFrame:
+        return read_table(self.dataset_path(), self.transform.primary_key, self.transform.source_column)
+
+    def record_keys(self) -> pd.DataFrame:
+        """The primary-key column alone, as ``records()`` gives it (0.4 s at 1M records instead of 1.5-2.7 s):
+        all a cached fit needs until the output rows. A key column ``read_table`` would reject (missing, empty
+        or repeated keys) is read through it instead, for its precise error."""
+        key = self.transform.primary_key
+        try:
+            column = pq.read_table(self.dataset_path(), columns=[key]).column(0)
+        except (KeyError, pa.ArrowException):
+            return self.records()[[key]]
+        keys = pd.Series(column.to_numpy(zero_copy_only=False), name=key, dtype=object)
+        if not pa.types.is_string(column.type) or keys.isna().any() or keys.duplicated().any():
+            return self.records()[[key]]
+        return keys.to_frame()
+
+    def output_rows(self, matched: pd.DataFrame) -> pa.Table | None:
+        """Every dataset row with ``matched``'s match columns (same rows, same order), built in Arrow from the
+        dataset file: the same table as ``to_arrow`` of the records with those columns, without turning 9M
+        cells into Python strings and back (~2 s at 1M records). None when the file holds other than strings."""
+        table = pq.read_table(self.dataset_path()).replace_schema_metadata(None)
+        if len(table) != len(matched) or not all(pa.types.is_string(f.type) for f in table.schema):
+            return None
+        table = table.append_column("match_id", pa.array(matched["match_id"].to_numpy(dtype=object), pa.string()))
+        scores = matched["match_confidence_score"].to_numpy(dtype=np.float64)
+        return table.append_column("match_confidence_score", pa.array(scores, pa.float64()))
 
     def labels(self, records: pd.DataFrame) -> Labels | None:
         return load_labels(self.db, self.transform.id, self.transform.primary_key, records)
 
-    def matcher(self, records: pd.DataFrame, labels: Labels | None, share: float = 0.9) -> Matcher:
-        """The fitted matcher (cached between runs); fitting reports progress on the first ``share`` of the run."""
+    def matcher(self, records: pd.DataFrame, labels: Labels | None, share: float = 0.9,
+                fit_records: Callable[[], pd.DataFrame] | None = None) -> Matcher:
+        """The fitted matcher (cached between runs); fitting reports progress on the first ``share`` of the run.
+        ``records`` may be the key column alone (``record_keys``) when ``fit_records`` reads every column
+        (``records``) for a fit: see ``model_cache.fitted_matcher``."""
         self.progress.window(0.0, share)
         scorer = None
         if self.fanout is not None:
             settings, send = self.fanout
             scorer = FanoutScorer(settings, self.claimed.run.id, send, model_cache.scorer_progress(self.progress))
-        fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress, scorer)
+        fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress, scorer,
+                                            fit_records)
         self.progress.window(0.0, 1.0)
         return fitted
 

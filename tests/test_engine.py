@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import redis
 import sqlalchemy.exc
@@ -20,6 +22,9 @@ from conftest import FIXTURES
 from sqlalchemy import update
 from worker_support import ROOT, Service, make_service
 
+from matcher.io import read_table, to_arrow, write_table
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
 from services import engine, run_lock, run_state
 from storage.models import TaskRun, utcnow
 from workers import recovery, tasks
@@ -171,3 +176,44 @@ def test_transient_errors_retry_with_backoff_until_max_retries(service: Service)
     exhausted = FakeTask(retries=3)
     tasks.retry_or_give_up(exhausted, service.db, run_id, error)  # type: ignore[arg-type]
     assert exhausted.retried == []  # the caller ends the run FAILED
+
+
+def test_find_matches_writes_what_the_matcher_writes(service: Service, tmp_path: Path) -> None:
+    """The run builds its output rows from the dataset file in Arrow and reads only the key column before
+    that; the files are still byte for byte what ``matcher match`` writes, on a fresh fit and a cached one."""
+    records = read_table(PEOPLE, "id")
+    expected = Matcher(Settings(primary_key="id")).fit(records).predict().records
+    write_table(expected, tmp_path / "expected.csv")
+    transform = service.add_transform(service.add_dataset(PEOPLE))
+    for _ in range(2):  # the first run fits and caches the matcher, the second reloads it
+        with service.db.session() as session:
+            run = TaskRun(transform_id=transform, type="FIND_MATCHES", params={}, created_by=service.user_id)
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        assert execute(service, run_id) == "SUCCEEDED", service.run(run_id).error_message
+        output = service.output(service.run(run_id))
+        assert output.read_bytes() == (tmp_path / "expected.csv").read_bytes()
+        written = pq.read_table(output.with_name("matches.parquet"))
+        assert written.column_names == list(expected.columns)
+        assert written.to_pylist() == to_arrow(expected).to_pylist()  # values (key: string, was large_string)
+
+
+def test_find_matches_on_repeated_keys_fails_naming_them(service: Service, tmp_path: Path) -> None:
+    """Reading the key column alone must not hide what the whole read reports (here: a repeated key)."""
+    frame = pd.read_csv(PEOPLE, dtype=str)
+    frame.loc[5, "id"] = frame.loc[2, "id"]
+    csv = tmp_path / "repeated.csv"
+    frame.to_csv(csv, index=False)
+    dataset = service.add_dataset(PEOPLE)
+    write_table(pd.read_csv(csv, dtype=str, keep_default_na=False).replace("", None),
+                service.store.dataset_path(dataset))
+    with service.db.session() as session:
+        run = TaskRun(transform_id=service.add_transform(dataset), type="FIND_MATCHES", params={},
+                      created_by=service.user_id)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    assert execute(service, run_id) == "FAILED"
+    message = service.run(run_id).error_message
+    assert f"primary key 'id' has 1 duplicated value(s): {frame.loc[2, 'id']!r} (row 3, row 6)" in message
