@@ -260,6 +260,8 @@ def test_input_error_is_a_matcher_error(tmp_path: Path) -> None:
     pd.DataFrame({"id": ["a", "b"], "n": [1, 2]}),  # integers: pandas writes it
     pd.DataFrame({"id": pd.Series(["a", None], dtype=object)}),  # one column: a lone empty value is ""
     pd.DataFrame({"id": ["a"], "s": pd.array([None], dtype="string")}),  # pd.NA strings
+    pd.DataFrame({"id": ["a", "b"], "x": np.array([0.1, 1e-7], dtype=np.float32)}),  # pandas writes 0.1
+    pd.DataFrame({"id": ["a", "b", "c"], "score": [0.5, 0.5, np.nan]}),  # repeated and missing scores
 ])
 def test_csv_output_is_byte_for_byte_what_pandas_writes(tmp_path: Path, frame: pd.DataFrame) -> None:
     """The fast Arrow writer is used only where it matches pandas exactly; everything else goes to pandas.
@@ -287,3 +289,14 @@ def test_plain_text_tables_take_the_fast_writer(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: pytest.fail("pandas' writer was used"))
     write_table(frame, tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_bytes() == expected
+
+
+def test_a_value_needing_quotes_is_found_in_any_chunk_or_slice(tmp_path: Path) -> None:
+    """The quote check reads the data buffers: of every chunk, within the slice's own offsets."""
+    table = pa.table({"id": pa.chunked_array([["a", "b"], ["c", 'd "e"']]), "x": [1.0, 2.0, 3.0, 4.0]})
+    for data, name in ((table, "chunks.csv"), (table.slice(2), "slice.csv")):
+        write_table(data, tmp_path / name)
+        expected = data.to_pandas().to_csv(index=False, lineterminator="\n").encode()
+        assert (tmp_path / name).read_bytes() == expected
+    write_table(table.slice(0, 3), tmp_path / "clean.csv")  # the quoted value lies past this slice
+    assert (tmp_path / "clean.csv").read_bytes() == b"id,x\na,1.0\nb,2.0\nc,3.0\n"
