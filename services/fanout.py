@@ -140,12 +140,14 @@ def score_partition(settings: FanoutSettings, job_id: str, partition: int) -> bo
 
 
 def _score(fs: Any, directory: str, partition: int) -> None:
+    start = time.perf_counter()
     classifier, method = _job(fs, directory)
     values = getattr(classifier, method)(_read_matrix(fs, _input(directory, partition)))
     table = pa.table({"value": values})
     _write_atomically(fs, _output(directory, partition),
                       lambda handle: pq.write_table(table, handle, **PARQUET_OPTIONS))
-    log.info("%s: partition %d scored by this worker (%d rows)", directory.rsplit("/", 1)[-1], partition, len(values))
+    log.info("%s: partition %d scored by this worker (%d rows in %.2f s)", directory.rsplit("/", 1)[-1], partition,
+             len(values), time.perf_counter() - start)
 
 
 _last_job: tuple[bytes, Any] = (b"", None)  # (digest of the job file, (classifier, method)) last unpickled here
