@@ -52,8 +52,8 @@ class MatchResult:
 
 class Matcher:
     """Fitted state: ``settings_`` (with inferred columns), ``table_``, ``blocker_``, ``candidates_``
-    (PairFeatures), ``fs_``, ``classifier_`` (None without usable labels), ``competition_`` (one-to-one
-    linkage with labels, else None), ``prob_`` (per candidate)."""
+    (PairFeatures), ``fs_`` (and ``fs_prob_``, its probability of each candidate), ``classifier_`` (None without
+    usable labels), ``competition_`` (one-to-one linkage with labels, else None), ``prob_`` (per candidate)."""
 
     def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
         self.settings = settings
@@ -76,6 +76,9 @@ class Matcher:
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
         self.fs_ = FellegiSunter().fit(self.candidates_, compare(self.table_, rl, rr))
+        # the cold start's probability of every candidate, read again by every refit (pseudo-labels; the scores
+        # while no classifier can be trained): ~1 s at 1M records each time
+        self.fs_prob_ = self.fs_.predict_proba(self.candidates_)
         self.best_ = self._best_per_record(self.candidates_)
         self.refit_labels(labels)
         progress.finish()
@@ -206,7 +209,7 @@ class Matcher:
         unsupervised probability of each labeled pair: a class of verdicts the humans contradict is dropped
         (on products, pairs scored >= 0.95 are matches less than half the time), and only the verdicts more
         extreme than every contradicted one remain (``_uncontradicted``)."""
-        p = self.fs_.predict_proba(self.candidates_)
+        p = self.fs_prob_
         n = self.table_.n
         ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
             np.maximum(self.candidates_.left, self.candidates_.right)
@@ -229,6 +232,8 @@ class Matcher:
         model = self.classifier_ if isinstance(classifier, str) else classifier
         if model is not None:
             return model.predict_proba(self.design(features))
+        if features is self.candidates_:
+            return self.fs_prob_.copy()
         return self.fs_.predict_proba(features)
 
     @property

@@ -274,10 +274,14 @@ def spread_odds(settings: FanoutSettings, job_id: str, send: Send, report: Repor
 
 
 class FanoutScorer:
-    """``Matcher.refit_labels``' candidate scorer for one run: its classifier's probabilities in partitions."""
+    """``Matcher.refit_labels``' candidate scorer for one run: its classifier's probabilities in partitions.
+    ``meanwhile()``, if given, runs once the partitions are handed out, before this worker scores its share:
+    work of the run's later stages that other workers cannot do, done while they score."""
 
-    def __init__(self, settings: FanoutSettings, run_id: str, send: Send, report: Report) -> None:
+    def __init__(self, settings: FanoutSettings, run_id: str, send: Send, report: Report,
+                 meanwhile: Callable[[], None] | None = None) -> None:
         self.settings, self.run_id, self.send, self.report = settings, run_id, send, report
+        self.meanwhile = meanwhile
 
     def __call__(self, matcher: Matcher) -> np.ndarray:
         n = len(matcher.candidates_)
@@ -289,7 +293,14 @@ class FanoutScorer:
             return matcher.design(matcher.candidates_.subset(np.arange(*parts[p])))
 
         job = PartitionedJob(self.settings, self.run_id, self.send, self.report)
-        return job.start(matcher.classifier_, "predict_proba", len(parts), rows_of).result()
+        job.start(matcher.classifier_, "predict_proba", len(parts), rows_of)
+        if self.meanwhile is not None:
+            try:
+                self.meanwhile()
+            except BaseException:
+                job.discard()
+                raise
+        return job.result()
 
 
 def _read_values(fs: Any, path: str) -> np.ndarray:

@@ -50,6 +50,24 @@ def test_a_lone_coordinator_scores_every_partition_itself(labeled_matcher: Match
     assert not (tmp_path / "store" / "fanout" / "run-1").exists()  # intermediate data removed
 
 
+def test_meanwhile_runs_once_after_every_partition_is_handed_out(labeled_matcher: Matcher, tmp_path: Path) -> None:
+    """The coordinator's own later work (FIND_MATCHES reads its dataset file) runs while others score; if it
+    fails, nothing stays behind."""
+    sent: list[int] = []
+    seen: list[list[int]] = []
+    scorer = FanoutScorer(settings(tmp_path), "run-w", lambda run, p: sent.append(p), lambda *_: None,
+                          meanwhile=lambda: seen.append(list(sent)))
+    np.testing.assert_array_equal(scorer(labeled_matcher), labeled_matcher.score(labeled_matcher.candidates_))
+    assert seen == [[0, 1, 2, 3]]
+
+    def fail() -> None:
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        FanoutScorer(settings(tmp_path), "run-f", lambda *_: None, lambda *_: None, meanwhile=fail)(labeled_matcher)
+    assert not (tmp_path / "store" / "fanout" / "run-f").exists()
+
+
 def test_intermediate_data_may_live_on_any_fsspec_filesystem(labeled_matcher: Matcher, tmp_path: Path) -> None:
     """Object storage for workers on several hosts goes through the same fsspec calls as memory:// here."""
     import fsspec
