@@ -105,9 +105,8 @@ class RunContext:
         """Every dataset row with ``matched``'s match columns (same rows, same order), built in Arrow from the
         dataset file: the same table as ``to_arrow`` of the records with those columns, without turning 9M
         cells into Python strings and back (~2 s at 1M records). None when the file holds other than strings."""
-        self.read_dataset_ahead()
-        table, self._dataset_table = self._dataset_table, None
-        assert table is not None
+        table = self._dataset_table if self._dataset_table is not None else pq.read_table(self.dataset_path())
+        self._dataset_table = None  # ~200 MB at 1M records: held no longer than needed
         table = table.replace_schema_metadata(None)
         if len(table) != len(matched) or not all(pa.types.is_string(f.type) for f in table.schema):
             return None
