@@ -58,7 +58,7 @@ def main() -> None:
                               lambda config, run_id: "profiled-in-process")
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     settings = FanoutSettings(str(args.dir / "intermediate"), args.dir / "locks" / "fanout", 8,
-                              0 if args.fanout else 10**12)
+                              0 if args.fanout else 10**12, bench.config.data_dir)
     start = time.perf_counter()
     timeline: list[tuple[str, float]] = []
 

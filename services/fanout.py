@@ -4,10 +4,12 @@ Once a classifier is trained, scoring the candidate pairs is most of a run on la
 pairs, ~45 s of gradient-boosted trees on one core) and splits cleanly: each pair's probability depends only on
 its own row of the design matrix. So the worker executing the run (the coordinator):
 
-1. writes the classifier (and the name of the method to apply) and, partition by partition, the design matrix
-   rows as Parquet under ``<storage URL>/fanout/<run id>/`` (any fsspec URL: a local path by default, object
-   storage for workers on several hosts), queueing one ``matcher.score_partition`` Celery task per partition
-   as soon as its input is written, so idle workers start at once;
+1. writes the classifier (and the name of the method to apply) under ``<storage URL>/fanout/<run id>/`` (any
+   fsspec URL: a local path by default, object storage for workers on several hosts) and queues one
+   ``matcher.score_partition`` Celery task per partition. A partition's rows are a range of the cached fit's
+   design matrix (``services.model_cache``: a file in the shared data directory) when there is one, so the
+   tasks go out at once and nothing is written per run; other rows (explanations) are written partition by
+   partition as Parquet beside the classifier, each queued as soon as it is written;
 2. scores partitions itself too, claiming each with a ``flock`` under ``<data dir>/locks/fanout/`` (the same
    shared-directory requirement as the run lock): with one worker it simply does them all, and it never waits
    on a task that no worker is free to run (a coordinator blocked on its own subtasks deadlocks a lone worker);
@@ -58,11 +60,12 @@ class FanoutSettings:
     locks_dir: Path  # shared directory of the partition claims
     partitions: int = 8
     min_pairs: int = 300_000  # below this, one process scores faster than it could hand work out
+    data_dir: Path | None = None  # the shared data directory, where ``RowsInFile`` paths start
 
     @classmethod
     def from_config(cls, config: Config) -> FanoutSettings:
         return cls(config.intermediate_url, config.data_dir / "locks" / "fanout", config.fanout_partitions,
-                   config.fanout_min_pairs)
+                   config.fanout_min_pairs, config.data_dir)
 
     def spreads(self, n_pairs: int) -> bool:
         """Whether a run with this many candidate pairs hands its work out (one rule for scoring and explaining)."""
@@ -125,24 +128,72 @@ def _read_matrix(fs: Any, path: str) -> np.ndarray:
     return np.column_stack([table.column(j).to_numpy() for j in range(table.num_columns)])
 
 
+@dataclass(frozen=True)
+class RowsInFile:
+    """Partitions as row ranges of a ``.npy`` matrix that every worker can open: the cached fit's candidate
+    design (``services.model_cache``) in the shared data directory, so that a run writes no input at all.
+    ``path`` is relative to the data directory when inside it (another host may mount it elsewhere)."""
+
+    path: str
+    bounds: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, settings: FanoutSettings, X: np.ndarray | None, bounds: list[tuple[int, int]]
+           ) -> RowsInFile | None:
+        """``X``'s partitions if it is a whole ``.npy`` file mapped in memory, else None."""
+        if not isinstance(X, np.memmap) or not X.filename:
+            return None
+        path = Path(X.filename).resolve()
+        whole = np.load(path, mmap_mode="r", allow_pickle=False)
+        if whole.shape != X.shape or whole.offset != X.offset:
+            return None
+        if settings.data_dir is not None and path.is_relative_to(settings.data_dir.resolve()):
+            path = path.relative_to(settings.data_dir.resolve())
+        return cls(path.as_posix(), tuple(bounds))
+
+    def rows(self, settings: FanoutSettings, partition: int) -> np.ndarray:
+        a, b = self.bounds[partition]
+        path = Path(self.path) if settings.data_dir is None else settings.data_dir / self.path
+        return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[a:b])
+
+
 METHODS = ("predict_proba", "log2_odds")  # what a partition task may apply to its rows
-JOB_FILE = "job.pkl"  # the classifier and the name of its method to apply
+JOB_FILE = "job.pkl"  # the classifier, the name of its method to apply, and where the rows are
+
+
+@dataclass(frozen=True)
+class Job:
+    classifier: PairClassifier
+    method: str
+    source: RowsInFile | None  # None: each partition's rows are an input Parquet file in the job's directory
+
+    def has_rows(self, fs: Any, directory: str, partition: int) -> bool:
+        if self.source is None:
+            return bool(fs.exists(_input(directory, partition)))
+        return 0 <= partition < len(self.source.bounds)
+
+    def rows(self, settings: FanoutSettings, fs: Any, directory: str, partition: int) -> np.ndarray:
+        if self.source is None:
+            return _read_matrix(fs, _input(directory, partition))
+        return self.source.rows(settings, partition)
 
 
 def score_partition(settings: FanoutSettings, job_id: str, partition: int) -> bool:
     """The work of one ``matcher.score_partition`` task; False when there was nothing (left) to do."""
     fs, directory = settings.run_dir(job_id)
     with claim(settings, job_id, partition) as mine:
-        if not mine or not fs.exists(_input(directory, partition)) or fs.exists(_output(directory, partition)):
+        if not mine or fs.exists(_output(directory, partition)) or not fs.exists(f"{directory}/{JOB_FILE}"):
             return False
-        _score(fs, directory, partition)
+        if not _job(fs, directory).has_rows(fs, directory, partition):
+            return False
+        _score(settings, fs, directory, partition)
         return True
 
 
-def _score(fs: Any, directory: str, partition: int) -> None:
+def _score(settings: FanoutSettings, fs: Any, directory: str, partition: int) -> None:
     start = time.perf_counter()
-    classifier, method = _job(fs, directory)
-    values = getattr(classifier, method)(_read_matrix(fs, _input(directory, partition)))
+    job = _job(fs, directory)
+    values = getattr(job.classifier, job.method)(job.rows(settings, fs, directory, partition))
     table = pa.table({"value": values})
     _write_atomically(fs, _output(directory, partition),
                       lambda handle: pq.write_table(table, handle, **PARQUET_OPTIONS))
@@ -150,23 +201,24 @@ def _score(fs: Any, directory: str, partition: int) -> None:
              len(values), time.perf_counter() - start)
 
 
-_last_job: tuple[bytes, Any] = (b"", None)  # (digest of the job file, (classifier, method)) last unpickled here
+_last_job: tuple[bytes, Job | None] = (b"", None)  # (digest of the job file, its job) last unpickled here
 
 
-def _job(fs: Any, directory: str) -> tuple[PairClassifier, str]:
-    """The job's classifier and method, unpickled once per process and job: unpickling the calibrated trees
-    took ~0.07 s for each partition (~2-5 s of scoring at 1M records). Keyed by the file's digest (a few
-    hundred kB), which any fsspec filesystem can give, unlike a modification time."""
+def _job(fs: Any, directory: str) -> Job:
+    """The job, unpickled once per process and job: unpickling the calibrated trees took ~0.07 s for each
+    partition (~2-5 s of scoring at 1M records). Keyed by the file's digest (a few hundred kB), which any
+    fsspec filesystem can give, unlike a modification time."""
     global _last_job
     with fs.open(f"{directory}/{JOB_FILE}", "rb") as handle:
         blob = handle.read()
     digest = hashlib.sha256(blob).digest()
-    if _last_job[0] != digest:
-        classifier, method = pickle.loads(blob)  # noqa: S301 (written by the coordinator, our own)
-        if method not in METHODS:
-            raise ValueError(f"unknown partition method {method!r}")
-        _last_job = (digest, (classifier, method))
-    return _last_job[1]
+    digest_seen, job = _last_job
+    if digest_seen != digest or job is None:
+        job = pickle.loads(blob)  # noqa: S301 (written by the coordinator, our own)
+        if not isinstance(job, Job) or job.method not in METHODS:
+            raise ValueError(f"not a partition job: {directory}/{JOB_FILE}")
+        _last_job = (digest, job)
+    return job
 
 
 class PartitionedJob:
@@ -182,17 +234,31 @@ class PartitionedJob:
     def start(self, classifier: PairClassifier, method: str, count: int, rows_of: Callable[[int], np.ndarray]
               ) -> PartitionedJob:
         """Write and queue partitions ``0..count-1``, whose rows ``rows_of(p)`` builds, one by one."""
-        self.discard()  # an earlier attempt's leftovers
-        try:
-            self.fs.makedirs(self.directory, exist_ok=True)
-            blob = pickle.dumps((classifier, method), protocol=pickle.HIGHEST_PROTOCOL)
-            _write_atomically(self.fs, f"{self.directory}/{JOB_FILE}", lambda handle: handle.write(blob))
+        def hand_out() -> None:
             for p in range(count):
                 X = rows_of(p)
                 self.sizes.append(len(X))
                 _write_matrix(self.fs, _input(self.directory, p), X)
                 self.send(self.job_id, p)
                 self.report("handing out partitions", 0.1 * (p + 1) / count)
+        return self._begin(Job(classifier, method, None), hand_out)
+
+    def start_on_file(self, classifier: PairClassifier, method: str, source: RowsInFile) -> PartitionedJob:
+        """Queue every partition of ``source`` at once: whoever scores one reads its rows from the file."""
+        def hand_out() -> None:
+            self.sizes = [b - a for a, b in source.bounds]
+            for p in range(len(source.bounds)):
+                self.send(self.job_id, p)
+            self.report("handing out partitions", 0.1)
+        return self._begin(Job(classifier, method, source), hand_out)
+
+    def _begin(self, job: Job, hand_out: Callable[[], None]) -> PartitionedJob:
+        self.discard()  # an earlier attempt's leftovers
+        try:
+            self.fs.makedirs(self.directory, exist_ok=True)
+            blob = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            _write_atomically(self.fs, f"{self.directory}/{JOB_FILE}", lambda handle: handle.write(blob))
+            hand_out()
         except BaseException:  # cancelled or failed while handing out: nothing may stay behind
             self.discard()
             raise
@@ -224,7 +290,7 @@ class PartitionedJob:
                 with claim(self.settings, self.job_id, p) as free:
                     if free:  # nobody holds it: it was done meanwhile, or its claimer died without an output
                         if not self.fs.exists(_output(self.directory, p)):
-                            _score(self.fs, self.directory, p)
+                            _score(self.settings, self.fs, self.directory, p)
                         pending.remove(p)
             self._report_done()
             if pending:
@@ -289,11 +355,13 @@ class FanoutScorer:
         if not self.settings.spreads(n) or len(parts) < 2 or matcher.classifier_ is None:
             return matcher.score(matcher.candidates_)
 
-        def rows_of(p: int) -> np.ndarray:
-            return matcher.design(matcher.candidates_.subset(np.arange(*parts[p])))
-
         job = PartitionedJob(self.settings, self.run_id, self.send, self.report)
-        job.start(matcher.classifier_, "predict_proba", len(parts), rows_of)
+        source = RowsInFile.of(self.settings, getattr(matcher, "candidate_design_", None), parts)
+        if source is not None:  # the cached fit's design file: nothing to build or write
+            job.start_on_file(matcher.classifier_, "predict_proba", source)
+        else:
+            job.start(matcher.classifier_, "predict_proba", len(parts),
+                      lambda p: matcher.design(matcher.candidates_.subset(np.arange(*parts[p]))))
         if self.meanwhile is not None:
             try:
                 self.meanwhile()

@@ -3,6 +3,7 @@ which partition; real workers on Redis share a FIND_MATCHES run and write what o
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from pathlib import Path
@@ -100,6 +101,33 @@ def test_partitions_scored_by_another_worker_give_the_same_result(labeled_matche
     prob = FanoutScorer(config, "run-2", another_worker, lambda *_: None)(labeled_matcher)
     np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
     assert helped == [True] * 6
+
+
+def test_partitions_of_a_cached_design_file_are_read_from_it_not_written(labeled_matcher: Matcher,
+                                                                         tmp_path: Path) -> None:
+    """With the cached fit's design file (services.model_cache) every partition goes out at once and whoever
+    scores it reads its rows from the file, found from its own data directory (mounted anywhere)."""
+    data_dir = tmp_path / "data"
+    (data_dir / "artifacts").mkdir(parents=True)
+    np.save(data_dir / "artifacts" / "design.npy", labeled_matcher.candidate_design())
+    matcher = copy.copy(labeled_matcher)
+    matcher.candidate_design_ = np.load(data_dir / "artifacts" / "design.npy", mmap_mode="r")
+    config = FanoutSettings(str(tmp_path / "store"), tmp_path / "locks", 5, 1, data_dir)
+    job_dir = tmp_path / "store" / "fanout" / "run-d"
+    seen: list[list[str]] = []
+    helped: list[bool] = []
+
+    def another_worker(run_id: str, partition: int) -> None:
+        seen.append(sorted(path.name for path in job_dir.iterdir()))
+        helped.append(fanout.score_partition(config, run_id, partition))
+
+    prob = FanoutScorer(config, "run-d", another_worker, lambda *_: None)(matcher)
+    np.testing.assert_array_equal(prob, labeled_matcher.score(labeled_matcher.candidates_))
+    assert helped == [True] * 5
+    assert seen[0] == ["job.pkl"]  # no input written
+    source = fanout.RowsInFile.of(config, matcher.candidate_design_, fanout.bounds(len(prob), 5))
+    assert source is not None and source.path == "artifacts/design.npy"
+    assert fanout.RowsInFile.of(config, labeled_matcher.candidate_design(), [(0, 1)]) is None  # in memory
 
 
 def test_a_partition_whose_claimer_died_is_scored_by_the_coordinator(labeled_matcher: Matcher,

@@ -1,0 +1,74 @@
+"""The fitted matcher cached between runs (services.model_cache): the candidates' design matrix is kept beside the
+pickle as a file mapped in memory, gives the probabilities a fit in memory gives, and is rebuilt when damaged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, load_fixture, make_labels
+from worker_support import Service, make_service
+
+from matcher.io import read_table
+from matcher.labels import Labels, read_labels
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
+from services import model_cache
+from storage.models import Transform
+
+PEOPLE = FIXTURES / "people" / "records.csv"
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    service = make_service(tmp_path)
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def labels() -> Labels:
+    records, truth, _ = load_fixture("people")
+    plain = Matcher(Settings(primary_key="id")).fit(records)
+    frame = make_labels(records, truth, plain.candidates_.left, plain.candidates_.right, n_sets=20, seed=1)
+    return read_labels(frame, "id")
+
+
+def fitted(service: Service, transform_id: str, labels: Labels) -> Matcher:
+    with service.db.session() as session:
+        transform = session.get_one(Transform, transform_id)
+        return model_cache.fitted_matcher(service.store, transform, read_table(PEOPLE, "id"), labels,
+                                          lambda *_: None)
+
+
+def test_the_design_matrix_is_kept_beside_the_fit_and_read_back_mapped(service: Service, labels: Labels) -> None:
+    transform = service.add_transform(service.add_dataset(PEOPLE))
+    in_memory = Matcher(Settings(primary_key="id")).fit(read_table(PEOPLE, "id"), labels)
+    first = fitted(service, transform, labels)  # fits, caches, builds the design file
+    design_file = next((service.store.root / "artifacts" / transform).glob("*/design.npy"))
+    assert isinstance(first.candidate_design_, np.memmap) and Path(first.candidate_design_.filename) == design_file
+    np.testing.assert_array_equal(first.candidate_design_, first.design(first.candidates_))
+    np.testing.assert_array_equal(first.prob_, in_memory.prob_)
+
+    written_at = design_file.stat().st_mtime_ns
+    again = fitted(service, transform, labels)  # reloads both
+    assert design_file.stat().st_mtime_ns == written_at
+    np.testing.assert_array_equal(again.prob_, in_memory.prob_)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other values", "other width"])
+def test_a_damaged_design_file_is_rebuilt_not_trusted(service: Service, labels: Labels, damage: str) -> None:
+    transform = service.add_transform(service.add_dataset(PEOPLE))
+    expected = fitted(service, transform, labels).prob_
+    design_file = next((service.store.root / "artifacts" / transform).glob("*/design.npy"))
+    good = np.load(design_file)
+    if damage == "truncated":
+        design_file.write_bytes(design_file.read_bytes()[:1000])
+    else:
+        bad = np.zeros_like(good) if damage == "other values" else good[:, :-1].copy()
+        np.save(design_file, bad)
+    again = fitted(service, transform, labels)
+    np.testing.assert_array_equal(np.load(design_file), good)
+    np.testing.assert_array_equal(again.prob_, expected)
