@@ -4,7 +4,8 @@ Fitting is the expensive part of every run and does not depend on labels, so it 
 reloaded: a labeling round after the first only refits the classifier on the new labels. The version is a hash
 of everything the fit depends on (dataset, primary key, source column, accuracy/cost knob, engine version and
 the versions of the libraries inside the pickle); anything else (threshold, enforce labels, one-to-one) is
-applied after loading. The pickle is written by our own workers under the data directory and trusted as such.
+applied after loading. The fit is a pickle whose arrays are read back memory-mapped (``storage.mapped_pickle``),
+written by our own workers under the data directory and trusted as such.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,13 +31,14 @@ from matcher.labels import Labels
 from matcher.pipeline import Matcher
 from matcher.progress import ProgressCallback
 from matcher.settings import Settings
+from storage import mapped_pickle
 from storage.artifacts import ArtifactStore
 from storage.models import Transform
 
 log = logging.getLogger(__name__)
 Scorer = Callable[[Matcher], np.ndarray]
 
-MODEL_FILE = "matcher.pkl"
+MODEL_FILE = "matcher.fit"  # storage.mapped_pickle
 DESIGN_FILE = "design.npy"  # Matcher.candidate_design(), read back memory-mapped
 KEEP_OTHER_VERSIONS = 1  # besides the current one, so flipping a knob back and forth stays fast
 
@@ -113,8 +114,7 @@ def _apply_knobs(fitted: Matcher, settings: Settings) -> None:
 
 def _load(path: Path) -> Matcher | None:
     try:
-        with path.open("rb") as handle:
-            fitted = pickle.load(handle)  # noqa: S301 (written by our own workers, see module docstring)
+        fitted = mapped_pickle.load(path)
     except FileNotFoundError:
         return None
     except Exception as exc:  # noqa: BLE001 (a truncated or incompatible cache is a miss, never a failure)
@@ -177,8 +177,7 @@ def _save(fitted: Matcher, directory: Path) -> None:
     del fitted.records_
     design, fitted.candidate_design_ = getattr(fitted, "candidate_design_", None), None
     try:
-        _write_atomically(directory / MODEL_FILE,
-                          lambda handle: pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL))
+        _write_atomically(directory / MODEL_FILE, lambda handle: mapped_pickle.dump(fitted, handle))
         meta = {"engine": engine_version(), "records": int(fitted.table_.n)}
         _write_atomically(directory / "meta.json", lambda handle: handle.write(json.dumps(meta).encode()))
     finally:

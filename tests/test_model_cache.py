@@ -3,6 +3,7 @@ pickle as a file mapped in memory, gives the probabilities a fit in memory gives
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,21 @@ def test_a_damaged_design_file_is_rebuilt_not_trusted(service: Service, labels: 
     again = fitted(service, transform, labels)
     np.testing.assert_array_equal(np.load(design_file), good)
     np.testing.assert_array_equal(again.prob_, expected)
+
+
+def test_the_fit_reloads_mapped_and_an_unreadable_one_is_fitted_again(service: Service, labels: Labels) -> None:
+    """The cached fit's arrays come back mapped from its file; a file in another format (an older cache's
+    plain pickle) or cut short is a cache miss, never a failed run."""
+    transform = service.add_transform(service.add_dataset(PEOPLE))
+    expected = fitted(service, transform, labels).prob_
+    fit_file = next((service.store.root / "artifacts" / transform).glob("*/matcher.fit"))
+    reloaded = fitted(service, transform, labels)
+    base = reloaded.candidates_.left
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(base, memoryview)  # a view of the mapped file, not a copy
+    whole = fit_file.read_bytes()
+    for damaged in (pickle.dumps(reloaded.settings_), whole[:len(whole) // 2]):
+        fit_file.write_bytes(damaged)
+        np.testing.assert_array_equal(fitted(service, transform, labels).prob_, expected)
+        assert fit_file.read_bytes() == whole

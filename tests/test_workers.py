@@ -75,7 +75,7 @@ def test_labeling_set_generation_writes_a_labeling_file_and_its_sets(service: Se
     # Second round: label what was proposed; the next sets come from the cached fit and avoid labeled records.
     labeled = frame.assign(label=[f"L{k}" for k in range(len(frame))])
     service.wait(service.start(transform, "IMPORT_LABELS", path=str(service.upload(labeled, "round1.csv"))))
-    model = next((service.store.root / "artifacts" / transform).glob("*/matcher.pkl"))
+    model = next((service.store.root / "artifacts" / transform).glob("*/matcher.fit"))
     fitted_at = model.stat().st_mtime_ns
     again = service.wait(service.start(transform, "LABELING_SET_GENERATION", num_sets=4, set_size=8))
     assert again.status == "SUCCEEDED", again.error_message
