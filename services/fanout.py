@@ -249,6 +249,7 @@ class PartitionedJob:
             self.sizes = [b - a for a, b in source.bounds]
             for p in range(len(source.bounds)):
                 self.send(self.job_id, p)
+            log.info("%s: %d partitions of %s handed out", self.job_id, len(source.bounds), source.path)
             self.report("handing out partitions", 0.1)
         return self._begin(Job(classifier, method, source), hand_out)
 

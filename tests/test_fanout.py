@@ -217,6 +217,8 @@ def test_two_workers_share_a_find_matches_run(tmp_path: Path) -> None:
         explained = [log.count(f"{run.id}-explain: partition") for log in logs]
         assert sum(scored) == 16 and min(scored) >= 1, scored  # both workers scored partitions
         assert sum(explained) == 16, explained  # the explanations of the clusters' pairs were handed out too
+        # the candidates' rows came from the cached fit's design file, not from inputs written for the run
+        assert sum(f"{run.id}: 16 partitions of artifacts/{transform}/" in log for log in logs) == 1
 
         matcher = Matcher(Settings(primary_key="id")).fit(records, read_labels(labels, "id"))
         expected = matcher.predict().records
