@@ -10,17 +10,14 @@ written by our own workers under the data directory and trusted as such.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -32,7 +29,7 @@ from matcher.pipeline import Matcher
 from matcher.progress import ProgressCallback
 from matcher.settings import Settings
 from storage import mapped_pickle
-from storage.artifacts import ArtifactStore
+from storage.artifacts import ArtifactStore, write_atomically
 from storage.models import Transform
 
 log = logging.getLogger(__name__)
@@ -152,20 +149,12 @@ def _mapped(path: Path, rows: int) -> np.ndarray | None:
     return design if ok else None
 
 
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
-    """A reader sees the whole file or none; a full disk costs speed next time, not this run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """``storage.artifacts.write_atomically``, where a full disk costs speed next time, not this run."""
     try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
+        write_atomically(path, write)
     except OSError as exc:
         log.warning("could not cache %s: %s", path, exc)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _save(fitted: Matcher, directory: Path) -> None:

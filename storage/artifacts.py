@@ -2,14 +2,17 @@
 
     datasets/<dataset_id>.parquet            the uploaded table, every value a string (input column order)
     outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
-    artifacts/<transform_id>/<version>/...   the engine's fitted state (matcher pickle), reloadable
+    artifacts/<transform_id>/<version>/...   the engine's fitted state, reloadable (services.model_cache:
+                                             matcher.fit, a storage.mapped_pickle, and design.npy)
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 class ArtifactStore:
@@ -30,14 +33,20 @@ class ArtifactStore:
 
     def publish(self, data: bytes, target: Path) -> Path:
         """Write bytes atomically: readers see the whole file or none of it."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            os.fchmod(fd, 0o644)  # mkstemp makes 0600: the web process may run as another user
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomically(target, lambda handle: handle.write(data))
+
+
+def write_atomically(target: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Let ``write`` fill a temporary file beside ``target``, then rename it: readers see the whole file or none
+    of it (streamed, so a large artifact is never held in memory as bytes first)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600: the web process may run as another user
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
