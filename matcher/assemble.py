@@ -95,5 +95,10 @@ def run_stats(matcher: Matcher, labels: np.ndarray) -> dict[str, Any]:
         "clusters": int((sizes > 1).sum()),
         "records_in_clusters": int(sizes[sizes > 1].sum()),
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+        # a cap binds only when the user set one; it is reported when a cluster reached it
+        "max_cluster_size": matcher.settings_.max_cluster_size,
+        "max_cluster_size_reached": bool(matcher.settings_.max_cluster_size is not None and len(sizes)
+                                         and sizes.max() >= matcher.settings_.max_cluster_size),
+        "placeholder_values": dict(getattr(matcher.table_, "placeholders", {})),
         "column_types": {c.name: c.type for c in matcher.settings_.columns},
     }

@@ -2,7 +2,13 @@
 
 Bare connected components chain unrelated records through one bad edge (A~B, B~C, so A~C). Here a component
 only seeds the search; inside it, clusters merge while their *average* pair probability stays above the
-threshold (pairs never scored count as 0), never past ``max_cluster_size``, and never across a cannot-link.
+threshold, never past ``max_cluster_size`` (no cap unless the user sets one), and never across a cannot-link.
+Components of up to ``COMPLETE_MAX`` records have every pair scored (pairs never scored count as 0); larger
+ones, an entity of thousands of records among them, get ``COMPLETE_SAMPLE`` random partners per record scored.
+Between two clusters, the pairs neither blocking nor completion scored then count at the mean of the random
+partners drawn between them (0 when none was drawn): an unbiased estimate of the average where the sample
+reaches, the old rule where it does not, so the cost stays linear in the component's size and a chain of
+weak links still shows as a low average between its ends.
 Must-links are merged before anything else. For two-table linkage of duplicate-free tables, ``one_to_one``
 keeps the best link per record instead (greedy maximum-weight matching).
 """
@@ -10,13 +16,15 @@ keeps the best link per record instead (greedy maximum-weight matching).
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-GIANT_COMPONENT = 2000
+# average linkage over a component this large runs on ever stricter links first (its cost, not its evidence)
+GIANT_COMPONENT = 20_000
 
 
 @dataclass
@@ -54,22 +62,34 @@ class _Agglomeration:
     def __init__(self, groups: dict[int, list[int]]) -> None:
         self.members = groups  # cluster id -> local member indices
         self.weight: dict[int, dict[int, float]] = {g: {} for g in groups}
+        # between two clusters: [pairs scored, of them random draws, probability summed over those draws]
+        self.drawn: dict[int, dict[int, list[float]]] = {g: {} for g in groups}
         self.forbidden: dict[int, set[int]] = {g: set() for g in groups}
 
     def size(self, g: int) -> int:
         return len(self.members[g])
 
-    def add_edge(self, a: int, b: int, p: float) -> None:
+    def add_edge(self, a: int, b: int, p: float, drawn: bool = False) -> None:
         if a != b:
             self.weight[a][b] = self.weight[a].get(b, 0.0) + p
             self.weight[b][a] = self.weight[b].get(a, 0.0) + p
+            tally = self.drawn[a].setdefault(b, [0.0, 0.0, 0.0])
+            tally[0] += 1
+            tally[1] += drawn
+            tally[2] += p if drawn else 0.0
+            self.drawn[b][a] = tally
 
     def forbid(self, a: int, b: int) -> None:
         self.forbidden[a].add(b)
         self.forbidden[b].add(a)
 
     def average(self, a: int, b: int) -> float:
-        return self.weight[a].get(b, 0.0) / (self.size(a) * self.size(b))
+        pairs = self.size(a) * self.size(b)
+        total = self.weight[a].get(b, 0.0)
+        tally = self.drawn[a].get(b)
+        if tally is not None and tally[1] > 0:  # unscored pairs at what the random draws show for sure
+            total += (pairs - tally[0]) * _lower_bound(tally[2] / tally[1], tally[1])
+        return total / pairs
 
     def run(self, threshold: float, max_size: int) -> None:
         heap = [(-self.average(a, b), a, b) for a in self.weight for b in self.weight[a] if a < b]
@@ -93,6 +113,13 @@ class _Agglomeration:
                 self.weight[a][c] = self.weight[a].get(c, 0.0) + w
                 self.weight[c][a] = self.weight[c].get(a, 0.0) + w
         self.weight[a].pop(b, None)
+        for c, tally in self.drawn.pop(b).items():
+            self.drawn[c].pop(b, None)
+            if c != a:
+                mine = self.drawn[a].setdefault(c, [0.0, 0.0, 0.0])
+                mine[:] = [x + y for x, y in zip(mine, tally, strict=True)]
+                self.drawn[c][a] = mine
+        self.drawn[a].pop(b, None)
         for c in self.forbidden.pop(b):
             self.forbidden[c].discard(b)
             if c != a:
@@ -100,9 +127,20 @@ class _Agglomeration:
         self.members[a].extend(self.members.pop(b))
 
 
+def _lower_bound(mean: float, draws: float, z: float = 1.96) -> float:
+    """Wilson's 95% lower bound of a rate seen as ``mean`` over ``draws`` draws: a few draws between two
+    clusters vouch for little (their unscored pairs count near 0, as unscored pairs always did), hundreds
+    between the parts of one large entity for nearly their mean."""
+    centre = mean + z * z / (2 * draws)
+    spread = z * math.sqrt(max(mean * (1 - mean), 0.0) / draws + z * z / (4 * draws * draws))
+    return max((centre - spread) / (1 + z * z / draws), 0.0)
+
+
 def average_linkage(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
-                    constraints: Constraints, threshold: float, max_size: int) -> np.ndarray:
-    """Cluster one component given its edges (global row positions); returns a cluster label per member."""
+                    constraints: Constraints, threshold: float, max_size: int | None,
+                    drawn: np.ndarray | None = None) -> np.ndarray:
+    """Cluster one component given its edges (global row positions); returns a cluster label per member.
+    ``drawn`` marks the edges that are random draws inside the component (``sampled_component_pairs``)."""
     local = {int(m): i for i, m in enumerate(members)}
     uf = _UnionFind(len(members))
     for a, b in zip(*constraints.must, strict=True):
@@ -112,13 +150,14 @@ def average_linkage(members: np.ndarray, left: np.ndarray, right: np.ndarray, pr
     for i, g in enumerate(group_of):
         groups.setdefault(int(g), []).append(i)
     agg = _Agglomeration(groups)
-    for a, b, p in zip(left, right, prob, strict=True):
-        agg.add_edge(int(group_of[local[int(a)]]), int(group_of[local[int(b)]]), float(p))
+    drawn = np.zeros(len(left), dtype=bool) if drawn is None else drawn
+    for a, b, p, d in zip(left, right, prob, drawn, strict=True):
+        agg.add_edge(int(group_of[local[int(a)]]), int(group_of[local[int(b)]]), float(p), bool(d))
     for a, b in zip(*constraints.cannot, strict=True):
         ga, gb = int(group_of[local[int(a)]]), int(group_of[local[int(b)]])
         if ga != gb:
             agg.forbid(ga, gb)
-    agg.run(threshold, max_size)
+    agg.run(threshold, max_size if max_size is not None else len(members))
     labels = np.empty(len(members), dtype=np.int64)
     for cluster, idx in agg.members.items():
         labels[idx] = cluster
@@ -128,40 +167,70 @@ def average_linkage(members: np.ndarray, left: np.ndarray, right: np.ndarray, pr
 # cora's strongly linked groups of 52-99 records tangle several entities; completed, average linkage separates
 # them (F1 0.861 -> 0.878 unsupervised); at most 4,950 more pairs scored per component
 COMPLETE_MAX = 100
+# random partners scored per record of a larger component: the sample its clusters' averages are taken on
+COMPLETE_SAMPLE = 20
 
 
-def missing_component_pairs(comp: np.ndarray, edge_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs inside components of 3..COMPLETE_MAX records that were never scored (blocking missed them)."""
+def missing_component_pairs(comp: np.ndarray, edge_ids: np.ndarray, seed: int = 0
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs inside components that were never scored (blocking missed them): every pair of a component of
+    3..COMPLETE_MAX records, ``COMPLETE_SAMPLE`` random partners per record of a larger one; and whether
+    each is such a random draw."""
     from matcher.blocking import block_pairs, decode, encode
 
     n = len(comp)
     left, right = block_pairs(comp.astype(np.int64), COMPLETE_MAX)
-    ids = np.unique(encode(left, right, n))
-    ids = ids[~np.isin(ids, edge_ids, assume_unique=True)]
-    return decode(ids, n)
+    sl, sr = sampled_component_pairs(comp, COMPLETE_SAMPLE, seed)
+    complete, drawn = np.unique(encode(left, right, n)), np.unique(encode(sl, sr, n))
+    ids = np.r_[complete, drawn]  # apart: a small component's pairs never coincide with a large one's
+    is_drawn = np.r_[np.zeros(len(complete), dtype=bool), np.ones(len(drawn), dtype=bool)]
+    keep = ~np.isin(ids, edge_ids)
+    ml, mr = decode(ids[keep], n)
+    return ml, mr, is_drawn[keep]
 
 
-def _in_component_edges(comp: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray):
+def sampled_component_pairs(comp: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each record of a component larger than COMPLETE_MAX with ``k`` partners drawn from its component
+    (seeded; a pair may come twice or pair a record with itself: callers drop those)."""
+    sizes = np.bincount(comp)
+    rows = np.flatnonzero(sizes[comp] > COMPLETE_MAX)
+    if len(rows) == 0:
+        return rows, rows
+    rows = rows[np.argsort(comp[rows], kind="stable")]
+    starts = np.searchsorted(comp[rows], comp[rows], side="left")
+    size = sizes[comp[rows]]
+    rng = np.random.default_rng(seed)
+    left = np.repeat(rows, k)
+    offset = (rng.random(len(left)) * np.repeat(size, k)).astype(np.int64)
+    right = rows[np.repeat(starts, k) + offset]
+    return left, right
+
+
+def _in_component_edges(comp: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
+                        drawn: np.ndarray):
     inside = comp[left] == comp[right]
-    left, right, prob = left[inside], right[inside], prob[inside]
+    left, right, prob, drawn = left[inside], right[inside], prob[inside], drawn[inside]
     order = np.argsort(comp[left], kind="stable")
-    return left[order], right[order], prob[order]
+    return left[order], right[order], prob[order], drawn[order]
 
 
 def cluster(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float,
-            constraints: Constraints | None = None, max_size: int = 100) -> np.ndarray:
-    """Cluster label per record (an arbitrary int; equal labels = same entity)."""
+            constraints: Constraints | None = None, max_size: int | None = None,
+            drawn: np.ndarray | None = None) -> np.ndarray:
+    """Cluster label per record (an arbitrary int; equal labels = same entity). ``drawn`` marks the edges
+    drawn at random inside large components (``missing_component_pairs``)."""
     constraints = constraints or Constraints()
+    drawn = np.zeros(len(left), dtype=bool) if drawn is None else drawn
     strong = prob >= threshold
     comp = components(n, np.r_[left[strong], constraints.must[0]], np.r_[right[strong], constraints.must[1]])
     sizes = np.bincount(comp)
     labels = comp.copy()
-    e_left, e_right, e_prob = _in_component_edges(comp, left, right, prob)
+    e_left, e_right, e_prob, e_drawn = _in_component_edges(comp, left, right, prob, drawn)
     must_l, must_r = constraints.must
     if len(must_l):
         e_left, e_right = np.r_[e_left, must_l], np.r_[e_right, must_r]
-        e_prob = np.r_[e_prob, np.ones(len(must_l))]
-        e_left, e_right, e_prob = _in_component_edges(comp, e_left, e_right, e_prob)
+        e_prob, e_drawn = np.r_[e_prob, np.ones(len(must_l))], np.r_[e_drawn, np.zeros(len(must_l), dtype=bool)]
+        e_left, e_right, e_prob, e_drawn = _in_component_edges(comp, e_left, e_right, e_prob, e_drawn)
     hard = _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constraints, max_size)
     starts = np.searchsorted(comp[e_left], hard, side="left")
     ends = np.searchsorted(comp[e_left], hard, side="right")
@@ -169,18 +238,19 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, thres
     by_component = _constraints_by_component(constraints, comp)
     for c, lo, hi in zip(hard, starts, ends, strict=True):
         local = by_component.get(int(c), Constraints())
-        for members, el, er, ep in _split_giant(members_of[c], e_left[lo:hi], e_right[lo:hi], e_prob[lo:hi],
-                                                 threshold):
-            sub = average_linkage(members, el, er, ep, _restrict(local, members), threshold, max_size)
+        for members, el, er, ep, ed in _split_giant(members_of[c], e_left[lo:hi], e_right[lo:hi], e_prob[lo:hi],
+                                                     e_drawn[lo:hi], threshold):
+            sub = average_linkage(members, el, er, ep, _restrict(local, members), threshold, max_size, ed)
             labels[members] = n + members[sub]  # offset keeps new labels apart from component ids
     return labels
 
 
-def _split_giant(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float):
-    """Guard against giant components (one chain of weak links across thousands of records): split them on
-    ever stricter links until each piece is small enough for average linkage."""
+def _split_giant(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray, drawn: np.ndarray,
+                 threshold: float):
+    """Guard against giant components (one chain of weak links across tens of thousands of records): split
+    them on ever stricter links until each piece is small enough for average linkage to run in seconds."""
     if len(members) <= GIANT_COMPONENT or threshold >= 0.999:
-        yield members, left, right, prob
+        yield members, left, right, prob, drawn
         return
     stricter = threshold + (1.0 - threshold) / 2
     position = {int(m): i for i, m in enumerate(members)}
@@ -191,7 +261,8 @@ def _split_giant(members: np.ndarray, left: np.ndarray, right: np.ndarray, prob:
     same = pieces[li] == pieces[ri]
     for piece in np.unique(pieces):
         mask = same & (pieces[li] == piece)
-        yield from _split_giant(members[pieces == piece], left[mask], right[mask], prob[mask], stricter)
+        yield from _split_giant(members[pieces == piece], left[mask], right[mask], prob[mask], drawn[mask],
+                                stricter)
 
 
 def _constraints_by_component(constraints: Constraints, comp: np.ndarray) -> dict[int, Constraints]:
@@ -212,7 +283,9 @@ def _components_needing_linkage(comp, sizes, e_left, e_prob, threshold, constrai
     strong_count = np.bincount(comp[e_left][e_prob >= threshold], minlength=len(sizes))
     weak = np.bincount(comp[e_left][e_prob < threshold], minlength=len(sizes)) > 0
     full = sizes * (sizes - 1) // 2
-    hard = (sizes > 2) & ((strong_count < full) | weak) | (sizes > max_size)
+    hard = (sizes > 2) & ((strong_count < full) | weak)
+    if max_size is not None:
+        hard |= sizes > max_size
     if len(constraints.cannot[0]):
         cl, cr = constraints.cannot
         hard[comp[cl][comp[cl] == comp[cr]]] = True

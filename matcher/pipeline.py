@@ -303,11 +303,12 @@ class Matcher:
         from matcher.cluster import components
 
         comp = components(n, left[strong], right[strong])
-        ml, mr = missing_component_pairs(comp, self.blocker_.pair_ids_)
+        ml, mr, drawn = missing_component_pairs(comp, self.blocker_.pair_ids_, self.settings_.seed)
+        drawn = np.r_[np.zeros(len(left), dtype=bool), drawn]
         if len(ml):
             left, right = np.r_[left, ml], np.r_[right, mr]
             prob = np.r_[prob, self.score(compare(self.table_, ml, mr))]
-        labels = cluster(n, left, right, prob, t, constraints, self.settings_.max_cluster_size)
+        labels = cluster(n, left, right, prob, t, constraints, self.settings_.max_cluster_size, drawn)
         return labels, (left, right, prob)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:

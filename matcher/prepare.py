@@ -6,6 +6,7 @@ integer-coded blocking keys, term frequencies and, for free text, a TF-IDF matri
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,23 @@ class PreparedTable:
     in_record_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
+    placeholders: dict[str, str] = field(default_factory=dict)  # column -> filler value read as missing
+
+
+# a filler standing for "unknown": zeros (0, 0.0, 00000), n/a, none, null, unknown, dashes, question marks, 9999
+PLACEHOLDER = r"^([0.\-\s]+|n[\s/]?a|none|null|nil|unknown|unk|missing|not available|tbd|\?+|x+|9{4,})$"
+PLACEHOLDER_MIN_SHARE = 0.05
+
+
+def placeholder(norm: pd.Series) -> str | None:
+    """The column's most common value when it is a filler held by at least 5% of the rows, else None.
+    Agreeing on it says nothing (patent holders' latitude '0.0' for every unknown location: 45% of rows), so
+    it is read as missing; the same value as one value among many (a real 0) is left alone."""
+    counts = norm.value_counts(dropna=True)
+    if counts.empty or counts.iloc[0] < PLACEHOLDER_MIN_SHARE * len(norm):
+        return None
+    value = str(counts.index[0])
+    return value if re.match(PLACEHOLDER, value.strip(), flags=re.IGNORECASE) else None
 
 
 def _codes(series: pd.Series) -> np.ndarray:
@@ -120,6 +138,10 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
         if progress is not None:
             progress.update(i / len(settings.data_columns))
         norm = NORMALISERS[col.type](df[col.name])
+        filler = placeholder(norm)
+        if filler is not None:
+            norm = norm.mask(norm == filler)
+            table.placeholders[col.name] = filler
         values[col.name] = norm.to_numpy(dtype=object, na_value=None)
         codes, uniques = pd.factorize(norm, use_na_sentinel=True)
         table.codes[col.name] = codes.astype(np.int64)

@@ -48,7 +48,7 @@ class Settings:
     accuracy_cost_tradeoff: float = 0.5
     enforce_labels: bool = False
     one_to_one: bool = False
-    max_cluster_size: int = 100
+    max_cluster_size: int | None = None  # no cap by default: entities of thousands of records stay whole
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,7 +56,7 @@ class Settings:
             value = getattr(self, knob)
             if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
                 raise SettingsError(f"{knob} must be a number in [0, 1], got {value!r}")
-        if self.max_cluster_size < 2:
+        if self.max_cluster_size is not None and self.max_cluster_size < 2:
             raise SettingsError("max_cluster_size must be at least 2")
         self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]
 

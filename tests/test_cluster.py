@@ -209,8 +209,65 @@ def test_missing_component_pairs_lists_unscored_pairs_of_small_components() -> N
     comp = arr(0, 0, 0, 1, 1, 2)
     n = len(comp)
     scored = arr(0 * n + 1, 3 * n + 4)
-    left, right = missing_component_pairs(comp, scored)
+    left, right, drawn = missing_component_pairs(comp, scored)
     assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 2), (1, 2)]
+    assert not drawn.any()
+
+
+def _completed(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, truth: np.ndarray, threshold: float):
+    """What ``Matcher.cluster_labels`` does: components on strong pairs, their unscored pairs completed
+    (every pair of a small component, random partners in a large one) and scored by ``truth``."""
+    strong = prob >= threshold
+    comp = components(n, left[strong], right[strong])
+    scored = np.unique(np.minimum(left, right) * n + np.maximum(left, right))
+    ml, mr, drawn = missing_component_pairs(comp, scored, seed=0)
+    mp = np.where(truth[ml] == truth[mr], 0.9, 0.05)
+    return (np.r_[left, ml], np.r_[right, mr], np.r_[prob, mp],
+            np.r_[np.zeros(len(left), dtype=bool), drawn])
+
+
+def test_an_entity_of_300_records_comes_out_whole_from_a_sparse_chain_of_links() -> None:
+    """Blocking proposes only a chain of links through a 300-record entity (its other 44,551 pairs are never
+    candidates): the records drawn at random inside the component score as matches, so it stays whole; no
+    cap on cluster size binds unless one is set."""
+    n = 300
+    truth = np.zeros(n, dtype=int)
+    left = np.arange(n - 1)
+    right = left + 1
+    prob = np.full(n - 1, 0.95)
+    el, er, ep, ed = _completed(n, left, right, prob, truth, 0.5)
+    assert ed.sum() >= 10 * n  # ~20 random partners per record, not all 44,850 pairs
+    labels = cluster(n, el, er, ep, 0.5, drawn=ed)
+    assert len(np.unique(labels)) == 1
+    capped = cluster(n, el, er, ep, 0.5, max_size=100, drawn=ed)
+    assert np.bincount(np.unique(capped, return_inverse=True)[1]).max() <= 100
+
+
+def test_two_large_entities_joined_by_one_strong_link_stay_apart() -> None:
+    """Two entities of 150 records, each a chain, bridged by one strong false link: the random draws
+    between them score low, so average linkage keeps them apart (connected components would not)."""
+    n = 300
+    truth = np.repeat([0, 1], 150)
+    left = np.r_[np.arange(149), np.arange(150, 299), 10]
+    right = np.r_[np.arange(1, 150), np.arange(151, 300), 200]
+    prob = np.full(len(left), 0.95)
+    el, er, ep, ed = _completed(n, left, right, prob, truth, 0.5)
+    labels = cluster(n, el, er, ep, 0.5, drawn=ed)
+    assert partition(labels) == [list(range(150)), list(range(150, 300))]
+
+
+def test_a_few_random_draws_vouch_for_little() -> None:
+    """Two clusters with one random draw between them at 0.9: the 99 unscored pairs do not count at 0.9
+    (Wilson's lower bound of one draw is ~0.2), so a single strong candidate pair cannot join them."""
+    n = 20
+    a, b = np.arange(10), np.arange(10, 20)
+    inside = [(x, y) for g in (a, b) for x, y in itertools.combinations(g, 2)]
+    left = np.array([x for x, _ in inside] + [0, 1])
+    right = np.array([y for _, y in inside] + [10, 11])
+    prob = np.r_[np.full(len(inside), 0.95), 0.95, 0.9]
+    drawn = np.r_[np.zeros(len(inside) + 1, dtype=bool), True]
+    labels = cluster(n, left, right, prob, 0.5, drawn=drawn)
+    assert partition(labels) == [list(range(10)), list(range(10, 20))]
 
 
 # --- one-to-one --------------------------------------------------------------------------------

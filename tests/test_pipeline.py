@@ -350,3 +350,32 @@ def test_labels_naming_unknown_keys_are_refused_with_those_keys(people_matcher: 
                           "id": [keys[0], "ghost-1", keys[1], "ghost-2"]})
     with pytest.raises(InputError, match="not in the data: ghost-1, ghost-2"):
         Matcher(Settings(primary_key="id")).fit(people_matcher.records_, read_labels(frame, "id"))
+
+
+def test_a_filler_value_is_read_as_missing_and_named_in_the_stats() -> None:
+    """Patent holders' latitude '0.0' stands for every unknown location (45% of rows): agreeing on it must not
+    count as evidence. The most common value, a filler held by at least 5% of rows, is read as missing; a
+    real value that looks like one (a count of 0 among many counts) is not."""
+    from matcher.prepare import placeholder
+
+    assert placeholder(pd.Series(["0.0"] * 50 + [f"{i}.5" for i in range(50)], dtype="string")) == "0.0"
+    assert placeholder(pd.Series(["n/a"] * 10 + [f"v{i}" for i in range(90)], dtype="string")) == "n/a"
+    assert placeholder(pd.Series(["0"] * 2 + [str(i) for i in range(1, 99)], dtype="string")) is None
+    assert placeholder(pd.Series(["smith"] * 60 + ["jones"] * 40, dtype="string")) is None
+    rng = np.random.default_rng(0)
+    n = 200
+    names = [f"{a} {b}" for a, b in zip(rng.choice(["ann", "bob", "cy", "di", "ed"], n),
+                                          rng.choice(["lee", "kim", "roe", "poe", "fay", "ray", "ng"], n), strict=True)]
+    records = pd.DataFrame({"id": [str(i) for i in range(n)], "name": names,
+                            "lat": np.where(np.arange(n) % 2 == 0, "0.0", [f"{x:.3f}" for x in rng.random(n)])})
+    fitted = Matcher(Settings(primary_key="id")).fit(records)
+    assert fitted.table_.placeholders["lat"] in ("0.0", "00")  # as its column type normalises it
+    assert (fitted.table_.codes["lat"][::2] == -1).all()
+    assert fitted.predict().stats["placeholder_values"] == fitted.table_.placeholders
+
+
+def test_no_cap_on_cluster_size_unless_one_is_set(people) -> None:
+    settings = Settings(primary_key="id")
+    assert settings.max_cluster_size is None
+    stats = Matcher(Settings(primary_key="id", max_cluster_size=2)).fit(people[0]).predict().stats
+    assert stats["max_cluster_size"] == 2 and stats["largest_cluster"] <= 2
