@@ -90,12 +90,25 @@ def to_float(series: pd.Series) -> np.ndarray:
 
 @on_uniques
 def to_date_digits(series: pd.Series) -> pd.Series:
-    """Dates as YYYYMMDD digit strings when parseable, else their digits (typos stay comparable)."""
-    raw = series.astype("string")
+    """Dates as 8 digits, whatever their format: ``1984-03-07``, ``07/03/1984``, ``3/7/1984`` and ``19840307``
+    give the same string, unparseable values their digits (typos stay comparable).
+
+    Year first, then day and month in a canonical order: the smaller number first when both could be a month
+    (day-first and month-first writings of one date cannot be told apart, so they must compare equal), month
+    then day when the day is over 12. One person's birth date written by two systems then agrees exactly."""
+    raw = series.astype("string").str.strip()
     d = digits(raw)
-    iso = raw.str.match(r"^\d{4}\D\d{1,2}\D\d{1,2}")
-    if bool(iso.fillna(False).any()):
-        parts = raw.str.extract(r"^(\d{4})\D(\d{1,2})\D(\d{1,2})")
-        rebuilt = parts[0] + parts[1].str.zfill(2) + parts[2].str.zfill(2)
-        d = d.where(~iso.fillna(False), rebuilt)
-    return d
+    year_first = raw.str.extract(r"^((?:1[89]|20)\d\d)\D?(\d{1,2})\D?(\d{1,2})(?:[T ].*)?$")
+    year_last = raw.str.extract(r"^(\d{1,2})\D(\d{1,2})\D((?:1[89]|20)\d\d)$")
+    year = year_first[0].fillna(year_last[2])
+    a = pd.to_numeric(year_first[1].fillna(year_last[0]), errors="coerce")  # month (year first) or day/month
+    b = pd.to_numeric(year_first[2].fillna(year_last[1]), errors="coerce")
+    ok = year.notna() & a.between(1, 31) & b.between(1, 31) & ((a <= 12) | (b <= 12))
+    month = a.where(a <= 12, b)
+    day = b.where(a <= 12, a)
+    both_small = (month <= 12) & (day <= 12)
+    first = month.where(~both_small, np.minimum(month, day))
+    second = day.where(~both_small, np.maximum(month, day))
+    rebuilt = year + first.astype("Int64").astype("string").str.zfill(2) + \
+        second.astype("Int64").astype("string").str.zfill(2)
+    return d.where(~ok.fillna(False), rebuilt)
