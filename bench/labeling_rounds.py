@@ -65,7 +65,7 @@ def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one
     pk, src = meta["primary_key"], meta["source_column"]
     records = read_table(bench / "records.csv", pk, src)
     truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
-    matcher = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one)).fit(records)
+    matcher = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one or None)).fit(records)
     labels, rng, out, seconds = Labels.empty(), np.random.default_rng(seed), [], None
     for r in range(rounds + 1):
         result = matcher.predict()

@@ -40,7 +40,7 @@ def one(name: str, one_to_one: bool) -> dict:
     pk, src = meta["primary_key"], meta["source_column"]
     start = time.perf_counter()
     records = read_table(bench / "records.csv", pk, src)
-    result = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one)).fit(records).predict()
+    result = Matcher(Settings(primary_key=pk, source_column=src, one_to_one=one_to_one or None)).fit(records).predict()
     seconds = time.perf_counter() - start
     truth = pd.read_csv(bench / "truth.csv", dtype=str)
     score = pairwise_scores(result.records[[pk, "match_id"]].rename(columns={pk: "id"}), truth,

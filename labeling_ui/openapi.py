@@ -178,7 +178,9 @@ UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 
 def _transform_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {"name": STR, "precision_recall_tradeoff": UNIT, "accuracy_cost_tradeoff": UNIT,
-                              "enforce_provided_labels": BOOL, "one_to_one": BOOL}
+                              "enforce_provided_labels": BOOL,
+                              "one_to_one": {"type": ["boolean", "null"],
+                                             "description": "linkage: null decides from the data and labels"}}
     fields.update({k: {"type": "integer", "minimum": lo, "maximum": hi} for k, (lo, hi) in INTEGERS.items()})
     return fields
 

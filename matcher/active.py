@@ -70,7 +70,7 @@ def _seed_scores(matcher: Matcher) -> np.ndarray:
     a singleton for two rounds). One-to-one links leave a record's strong rivals apart by design: skipped."""
     prob = matcher.prob_
     score = uncertainty(prob)
-    if matcher.settings_.one_to_one and matcher.table_.source is not None:
+    if matcher.links_one_to_one:
         return score
     clusters, _ = matcher.cluster_labels(matcher.settings_.enforce_labels, False)
     joined = clusters[matcher.candidates_.left] == clusters[matcher.candidates_.right]

@@ -72,6 +72,9 @@ def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
     out["match_id"] = match_ids(keys, labels)
     out["match_confidence_score"] = confidence(matcher.table_.n, labels, left, right, prob)
     stats = run_stats(matcher, labels)
+    stats["one_to_one"] = bool(one)
+    stats["one_to_one_reason"] = matcher.link_mode_.reason if one == matcher.links_one_to_one else \
+        f"one-to-one {'on' if one else 'off'}: asked for this run"
     if matcher.labeled_ is not None:
         model_only = labels if not enforce else matcher.cluster_labels(False, one)[0]
         stats["labels_broken_by_model"] = broken_constraints(matcher, model_only)

@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="decision threshold on the match probability, 0..1 (1 favours precision; default 0.5)")
     match.add_argument("--enforce-labels", action="store_true",
                        help="labeled matches end in one cluster, labeled non-matches in different ones")
-    match.add_argument("--one-to-one", action="store_true",
-                       help="linkage of duplicate-free tables: each record links to at most one other")
+    match.add_argument("--one-to-one", action=argparse.BooleanOptionalAction, default=None,
+                       help="linkage: each record links to at most one other (default: decided from the data "
+                            "and labels; --no-one-to-one turns it off)")
     match.add_argument("--output", required=True, help="output CSV or Parquet: every input row + match columns")
     match.add_argument("--pairs-output", help="scored candidate pairs with per-column contributions")
     match.add_argument("--pairs-min-probability", type=_unit_interval, default=0.05,
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="estimate quality from labels (cross-validated by labeling set)")
     _add_data_args(evaluate, labels_required=True)
     evaluate.add_argument("--precision-recall", type=_unit_interval, help="threshold to evaluate at (default 0.5)")
-    evaluate.add_argument("--one-to-one", action="store_true",
-                          help="evaluate one-to-one linkage (as `match --one-to-one` links): second stage included")
+    evaluate.add_argument("--one-to-one", action=argparse.BooleanOptionalAction, default=None,
+                          help="evaluate one-to-one linkage (second stage included) or not; default: as `match` "
+                               "decides")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     evaluate.set_defaults(run=run_evaluate)
     return parser
@@ -92,9 +94,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         "precision_recall_tradeoff": getattr(args, "precision_recall", None),
     }
     base.update({k: v for k, v in overrides.items() if v is not None})
-    for flag, key in (("enforce_labels", "enforce_labels"), ("one_to_one", "one_to_one")):
-        if getattr(args, flag, False):
-            base[key] = True
+    if getattr(args, "enforce_labels", False):
+        base["enforce_labels"] = True
+    if getattr(args, "one_to_one", None) is not None:
+        base["one_to_one"] = args.one_to_one
     return Settings.from_dict(base)
 
 
@@ -144,6 +147,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     cm = report["confusion_matrix"]
     print(f"model: {report['model']} at threshold {report['threshold']}")
+    if report.get("one_to_one_reason"):
+        print(report["one_to_one_reason"])
     print(f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  f1 {report['f1']:.4f}  "
           f"area under PR curve {report['area_under_pr_curve']}")
     print(f"blocking recall {report['blocking_recall']}  recall end to end {report['recall_end_to_end']}")
@@ -168,6 +173,8 @@ def run_match(args: argparse.Namespace) -> int:
         recall = f", blocking recall {s['blocking_recall']:.4f} of labeled matches" if s["blocking_recall"] else ""
         print(f"{s['records']} records, {s['candidate_pairs']} candidate pairs{recall}, {s['clusters']} clusters "
               f"({s['records_in_clusters']} records) -> {args.output}", file=sys.stderr)
+        if matcher.table_.source is not None:
+            print(s["one_to_one_reason"], file=sys.stderr)
     return 0
 
 

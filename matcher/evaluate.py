@@ -57,7 +57,7 @@ class _FoldModel:
     def __init__(self, matcher: Matcher, classifier: PairClassifier | None, train: LabeledPairs | None) -> None:
         self.matcher, self.classifier = matcher, classifier
         self.competition: Competition | None = None
-        if classifier is not None and matcher.settings_.one_to_one and matcher.table_.source is not None:
+        if classifier is not None and matcher.links_one_to_one:
             first = matcher.score(matcher.candidates_, classifier=classifier)
             self.competition, self.candidate_prob = matcher.second_stage(classifier, train, first)
 
@@ -90,7 +90,7 @@ def out_of_fold(matcher: Matcher, lab: LabeledPairs) -> OutOfFold:
         prob = matcher.score(features, classifier=None)
         ablated = {c: matcher.score(features.without(c), classifier=None) for c in columns}
         return OutOfFold(prob, ablated, prob >= threshold, "fellegi_sunter")
-    one = matcher.settings_.one_to_one and matcher.table_.source is not None
+    one = matcher.links_one_to_one
     out = OutOfFold(np.zeros(len(lab.left)), {c: np.zeros(len(lab.left)) for c in columns},
                     np.zeros(len(lab.left), dtype=bool), ONE_TO_ONE_MODEL if one else "classifier")
     for train, test in GroupKFold(folds).split(lab.left, lab.is_match, lab.set_id):
@@ -167,6 +167,7 @@ def evaluate(matcher: Matcher) -> dict[str, Any]:
         "precision_recall_curve": _pr_curve(y, prob),
         "score_histogram": score_histogram(matcher.prob_),
         "cross_validation": "grouped by labeling set",
+        "one_to_one": matcher.links_one_to_one, "one_to_one_reason": matcher.link_mode_.reason,
     })
     for message in report["warnings"]:
         warnings.warn(message, UserWarning, stacklevel=2)

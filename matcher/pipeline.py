@@ -24,6 +24,7 @@ from matcher.errors import InputError, SettingsError
 from matcher.features import PairFeatures, compare
 from matcher.fs import FellegiSunter
 from matcher.labels import Labels
+from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
@@ -82,6 +83,8 @@ class Matcher:
         # the cold start's probability of every candidate, read again by every refit (pseudo-labels; the scores
         # while no classifier can be trained): ~1 s at 1M records each time
         self.fs_prob_ = self.fs_.predict_proba(self.candidates_)
+        self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
+                                                   self.fs_prob_) if self.table_.source is not None else None
         self.best_ = self._best_per_record(self.candidates_)
         self.refit_labels(labels)
         progress.finish()
@@ -107,6 +110,7 @@ class Matcher:
         the work (the service scores large candidate sets in partitions on several workers)."""
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
+        self.link_mode_ = self._link_mode()
         self.classifier_ = self.fit_classifier(self.labeled_)
         self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
         prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
@@ -114,6 +118,22 @@ class Matcher:
         # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
         self.balanced_threshold_ = expected_f1_threshold(self.prob_) if self.classifier_ is not None else 0.5
         return self
+
+    def _link_mode(self) -> LinkMode:
+        source, lab = self.table_.source, self.labeled_
+        labeled = None
+        if source is not None and lab is not None:
+            labeled = label_evidence(self.table_.n, source, lab.left, lab.right, lab.is_match)
+        return decide(self.settings_.one_to_one, source is not None, self.model_link_evidence_, labeled)
+
+    @property
+    def links_one_to_one(self) -> bool:
+        """Whether linkage links each record to at most one other: the settings' choice, else ``link_mode_``
+        as decided from the data and the labels at the last (re)fit."""
+        given = self.settings_.one_to_one
+        if given is not None:
+            return bool(given) and self.table_.source is not None
+        return self.link_mode_.one_to_one
 
     def second_stage(self, classifier: PairClassifier | None, lab: LabeledPairs | None,
                      prob: np.ndarray) -> tuple[Competition | None, np.ndarray]:
@@ -129,7 +149,7 @@ class Matcher:
         """The one-to-one second stage (``matcher.competition``) of ``classifier``, fitted on its out-of-fold
         probabilities of the human pairs ``lab`` (they come first in its training rows) against every
         candidate's first-stage probability ``prob``. None unless one-to-one linkage with enough labels."""
-        if classifier is None or lab is None or not self.settings_.one_to_one or self.table_.source is None:
+        if classifier is None or lab is None or not self.links_one_to_one:
             return None
         lab = self.scored_kind(lab)
         if not Competition.can_fit(lab.is_match):
@@ -267,9 +287,10 @@ class Matcher:
         if precision_recall_tradeoff is not None:
             self.settings_.precision_recall_tradeoff = precision_recall_tradeoff
         enforce = self.settings_.enforce_labels if enforce_labels is None else enforce_labels
-        one = self.settings_.one_to_one if one_to_one_links is None else one_to_one_links
-        if one and self.table_.source is None:
+        asked = self.settings_.one_to_one if one_to_one_links is None else one_to_one_links
+        if asked and self.table_.source is None:
             raise SettingsError("one-to-one links need a source column (two-table linkage)")
+        one = self.links_one_to_one if one_to_one_links is None else one_to_one_links
         return assemble_result(self, enforce, one)
 
     def edges(self, enforce: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

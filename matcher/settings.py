@@ -47,7 +47,7 @@ class Settings:
     precision_recall_tradeoff: float = 0.5
     accuracy_cost_tradeoff: float = 0.5
     enforce_labels: bool = False
-    one_to_one: bool = False
+    one_to_one: bool | None = None  # linkage: None decides from the data and labels (matcher.link_mode)
     max_cluster_size: int | None = None  # no cap by default: entities of thousands of records stay whole
     seed: int = 0
 

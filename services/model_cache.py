@@ -61,7 +61,8 @@ def settings_for(transform: Transform) -> Settings:
     return Settings(primary_key=transform.primary_key, source_column=transform.source_column,
                     precision_recall_tradeoff=float(transform.precision_recall_tradeoff),
                     accuracy_cost_tradeoff=float(transform.accuracy_cost_tradeoff),
-                    enforce_labels=bool(transform.enforce_provided_labels), one_to_one=bool(transform.one_to_one))
+                    enforce_labels=bool(transform.enforce_provided_labels),
+                    one_to_one=None if transform.one_to_one is None else bool(transform.one_to_one))
 
 
 FIT_SHARE = 0.8  # of the progress bar; learning from the labels and scoring every candidate take the rest

@@ -20,6 +20,7 @@ from storage.models import Dataset, Label, TaskRun, Transform
 
 KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
 FLAGS = ("enforce_provided_labels", "one_to_one")
+DECIDED_WHEN_NULL = {"one_to_one"}  # null: the engine decides from the data and the labels
 INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
 PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS)
 CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
@@ -62,7 +63,7 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
             options[key] = v.unit_interval(data, key)
     for key in FLAGS:
         if key in data:
-            options[key] = v.flag(data, key)
+            options[key] = v.optional_flag(data, key) if key in DECIDED_WHEN_NULL else v.flag(data, key)
     for key, (low, high) in INTEGERS.items():
         if key in data:
             options[key] = v.integer(data, key, low, high)

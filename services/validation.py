@@ -49,6 +49,11 @@ def integer(data: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
+def optional_flag(data: dict[str, Any], key: str) -> bool | None:
+    """true, false, or null for "let the engine decide"."""
+    return None if data[key] is None else flag(data, key)
+
+
 def flag(data: dict[str, Any], key: str) -> bool:
     value = data[key]
     if not isinstance(value, bool):

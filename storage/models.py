@@ -58,7 +58,7 @@ class Transform(Base):
     precision_recall_tradeoff: Mapped[float] = mapped_column(Float, default=0.5)
     accuracy_cost_tradeoff: Mapped[float] = mapped_column(Float, default=0.5)
     enforce_provided_labels: Mapped[bool] = mapped_column(Boolean, default=False)
-    one_to_one: Mapped[bool] = mapped_column(Boolean, default=False)
+    one_to_one: Mapped[bool | None] = mapped_column(Boolean, default=None)  # None: decided from the data
     timeout_minutes: Mapped[int] = mapped_column(Integer, default=2880)
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
     evaluation_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)

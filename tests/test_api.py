@@ -165,6 +165,7 @@ def test_non_unique_or_empty_primary_key_names_keys_and_rows(api: Api) -> None:
 
 def test_patch_knobs(api: Api) -> None:
     tid = api.transform()["id"]
+    assert api.call("GET", f"/transforms/{tid}").get_json()["one_to_one"] is None  # decided from the data
     response = api.call("PATCH", f"/transforms/{tid}", json={"precision_recall_tradeoff": 0.8, "one_to_one": True})
     assert response.status_code == 200
     assert response.get_json()["precision_recall_tradeoff"] == 0.8 and response.get_json()["one_to_one"] is True
@@ -174,6 +175,8 @@ def test_patch_knobs(api: Api) -> None:
     is_problem(api.call("PATCH", "/transforms/nope", json={"one_to_one": False}), 404)
     current = api.call("GET", f"/transforms/{tid}").get_json()
     assert current["accuracy_cost_tradeoff"] == 0.5 and current["precision_recall_tradeoff"] == 0.8
+    back = api.call("PATCH", f"/transforms/{tid}", json={"one_to_one": None})  # back to "decide for me"
+    assert back.status_code == 200 and back.get_json()["one_to_one"] is None
 
 
 def test_status_becomes_ready_once_labels_exist(api: Api) -> None:

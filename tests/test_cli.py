@@ -240,3 +240,21 @@ def test_subprocess_errors(tmp_path: Path) -> None:
     assert usage.returncode == 2
     assert "--precision-recall" in usage.stderr and "Traceback" not in usage.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(("flag", "expected", "reason"), [
+    ([], True, "one-to-one on: by the unsupervised model"),
+    (["--no-one-to-one"], False, "one-to-one off: set by the user"),
+    (["--one-to-one"], True, "one-to-one on: set by the user"),
+])
+def test_one_to_one_is_decided_unless_a_flag_says(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  flag: list[str], expected: bool, reason: str) -> None:
+    """Linkage of two duplicate-free tables: one-to-one switches itself on and says why on stderr and in the
+    stats; --one-to-one / --no-one-to-one override it."""
+    data = FIXTURES / "linkage" / "records.csv"
+    stats = tmp_path / "stats.json"
+    code, _, err = run(capsys, "match", data, "--primary-key", "id", "--source-column", "source", "--output",
+                       tmp_path / "out.csv", "--stats-output", stats, "--quiet", *flag)
+    assert code == 0, err
+    written = json.loads(stats.read_text(encoding="utf-8"))
+    assert written["one_to_one"] is expected and written["one_to_one_reason"].startswith(reason)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from db_support import temporary_postgres_database
@@ -47,7 +48,7 @@ def round_trip(url: str) -> None:
     models = set(Base.metadata.tables)
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0001"
+    assert migrate.current(url) == migrate.head() == "0002"
     assert tables(url) == models | {"alembic_version"}
     assert schema_drift(url) == []
     migrate.downgrade(url)
@@ -74,9 +75,9 @@ def test_db_verbs_migrate_the_configured_database(tmp_path: Path, monkeypatch: p
     url = f"sqlite:///{data_dir.resolve() / 'matcher.sqlite'}"
 
     assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
-    assert migrate.current(url) == "0001" and (data_dir / "uploads").is_dir()
+    assert migrate.current(url) == "0002" and (data_dir / "uploads").is_dir()
     assert main(["db", "current", "--data-dir", str(data_dir)]) == 0
-    assert "at revision 0001" in capsys.readouterr().out
+    assert "at revision 0002" in capsys.readouterr().out
     assert main(["db", "downgrade", "--data-dir", str(data_dir)]) == 2  # dropping everything must be explicit
     assert main(["db", "downgrade", "base", "--data-dir", str(data_dir)]) == 0
     assert migrate.current(url) is None
@@ -89,3 +90,43 @@ def test_the_root_ini_and_the_shipped_ini_point_at_the_same_scripts() -> None:
     shipped = AlembicConfig(str(migrate.INI_PATH))
     assert Path(root.get_main_option("script_location")).resolve() == \
         Path(shipped.get_main_option("script_location")).resolve()
+
+
+def _transform_at_0001(url: str, one_to_one: bool) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO datasets (id, name, source, artifact, columns, column_types, row_count, created_at) "
+                "VALUES ('d', 'people', 'people.csv', 'd.parquet', '[]', '{}', 1, CURRENT_TIMESTAMP)"))
+            connection.execute(sa.text(
+                "INSERT INTO transforms (id, name, dataset_id, primary_key, precision_recall_tradeoff, "
+                "accuracy_cost_tradeoff, enforce_provided_labels, one_to_one, timeout_minutes, max_retries, "
+                "created_at, updated_at) VALUES ('t', 't', 'd', 'id', 0.5, 0.5, false, :one, 60, 3, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"one": one_to_one})
+    finally:
+        engine.dispose()
+
+
+def _one_to_one(url: str) -> object:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT one_to_one FROM transforms")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("stored", "after"), [(False, None), (True, True)])
+def test_0002_lets_the_engine_decide_one_to_one_where_the_old_default_was_stored(
+        tmp_path: Path, stored: bool, after: bool | None) -> None:
+    """False was the old default, never a choice a new user made: it becomes NULL (decided from the data and
+    labels); True stays; a downgrade turns NULL back into False."""
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    migrate.upgrade(url, "0001")
+    _transform_at_0001(url, stored)
+    migrate.upgrade(url)
+    assert _one_to_one(url) == after
+    migrate.downgrade(url, "0001")
+    assert bool(_one_to_one(url)) is stored

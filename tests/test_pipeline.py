@@ -379,3 +379,66 @@ def test_no_cap_on_cluster_size_unless_one_is_set(people) -> None:
     assert settings.max_cluster_size is None
     stats = Matcher(Settings(primary_key="id", max_cluster_size=2)).fit(people[0]).predict().stats
     assert stats["max_cluster_size"] == 2 and stats["largest_cluster"] <= 2
+
+
+# --- one-to-one decided from the data and the labels -------------------------------------------
+
+
+def _dirty_linkage(linkage) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The Febrl4 sample with a second, slightly different copy of 60 of source b's records in source b:
+    tables with duplicates, where one-to-one links would drop true matches."""
+    records, truth, source = linkage
+    copies = records[records[source] == "b"].head(60).copy()
+    copies["id"] = copies["id"] + "-copy"
+    copies["given_name"] = copies["given_name"].fillna("") + "e"
+    entity = truth.set_index("id")["entity_id"]
+    more = pd.DataFrame({"id": copies["id"], "entity_id": entity.reindex(copies["id"].str[:-5]).to_numpy()})
+    return pd.concat([records, copies], ignore_index=True), pd.concat([truth, more], ignore_index=True), source
+
+
+def test_one_to_one_switches_itself_on_for_duplicate_free_tables(linkage, linkage_matcher: Matcher) -> None:
+    _, truth, source = linkage
+    assert linkage_matcher.settings_.one_to_one is None and linkage_matcher.links_one_to_one
+    result = linkage_matcher.predict()
+    assert result.stats["one_to_one"] is True
+    assert "one-to-one on: by the unsupervised model" in result.stats["one_to_one_reason"]
+    per_cluster = result.records.groupby("match_id")[source].agg(["size", "nunique"])
+    assert (per_cluster["size"] == per_cluster["nunique"]).all()
+    assert score_output(result.records, truth, source)["f1"] >= 0.97
+
+
+def test_one_to_one_stays_off_when_a_table_has_duplicates(linkage) -> None:
+    records, truth, source = _dirty_linkage(linkage)
+    fitted = Matcher(Settings(primary_key="id", source_column=source)).fit(records)
+    result = fitted.predict()
+    assert result.stats["one_to_one"] is False, result.stats["one_to_one_reason"]
+    assert "one-to-one off" in result.stats["one_to_one_reason"]
+    # the copies keep their cross-source match: each a-record links to both b-records of its entity
+    assert score_output(result.records, truth, source)["recall"] >= 0.95
+
+
+def test_labels_showing_duplicates_in_a_source_turn_one_to_one_off(linkage) -> None:
+    """The cold start may miss the duplicates; labels naming them (within-source matches) decide."""
+    records, truth, source = _dirty_linkage(linkage)
+    fitted = Matcher(Settings(primary_key="id", source_column=source)).fit(records)
+    copies = records[records["id"].str.endswith("-copy")].head(15)
+    rows = []
+    for i, (_, copy) in enumerate(copies.iterrows()):
+        original = copy["id"][:-5]
+        partner = truth[truth["entity_id"] == truth.set_index("id").loc[original, "entity_id"]]["id"]
+        for key in partner:
+            rows.append({"labeling_set_id": f"s{i}", "label": "A", "id": key})
+    labels = read_labels(pd.DataFrame(rows).merge(records, on="id"), "id", known_keys=records["id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted.refit_labels(labels)
+    assert fitted.link_mode_.evidence["decided_by"] == "labels"
+    assert not fitted.links_one_to_one and fitted.predict().stats["one_to_one"] is False
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_the_settings_override_the_decision(linkage, given: bool) -> None:
+    records, _, source = linkage
+    fitted = Matcher(Settings(primary_key="id", source_column=source, one_to_one=given)).fit(records)
+    stats = fitted.predict().stats
+    assert stats["one_to_one"] is given and "set by the user" in stats["one_to_one_reason"]
