@@ -26,7 +26,7 @@ demo: install  ## match the bundled example and score it against its truth
 	$(BIN)/python bench/score.py out/matches.csv examples/people
 
 test: install  ## the full test suite (what CI runs)
-	$(BIN)/python -m pytest -q tests bench/test_score.py
+	$(BIN)/python -m pytest -q tests bench/test_score.py bench/test_synth_kin.py
 
 lint: install  ## ruff
 	$(BIN)/ruff check matcher storage services workers labeling_ui server tests bench

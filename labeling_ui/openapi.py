@@ -231,7 +231,10 @@ def _schemas() -> dict[str, Any]:
                         ("match_id", "size", "records")),
         "ClusterPage": _obj({"run_id": STR, "offset": INT, "limit": INT, "total_clusters": INT,
                              "records_in_clusters": INT, "columns": {"type": "array", "items": STR},
-                             "clusters": {"type": "array", "items": _ref("Cluster")}},
+                             "clusters": {"type": "array", "items": _ref("Cluster")},
+                             "warning": {"type": ["string", "null"],
+                                         "description": "why the unsupervised model's matches are not to be "
+                                                        "trusted yet (null when nothing shows)"}},
                             ("run_id", "total_clusters", "clusters")),
         "ClusterPairs": _obj({"run_id": STR, "match_id": STR, "min_probability": UNIT,
                               "pairs": {"type": "array", "items": _ref("ClusterPair")}},

@@ -92,7 +92,7 @@ def set_summary_json(summary: SetSummary) -> dict[str, Any]:
 def cluster_page_json(page: ClusterPage) -> dict[str, Any]:
     return {"run_id": page.run_id, "offset": page.offset, "limit": page.limit,
             "total_clusters": page.total_clusters, "records_in_clusters": page.records_in_clusters,
-            "columns": page.columns, "clusters": page.clusters}
+            "columns": page.columns, "clusters": page.clusters, "warning": page.warning}
 
 
 def cluster_pairs_json(found: ClusterPairs) -> dict[str, Any]:

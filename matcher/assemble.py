@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from matcher.cold_start import diagnose, warning
+
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher, MatchResult
 
@@ -72,6 +74,8 @@ def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
     out["match_id"] = match_ids(keys, labels)
     out["match_confidence_score"] = confidence(matcher.table_.n, labels, left, right, prob)
     stats = run_stats(matcher, labels)
+    symptoms = diagnose(matcher) if matcher.classifier_ is None else []  # labels replace the cold start
+    stats["cold_start_warning"], stats["cold_start_evidence"] = warning(symptoms), symptoms
     stats["one_to_one"] = bool(one)
     stats["one_to_one_reason"] = matcher.link_mode_.reason if one == matcher.links_one_to_one else \
         f"one-to-one {'on' if one else 'off'}: asked for this run"

@@ -175,6 +175,8 @@ def run_match(args: argparse.Namespace) -> int:
               f"({s['records_in_clusters']} records) -> {args.output}", file=sys.stderr)
         if matcher.table_.source is not None:
             print(s["one_to_one_reason"], file=sys.stderr)
+    if s["cold_start_warning"]:
+        print(f"matcher: warning: {s['cold_start_warning']}", file=sys.stderr)
     return 0
 
 

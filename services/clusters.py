@@ -15,6 +15,7 @@ pairs inside clusters: explaining them all would take minutes longer than the wh
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ PAIRS_FILE = "pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
 PAGE_MAX = 500  # clusters per page
 MATCHES_FILE = "matches.parquet"
+STATS_FILE = "stats.json"
 PAIRS_MIN_PROBABILITY = 0.05
 EXPLAINED_PAIRS = 20_000
 CONTRIBUTION = "_contribution"
@@ -153,6 +155,7 @@ class ClusterPage:
     records_in_clusters: int
     columns: list[str]
     clusters: list[dict[str, Any]]
+    warning: str | None = None  # the run's cold-start warning (matcher.cold_start), shown above its clusters
 
 
 def list_clusters(config: Config, db: Database, run_id: str, offset: int, limit: int) -> ClusterPage:
@@ -170,7 +173,17 @@ def list_clusters(config: Config, db: Database, run_id: str, offset: int, limit:
     columns = [c for c in page.columns if c != "cluster_rank"]
     clusters = [_cluster_json(members[columns]) for _, members in page.groupby("cluster_rank", sort=True)]
     total = int(ranks.max()) + 1 if len(ranks) else 0
-    return ClusterPage(run_id, offset, limit, total, len(ranks), columns, clusters)
+    return ClusterPage(run_id, offset, limit, total, len(ranks), columns, clusters, _warning(path.parent))
+
+
+def _warning(folder: Path) -> str | None:
+    """The cold-start warning in the run's stats.json (None when absent or unreadable: runs before it)."""
+    try:
+        stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    warning = stats.get("cold_start_warning") if isinstance(stats, dict) else None
+    return warning if isinstance(warning, str) else None
 
 
 def _cluster_json(members: pd.DataFrame) -> dict[str, Any]:

@@ -190,3 +190,21 @@ def test_bad_cluster_pages_are_422_naming_the_parameter(matched: tuple[Api, str,
                                                         field: str) -> None:
     api, _, run_id = matched
     is_problem(api.call("GET", f"/task-runs/{run_id}/clusters?{query}"), 422, field)
+
+
+def test_the_page_says_when_the_unsupervised_matches_are_not_to_be_trusted(
+        matched: tuple[Api, str, str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Employees of 20 firms, nobody twice: the cold start takes the firm for the person, and the Matches page's
+    API says so (with the evidence) above the clusters; the people fixture's page has no warning."""
+    from test_cold_start import employees
+
+    api, _, people_run = matched
+    assert api.call("GET", f"/task-runs/{people_run}/clusters").get_json()["warning"] is None
+    upload = api.upload(employees().to_csv(index=False).encode(), filename="employees.csv")
+    assert upload.status_code == 201, upload.get_json()
+    body = {"name": "employees", "dataset_id": upload.get_json()["id"], "primary_key": "id"}
+    tid = api.call("POST", "/transforms", json=body).get_json()["id"]
+    run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"}).get_json()
+    assert engine.execute(api.db, ArtifactStore(api.config.data_dir), run["id"]) == "SUCCEEDED"
+    warning = api.call("GET", f"/task-runs/{run['id']}/clusters").get_json()["warning"]
+    assert warning.startswith("the unsupervised model found no reliable identity signal") and "groups share" in warning

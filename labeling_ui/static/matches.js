@@ -10,6 +10,9 @@
     const page = await ui.api(`/task-runs/${state.run.id}/clusters?offset=${state.clusters.length}&limit=${PAGE}`);
     state.total = page.total_clusters;
     state.inClusters = page.records_in_clusters;
+    const warning = document.getElementById("matches-warning");
+    warning.textContent = page.warning || "";
+    warning.hidden = !page.warning;
     state.columns = page.columns.filter((h) => h !== "match_id" && h !== "match_confidence_score");
     if (!state.pk || !page.columns.includes(state.pk)) state.pk = page.columns[0];
     for (const c of page.clusters) {

@@ -1,0 +1,68 @@
+"""Whether the unsupervised model's matches can be trusted: warnings in words, with their evidence.
+
+Fellegi-Sunter fitted by EM always converges to *some* split of the candidate pairs into two classes; on
+data nobody tuned for, that split is not always "same entity or not" (a town's residents, a household, a
+firm, everyone born on one day). The model cannot tell, but a few symptoms can be read off the fit:
+
+* half or more of the candidate pairs called matches: blocking proposes pairs that look alike, and real
+  duplicates are rarely most of them, so a class that large is usually a shared attribute;
+* EM that did not settle within its iterations;
+* many candidates left undecided (scored between 0.05 and 0.95): the classes overlap;
+* most links resting on one column alone: the match class is "agrees on that column".
+
+Each symptom is one sentence with its figures; any of them means: label a round before trusting the matches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matcher.pipeline import Matcher
+
+MAX_MATCH_SHARE = 0.5
+MAX_UNDECIDED = 0.2
+MAX_ONE_COLUMN = 0.5
+SAMPLE = 200_000
+ADVICE = "the unsupervised model found no reliable identity signal: label a round before trusting these matches"
+
+
+def warning(symptoms: list[str]) -> str | None:
+    """One sentence for users: the advice, then every symptom; None when there is none."""
+    return f"{ADVICE} ({'; '.join(symptoms)})" if symptoms else None
+
+
+def diagnose(matcher: Matcher) -> list[str]:
+    """Symptoms of an unreliable cold start (an empty list when none shows), each with its evidence."""
+    fs, prob = matcher.fs_, matcher.fs_prob_
+    n = len(prob)
+    found = []
+    if n and fs.lambda_ >= MAX_MATCH_SHARE:
+        found.append(f"it calls {fs.lambda_:.0%} of the {n:,} candidate pairs matches (at most "
+                     f"{MAX_MATCH_SHARE:.0%} is plausible): agreement on something groups share (an address, a "
+                     "town, a firm, a shared id) may have been taken for identity")
+    if fs.n_iter_ >= fs.max_iter:
+        found.append(f"its estimation did not settle in {fs.max_iter} iterations")
+    undecided = float(((prob > 0.05) & (prob < 0.95)).mean()) if n else 0.0
+    if undecided > MAX_UNDECIDED:
+        found.append(f"it leaves {undecided:.0%} of the candidate pairs undecided (between 0.05 and 0.95)")
+    column, share = _one_column(matcher)
+    if column is not None and share > MAX_ONE_COLUMN:
+        found.append(f"{share:.0%} of its links rest on '{column}' alone (without it they fall below 0.5)")
+    return found
+
+
+def _one_column(matcher: Matcher) -> tuple[str | None, float]:
+    """The column most links would be lost without, and the share of links lost."""
+    linked = np.flatnonzero(matcher.fs_prob_ >= 0.5)
+    if len(linked) == 0:
+        return None, 0.0
+    if len(linked) > SAMPLE:
+        linked = np.sort(np.random.default_rng(0).choice(linked, SAMPLE, replace=False))
+    features = matcher.candidates_.subset(linked)
+    total = matcher.fs_.match_weight(features)
+    lost = {c: float((total - w < 0).mean()) for c, w in matcher.fs_.column_weights(features).items()}
+    column = max(lost, key=lambda c: lost[c])
+    return column, lost[column]

@@ -1,0 +1,67 @@
+"""The unsupervised model says when its matches are not to be trusted, with the evidence."""
+
+from __future__ import annotations
+
+import json
+import string
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_support import run
+from conftest import make_labels
+
+from matcher.cold_start import ADVICE
+from matcher.labels import read_labels
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
+
+FIRMS = ["acme", "globex", "initech", "umbrella", "hooli", "vandelay", "stark", "wayne", "tyrell", "cyberdyne",
+         "soylent", "massive", "wonka", "gringotts", "oscorp", "aperture", "monarch", "nakatomi", "weyland", "zorg"]
+
+
+def employees(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """400 different people, each named once, working for 20 firms: the firm's name, address and phone are
+    all they share. Nothing in it is a duplicate."""
+    rng = np.random.default_rng(seed)
+    firm = rng.integers(0, len(FIRMS), n)
+    street = rng.integers(1, 99, len(FIRMS))
+    names = ["".join(rng.choice(list(string.ascii_lowercase), 7)) for _ in range(n)]
+    return pd.DataFrame({"id": [str(i) for i in range(n)],
+                         "employer": [f"{FIRMS[f]} industries" for f in firm],
+                         "employer_address": [f"{street[f]} {FIRMS[f]} street" for f in firm],
+                         "employer_phone": [f"555{f:04d}" for f in firm], "name": names})
+
+
+def test_a_group_taken_for_a_person_is_called_out_with_its_evidence() -> None:
+    stats = Matcher(Settings(primary_key="id")).fit(employees()).predict().stats
+    assert stats["cold_start_warning"].startswith(ADVICE)
+    assert any("candidate pairs matches" in e and "groups share" in e for e in stats["cold_start_evidence"])
+
+
+def test_no_warning_where_the_model_separates_people(people, people_matcher: Matcher) -> None:
+    stats = people_matcher.predict().stats
+    assert stats["cold_start_warning"] is None and stats["cold_start_evidence"] == []
+
+
+def test_labels_replace_the_cold_start_and_its_warning(people) -> None:
+    records, truth, _ = people
+    fitted = Matcher(Settings(primary_key="id")).fit(records)
+    frame = make_labels(records, truth, fitted.candidates_.left, fitted.candidates_.right, n_sets=20, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
+    assert fitted.classifier_ is not None and fitted.predict().stats["cold_start_warning"] is None
+
+
+def test_the_command_line_prints_the_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "employees.csv"
+    employees().to_csv(data, index=False)
+    stats = tmp_path / "stats.json"
+    code, _, err = run(capsys, "match", data, "--primary-key", "id", "--output", tmp_path / "out.csv",
+                       "--stats-output", stats)
+    assert code == 0
+    assert f"matcher: warning: {ADVICE}" in err
+    assert json.loads(stats.read_text(encoding="utf-8"))["cold_start_warning"].startswith(ADVICE)
