@@ -105,9 +105,12 @@ def test_one_to_one_labels_fit_the_competition_stage(linkage, one_to_one_matcher
     assert matcher.competition_ is not None
     assert np.all((matcher.prob_ >= 0) & (matcher.prob_ <= 1))
     assert score_output(matcher.predict().records, truth, source)["f1"] >= 0.97
-    plain = Matcher(Settings(primary_key="id", source_column=source)).fit(
+    plain = Matcher(Settings(primary_key="id", source_column=source, one_to_one=False)).fit(
         records, read_labels(frame, "id", known_keys=records["id"]))
     assert plain.classifier_ is not None and plain.competition_ is None  # only for one-to-one links
+    decided = Matcher(Settings(primary_key="id", source_column=source)).fit(  # duplicate-free: on by itself
+        records, read_labels(frame, "id", known_keys=records["id"]))
+    assert decided.links_one_to_one and decided.competition_ is not None
 
 
 def test_linkage_sets_hold_several_seed_pairs(linkage, one_to_one_matcher: Matcher) -> None:
