@@ -2,7 +2,7 @@
 
 Usage (Splink lives in its own venv; create it once with ``bash bench/setup_splink.sh``)::
 
-    bench/.venv-splink/bin/python bench/splink_run.py BENCH_DIR --profile febrl|person \\
+    bench/.venv-splink/bin/python bench/splink_run.py BENCH_DIR --profile febrl|person|auto \\
         [--out PRED.csv] [--threshold P] [--sweep] [--seed N] [--verbose]
 
 e.g. ``bench/.venv-splink/bin/python bench/splink_run.py ../shared/datasets/febrl3/bench
@@ -35,6 +35,43 @@ the Splink repository, as of Splink 5.0.0):
   pairs, EM (without term frequencies) blocked on given_name+surname then dob, clusters at
   0.95 as in the example. The example predicts without a threshold; predicting at 0.2 here
   gives the same clusters at any cluster threshold >= 0.2.
+* ``auto`` on any bench folder: a new user's unsupervised run with no tuning per dataset,
+  following the steps of the examples above with settings derived from the data by these
+  fixed rules (the chosen settings are reported under ``auto`` in the JSON):
+
+  - columns: every column but the primary key, the ``source_column`` and a column named
+    ``source``; a column null in every record (of one source, for linkage) is dropped. Names
+    that break Splink's SQL are renamed (``by`` -> ``by_``, ``actor name`` -> ``actor_name``).
+  - comparison of a column, from its non-null values only: *numeric/date-like* if >= 80% of
+    them are only digits, spaces and ``-/.:,+()`` -> ``LevenshteinAtThresholds(col, [1, 2])``;
+    else *long text* if they average more than 4 space-separated tokens ->
+    ``JaccardAtThresholds(col, [0.9, 0.7])`` (DuckDB's ``jaccard`` compares character sets);
+    else *short text/names* -> ``JaroWinklerAtThresholds(col, [0.9, 0.7])``. Numeric and short
+    text columns get term-frequency adjustments (on the exact-match level), long text none.
+  - blocking: ``block_on(col)`` for each column, its pairs counted exactly from the value
+    counts (dedup: sum of C(n_v, 2); linkage: cross-source pairs only, which is what Splink's
+    comparison count of an equi-join gives); a rule with more than 50 x N pairs (N records)
+    is skipped, and rules are taken from the most selective up while their pair counts sum
+    to at most 100 x N (the first always). If the rules kept give fewer than N / 10 pairs
+    in all (exact values hardly ever repeat, e.g. free text), rules on the first 6 characters
+    ``block_on("substr(col, 1, 6)")`` join the candidates, under the same caps. If still no
+    rule qualifies: the same on pairs of columns ``block_on(a, b)``; if none of those either:
+    the most selective column anyway.
+  - prior: ``estimate_probability_two_random_records_match`` with the single most selective
+    rule at recall 0.7, among the *informative* rules if any: rules on columns non-null in
+    >= 80% of the records and giving at least N / 10 pairs (a rule on a sparse column, or on
+    values that hardly ever repeat exactly, finds a small share of the matches, so recall 0.7
+    would not hold and the prior would come out orders of magnitude too low); if it raises:
+    the next rule; if all do: Splink's default 1e-4. EM rules (below) are also chosen among
+    the informative rules if any.
+  - u: ``estimate_u_using_random_sampling(max_pairs=1e7)``, seed 42.
+  - m: EM blocked on each of the two most selective rules with at least 1000 pairs (fewer
+    rules qualifying: the largest ones), none if the rule blocks on every compared column;
+    each session on its own: if one raises, the error is logged to stderr, the model is put
+    back as before that session and training goes on (parameters no session estimated keep
+    Splink's defaults). Every such fallback is listed under ``fallbacks`` in the JSON.
+  - link type ``dedupe_only``, or ``link_only`` across the sources of ``source_column``;
+    predict at 0.2, clusters at 0.95 (as the ``person`` example).
 
 Where an example leaves u sampling unseeded, seed 42 is used so that runs repeat.
 Columns are read as text; empty fields are nulls. Splink logs go to stderr (``--verbose``).
@@ -45,10 +82,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import resource
 import sys
 import tempfile
 import time
+from itertools import combinations
 from pathlib import Path
 
 import duckdb
@@ -182,16 +221,152 @@ def person_profile() -> dict:
     }
 
 
+NUMERIC = r"[0-9\s\-/.:,+()]+"  # numeric/date-like values: digits, spaces and -/.:,+()
+RULE_CAP, TOTAL_CAP, EM_MIN_PAIRS, FILLED, PREFIX = 50, 100, 1000, 0.8, 6
+
+
+def _q(col: str) -> str:
+    return '"' + col.replace('"', '""') + '"'
+
+
+def _one(con, sql: str):
+    return con.sql(sql).fetchall()[0]
+
+
+def _pairs(con, exprs: tuple[str, ...], src: str | None) -> int:
+    """Exact pair count of ``block_on(*exprs)``: within-value pairs (dedup) or cross-source pairs."""
+    keys = ", ".join(f"{e} as key_{i}" for i, e in enumerate(exprs))
+    where = " and ".join(f"{e} is not null" for e in exprs)
+    if not src:
+        inner = f"select {keys}, count(*) k from auto_records where {where} group by all"
+        return int(_one(con, f"select coalesce(sum(k * (k - 1) / 2), 0) from ({inner})")[0])
+    per_source = f"select {keys}, {_q(src)}, count(*) k from auto_records where {where} group by all"
+    names = ", ".join(f"key_{i}" for i in range(len(exprs)))
+    per_value = f"select sum(k) t, sum(k * k) s2 from ({per_source}) group by {names}"
+    return int(_one(con, f"select coalesce(sum((t * t - s2) / 2), 0) from ({per_value})")[0])
+
+
+def _comparison(con, col: str, src: str | None):
+    """The column's comparison, kind (rule of the docstring) and share of non-null values; None to drop it."""
+    q = _q(col)
+    if src:
+        per_source = con.sql(f"select count({q}) from auto_records group by {_q(src)}").fetchall()
+        if min(c for (c,) in per_source) == 0:
+            return None, "null in a source", 0.0
+    numeric, tokens, filled = _one(con, f"select avg(regexp_full_match({q}, '{NUMERIC}')::int), "
+                                        f"avg(len(string_split(trim({q}), ' '))), avg(({q} is not null)::int) "
+                                        "from auto_records")
+    if numeric is None:
+        return None, "all null", 0.0
+    if numeric >= 0.8:
+        comparison, kind = cl.LevenshteinAtThresholds(col, [1, 2]), "numeric"
+    elif tokens > 4:
+        return cl.JaccardAtThresholds(col, [0.9, 0.7]), "long_text", filled
+    else:
+        comparison, kind = cl.JaroWinklerAtThresholds(col, [0.9, 0.7]), "short_text"
+    return comparison.configure(term_frequency_adjustments=True), kind, filled
+
+
+def _choose_rules(con, cols: list[str], src: str | None, n: int) -> list[tuple]:
+    """Blocking rules ``(exprs, columns, pairs)``, most selective first (see the docstring)."""
+
+    def counted(keys: list[tuple[str, ...]]) -> list[tuple]:
+        found = [(exprs, on, _pairs(con, exprs, src)) for exprs, on in keys]
+        return sorted((r for r in found if r[2] > 0), key=lambda r: r[2])
+
+    def capped(found: list[tuple]) -> list[tuple]:
+        kept, total = [], 0
+        for rule in sorted(found, key=lambda r: r[2]):
+            if rule[2] <= RULE_CAP * n and (not kept or total + rule[2] <= TOTAL_CAP * n):
+                kept.append(rule)
+                total += rule[2]
+        return kept
+
+    singles = counted([((c,), (c,)) for c in cols])
+    kept = capped(singles)
+    if sum(r[2] for r in kept) < n / 10:  # exact values hardly ever repeat: prefixes too
+        kept = capped(kept + counted([((f"substr({c}, 1, {PREFIX})",), (c,)) for c in cols]))
+    if not kept:
+        kept = capped(counted([(pair, pair) for pair in combinations(cols, 2)]))
+    if not kept and singles:
+        print(f"splink_run: no blocking rule under {RULE_CAP} x N pairs; using {singles[0]}", file=sys.stderr)
+        kept = singles[:1]
+    if not kept:
+        raise SystemExit("auto profile: no two records share a value or prefix of any column; no blocking rule")
+    return kept
+
+
+def safe_names(con, rel, meta: dict):
+    """``rel`` with data columns renamed where Splink's SQL would break: not a lowercase identifier
+    (``actor name`` -> ``actor_name``) or a DuckDB keyword other than unreserved (``by`` -> ``by_``)."""
+    keywords = {k for (k,) in con.sql("select keyword_name from duckdb_keywords() "
+                                      "where keyword_category <> 'unreserved'").fetchall()}
+    keep, taken, exprs = {meta.get("primary_key", "id"), meta.get("source_column")}, set(rel.columns), []
+    for col in rel.columns:
+        new = col
+        if col not in keep and (not re.fullmatch(r"[a-z_][a-z0-9_]*", col) or col in keywords):
+            new = re.sub(r"\W+", "_", col.lower()).strip("_") or "column"
+            new = f"c_{new}" if new[0].isdigit() else new
+            while new in keywords or new in taken:
+                new += "_"
+            taken.add(new)
+        exprs.append(f"{_q(col)} as {_q(new)}")
+    return rel.project(", ".join(exprs))
+
+
+def auto_profile(con, rel, meta: dict) -> dict:
+    """Settings derived from the values of the bench records; see ``auto`` in the module docstring."""
+    con.register("auto_records", rel)
+    pk, src = meta.get("primary_key", "id"), meta.get("source_column")
+    n = _one(con, "select count(*) from auto_records")[0]
+    comparisons, kinds, filled = [], {}, {}
+    for col in rel.columns:
+        if col in (pk, src, "source"):
+            continue
+        comparison, kinds[col], filled[col] = _comparison(con, col, src)
+        if comparison is not None:
+            comparisons.append(comparison)
+    cols = [c for c in kinds if kinds[c] in ("numeric", "long_text", "short_text")]
+    if not cols:
+        raise SystemExit("auto profile: no data column to compare")
+    rules = _choose_rules(con, cols, src, n)
+    pool = [r for r in rules if r[2] >= n / 10 and all(filled[c] >= FILLED for c in r[1])] or rules
+    big = [r for r in pool if r[2] >= EM_MIN_PAIRS]
+    em = big[:2] if len(big) >= 2 else sorted(pool, key=lambda r: -r[2])[:2]
+    em = [r for r in em if set(cols) - set(r[1])]  # a rule on every compared column leaves no m to estimate
+    prior = pool + [r for r in rules if r not in pool]
+
+    def named(found: list[tuple]) -> list[tuple]:
+        return [(" & ".join(r[0]), block_on(*r[0])) for r in found]
+
+    return {
+        "doc_example": "auto: generic settings from column values (module docstring)",
+        "link_type": "link_only" if src else "dedupe_only",
+        "blocking": [rule for _, rule in named(rules)],
+        "comparisons": comparisons,
+        "auto": True,
+        "prior_rules": named(prior),
+        "recall": 0.7,
+        "u_max_pairs": 1e7,
+        "u_seed": 42,
+        "em": named(em),
+        "em_without_tf": False,
+        "predict_threshold": 0.2,
+        "cluster_threshold": 0.95,
+        "summary": {"columns": kinds, "blocking_pairs": {" & ".join(r[0]): r[2] for r in rules},
+                    "prior_rule": named(prior)[0][0], "em_rules": [name for name, _ in named(em)]},
+    }
+
+
 def choose_profile(name: str, meta: dict) -> dict:
     if name == "person":
         return person_profile()
     return febrl4_profile() if meta.get("source_column") else febrl3_profile()
 
 
-def register_inputs(db_api: DuckDBAPI, bench_dir: Path, meta: dict, profile: dict) -> list:
-    """records.csv as text columns; one registered table per source for linkage."""
+def register_inputs(db_api: DuckDBAPI, rel, meta: dict, profile: dict) -> list:
+    """The records (text columns); one registered table per source for linkage."""
     con = db_api.duckdb_con
-    rel = con.read_csv(str(bench_dir / "records.csv"), all_varchar=True, header=True)
     if "concat" in profile:
         name, expr = profile["concat"]
         rel = rel.project(f"*, {expr} as {name}")
@@ -207,8 +382,42 @@ def register_inputs(db_api: DuckDBAPI, bench_dir: Path, meta: dict, profile: dic
     return tables
 
 
-def train(linker: Linker, profile: dict, seed: int | None) -> None:
-    """Prior, u and m as in the profile's documented example."""
+def train_auto(linker: Linker, profile: dict, seed: int | None) -> list[str]:
+    """Prior, u and m of the ``auto`` profile; every step that raises is logged and skipped.
+
+    A failed step's model is put back as it was before the step: an EM session that raises midway
+    leaves the linker with its comparisons filtered (Splink 5.0.0), which would break ``predict``.
+    """
+    fallbacks = []
+
+    def attempt(what: str, step) -> bool:
+        saved = linker._settings_obj.core_model_settings.copy()
+        try:
+            step()
+            return True
+        except Exception as exc:  # noqa: BLE001 - any Splink failure falls back, as documented
+            linker._settings_obj.core_model_settings = saved
+            fallbacks.append(f"{what}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+            print(f"splink_run: {fallbacks[-1]} (continuing)", file=sys.stderr)
+            return False
+
+    training = linker.training
+    if not any(attempt(f"prior on {name}", lambda r=rule: training.estimate_probability_two_random_records_match(
+            [r], recall=profile["recall"])) for name, rule in profile["prior_rules"]):
+        fallbacks.append("prior: Splink default 1e-4")
+    u_seed = profile["u_seed"] if seed is None else seed
+    attempt("u sampling", lambda: training.estimate_u_using_random_sampling(
+        max_pairs=profile["u_max_pairs"], seed=u_seed))
+    for name, rule in profile["em"]:
+        attempt(f"EM on {name}", lambda r=rule: training.estimate_parameters_using_expectation_maximisation(
+            r, estimate_without_term_frequencies=profile["em_without_tf"]))
+    return fallbacks
+
+
+def train(linker: Linker, profile: dict, seed: int | None) -> list[str]:
+    """Prior, u and m as in the profile's documented example; returns the fallbacks taken."""
+    if profile.get("auto"):
+        return train_auto(linker, profile, seed)
     linker.training.estimate_probability_two_random_records_match(
         profile["deterministic"], recall=profile["recall"]
     )
@@ -218,6 +427,7 @@ def train(linker: Linker, profile: dict, seed: int | None) -> None:
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=profile["em_without_tf"]
         )
+    return []
 
 
 def peak_rss_mb() -> dict:
@@ -236,12 +446,19 @@ def cluster_to_csv(linker: Linker, predictions, threshold: float, out: Path) -> 
     rel.write_csv(str(out), header=True)
 
 
-def make_linker(args: argparse.Namespace, meta: dict, profile: dict) -> Linker:
-    """A DuckDB-backed Linker on the bench records with the profile's settings."""
+def make_linker(args: argparse.Namespace, meta: dict) -> tuple[Linker, dict]:
+    """A DuckDB-backed Linker on the bench records with the profile's settings, and the profile."""
     db_api = DuckDBAPI()
+    con = db_api.duckdb_con
     if args.threads:
-        db_api.duckdb_con.execute(f"set threads={args.threads}")
-    tables = register_inputs(db_api, args.bench_dir, meta, profile)
+        con.execute(f"set threads={args.threads}")
+    rel = con.read_csv(str(args.bench_dir / "records.csv"), all_varchar=True, header=True)
+    if args.profile == "auto":
+        rel = safe_names(con, rel, meta)
+        profile = auto_profile(con, rel, meta)
+    else:
+        profile = choose_profile(args.profile, meta)
+    tables = register_inputs(db_api, rel, meta, profile)
     settings = SettingsCreator(
         unique_id_column_name=meta.get("primary_key", "id"),
         link_type=profile["link_type"],
@@ -250,17 +467,16 @@ def make_linker(args: argparse.Namespace, meta: dict, profile: dict) -> Linker:
         retain_intermediate_calculation_columns=False,
     )
     level = logging.INFO if args.verbose else logging.WARNING
-    return Linker(tables if len(tables) > 1 else tables[0], settings, log_level=level)
+    return Linker(tables if len(tables) > 1 else tables[0], settings, log_level=level), profile
 
 
 def run(args: argparse.Namespace) -> dict:
     """Load, train, predict, cluster and write predictions; time every phase."""
     t0 = time.perf_counter()
     meta = json.loads((args.bench_dir / "meta.json").read_text())
-    profile = choose_profile(args.profile, meta)
-    linker = make_linker(args, meta, profile)
+    linker, profile = make_linker(args, meta)
     t1 = time.perf_counter()
-    train(linker, profile, args.seed)
+    fallbacks = train(linker, profile, args.seed)
     t2 = time.perf_counter()
     predictions = linker.inference.predict(threshold_match_probability=profile["predict_threshold"])
     t3 = time.perf_counter()
@@ -282,6 +498,8 @@ def run(args: argparse.Namespace) -> dict:
         **peak_rss_mb(),
         "predictions_csv": str(args.out),
     }
+    if profile.get("auto"):
+        result |= {"auto": profile["summary"], "fallbacks": fallbacks}
     return result | score(linker, predictions, args, threshold)
 
 
@@ -303,7 +521,7 @@ def score(linker: Linker, predictions, args: argparse.Namespace, threshold: floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench_dir", type=Path, help="folder with records.csv, truth.csv, meta.json")
-    parser.add_argument("--profile", choices=["febrl", "person"], required=True)
+    parser.add_argument("--profile", choices=["febrl", "person", "auto"], required=True)
     parser.add_argument("--out", type=Path, help="predictions CSV (default: in the temp folder)")
     parser.add_argument("--threshold", type=float, help="cluster match probability (default: profile's)")
     parser.add_argument("--sweep", action="store_true", help="also report F1 at other thresholds")
