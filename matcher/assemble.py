@@ -76,6 +76,7 @@ def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
     stats = run_stats(matcher, labels)
     symptoms = diagnose(matcher) if matcher.classifier_ is None else []  # labels replace the cold start
     stats["cold_start_warning"], stats["cold_start_evidence"] = warning(symptoms), symptoms
+    stats["cold_start_model"] = getattr(matcher, "cold_start_choice_", {})
     stats["one_to_one"] = bool(one)
     stats["one_to_one_reason"] = matcher.link_mode_.reason if one == matcher.links_one_to_one else \
         f"one-to-one {'on' if one else 'off'}: asked for this run"

@@ -15,9 +15,12 @@ Each symptom is one sentence with its figures; any of them means: label a round 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from matcher.features import PairFeatures
+from matcher.fs import FellegiSunter
 
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
@@ -26,7 +29,32 @@ MAX_MATCH_SHARE = 0.5
 MAX_UNDECIDED = 0.2
 MAX_ONE_COLUMN = 0.5
 SAMPLE = 200_000
+UNSETTLED = "its estimation did not settle"
 ADVICE = "the unsupervised model found no reliable identity signal: label a round before trusting these matches"
+
+
+def choose_cold_start(candidates: PairFeatures, random_pairs: PairFeatures
+                      ) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
+    """The Fellegi-Sunter model, its probability of every candidate, and how it was chosen.
+
+    The default learns u among the candidates (robust where blocking makes a column agree among most
+    candidates); when that fit shows symptoms, the classic set-up (u from random pairs, the prior over all
+    record pairs) is fitted too and kept if it shows none: two starts, chosen by plausibility, not by a
+    benchmark (RLdata10000: the default took "same birth month" for the match class)."""
+    fs = FellegiSunter().fit(candidates, random_pairs)
+    prob = fs.predict_proba(candidates)
+    found = symptoms(fs, prob, candidates)
+    choice: dict[str, Any] = {"model": "u among candidates", "symptoms": found}
+    if all(s.startswith(UNSETTLED) for s in found):  # slow convergence alone says nothing of the split found
+        return fs, prob, choice
+    alternative = FellegiSunter(prior="random").fit(candidates, random_pairs)
+    alt_prob = alternative.predict_proba(candidates)
+    alt_found = symptoms(alternative, alt_prob, candidates)
+    choice["alternative"] = {"model": "u from random pairs", "symptoms": alt_found}
+    if not alt_found:  # a model with symptoms of its own is no better evidence, whatever their count
+        return alternative, alt_prob, {"model": "u from random pairs", "symptoms": alt_found,
+                                       "alternative": {"model": "u among candidates", "symptoms": found}}
+    return fs, prob, choice
 
 
 def warning(symptoms: list[str]) -> str | None:
@@ -36,7 +64,11 @@ def warning(symptoms: list[str]) -> str | None:
 
 def diagnose(matcher: Matcher) -> list[str]:
     """Symptoms of an unreliable cold start (an empty list when none shows), each with its evidence."""
-    fs, prob = matcher.fs_, matcher.fs_prob_
+    return symptoms(matcher.fs_, matcher.fs_prob_, matcher.candidates_)
+
+
+def symptoms(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -> list[str]:
+    """The symptoms of one fitted model ``fs`` whose probability of each candidate is ``prob``."""
     n = len(prob)
     found = []
     if n and fs.lambda_ >= MAX_MATCH_SHARE:
@@ -44,25 +76,25 @@ def diagnose(matcher: Matcher) -> list[str]:
                      f"{MAX_MATCH_SHARE:.0%} is plausible): agreement on something groups share (an address, a "
                      "town, a firm, a shared id) may have been taken for identity")
     if fs.n_iter_ >= fs.max_iter:
-        found.append(f"its estimation did not settle in {fs.max_iter} iterations")
+        found.append(f"{UNSETTLED} in {fs.max_iter} iterations")
     undecided = float(((prob > 0.05) & (prob < 0.95)).mean()) if n else 0.0
     if undecided > MAX_UNDECIDED:
         found.append(f"it leaves {undecided:.0%} of the candidate pairs undecided (between 0.05 and 0.95)")
-    column, share = _one_column(matcher)
+    column, share = _one_column(fs, prob, candidates)
     if column is not None and share > MAX_ONE_COLUMN:
         found.append(f"{share:.0%} of its links rest on '{column}' alone (without it they fall below 0.5)")
     return found
 
 
-def _one_column(matcher: Matcher) -> tuple[str | None, float]:
+def _one_column(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -> tuple[str | None, float]:
     """The column most links would be lost without, and the share of links lost."""
-    linked = np.flatnonzero(matcher.fs_prob_ >= 0.5)
+    linked = np.flatnonzero(prob >= 0.5)
     if len(linked) == 0:
         return None, 0.0
     if len(linked) > SAMPLE:
         linked = np.sort(np.random.default_rng(0).choice(linked, SAMPLE, replace=False))
-    features = matcher.candidates_.subset(linked)
-    total = matcher.fs_.match_weight(features)
-    lost = {c: float((total - w < 0).mean()) for c, w in matcher.fs_.column_weights(features).items()}
+    features = candidates.subset(linked)
+    total = fs.match_weight(features)
+    lost = {c: float((total - w < 0).mean()) for c, w in fs.column_weights(features).items()}
     column = max(lost, key=lambda c: lost[c])
     return column, lost[column]

@@ -19,10 +19,10 @@ from scipy.stats import binomtest
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier, expected_f1_threshold
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
+from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
 from matcher.errors import InputError, SettingsError
 from matcher.features import PairFeatures, compare
-from matcher.fs import FellegiSunter
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
 from matcher.prepare import prepare
@@ -79,10 +79,10 @@ class Matcher:
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
-        self.fs_ = FellegiSunter().fit(self.candidates_, compare(self.table_, rl, rr))
-        # the cold start's probability of every candidate, read again by every refit (pseudo-labels; the scores
-        # while no classifier can be trained): ~1 s at 1M records each time
-        self.fs_prob_ = self.fs_.predict_proba(self.candidates_)
+        # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
+        # the scores while no classifier can be trained): ~1 s at 1M records each time
+        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_,
+                                                                            compare(self.table_, rl, rr))
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
                                                    self.fs_prob_) if self.table_.source is not None else None
         self.best_ = self._best_per_record(self.candidates_)

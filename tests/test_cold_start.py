@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import string
 import warnings
 from pathlib import Path
@@ -65,3 +66,27 @@ def test_the_command_line_prints_the_warning(tmp_path: Path, capsys: pytest.Capt
     assert code == 0
     assert f"matcher: warning: {ADVICE}" in err
     assert json.loads(stats.read_text(encoding="utf-8"))["cold_start_warning"].startswith(ADVICE)
+
+
+RLDATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rldata10000" / "bench" / "records.csv"
+
+
+def test_a_second_start_replaces_a_cold_start_with_symptoms_when_it_shows_none() -> None:
+    """RLdata10000's first 2,000 records (blocking makes the names agree among most candidates): the default
+    model's links rest on the first name alone; the classic set-up (u from random pairs) shows no symptom and
+    is kept, and the stats say which model was chosen and why."""
+    if not RLDATA.exists():
+        message = f"benchmark data missing: {RLDATA}"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    records = pd.read_csv(RLDATA, dtype=str).head(2000)
+    stats = Matcher(Settings(primary_key="id")).fit(records).predict().stats
+    choice = stats["cold_start_model"]
+    assert choice["model"] == "u from random pairs" and choice["symptoms"] == []
+    assert choice["alternative"]["model"] == "u among candidates"
+    assert any("rest on 'fname_c1' alone" in s for s in choice["alternative"]["symptoms"])
+    assert stats["cold_start_warning"] is None
+
+
+def test_a_clean_default_is_kept_without_a_second_start(people_matcher: Matcher) -> None:
+    choice = people_matcher.predict().stats["cold_start_model"]
+    assert choice == {"model": "u among candidates", "symptoms": []}
