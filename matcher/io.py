@@ -4,6 +4,8 @@ Every table handed to the rest of the package follows the same rules, whatever t
 
 * every column has dtype ``object`` and every cell is a Python ``str`` or ``None``;
 * surrounding whitespace is stripped from cells and column names;
+* except a formula guarded by a leading tab or carriage return (``"\\t=1+1"``), kept as is: stripping
+  would arm it (see ``matcher.csv_safety``);
 * only empty or whitespace-only cells are missing (``None``). Strings such as ``"NA"`` or ``"null"``
   stay literal, because they are legitimate values in name and address data (think of the ISO code
   of Namibia) and guessing would silently drop them;
@@ -37,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from matcher.csv_safety import neutralise_frame, starts_with_any
 from matcher.errors import InputError, MatcherError
 from matcher.plain_csv import write_plain_csv
 
@@ -45,6 +48,7 @@ MAX_LISTED = 5
 """How many offending values or positions an error message names before saying "and N more"."""
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_GUARDED_FORMULA = r"^[\t\r]\s*[=+\-@]"  # kept as is by _clean
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -127,7 +131,8 @@ def write_table(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> No
     The data goes to a temporary file in the target directory, is fsynced and then renamed over
     the target, so a crash or an exception never leaves a half-written table that a later run
     would read as complete. An Arrow table (``to_arrow``) is written as its DataFrame would be:
-    converting once serves several files of the same rows.
+    converting once serves several files of the same rows. In CSV, text cells a spreadsheet would run as a
+    formula get a ``'`` in front (``matcher.csv_safety``); Parquet is written raw.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -142,7 +147,7 @@ def write_table(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> No
             if _is_parquet(target):
                 _write_parquet(df, handle)
             elif not write_plain_csv(df, handle):
-                frame = df.to_pandas() if isinstance(df, pa.Table) else df
+                frame = neutralise_frame(df.to_pandas() if isinstance(df, pa.Table) else df)
                 frame.to_csv(handle, index=False, encoding="utf-8", lineterminator="\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -286,10 +291,16 @@ def _assemble(
 
 
 def _clean(values: pd.Series | Strings) -> pa.Array | pa.ChunkedArray:
-    """Strip and blank out in Arrow: same whitespace rules as ``str.strip``, several times faster."""
+    """Strip and blank out in Arrow: same whitespace rules as ``str.strip``, several times faster.
+
+    Except a cell whose leading tab or carriage return guards a formula (``"\t=1+1"``, how some tools defuse
+    one): stripping it would arm the formula again, so only its end is stripped."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(values, type=pa.string(), from_pandas=True)
     stripped = pc.utf8_trim_whitespace(values)
+    if starts_with_any(values, "\t\r").any():
+        guarded = pc.match_substring_regex(values, _GUARDED_FORMULA)
+        stripped = pc.if_else(guarded, pc.utf8_rtrim_whitespace(values), stripped)
     return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
 
 

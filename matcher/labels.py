@@ -14,6 +14,7 @@ but otherwise ignored, and only labeled rows are validated. Optional ``labeled_b
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from matcher.csv_safety import restore_frame
 from matcher.errors import InputError, LabelError
 from matcher.io import MAX_LISTED, RawTable, raw_table_from_frame, read_raw_table
 
@@ -181,13 +183,17 @@ def read_labels(
 
 
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> RawTable:
-    """Share the data reader's parsing and encoding rules; report its failures as label errors."""
+    """Share the data reader's parsing and encoding rules; report its failures as label errors.
+
+    A labels CSV is one of ours (``labeling-set`` output, an export) or made from one, so the ``'`` that
+    neutralised formula-like cells on the way out is removed (``matcher.csv_safety.restore``)."""
     try:
         if isinstance(source, pd.DataFrame):
             return raw_table_from_frame(source, source="labels DataFrame")
-        return read_raw_table(source)
+        raw = read_raw_table(source)
     except InputError as exc:
         raise LabelError(str(exc)) from exc
+    return dataclasses.replace(raw, frame=restore_frame(raw.frame)) if raw.unit == "line" else raw
 
 
 def _normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
