@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from matcher.active import MAX_SET, MIN_SET
+from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
 from services.task_runs import STARTABLE, STATUSES, TYPES
 from services.transforms import INTEGERS
@@ -153,8 +154,9 @@ def _run_paths() -> dict[str, Any]:
             "get": _op("A page of a SUCCEEDED FIND_MATCHES run's clusters of two or more records, largest first, "
                        "then least confident (mean match_confidence_score), then match_id; each with its records",
                        {"200": _json("ClusterPage", "One page of clusters")}, "401 404 422",
-                       parameters=[_query("offset", {"type": "integer", "minimum": 0}, "clusters to skip"),
-                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                       parameters=[_query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                                          "clusters to skip"),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
                                           "clusters per page (default 100)")]),
         },
         "/task-runs/{run_id}/clusters/{match_id}/pairs": {
