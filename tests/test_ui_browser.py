@@ -156,6 +156,19 @@ def test_a_wide_set_scrolls_with_a_sticky_first_column(server: tuple[str, str], 
     context.close()
 
 
+@pytest.mark.parametrize("target", ["/%5Cevil.example", "//evil.example", "https:evil.example", "/%09/evil.example"])
+def test_sign_in_never_leaves_the_site(server: tuple[str, str], browser: Any, target: str) -> None:
+    """?next=/\\evil.example was an open redirect (Chromium reads the backslash as a slash)."""
+    base, token = server
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/?next={target}")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_url(f"{base}/transforms")
+    context.close()
+
+
 def test_the_matches_page_without_a_find_matches_run_says_so(server: tuple[str, str], browser: Any) -> None:
     base, token = server
     tid = demo_transform_id(base, token)  # the demo: never matched
