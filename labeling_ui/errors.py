@@ -35,7 +35,8 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank", **
 
 def handle_error(exc: Exception) -> Response:
     if isinstance(exc, ServiceError):
-        response = problem(exc.status, exc.title, exc.detail, _slug(exc), field=exc.field, row=exc.row)
+        response = problem(exc.status, exc.title, exc.detail, _slug(exc), field=exc.field, row=exc.row,
+                           line=exc.line)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="matcher"'
         return response

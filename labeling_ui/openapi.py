@@ -191,7 +191,8 @@ def _schemas() -> dict[str, Any]:
     run_params = {"num_sets": {"type": "integer", "minimum": 1, "maximum": 1000},
                   "set_size": {"type": "integer", "minimum": MIN_SET, "maximum": MAX_SET}, "seed": INT}
     return {
-        "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT},
+        "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT,
+                         "line": INT},
                         ("type", "title", "status", "detail")),
         "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
                      ("id", "name", "role")),

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from matcher.csv_checks import check_no_nul, check_row_widths
 from matcher.csv_safety import neutralise_frame, starts_with_any
 from matcher.errors import InputError, MatcherError
 from matcher.plain_csv import write_plain_csv
@@ -187,6 +188,7 @@ def _read_csv(source: str) -> RawTable:
     text = _decode(data, source)
     if not text.strip():
         raise InputError(f"{source}: file is empty")
+    check_no_nul(text, source)
     try:
         cells = pd.read_csv(
             io.StringIO(text), header=None, dtype=str, na_filter=False, skip_blank_lines=False
@@ -196,6 +198,7 @@ def _read_csv(source: str) -> RawTable:
     # A quoted cell containing newlines shifts the physical line of every later row.
     newlines = sum(cells[c].str.count("\n").to_numpy() for c in cells.columns)
     lines = 1 + np.arange(len(cells)) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+    check_row_widths(text, cells, lines, newlines, source)
     names = [str(name) for name in cells.iloc[0]]
     columns = [cells[c].iloc[1:] for c in cells.columns]
     return _assemble(names, columns, lines[1:], "line", source)
@@ -327,7 +330,7 @@ def _check_keys_present(raw: RawTable, primary_key: str) -> None:
     empty = np.flatnonzero(raw.frame[primary_key].isna().to_numpy())
     if len(empty):
         raise InputError(
-            f"{raw.source}: primary key {primary_key!r} is empty on {len(empty)} row(s): {raw.where(empty)}"
+            f"{raw.source}: primary key {primary_key!r} is empty on {len(empty)} {raw.unit}(s): {raw.where(empty)}"
         )
 
 

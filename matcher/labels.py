@@ -168,7 +168,7 @@ def read_labels(
     frame = raw.frame
     labeled = frame[LABEL_COLUMN].notna().to_numpy()
     if not labeled.any():
-        raise LabelError(f"{raw.source}: no labels at all (all {len(frame)} rows have an empty 'label')")
+        raise LabelError(f"{raw.source}: no labels at all (all {len(frame)} {raw.unit}s have an empty 'label')")
     provenance = [c for c in PROVENANCE_COLUMNS if c in frame.columns]
     rows = frame.loc[labeled, [SET_COLUMN, primary_key, LABEL_COLUMN, *provenance]]
     rows = rows.rename(columns={primary_key: "key"})  # index still points into raw for messages
@@ -225,7 +225,7 @@ def _check_complete(raw: RawTable, rows: pd.DataFrame, primary_key: str) -> None
         empty = rows.index[rows[column].isna().to_numpy()]
         if len(empty):
             raise LabelError(
-                f"{raw.source}: {role} is empty on {len(empty)} labeled row(s): {raw.where(empty)}"
+                f"{raw.source}: {role} is empty on {len(empty)} labeled {raw.unit}(s): {raw.where(empty)}"
             )
 
 
@@ -243,7 +243,7 @@ def _check_known(raw: RawTable, rows: pd.DataFrame, known_keys: Iterable[str]) -
     )
     more = f" and {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
     raise LabelError(
-        f"{raw.source}: {len(unknown)} labeled row(s) have primary keys not in the data: {named}{more}"
+        f"{raw.source}: {len(unknown)} labeled {raw.unit}(s) have primary keys not in the data: {named}{more}"
     )
 
 
@@ -269,7 +269,7 @@ def _check_set_sizes(raw: RawTable, rows: pd.DataFrame) -> None:
         return
     named = ", ".join(f"{set_id!r} has {int(size)}" for set_id, size in too_big.iloc[:MAX_LISTED].items())
     raise LabelError(
-        f"{raw.source}: labeling set(s) too large: {named} labeled rows; at most {MAX_SET_SIZE} are allowed"
+        f"{raw.source}: labeling set(s) too large: {named} labeled records; at most {MAX_SET_SIZE} are allowed"
     )
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from matcher.errors import shown
 from matcher.io import MAX_LISTED
 from services import validation as v
 from services.config import Config
-from services.datasets import read_column
+from services.datasets import read_column, row_positions
 from services.errors import Conflict, NotFound, ValidationError
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -80,26 +81,33 @@ def _check_columns(dataset: Dataset, primary_key: str, source_column: str | None
 
 
 def check_primary_key(config: Config, dataset: Dataset, column: str) -> None:
-    """Non-empty and unique on every row; the error names the keys and their 1-based data rows."""
+    """Non-empty and unique on every row; the error names the keys and their lines (a CSV upload, header = line
+    1, as the CLI says) or 1-based data rows (Parquet, a database table)."""
     keys = read_column(config, dataset.id, column)  # str | None per row
+    unit, lines = row_positions(config, dataset.id)
+
+    def position(row: int) -> int:
+        return int(lines[row - 1]) if lines is not None else row
+
+    def listed(rows: list[int]) -> str:
+        named = ", ".join(f"{unit} {position(r)}" for r in rows[:MAX_LISTED])
+        return named + (f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else "")
+
+    def failure(detail: str, row: int) -> ValidationError:
+        return ValidationError(detail, field="primary_key", **{unit: position(row)})
+
     empty = [row for row, key in enumerate(keys, start=1) if key is None]
     if empty:
-        raise ValidationError(f"primary key {column!r} is empty on {len(empty)} row(s): {_rows(empty)}",
-                              field="primary_key", row=empty[0])
+        raise failure(f"primary key {column!r} is empty on {len(empty)} {unit}(s): {listed(empty)}", empty[0])
     rows: dict[str | None, list[int]] = defaultdict(list)
     for row, key in enumerate(keys, start=1):
         rows[key].append(row)
-    repeated = [(key, where) for key, where in rows.items() if len(where) > 1]
+    repeated = [(key, found) for key, found in rows.items() if len(found) > 1]
     if repeated:
-        named = "; ".join(f"{key!r} ({_rows(where)})" for key, where in repeated[:MAX_LISTED])
+        named = "; ".join(f"{shown(key)} ({listed(found)})" for key, found in repeated[:MAX_LISTED])
         more = f"; and {len(repeated) - MAX_LISTED} more" if len(repeated) > MAX_LISTED else ""
-        raise ValidationError(f"primary key {column!r} is not unique: {len(repeated)} duplicated value(s): "
-                              f"{named}{more}", field="primary_key", row=repeated[0][1][1])
-
-
-def _rows(rows: list[int]) -> str:
-    shown = ", ".join(f"row {r}" for r in rows[:MAX_LISTED])
-    return shown + (f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else "")
+        raise failure(f"primary key {column!r} is not unique: {len(repeated)} duplicated value(s): {named}{more}",
+                      repeated[0][1][1])
 
 
 def get_transform(db: Database, transform_id: str) -> TransformInfo:

@@ -27,6 +27,7 @@ const ui = {
     let text = problem.title ? `${problem.title}: ${problem.detail || ""}` : (problem.detail || `HTTP ${status}`);
     if (problem.field) text += ` (field ${problem.field})`;
     if (problem.row !== undefined && problem.row !== null) text += ` (row ${problem.row})`;
+    if (problem.line !== undefined && problem.line !== null) text += ` (line ${problem.line})`;
     return text;
   },
   showError(message) {
