@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from matcher.active import MAX_SET, MIN_SET
+from matcher.labels import MAX_LABEL_LENGTH
 from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
 from services.task_runs import STARTABLE, STATUSES, TYPES
@@ -176,6 +177,7 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: An
 STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+LABEL = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_LENGTH}
 
 
 def _transform_fields() -> dict[str, Any]:
@@ -250,10 +252,11 @@ def _schemas() -> dict[str, Any]:
         "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
                                 ("labeling_sets",)),
         "LabelingSetCreate": _obj({"records": {"type": "array", "items": STR, "minItems": 2, "maxItems": MAX_ADHOC},
-                                   "labels": {"type": "array", "items": STR}}, ("records", "labels"),
+                                   "labels": {"type": "array", "items": LABEL}}, ("records", "labels"),
                                   additionalProperties=False),
         "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
-            {"record_key": STR, "label": NSTR}, ("record_key",), additionalProperties=False)}}, ("labels",)),
+            {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
+            additionalProperties=False)}}, ("labels",)),
     }
 
 

@@ -13,6 +13,12 @@ def shown(value: object, limit: int = ECHO_LIMIT) -> str:
     return text[: limit - 3] + "..." + size
 
 
+def shown_all(values: list[str], limit: int = 20) -> str:
+    """At most ``limit`` values, each :func:`shown`, then how many more (a file of 10,000 columns)."""
+    named = ", ".join(shown(v) for v in values[:limit])
+    return named + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
 class MatcherError(Exception):
     """A problem with what the user gave us (data, labels, settings); never a bug of ours."""
 

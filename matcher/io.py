@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from matcher.csv_checks import check_no_nul, check_row_widths
 from matcher.csv_safety import neutralise_frame, starts_with_any
-from matcher.errors import InputError, MatcherError
+from matcher.errors import InputError, MatcherError, shown, shown_all
 from matcher.plain_csv import write_plain_csv
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -76,9 +76,9 @@ class RawTable:
         """Fail with the list of available columns, which is usually enough to spot the typo."""
         if name in self.frame.columns:
             return
-        available = ", ".join(repr(c) for c in self.frame.columns)
+        available = shown_all(list(self.frame.columns))
         hint = _separator_hint(list(self.frame.columns))
-        raise error(f"{self.source}: {role} {name!r} not found; available columns: {available}{hint}")
+        raise error(f"{self.source}: {role} {shown(name)} not found; available columns: {available}{hint}")
 
 
 Strings: TypeAlias = np.ndarray | pa.Array | pa.ChunkedArray  # a column of strings (None when missing)
@@ -312,7 +312,7 @@ def _check_unique_names(names: list[str], source: str) -> None:
     for position, name in enumerate(names, start=1):
         if name in seen:
             raise InputError(
-                f"{source}: duplicated column name {name!r} (columns {seen[name]} and {position})"
+                f"{source}: duplicated column name {shown(name)} (columns {seen[name]} and {position})"
             )
         seen[name] = position
 
@@ -340,7 +340,7 @@ def _check_keys_unique(raw: RawTable, primary_key: str) -> None:
     if repeated.empty:
         return
     groups = list(repeated.groupby(repeated, sort=False).indices.items())
-    named = "; ".join(f"{key!r} ({raw.where(repeated.index[rows])})" for key, rows in groups[:MAX_LISTED])
+    named = "; ".join(f"{shown(key)} ({raw.where(repeated.index[rows])})" for key, rows in groups[:MAX_LISTED])
     more = f"; and {len(groups) - MAX_LISTED} more" if len(groups) > MAX_LISTED else ""
     raise InputError(
         f"{raw.source}: primary key {primary_key!r} has {len(groups)} duplicated value(s): {named}{more}"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.csv_safety import restore_frame
-from matcher.errors import InputError, LabelError
+from matcher.errors import InputError, LabelError, shown, shown_all
 from matcher.io import MAX_LISTED, RawTable, raw_table_from_frame, read_raw_table
 
 SET_COLUMN = "labeling_set_id"
@@ -31,6 +31,10 @@ LABEL_COLUMN = "label"
 PROVENANCE_COLUMNS = ("labeled_by", "labeled_at")
 MAX_SET_SIZE = 50
 """Largest labeling set accepted: bounds the pairs per set and the effort asked of a labeler."""
+MAX_LABEL_LENGTH = 200
+"""Longest label, from a file or the web UI alike (the service's ``labels.label`` column holds this many)."""
+MAX_SET_ID_LENGTH = 200
+"""Longest labeling set id (``labels.labeling_set_id``)."""
 
 _ROW_COLUMNS = [SET_COLUMN, "key", LABEL_COLUMN, *PROVENANCE_COLUMNS]
 _PAIR_COLUMNS = ["key_a", "key_b", "is_match", SET_COLUMN]
@@ -173,6 +177,7 @@ def read_labels(
     rows = frame.loc[labeled, [SET_COLUMN, primary_key, LABEL_COLUMN, *provenance]]
     rows = rows.rename(columns={primary_key: "key"})  # index still points into raw for messages
     _check_complete(raw, rows, primary_key)
+    _check_lengths(raw, rows)
     if known_keys is not None:
         _check_known(raw, rows, known_keys)
     _check_no_repeats(raw, rows)
@@ -213,7 +218,7 @@ def _normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def _require_columns(raw: RawTable, primary_key: str) -> None:
     missing = [c for c in (SET_COLUMN, LABEL_COLUMN) if c not in raw.frame.columns]
     if missing:
-        available = ", ".join(repr(c) for c in raw.frame.columns)
+        available = shown_all(list(raw.frame.columns))
         names = " and ".join(repr(c) for c in missing)
         raise LabelError(f"{raw.source}: labels need column {names}; available columns: {available}")
     raw.require_column(primary_key, "primary key column", error=LabelError)
@@ -229,6 +234,15 @@ def _check_complete(raw: RawTable, rows: pd.DataFrame, primary_key: str) -> None
             )
 
 
+def _check_lengths(raw: RawTable, rows: pd.DataFrame) -> None:
+    """Labels are short group names; a 1 MB cell is a mistake (and would not fit the service's database)."""
+    for column, limit in ((LABEL_COLUMN, MAX_LABEL_LENGTH), (SET_COLUMN, MAX_SET_ID_LENGTH)):
+        long = rows.index[rows[column].str.len().to_numpy() > limit]
+        if len(long):
+            raise LabelError(f"{raw.source}: {column} longer than {limit} characters on {len(long)} {raw.unit}(s): "
+                             f"{raw.where(long)}, e.g. {shown(rows.at[long[0], column])}")
+
+
 def _check_known(raw: RawTable, rows: pd.DataFrame, known_keys: Iterable[str]) -> None:
     # the data's keys are looked up in the (few) labeled keys, not the other way round: a set of 1M keys took
     # 1.5 s per run at 1M records, for a few hundred labels
@@ -239,7 +253,7 @@ def _check_known(raw: RawTable, rows: pd.DataFrame, known_keys: Iterable[str]) -
     if unknown.empty:
         return
     named = ", ".join(
-        f"{key!r} ({raw.where([position])})" for position, key in unknown["key"].iloc[:MAX_LISTED].items()
+        f"{shown(key)} ({raw.where([position])})" for position, key in unknown["key"].iloc[:MAX_LISTED].items()
     )
     more = f" and {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
     raise LabelError(
@@ -257,7 +271,7 @@ def _check_no_repeats(raw: RawTable, rows: pd.DataFrame) -> None:
     n_other = repeated.groupby([SET_COLUMN, "key"]).ngroups - 1
     more = f" (and {n_other} more repeated record(s))" if n_other else ""
     raise LabelError(
-        f"{raw.source}: record {key!r} appears {len(same)} times in labeling set {set_id!r} "
+        f"{raw.source}: record {shown(key)} appears {len(same)} times in labeling set {shown(set_id)} "
         f"({raw.where(same)}){more}"
     )
 
@@ -267,7 +281,7 @@ def _check_set_sizes(raw: RawTable, rows: pd.DataFrame) -> None:
     too_big = sizes[sizes.to_numpy() > MAX_SET_SIZE]
     if too_big.empty:
         return
-    named = ", ".join(f"{set_id!r} has {int(size)}" for set_id, size in too_big.iloc[:MAX_LISTED].items())
+    named = ", ".join(f"{shown(set_id)} has {int(size)}" for set_id, size in too_big.iloc[:MAX_LISTED].items())
     raise LabelError(
         f"{raw.source}: labeling set(s) too large: {named} labeled records; at most {MAX_SET_SIZE} are allowed"
     )

@@ -192,7 +192,7 @@ def cluster_pairs(config: Config, db: Database, run_id: str, match_id: str) -> C
     folder = _pairs_folder(config, db, run_id)
     frame = pd.read_parquet(folder / PAIRS_FILE, filters=[("match_id", "==", match_id)])
     if frame.empty and not _is_cluster(folder / MATCHES_FILE, match_id):
-        raise NotFound(f"task run {run_id} has no cluster with match_id {match_id!r}")
+        raise NotFound(f"task run {run_id} has no cluster with match_id {shown(match_id)}")
     return ClusterPairs(run_id, match_id, [_pair_json(row) for row in frame.to_dict("records")])
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
+from matcher.errors import shown
 from matcher.io import raw_table_from_frame
 from matcher.profile import infer_type
 from services.config import Config
@@ -51,10 +52,10 @@ def create_from_table(config: Config, db: Database, url: str | None, table: str 
     if schema is not None and (not isinstance(schema, str) or not schema.strip()):
         raise ValidationError("schema must be a non-empty string when given", field="schema")
     frame = _read_sql_table(url.strip(), table.strip(), schema)
-    raw = raw_table_from_frame(frame, source=f"table {table!r}")
-    shown = make_url(url.strip()).render_as_string(hide_password=True)
+    raw = raw_table_from_frame(frame, source=f"table {shown(table)}")
+    masked = make_url(url.strip()).render_as_string(hide_password=True)
     qualified = f"{schema}.{table}" if schema else table
-    return _create(config, db, raw.frame, name or table, f"{shown}#{qualified}", user_id)
+    return _create(config, db, raw.frame, name or table, f"{masked}#{qualified}", user_id)
 
 
 def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table(table, schema=schema):
-                raise ValidationError(f"table {table!r} not found in that database", field="table")
+                raise ValidationError(f"table {shown(table)} not found in that database", field="table")
             return pd.read_sql_table(table, connection, schema=schema)
     except SQLAlchemyError as exc:
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())

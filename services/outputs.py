@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from matcher.csv_safety import restore_frame
+from matcher.errors import shown
 from matcher.io import write_table
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
@@ -31,7 +32,7 @@ class OutputFile:
 def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None) -> OutputFile:
     """The published file as is (``fmt`` None), or as CSV / Parquet (Parquet for FIND_MATCHES only)."""
     if fmt is not None and fmt not in CONVERTIBLE:
-        raise ValidationError(f"format must be csv or parquet, got {fmt!r}", field="format")
+        raise ValidationError(f"format must be csv or parquet, got {shown(fmt)}", field="format")
     run = get_run(db, run_id)
     if fmt == "parquet" and run.type != "FIND_MATCHES":
         raise ValidationError("format=parquet is offered for FIND_MATCHES runs only", field="format")

@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
@@ -39,7 +40,7 @@ IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-paramet
 def _int_param(ctx: RunContext, name: str, default: int, low: int, high: int) -> int:
     value = ctx.params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {shown(value)}", field=name)
     return value
 
 
@@ -118,7 +119,7 @@ def import_labels(ctx: RunContext) -> Outcome:
     Labels are attributed to the user who started the import, at the time of the import."""
     replace = ctx.params.get("replace", False)
     if not isinstance(replace, bool):
-        raise ValidationError(f"replace must be true or false, got {replace!r}", field="replace")
+        raise ValidationError(f"replace must be true or false, got {shown(replace)}", field="replace")
     path = upload_path(ctx.store.root, ctx.params.get("path"))
     records = ctx.records()
     labels = read_labels(path, ctx.transform.primary_key, known_keys=records[ctx.transform.primary_key])
@@ -160,11 +161,11 @@ def upload_path(data_dir: Path, value: object) -> Path:
     candidates = [given] if given.is_absolute() else [Path(data_dir) / given, uploads / given]
     inside = [c.resolve() for c in candidates if c.resolve().is_relative_to(uploads)]
     if not inside:
-        raise ValidationError(f"labels file {value!r} is not under the uploads directory", field="path")
+        raise ValidationError(f"labels file {shown(value)} is not under the uploads directory", field="path")
     for candidate in inside:
         if candidate.is_file():
             return candidate
-    raise NotFound(f"uploaded labels file {value!r} not found")
+    raise NotFound(f"uploaded labels file {shown(value)} not found")
 
 
 def _chunks(values: list[str]) -> list[list[str]]:
@@ -184,5 +185,5 @@ def handler_for(task_type: str) -> Handler:
     try:
         return HANDLERS[task_type]
     except KeyError:
-        raise ValidationError(f"unknown task run type {task_type!r}; known: {', '.join(HANDLERS)}") from None
+        raise ValidationError(f"unknown task run type {shown(task_type)}; known: {', '.join(HANDLERS)}") from None
 

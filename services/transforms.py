@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from matcher.errors import shown
+from matcher.errors import shown, shown_all
 from matcher.io import MAX_LISTED
 from services import validation as v
 from services.config import Config
@@ -71,10 +71,10 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_columns(dataset: Dataset, primary_key: str, source_column: str | None) -> None:
-    available = ", ".join(repr(c) for c in dataset.columns)
+    available = shown_all(list(dataset.columns))
     for field, column in (("primary_key", primary_key), ("source_column", source_column)):
         if column is not None and column not in dataset.columns:
-            raise ValidationError(f"column {column!r} not in dataset {dataset.name!r}; available: {available}",
+            raise ValidationError(f"column {shown(column)} not in dataset {dataset.name!r}; available: {available}",
                                   field=field)
     if source_column == primary_key:
         raise ValidationError("source_column must differ from primary_key", field="source_column")
