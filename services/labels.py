@@ -20,7 +20,7 @@ from matcher.labels import MAX_LABEL_LENGTH, read_labels
 from services import validation as v
 from services.config import Config
 from services.datasets import read_column, read_rows
-from services.errors import Conflict, NotFound, ServiceError, ServiceUnavailable, ValidationError
+from services.errors import Conflict, NotFound, ServiceError, ValidationError
 from services.rows import get_or_404
 from services.task_runs import Dispatch, start_run
 from services.uploads import save_upload, user_message
@@ -63,9 +63,7 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
             raise user_message(exc, path, filename) from None
         return start_run(config, db, transform_id, "IMPORT_LABELS", {"path": str(path), "replace": replace},
                          user_id, dispatch)
-    except ServiceUnavailable:
-        raise  # the FAILED run row refers to the saved file
-    except (MatcherError, ServiceError, OSError):
+    except (MatcherError, ServiceError, OSError):  # ServiceUnavailable too: the run is FAILED, nothing reads it
         path.unlink(missing_ok=True)
         raise
 

@@ -29,8 +29,9 @@ from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
 from services.clusters import ClusterRanks, explain_clusters, review_table
-from services.errors import NotFound, ValidationError
+from services.errors import ValidationError
 from services.run_context import FileContent, Outcome, RunContext, jsonable
+from services.upload_retention import resolve_upload
 from storage.models import Label, LabelingSet, Transform, utcnow
 
 Handler = Callable[[RunContext], Outcome]
@@ -120,7 +121,7 @@ def import_labels(ctx: RunContext) -> Outcome:
     replace = ctx.params.get("replace", False)
     if not isinstance(replace, bool):
         raise ValidationError(f"replace must be true or false, got {shown(replace)}", field="replace")
-    path = upload_path(ctx.store.root, ctx.params.get("path"))
+    path = resolve_upload(ctx.store.root, ctx.params.get("path"))
     records = ctx.records()
     labels = read_labels(path, ctx.transform.primary_key, known_keys=records[ctx.transform.primary_key])
     replaced = sorted(set(labels.rows[SET_COLUMN]) | (set(labels.unlabeled_per_set) - {""}))
@@ -149,23 +150,6 @@ def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str
             "sets_written": len(replaced), **labels.summary(),
             "contradictions": len(contradictions),
             "contradiction_examples": jsonable(contradictions.head(5).to_dict("records"))}
-
-
-def upload_path(data_dir: Path, value: object) -> Path:
-    """An uploaded file, given as an absolute path or relative to the data directory or to its ``uploads``;
-    anything outside ``uploads`` is refused so a run cannot read arbitrary files of the worker."""
-    if not isinstance(value, str) or not value:
-        raise ValidationError("path of the uploaded labels file is required", field="path")
-    uploads = (Path(data_dir) / "uploads").resolve()
-    given = Path(value)
-    candidates = [given] if given.is_absolute() else [Path(data_dir) / given, uploads / given]
-    inside = [c.resolve() for c in candidates if c.resolve().is_relative_to(uploads)]
-    if not inside:
-        raise ValidationError(f"labels file {shown(value)} is not under the uploads directory", field="path")
-    for candidate in inside:
-        if candidate.is_file():
-            return candidate
-    raise NotFound(f"uploaded labels file {shown(value)} not found")
 
 
 def _chunks(values: list[str]) -> list[list[str]]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from matcher.errors import shown, shown_all
 from matcher.io import MAX_LISTED
+from services import upload_retention
 from services import validation as v
 from services.config import Config
 from services.datasets import read_column, row_positions
@@ -154,18 +155,22 @@ def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo
 
 
 def delete_transform(config: Config, db: Database, transform_id: str) -> None:
-    """Deletes its labels, labeling sets and task runs too; refused (409) while a run is active."""
+    """Deletes its labels, labeling sets and task runs too, with their outputs, fitted models and uploaded
+    labels files; refused (409) while a run is active."""
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
         runs = list(session.scalars(select(TaskRun.id).where(TaskRun.transform_id == transform_id)))
+        imports = list(session.scalars(select(TaskRun.params).where(TaskRun.transform_id == transform_id,
+                                                                   TaskRun.type == upload_retention.IMPORT_TYPE)))
         active = session.scalar(select(func.count()).select_from(TaskRun).where(
             TaskRun.transform_id == transform_id, TaskRun.status.in_(ACTIVE_RUNS)))
         if active:
             raise Conflict(f"transform {transform_id} has {active} active task run(s); cancel them first")
         session.delete(transform)
     store = ArtifactStore(config.data_dir)
+    upload_retention.discard_all(config.data_dir, imports)
     for run_id in runs:
         shutil.rmtree(store.output_dir(run_id), ignore_errors=True)
     shutil.rmtree(store.root / "artifacts" / transform_id, ignore_errors=True)
