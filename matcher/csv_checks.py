@@ -30,16 +30,16 @@ def check_no_nul(text: str, source: str) -> None:
 def check_row_widths(text: str, cells: pd.DataFrame, lines: np.ndarray, newlines: np.ndarray, source: str) -> None:
     """``cells``: the parsed rows, header included; ``lines``/``newlines``: each row's first physical line and
     the line breaks inside its quoted cells. Only a row whose last cell is empty can have been padded: those
-    few have their fields counted again in the text (a blank line is skipped, as every all-empty row)."""
+    have their fields counted again in the text (a blank line is skipped, as every all-empty row)."""
     width = cells.shape[1]
     if width < 2:
         return
     padded = np.flatnonzero(cells.iloc[:, -1].to_numpy(dtype=object) == "")
     if not len(padded):
         return
-    spans = {int(lines[i]): int(newlines[i]) + 1 for i in padded}
-    short = [(line, n) for line, record in _records(text, spans) if record.strip()
-             for n in [_fields(record)] if n < width]
+    first = np.asarray(lines)[padded]
+    short = [(line, n) for line, record in _records(text, first, first + np.asarray(newlines)[padded])
+             if record.strip() for n in [_fields(record)] if n < width]
     if short:
         listed = ", ".join(f"line {line} has {n}" for line, n in short[:MAX_LISTED])
         more = f" and {len(short) - MAX_LISTED} more" if len(short) > MAX_LISTED else ""
@@ -47,27 +47,20 @@ def check_row_widths(text: str, cells: pd.DataFrame, lines: np.ndarray, newlines
                          f"{more} (an empty value still needs its comma)")
 
 
-def _fields(record: str) -> int:
-    if '"' not in record:
-        return record.count(",") + 1
-    return len(next(csv.reader(io.StringIO(record)), []))
+def _fields(record: bytes) -> int:
+    if b'"' not in record:
+        return record.count(b",") + 1
+    return len(next(csv.reader(io.StringIO(record.decode("utf-8", "surrogatepass"))), []))
 
 
-def _records(text: str, spans: dict[int, int]) -> Iterator[tuple[int, str]]:
-    """The text of the records starting at the given physical lines, each ``spans[line]`` lines long, read
-    line by line (``\\n`` only, as the parser counts them) and stopping after the last one."""
-    wanted = iter(sorted(spans.items()))
-    target = next(wanted, None)
-    start, remaining, collected = 0, 0, list[str]()
-    for number, line in enumerate(io.StringIO(text), start=1):
-        if not remaining:
-            if target is None:
-                return
-            if number != target[0]:
-                continue
-            (start, remaining), collected = target, []
-            target = next(wanted, None)
-        collected.append(line)
-        remaining -= 1
-        if not remaining:
-            yield start, "".join(collected).rstrip("\r\n")
+def _records(text: str, first: np.ndarray, last: np.ndarray) -> Iterator[tuple[int, bytes]]:
+    """The UTF-8 bytes of the records spanning physical lines ``first``..``last`` (1-based; lines end at
+    ``\\n``, as the parser counts them). Offsets are computed with numpy: walking 1M lines in Python took
+    0.4 s."""
+    data = text.encode("utf-8", "surrogatepass")
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    starts, ends = np.concatenate(([0], breaks + 1)), np.concatenate((breaks, [len(data)]))
+    known = last <= len(ends)  # always, unless lines end in a lone \\r (the parser's count differs then)
+    for line, begin, end in zip(first[known].tolist(), starts[first[known] - 1].tolist(),
+                                ends[last[known] - 1].tolist(), strict=True):
+        yield line, data[begin:end].rstrip(b"\r")
