@@ -173,6 +173,9 @@ def score_files(pred_csv: str | Path, bench_dir: str | Path) -> dict:
     pred = read_csv(pred_csv)
     if not {"id", "match_id"} <= set(pred.columns):
         raise SystemExit(f"{pred_csv}: needs columns id,match_id (has {','.join(pred.columns)})")
+    for column in ("id", "match_id"):  # our CSVs prefix ' to formula-like text (matcher.csv_safety): undo it
+        if pred[column].str.startswith("'").any():
+            pred[column] = pred[column].str.replace(r"^'(?='*[=+\-@\t\r])", "", regex=True)
     return pairwise_scores(pred, truth, source)
 
 

@@ -109,3 +109,15 @@ def test_cli(tmp_path, capsys):
     assert main([str(tmp_path / "pred.csv"), str(bench)]) == 0
     got = json.loads(capsys.readouterr().out)
     assert (got["tp"], got["fp"], got["fn"], got["f1"]) == (1, 1, 1, 0.5)
+
+
+def test_ids_our_csv_writer_neutralised_are_scored_as_they_were(tmp_path, capsys):
+    """matches.csv prefixes ' to formula-like text (matcher.csv_safety): "-a" is written as "'-a"."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "meta.json").write_text(json.dumps({"primary_key": "id"}))
+    (bench / "truth.csv").write_text("id,entity_id\n-a,X\n=b,X\nc,Y\n")
+    (tmp_path / "pred.csv").write_text("id,match_id\n'-a,'-a\n'=b,'-a\nc,c\n")
+    assert main([str(tmp_path / "pred.csv"), str(bench)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["tp"], got["fp"], got["fn"], got["f1"]) == (1, 0, 0, 1.0)

@@ -18,6 +18,8 @@ from services.errors import ServiceError, Unauthorized
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+MAX_DETAIL = 2000  # a backstop: messages echo at most ~80 characters of any value (matcher.errors.shown)
+MAX_FIELD = 120
 
 
 def _slug(exc: BaseException) -> str:
@@ -25,8 +27,12 @@ def _slug(exc: BaseException) -> str:
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> Response:
-    body = {"type": type_, "title": title, "status": status, "detail": detail}
+    if len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 3] + "..."
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
+    if isinstance(body.get("field"), str) and len(body["field"]) > MAX_FIELD:
+        body["field"] = body["field"][: MAX_FIELD - 3] + "..."
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
@@ -35,7 +41,8 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank", **
 
 def handle_error(exc: Exception) -> Response:
     if isinstance(exc, ServiceError):
-        response = problem(exc.status, exc.title, exc.detail, _slug(exc), field=exc.field, row=exc.row)
+        response = problem(exc.status, exc.title, exc.detail, _slug(exc), field=exc.field, row=exc.row,
+                           line=exc.line)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="matcher"'
         return response

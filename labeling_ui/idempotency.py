@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from labeling_ui.extensions import matcher_services
+from matcher.errors import shown
 from services.errors import Conflict, ValidationError
 from storage.models import IdempotencyKey, utcnow
 
@@ -66,15 +67,15 @@ def _reserve(key: str) -> IdempotencyKey | None:
                                            status_code=IN_PROGRESS, body={}))
                 return None
             if row.method_path != method_path:
-                raise ValidationError(f"{HEADER} {key!r} was already used for {row.method_path}", field=HEADER)
+                raise ValidationError(f"{HEADER} {shown(key)} was already used for {row.method_path}", field=HEADER)
             if row.status_code != IN_PROGRESS:
                 return row
             if utcnow() - _aware(row.created_at) < STALE_AFTER:
-                raise Conflict(f"a request with {HEADER} {key!r} is still in progress; retry later")
+                raise Conflict(f"a request with {HEADER} {shown(key)} is still in progress; retry later")
             row.created_at = utcnow()  # the earlier request died: take the reservation over
             return None
     except IntegrityError as exc:  # a concurrent request reserved it first
-        raise Conflict(f"a request with {HEADER} {key!r} is still in progress; retry later") from exc
+        raise Conflict(f"a request with {HEADER} {shown(key)} is still in progress; retry later") from exc
 
 
 def _replay(row: IdempotencyKey) -> Response:

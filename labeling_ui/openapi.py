@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from matcher.active import MAX_SET, MIN_SET
+from matcher.labels import MAX_LABEL_LENGTH
+from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
 from services.task_runs import STARTABLE, STATUSES, TYPES
 from services.transforms import INTEGERS
@@ -153,8 +155,9 @@ def _run_paths() -> dict[str, Any]:
             "get": _op("A page of a SUCCEEDED FIND_MATCHES run's clusters of two or more records, largest first, "
                        "then least confident (mean match_confidence_score), then match_id; each with its records",
                        {"200": _json("ClusterPage", "One page of clusters")}, "401 404 422",
-                       parameters=[_query("offset", {"type": "integer", "minimum": 0}, "clusters to skip"),
-                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                       parameters=[_query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                                          "clusters to skip"),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
                                           "clusters per page (default 100)")]),
         },
         "/task-runs/{run_id}/clusters/{match_id}/pairs": {
@@ -174,6 +177,7 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: An
 STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+LABEL = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_LENGTH}
 
 
 def _transform_fields() -> dict[str, Any]:
@@ -191,7 +195,8 @@ def _schemas() -> dict[str, Any]:
     run_params = {"num_sets": {"type": "integer", "minimum": 1, "maximum": 1000},
                   "set_size": {"type": "integer", "minimum": MIN_SET, "maximum": MAX_SET}, "seed": INT}
     return {
-        "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT},
+        "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT,
+                         "line": INT},
                         ("type", "title", "status", "detail")),
         "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
                      ("id", "name", "role")),
@@ -252,10 +257,11 @@ def _schemas() -> dict[str, Any]:
         "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
                                 ("labeling_sets",)),
         "LabelingSetCreate": _obj({"records": {"type": "array", "items": STR, "minItems": 2, "maxItems": MAX_ADHOC},
-                                   "labels": {"type": "array", "items": STR}}, ("records", "labels"),
+                                   "labels": {"type": "array", "items": LABEL}}, ("records", "labels"),
                                   additionalProperties=False),
         "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
-            {"record_key": STR, "label": NSTR}, ("record_key",), additionalProperties=False)}}, ("labels",)),
+            {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
+            additionalProperties=False)}}, ("labels",)),
     }
 
 

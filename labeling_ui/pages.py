@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
@@ -24,9 +26,22 @@ PAGES = {
 }
 
 
+AFTER_SIGNIN = "/transforms"
+_NOT_IN_A_PATH = re.compile(r"[\\\x00-\x20\x7f]")  # backslash, controls, space: browsers read /\x or /\t/x as //x
+
+
+def safe_next(value: str | None) -> str:
+    """Where sign-in may send the user: a path of this site (``/x?y``), else the transforms page. Refused:
+    ``//host``, ``/\\host``, ``https:host``, ``javascript:...``, and paths with controls or spaces."""
+    if not value or not value.startswith("/") or value.startswith("//") or _NOT_IN_A_PATH.search(value):
+        return AFTER_SIGNIN
+    parts = urlsplit(value)
+    return AFTER_SIGNIN if parts.scheme or parts.netloc else value
+
+
 def _view(template: str, title: str) -> Any:
     def view(**ids: str) -> Any:
-        response = render_template(template, title=title, ids=ids)
+        response = render_template(template, title=title, ids=ids, next_path=safe_next(request.args.get("next")))
         return response, 200, {"Cache-Control": "no-store"}
     return view
 

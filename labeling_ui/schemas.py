@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from matcher.errors import shown
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
 from services.errors import ValidationError
 from services.labels import SetSummary, SetView
@@ -27,7 +28,7 @@ def parse_bool(value: str | None, field: str, default: bool = False) -> bool:
     text = value.strip().lower()
     if text in TRUE or text in FALSE:
         return text in TRUE
-    raise ValidationError(f"{field} must be true or false, got {value!r}", field=field)
+    raise ValidationError(f"{field} must be true or false, got {shown(value)}", field=field)
 
 
 def parse_int(value: str | None, field: str, default: int) -> int:
@@ -35,8 +36,8 @@ def parse_int(value: str | None, field: str, default: int) -> int:
         return default
     try:
         return int(value)
-    except ValueError:
-        raise ValidationError(f"{field} must be an integer, got {value!r}", field=field) from None
+    except ValueError:  # also past 4300 digits (Python's int parsing limit)
+        raise ValidationError(f"{field} must be an integer, got {shown(value)}", field=field) from None
 
 
 def dataset_json(dataset: Dataset, preview: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -4,6 +4,8 @@ Every table handed to the rest of the package follows the same rules, whatever t
 
 * every column has dtype ``object`` and every cell is a Python ``str`` or ``None``;
 * surrounding whitespace is stripped from cells and column names;
+* except a formula guarded by a leading tab or carriage return (``"\\t=1+1"``), kept as is: stripping
+  would arm it (see ``matcher.csv_safety``);
 * only empty or whitespace-only cells are missing (``None``). Strings such as ``"NA"`` or ``"null"``
   stay literal, because they are legitimate values in name and address data (think of the ISO code
   of Namibia) and guessing would silently drop them;
@@ -37,7 +39,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from matcher.errors import InputError, MatcherError
+from matcher.csv_checks import check_no_nul, check_row_widths
+from matcher.csv_safety import neutralise_frame, starts_with_any
+from matcher.errors import InputError, MatcherError, shown, shown_all
 from matcher.plain_csv import write_plain_csv
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -45,6 +49,7 @@ MAX_LISTED = 5
 """How many offending values or positions an error message names before saying "and N more"."""
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_GUARDED_FORMULA = r"^[\t\r]\s*[=+\-@]"  # kept as is by _clean
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -71,9 +76,9 @@ class RawTable:
         """Fail with the list of available columns, which is usually enough to spot the typo."""
         if name in self.frame.columns:
             return
-        available = ", ".join(repr(c) for c in self.frame.columns)
+        available = shown_all(list(self.frame.columns))
         hint = _separator_hint(list(self.frame.columns))
-        raise error(f"{self.source}: {role} {name!r} not found; available columns: {available}{hint}")
+        raise error(f"{self.source}: {role} {shown(name)} not found; available columns: {available}{hint}")
 
 
 Strings: TypeAlias = np.ndarray | pa.Array | pa.ChunkedArray  # a column of strings (None when missing)
@@ -127,7 +132,8 @@ def write_table(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> No
     The data goes to a temporary file in the target directory, is fsynced and then renamed over
     the target, so a crash or an exception never leaves a half-written table that a later run
     would read as complete. An Arrow table (``to_arrow``) is written as its DataFrame would be:
-    converting once serves several files of the same rows.
+    converting once serves several files of the same rows. In CSV, text cells a spreadsheet would run as a
+    formula get a ``'`` in front (``matcher.csv_safety``); Parquet is written raw.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -142,7 +148,7 @@ def write_table(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> No
             if _is_parquet(target):
                 _write_parquet(df, handle)
             elif not write_plain_csv(df, handle):
-                frame = df.to_pandas() if isinstance(df, pa.Table) else df
+                frame = neutralise_frame(df.to_pandas() if isinstance(df, pa.Table) else df)
                 frame.to_csv(handle, index=False, encoding="utf-8", lineterminator="\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -182,6 +188,7 @@ def _read_csv(source: str) -> RawTable:
     text = _decode(data, source)
     if not text.strip():
         raise InputError(f"{source}: file is empty")
+    check_no_nul(text, source)
     try:
         cells = pd.read_csv(
             io.StringIO(text), header=None, dtype=str, na_filter=False, skip_blank_lines=False
@@ -191,6 +198,7 @@ def _read_csv(source: str) -> RawTable:
     # A quoted cell containing newlines shifts the physical line of every later row.
     newlines = sum(cells[c].str.count("\n").to_numpy() for c in cells.columns)
     lines = 1 + np.arange(len(cells)) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+    check_row_widths(text, cells, lines, newlines, source)
     names = [str(name) for name in cells.iloc[0]]
     columns = [cells[c].iloc[1:] for c in cells.columns]
     return _assemble(names, columns, lines[1:], "line", source)
@@ -286,10 +294,16 @@ def _assemble(
 
 
 def _clean(values: pd.Series | Strings) -> pa.Array | pa.ChunkedArray:
-    """Strip and blank out in Arrow: same whitespace rules as ``str.strip``, several times faster."""
+    """Strip and blank out in Arrow: same whitespace rules as ``str.strip``, several times faster.
+
+    Except a cell whose leading tab or carriage return guards a formula (``"\t=1+1"``, how some tools defuse
+    one): stripping it would arm the formula again, so only its end is stripped."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(values, type=pa.string(), from_pandas=True)
     stripped = pc.utf8_trim_whitespace(values)
+    if starts_with_any(values, "\t\r").any():
+        guarded = pc.match_substring_regex(values, _GUARDED_FORMULA)
+        stripped = pc.if_else(guarded, pc.utf8_rtrim_whitespace(values), stripped)
     return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
 
 
@@ -298,7 +312,7 @@ def _check_unique_names(names: list[str], source: str) -> None:
     for position, name in enumerate(names, start=1):
         if name in seen:
             raise InputError(
-                f"{source}: duplicated column name {name!r} (columns {seen[name]} and {position})"
+                f"{source}: duplicated column name {shown(name)} (columns {seen[name]} and {position})"
             )
         seen[name] = position
 
@@ -316,7 +330,7 @@ def _check_keys_present(raw: RawTable, primary_key: str) -> None:
     empty = np.flatnonzero(raw.frame[primary_key].isna().to_numpy())
     if len(empty):
         raise InputError(
-            f"{raw.source}: primary key {primary_key!r} is empty on {len(empty)} row(s): {raw.where(empty)}"
+            f"{raw.source}: primary key {primary_key!r} is empty on {len(empty)} {raw.unit}(s): {raw.where(empty)}"
         )
 
 
@@ -326,7 +340,7 @@ def _check_keys_unique(raw: RawTable, primary_key: str) -> None:
     if repeated.empty:
         return
     groups = list(repeated.groupby(repeated, sort=False).indices.items())
-    named = "; ".join(f"{key!r} ({raw.where(repeated.index[rows])})" for key, rows in groups[:MAX_LISTED])
+    named = "; ".join(f"{shown(key)} ({raw.where(repeated.index[rows])})" for key, rows in groups[:MAX_LISTED])
     more = f"; and {len(groups) - MAX_LISTED} more" if len(groups) > MAX_LISTED else ""
     raise InputError(
         f"{raw.source}: primary key {primary_key!r} has {len(groups)} duplicated value(s): {named}{more}"

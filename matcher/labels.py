@@ -14,6 +14,7 @@ but otherwise ignored, and only labeled rows are validated. Optional ``labeled_b
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from matcher.errors import InputError, LabelError
+from matcher.csv_safety import restore_frame
+from matcher.errors import InputError, LabelError, shown, shown_all
 from matcher.io import MAX_LISTED, RawTable, raw_table_from_frame, read_raw_table
 
 SET_COLUMN = "labeling_set_id"
@@ -29,6 +31,10 @@ LABEL_COLUMN = "label"
 PROVENANCE_COLUMNS = ("labeled_by", "labeled_at")
 MAX_SET_SIZE = 50
 """Largest labeling set accepted: bounds the pairs per set and the effort asked of a labeler."""
+MAX_LABEL_LENGTH = 200
+"""Longest label, from a file or the web UI alike (the service's ``labels.label`` column holds this many)."""
+MAX_SET_ID_LENGTH = 200
+"""Longest labeling set id (``labels.labeling_set_id``)."""
 
 _ROW_COLUMNS = [SET_COLUMN, "key", LABEL_COLUMN, *PROVENANCE_COLUMNS]
 _PAIR_COLUMNS = ["key_a", "key_b", "is_match", SET_COLUMN]
@@ -166,11 +172,12 @@ def read_labels(
     frame = raw.frame
     labeled = frame[LABEL_COLUMN].notna().to_numpy()
     if not labeled.any():
-        raise LabelError(f"{raw.source}: no labels at all (all {len(frame)} rows have an empty 'label')")
+        raise LabelError(f"{raw.source}: no labels at all (all {len(frame)} {raw.unit}s have an empty 'label')")
     provenance = [c for c in PROVENANCE_COLUMNS if c in frame.columns]
     rows = frame.loc[labeled, [SET_COLUMN, primary_key, LABEL_COLUMN, *provenance]]
     rows = rows.rename(columns={primary_key: "key"})  # index still points into raw for messages
     _check_complete(raw, rows, primary_key)
+    _check_lengths(raw, rows)
     if known_keys is not None:
         _check_known(raw, rows, known_keys)
     _check_no_repeats(raw, rows)
@@ -181,13 +188,17 @@ def read_labels(
 
 
 def _load(source: str | os.PathLike[str] | pd.DataFrame) -> RawTable:
-    """Share the data reader's parsing and encoding rules; report its failures as label errors."""
+    """Share the data reader's parsing and encoding rules; report its failures as label errors.
+
+    A labels CSV is one of ours (``labeling-set`` output, an export) or made from one, so the ``'`` that
+    neutralised formula-like cells on the way out is removed (``matcher.csv_safety.restore``)."""
     try:
         if isinstance(source, pd.DataFrame):
             return raw_table_from_frame(source, source="labels DataFrame")
-        return read_raw_table(source)
+        raw = read_raw_table(source)
     except InputError as exc:
         raise LabelError(str(exc)) from exc
+    return dataclasses.replace(raw, frame=restore_frame(raw.frame)) if raw.unit == "line" else raw
 
 
 def _normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +218,7 @@ def _normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def _require_columns(raw: RawTable, primary_key: str) -> None:
     missing = [c for c in (SET_COLUMN, LABEL_COLUMN) if c not in raw.frame.columns]
     if missing:
-        available = ", ".join(repr(c) for c in raw.frame.columns)
+        available = shown_all(list(raw.frame.columns))
         names = " and ".join(repr(c) for c in missing)
         raise LabelError(f"{raw.source}: labels need column {names}; available columns: {available}")
     raw.require_column(primary_key, "primary key column", error=LabelError)
@@ -219,8 +230,17 @@ def _check_complete(raw: RawTable, rows: pd.DataFrame, primary_key: str) -> None
         empty = rows.index[rows[column].isna().to_numpy()]
         if len(empty):
             raise LabelError(
-                f"{raw.source}: {role} is empty on {len(empty)} labeled row(s): {raw.where(empty)}"
+                f"{raw.source}: {role} is empty on {len(empty)} labeled {raw.unit}(s): {raw.where(empty)}"
             )
+
+
+def _check_lengths(raw: RawTable, rows: pd.DataFrame) -> None:
+    """Labels are short group names; a 1 MB cell is a mistake (and would not fit the service's database)."""
+    for column, limit in ((LABEL_COLUMN, MAX_LABEL_LENGTH), (SET_COLUMN, MAX_SET_ID_LENGTH)):
+        long = rows.index[rows[column].str.len().to_numpy() > limit]
+        if len(long):
+            raise LabelError(f"{raw.source}: {column} longer than {limit} characters on {len(long)} {raw.unit}(s): "
+                             f"{raw.where(long)}, e.g. {shown(rows.at[long[0], column])}")
 
 
 def _check_known(raw: RawTable, rows: pd.DataFrame, known_keys: Iterable[str]) -> None:
@@ -233,11 +253,11 @@ def _check_known(raw: RawTable, rows: pd.DataFrame, known_keys: Iterable[str]) -
     if unknown.empty:
         return
     named = ", ".join(
-        f"{key!r} ({raw.where([position])})" for position, key in unknown["key"].iloc[:MAX_LISTED].items()
+        f"{shown(key)} ({raw.where([position])})" for position, key in unknown["key"].iloc[:MAX_LISTED].items()
     )
     more = f" and {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
     raise LabelError(
-        f"{raw.source}: {len(unknown)} labeled row(s) have primary keys not in the data: {named}{more}"
+        f"{raw.source}: {len(unknown)} labeled {raw.unit}(s) have primary keys not in the data: {named}{more}"
     )
 
 
@@ -251,7 +271,7 @@ def _check_no_repeats(raw: RawTable, rows: pd.DataFrame) -> None:
     n_other = repeated.groupby([SET_COLUMN, "key"]).ngroups - 1
     more = f" (and {n_other} more repeated record(s))" if n_other else ""
     raise LabelError(
-        f"{raw.source}: record {key!r} appears {len(same)} times in labeling set {set_id!r} "
+        f"{raw.source}: record {shown(key)} appears {len(same)} times in labeling set {shown(set_id)} "
         f"({raw.where(same)}){more}"
     )
 
@@ -261,9 +281,9 @@ def _check_set_sizes(raw: RawTable, rows: pd.DataFrame) -> None:
     too_big = sizes[sizes.to_numpy() > MAX_SET_SIZE]
     if too_big.empty:
         return
-    named = ", ".join(f"{set_id!r} has {int(size)}" for set_id, size in too_big.iloc[:MAX_LISTED].items())
+    named = ", ".join(f"{shown(set_id)} has {int(size)}" for set_id, size in too_big.iloc[:MAX_LISTED].items())
     raise LabelError(
-        f"{raw.source}: labeling set(s) too large: {named} labeled rows; at most {MAX_SET_SIZE} are allowed"
+        f"{raw.source}: labeling set(s) too large: {named} labeled records; at most {MAX_SET_SIZE} are allowed"
     )
 
 

@@ -4,6 +4,10 @@ otherwise): at 1M rows it writes in ~0.5 s what pandas writes in ~10 s.
 Both writers agree on text columns (missing as an empty field) and on floats formatted as Python does
 (``1.0``), as long as no value needs quoting: Arrow's unquoted style cannot quote, so a comma, a double quote or
 a line break anywhere sends the table to pandas.
+
+Text cells that a spreadsheet would run as a formula are prefixed with ``'`` on the way out
+(``matcher.csv_safety``): one anchored regex over each text column's Arrow data, nothing more when no cell
+starts with ``= + - @``; float columns (formatted here) are numbers and never touched.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from matcher.csv_safety import neutralise, neutralise_arrow
+
 NEEDS_QUOTES = r'[,"\n\r]'
 QUOTED_BYTES = (b",", b'"', b"\n", b"\r")
 
@@ -23,6 +29,7 @@ QUOTED_BYTES = (b",", b'"', b"\n", b"\r")
 def write_plain_csv(data: pd.DataFrame | pa.Table, handle: IO[bytes]) -> bool:
     """Write ``data`` and return True, or write nothing and return False when pandas must (see module)."""
     names = [str(n) for n in data.column_names] if isinstance(data, pa.Table) else [str(n) for n in data.columns]
+    names = [neutralise(name) for name in names]
     if len(names) < 2 or len(set(names)) < len(names):  # pandas writes a lone empty value as "" (no blank line)
         return False
     columns = _arrow_text_columns(data) if isinstance(data, pa.Table) else _pandas_text_columns(data)
@@ -75,7 +82,7 @@ def _pandas_text_columns(df: pd.DataFrame) -> list[pa.Array] | None:
         if not _plain_text_dtype(series.dtype):  # float32 among them: pandas writes 0.1, not 0.10000000149011612
             return None
         try:
-            columns.append(pa.array(series, type=pa.string(), from_pandas=True))
+            columns.append(neutralise_arrow(pa.array(series, type=pa.string(), from_pandas=True)))
         except (pa.ArrowTypeError, pa.ArrowInvalid):  # objects that are not all strings
             return None
     return columns
@@ -86,7 +93,9 @@ def _arrow_text_columns(table: pa.Table) -> list[pa.Array | pa.ChunkedArray] | N
     for column in table.columns:
         if pa.types.is_float64(column.type):
             column = _float_text(column.to_numpy(zero_copy_only=False))
-        elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = neutralise_arrow(column)
+        else:
             return None
         columns.append(column)
     return columns

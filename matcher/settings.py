@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from matcher.errors import SettingsError
+from matcher.errors import SettingsError, shown
 
 COLUMN_TYPES = (
     "person_name", "free_text", "short_code", "number", "date", "email", "phone", "postcode", "categorical",
@@ -29,7 +29,8 @@ class ColumnSettings:
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
-            raise SettingsError(f"column {self.name!r}: unknown type {self.type!r}; use one of {COLUMN_TYPES}")
+            raise SettingsError(f"column {shown(self.name)}: unknown type {shown(self.type)}; "
+                                f"use one of {COLUMN_TYPES}")
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Settings:
         for knob in ("precision_recall_tradeoff", "accuracy_cost_tradeoff"):
             value = getattr(self, knob)
             if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
-                raise SettingsError(f"{knob} must be a number in [0, 1], got {value!r}")
+                raise SettingsError(f"{knob} must be a number in [0, 1], got {shown(value)}")
         if self.max_cluster_size is not None and self.max_cluster_size < 2:
             raise SettingsError("max_cluster_size must be at least 2")
         self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]

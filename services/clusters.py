@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from matcher.errors import shown
 from matcher.explain import ablation_contributions, ablation_matrix, contributions
 from matcher.pipeline import Matcher
 from services.config import Config
@@ -37,6 +38,7 @@ from storage.db import Database
 PAIRS_FILE = "pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
 PAGE_MAX = 500  # clusters per page
+MAX_OFFSET = 2**31 - 1  # far past any run's clusters, and offset + limit stays inside the Parquet filter's int64
 MATCHES_FILE = "matches.parquet"
 STATS_FILE = "stats.json"
 PAIRS_MIN_PROBABILITY = 0.05
@@ -160,10 +162,10 @@ class ClusterPage:
 
 def list_clusters(config: Config, db: Database, run_id: str, offset: int, limit: int) -> ClusterPage:
     """One page of a FIND_MATCHES run's clusters in review order, each with its records."""
-    if offset < 0:
-        raise ValidationError(f"offset must be 0 or more, got {offset}", field="offset")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError(f"offset must be from 0 to {MAX_OFFSET}, got {shown(offset)}", field="offset")
     if not 1 <= limit <= PAGE_MAX:
-        raise ValidationError(f"limit must be from 1 to {PAGE_MAX}, got {limit}", field="limit")
+        raise ValidationError(f"limit must be from 1 to {PAGE_MAX}, got {shown(limit)}", field="limit")
     path = _outputs_folder(config, db, run_id) / CLUSTERS_FILE
     if not path.is_file():
         raise NotFound(f"task run {run_id} has no {CLUSTERS_FILE} (it predates cluster pages): run FIND_MATCHES "
@@ -203,7 +205,7 @@ def cluster_pairs(config: Config, db: Database, run_id: str, match_id: str) -> C
     folder = _pairs_folder(config, db, run_id)
     frame = pd.read_parquet(folder / PAIRS_FILE, filters=[("match_id", "==", match_id)])
     if frame.empty and not _is_cluster(folder / MATCHES_FILE, match_id):
-        raise NotFound(f"task run {run_id} has no cluster with match_id {match_id!r}")
+        raise NotFound(f"task run {run_id} has no cluster with match_id {shown(match_id)}")
     return ClusterPairs(run_id, match_id, [_pair_json(row) for row in frame.to_dict("records")])
 
 

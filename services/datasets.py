@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,13 +15,14 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
+from matcher.errors import shown
 from matcher.io import raw_table_from_frame
 from matcher.profile import infer_type
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.rows import get_or_404
 from services.uploads import read_upload, save_upload
-from storage.artifacts import ArtifactStore
+from storage.artifacts import ArtifactStore, write_atomically
 from storage.db import Database
 from storage.models import Dataset, Transform, new_id
 
@@ -34,7 +36,8 @@ def create_from_upload(config: Config, db: Database, filename: str, stream: IO[b
     path = save_upload(config, filename, stream, "dataset")
     try:
         raw = read_upload(path, filename)
-        return _create(config, db, raw.frame, name or Path(filename).stem, filename, user_id)
+        lines = raw.positions if raw.unit == "line" else None
+        return _create(config, db, raw.frame, name or Path(filename).stem, filename, user_id, lines)
     finally:
         path.unlink(missing_ok=True)  # the Parquet copy is the dataset of record
 
@@ -49,10 +52,10 @@ def create_from_table(config: Config, db: Database, url: str | None, table: str 
     if schema is not None and (not isinstance(schema, str) or not schema.strip()):
         raise ValidationError("schema must be a non-empty string when given", field="schema")
     frame = _read_sql_table(url.strip(), table.strip(), schema)
-    raw = raw_table_from_frame(frame, source=f"table {table!r}")
-    shown = make_url(url.strip()).render_as_string(hide_password=True)
+    raw = raw_table_from_frame(frame, source=f"table {shown(table)}")
+    masked = make_url(url.strip()).render_as_string(hide_password=True)
     qualified = f"{schema}.{table}" if schema else table
-    return _create(config, db, raw.frame, name or table, f"{shown}#{qualified}", user_id)
+    return _create(config, db, raw.frame, name or table, f"{masked}#{qualified}", user_id)
 
 
 def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
@@ -63,7 +66,7 @@ def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table(table, schema=schema):
-                raise ValidationError(f"table {table!r} not found in that database", field="table")
+                raise ValidationError(f"table {shown(table)} not found in that database", field="table")
             return pd.read_sql_table(table, connection, schema=schema)
     except SQLAlchemyError as exc:
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
@@ -73,14 +76,17 @@ def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
 
 
 def _create(config: Config, db: Database, frame: pd.DataFrame, name: str, source: str,
-            user_id: str | None) -> Dataset:
+            user_id: str | None, lines: np.ndarray | None = None) -> Dataset:
     name = _name(name)
     if len(frame) == 0:
         raise ValidationError(f"{source}: no data rows (only a header)", field="file")
     types = {column: infer_type(column, frame[column]) for column in frame.columns}
     dataset_id = new_id()
-    target = ArtifactStore(config.data_dir).dataset_path(dataset_id)
+    store = ArtifactStore(config.data_dir)
+    target = store.dataset_path(dataset_id)
     write_strings_parquet(frame, target)
+    if lines is not None:  # a CSV: errors about its rows name the lines the user sees in the file
+        write_atomically(store.dataset_lines_path(dataset_id), lambda handle: np.save(handle, lines))
     try:
         with db.session() as session:
             dataset = Dataset(id=dataset_id, name=name, source=source[:500], artifact=str(target),
@@ -89,6 +95,7 @@ def _create(config: Config, db: Database, frame: pd.DataFrame, name: str, source
             session.add(dataset)
     except BaseException:
         target.unlink(missing_ok=True)
+        store.dataset_lines_path(dataset_id).unlink(missing_ok=True)
         raise
     return dataset
 
@@ -136,6 +143,13 @@ def read_column(config: Config, dataset_id: str, column: str) -> list[str | None
     return pq.read_table(path, columns=[column]).column(0).to_pylist()
 
 
+def row_positions(config: Config, dataset_id: str) -> tuple[str, np.ndarray | None]:
+    """How errors name the dataset's rows: ``("line", line of each row)`` for a CSV upload (the header is line
+    1), else ``("row", None)``: 1-based data rows."""
+    path = ArtifactStore(config.data_dir).dataset_lines_path(dataset_id)
+    return ("line", np.load(path)) if path.is_file() else ("row", None)
+
+
 def read_rows(config: Config, dataset_id: str, key_column: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The records whose key is in ``keys``, by key."""
     path = ArtifactStore(config.data_dir).dataset_path(dataset_id)
@@ -159,4 +173,6 @@ def delete_dataset(config: Config, db: Database, dataset_id: str) -> None:
             session.delete(dataset)
     except IntegrityError as exc:  # a transform created concurrently
         raise Conflict(f"dataset {dataset_id} is used by a transform; delete it first") from exc
-    ArtifactStore(config.data_dir).dataset_path(dataset_id).unlink(missing_ok=True)
+    store = ArtifactStore(config.data_dir)
+    store.dataset_path(dataset_id).unlink(missing_ok=True)
+    store.dataset_lines_path(dataset_id).unlink(missing_ok=True)

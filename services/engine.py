@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from matcher.errors import MatcherError
 from matcher.io import write_table
-from services import run_lock, run_state
+from services import run_lock, run_state, upload_retention
 from services.errors import ServiceError
 from services.fanout import FanoutSettings, Send
 from services.run_context import Deferred, FileContent, Outcome, RunContext, jsonable
@@ -50,9 +50,11 @@ def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook:
             log.info("task run %s is being executed by another process; duplicate delivery ignored", task_run_id)
             return run_state.status(db, task_run_id)
         claimed = run_state.claim(db, task_run_id)
-        if claimed is None:
-            return run_state.status(db, task_run_id)
-        return _run(db, store, claimed, progress_hook, fanout)
+        status = run_state.status(db, task_run_id) if claimed is None else _run(db, store, claimed, progress_hook,
+                                                                                 fanout)
+        if status in run_state.TERMINAL:
+            upload_retention.forget(db, store.root, task_run_id)  # an imported labels file has served
+        return status
 
 
 def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHook | None,

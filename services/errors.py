@@ -8,11 +8,13 @@ class ServiceError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, field: str | None = None, row: int | None = None) -> None:
+    def __init__(self, detail: str, field: str | None = None, row: int | None = None,
+                 line: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
-        self.row = row
+        self.row = row  # 1-based data row of a table without lines (Parquet, a database table)
+        self.line = line  # line of the user's CSV file, the header being line 1
 
 
 class ValidationError(ServiceError):

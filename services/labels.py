@@ -15,19 +15,18 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from matcher.active import SET_NAMESPACE
-from matcher.errors import MatcherError
-from matcher.labels import read_labels
+from matcher.errors import MatcherError, shown
+from matcher.labels import MAX_LABEL_LENGTH, read_labels
 from services import validation as v
 from services.config import Config
 from services.datasets import read_column, read_rows
-from services.errors import Conflict, NotFound, ServiceError, ServiceUnavailable, ValidationError
+from services.errors import Conflict, NotFound, ServiceError, ValidationError
 from services.rows import get_or_404
 from services.task_runs import Dispatch, start_run
 from services.uploads import save_upload, user_message
 from storage.db import Database
 from storage.models import Label, LabelingSet, TaskRun, Transform, utcnow
 
-MAX_LABEL = 200
 MAX_ADHOC = 500  # records in one ad-hoc set (a FIND_MATCHES cluster reviewed on the Matches page)
 
 
@@ -64,9 +63,7 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
             raise user_message(exc, path, filename) from None
         return start_run(config, db, transform_id, "IMPORT_LABELS", {"path": str(path), "replace": replace},
                          user_id, dispatch)
-    except ServiceUnavailable:
-        raise  # the FAILED run row refers to the saved file
-    except (MatcherError, ServiceError, OSError):
+    except (MatcherError, ServiceError, OSError):  # ServiceUnavailable too: the run is FAILED, nothing reads it
         path.unlink(missing_ok=True)
         raise
 
@@ -89,7 +86,7 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str) -> Set
         labels = list(session.scalars(select(Label).where(Label.transform_id == transform_id,
                                                           Label.labeling_set_id == set_id).order_by(Label.id)))
     if proposal is None and not labels:
-        raise NotFound(f"labeling set {set_id!r} not found for transform {transform_id}")
+        raise NotFound(f"labeling set {shown(set_id)} not found for transform {shown(transform_id)}")
     keys = [str(k) for k in proposal.record_keys] if proposal else []
     keys += [label.record_key for label in labels if label.record_key not in keys]
     rows = read_rows(config, transform.dataset_id, transform.primary_key, keys)
@@ -131,7 +128,7 @@ def put_set_labels(config: Config, db: Database, transform_id: str, set_id: str,
             session.add_all(Label(transform_id=transform_id, labeling_set_id=set_id, record_key=key, label=label,
                                   labeled_by=user_name, labeled_at=now) for key, label in chosen)
     except IntegrityError as exc:  # another save of this set (or the transform's deletion) won the race
-        raise Conflict(f"labeling set {set_id!r} changed while saving; reload it and save again") from exc
+        raise Conflict(f"labeling set {shown(set_id)} changed while saving; reload it and save again") from exc
     return get_set(config, db, transform_id, set_id)
 
 
@@ -153,8 +150,8 @@ def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
     if not isinstance(values, list) or len(values) != len(keys):
         raise ValidationError("labels must be a list with one label per record", field="labels")
     for i, label in enumerate(values):
-        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:
-            raise ValidationError(f"label must be a non-empty string of at most {MAX_LABEL} characters",
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_LENGTH:
+            raise ValidationError(f"label must be a non-empty string of at most {MAX_LABEL_LENGTH} characters",
                                   field=f"labels[{i}]")
     transform = _transform(db, transform_id)
     found = read_rows(config, transform.dataset_id, transform.primary_key, keys)
@@ -177,7 +174,7 @@ def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
                                   label=label.strip(), labeled_by=user_name, labeled_at=now)
                             for key, label in zip(keys, values, strict=True))
     except IntegrityError as exc:  # a concurrent save of the same records (or the transform's deletion)
-        raise Conflict(f"labeling set {set_id!r} changed while saving; try again") from exc
+        raise Conflict(f"labeling set {shown(set_id)} changed while saving; try again") from exc
     return get_set(config, db, transform_id, set_id), existing is None
 
 
@@ -190,12 +187,13 @@ def _parse_labels(items: list[Any], allowed: set[str], set_id: str) -> list[tupl
         v.only_fields(item, ("record_key", "label"))
         key, label = item.get("record_key"), item.get("label")
         if not isinstance(key, str) or key not in allowed:
-            raise ValidationError(f"record {key!r} is not in labeling set {set_id!r}", field=f"{where}.record_key")
+            raise ValidationError(f"record {shown(key)} is not in labeling set {shown(set_id)}",
+                                  field=f"{where}.record_key")
         if key in seen:
-            raise ValidationError(f"record {key!r} is labeled twice", field=f"{where}.record_key")
+            raise ValidationError(f"record {shown(key)} is labeled twice", field=f"{where}.record_key")
         seen.add(key)
-        if label is not None and (not isinstance(label, str) or len(label) > MAX_LABEL):
-            raise ValidationError(f"label must be a string of at most {MAX_LABEL} characters or null",
+        if label is not None and (not isinstance(label, str) or len(label) > MAX_LABEL_LENGTH):
+            raise ValidationError(f"label must be a string of at most {MAX_LABEL_LENGTH} characters or null",
                                   field=f"{where}.label")
         if label and label.strip():
             chosen.append((key, label.strip()))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from matcher.csv_safety import restore_frame
+from matcher.errors import shown
+from matcher.io import write_table
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.task_runs import get_run
@@ -30,7 +32,7 @@ class OutputFile:
 def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None) -> OutputFile:
     """The published file as is (``fmt`` None), or as CSV / Parquet (Parquet for FIND_MATCHES only)."""
     if fmt is not None and fmt not in CONVERTIBLE:
-        raise ValidationError(f"format must be csv or parquet, got {fmt!r}", field="format")
+        raise ValidationError(f"format must be csv or parquet, got {shown(fmt)}", field="format")
     run = get_run(db, run_id)
     if fmt == "parquet" and run.type != "FIND_MATCHES":
         raise ValidationError("format=parquet is offered for FIND_MATCHES runs only", field="format")
@@ -64,27 +66,18 @@ def _published(config: Config, output: str | None) -> Path | None:
 
 
 def _converted(source: Path, fmt: str) -> Path:
+    """CSV <-> Parquet, written atomically beside the source. Parquet is raw: a CSV's neutralised text cells
+    (``matcher.csv_safety``) are restored first; a CSV written from Parquet is neutralised by ``write_table``."""
     target = source.with_suffix(SUFFIXES[fmt][0])
     if target.is_file():
         return target
     if fmt == "parquet":
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        frame = restore_frame(pd.read_csv(source, dtype=str, keep_default_na=False))
         frame = frame.astype(object).where(frame != "", None)
         for column in NUMERIC_COLUMNS:
             if column in frame.columns:
                 frame[column] = pd.to_numeric(frame[column])
     else:
         frame = pd.read_parquet(source)
-    fd, tmp = tempfile.mkstemp(dir=source.parent, prefix=".tmp-", suffix=target.suffix)
-    os.fchmod(fd, 0o644)
-    os.close(fd)
-    try:
-        if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_table(frame, target)
     return target

@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 
 from matcher.active import MAX_SET, MIN_SET
+from matcher.errors import shown
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
@@ -57,13 +58,14 @@ def default_revoke(config: Config, celery_task_id: str) -> None:
 
 def check_params(task_type: Any, params: Any) -> dict[str, Any]:
     if task_type not in STARTABLE:
-        raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {task_type!r}", field="type")
+        raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {shown(task_type)}", field="type")
     params = {} if params is None else v.require_object(params, "params")
     allowed = PARAMS[task_type]
     for key in params:
         if key not in allowed:
             names = ", ".join(allowed) or "none"
-            raise ValidationError(f"unknown param {key!r} for {task_type}; accepted: {names}", field=f"params.{key}")
+            raise ValidationError(f"unknown param {shown(key)} for {task_type}; accepted: {names}",
+                                  field=f"params.{key}")
         _, low, high = allowed[key]
         try:
             v.integer(params, key, low, high)
@@ -84,7 +86,7 @@ def start_run(config: Config, db: Database, transform_id: str, task_type: str, p
               user_id: str | None, dispatch: Dispatch, timeout_minutes: int | None = None) -> TaskRun:
     """Commit a STARTING run, then enqueue it; a queue failure marks the run FAILED and answers 503."""
     if task_type not in TYPES:
-        raise ValidationError(f"unknown task run type {task_type!r}", field="type")
+        raise ValidationError(f"unknown task run type {shown(task_type)}", field="type")
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
@@ -119,9 +121,9 @@ def get_run(db: Database, run_id: str) -> TaskRun:
 def list_runs(db: Database, transform_id: str, task_type: str | None = None, status: str | None = None,
               limit: int = 100) -> list[TaskRun]:
     if task_type and task_type not in TYPES:
-        raise ValidationError(f"type must be one of {', '.join(TYPES)}, got {task_type!r}", field="type")
+        raise ValidationError(f"type must be one of {', '.join(TYPES)}, got {shown(task_type)}", field="type")
     if status and status not in STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}", field="status")
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {shown(status)}", field="status")
     if not 1 <= limit <= MAX_LIST:
         raise ValidationError(f"limit must be in [1, {MAX_LIST}]", field="limit")
     query = select(TaskRun).where(TaskRun.transform_id == transform_id)

@@ -24,12 +24,14 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
 from services.clusters import ClusterRanks, explain_clusters, review_table
-from services.errors import NotFound, ValidationError
+from services.errors import ValidationError
 from services.run_context import FileContent, Outcome, RunContext, jsonable
+from services.upload_retention import resolve_upload
 from storage.models import Label, LabelingSet, Transform, utcnow
 
 Handler = Callable[[RunContext], Outcome]
@@ -39,7 +41,7 @@ IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-paramet
 def _int_param(ctx: RunContext, name: str, default: int, low: int, high: int) -> int:
     value = ctx.params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {shown(value)}", field=name)
     return value
 
 
@@ -118,8 +120,8 @@ def import_labels(ctx: RunContext) -> Outcome:
     Labels are attributed to the user who started the import, at the time of the import."""
     replace = ctx.params.get("replace", False)
     if not isinstance(replace, bool):
-        raise ValidationError(f"replace must be true or false, got {replace!r}", field="replace")
-    path = upload_path(ctx.store.root, ctx.params.get("path"))
+        raise ValidationError(f"replace must be true or false, got {shown(replace)}", field="replace")
+    path = resolve_upload(ctx.store.root, ctx.params.get("path"))
     records = ctx.records()
     labels = read_labels(path, ctx.transform.primary_key, known_keys=records[ctx.transform.primary_key])
     replaced = sorted(set(labels.rows[SET_COLUMN]) | (set(labels.unlabeled_per_set) - {""}))
@@ -150,23 +152,6 @@ def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str
             "contradiction_examples": jsonable(contradictions.head(5).to_dict("records"))}
 
 
-def upload_path(data_dir: Path, value: object) -> Path:
-    """An uploaded file, given as an absolute path or relative to the data directory or to its ``uploads``;
-    anything outside ``uploads`` is refused so a run cannot read arbitrary files of the worker."""
-    if not isinstance(value, str) or not value:
-        raise ValidationError("path of the uploaded labels file is required", field="path")
-    uploads = (Path(data_dir) / "uploads").resolve()
-    given = Path(value)
-    candidates = [given] if given.is_absolute() else [Path(data_dir) / given, uploads / given]
-    inside = [c.resolve() for c in candidates if c.resolve().is_relative_to(uploads)]
-    if not inside:
-        raise ValidationError(f"labels file {value!r} is not under the uploads directory", field="path")
-    for candidate in inside:
-        if candidate.is_file():
-            return candidate
-    raise NotFound(f"uploaded labels file {value!r} not found")
-
-
 def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i:i + IN_CLAUSE_CHUNK] for i in range(0, len(values), IN_CLAUSE_CHUNK)]
 
@@ -184,5 +169,5 @@ def handler_for(task_type: str) -> Handler:
     try:
         return HANDLERS[task_type]
     except KeyError:
-        raise ValidationError(f"unknown task run type {task_type!r}; known: {', '.join(HANDLERS)}") from None
+        raise ValidationError(f"unknown task run type {shown(task_type)}; known: {', '.join(HANDLERS)}") from None
 

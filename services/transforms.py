@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from matcher.errors import shown, shown_all
 from matcher.io import MAX_LISTED
+from services import upload_retention
 from services import validation as v
 from services.config import Config
-from services.datasets import read_column
+from services.datasets import read_column, row_positions
 from services.errors import Conflict, NotFound, ValidationError
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -71,36 +73,43 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_columns(dataset: Dataset, primary_key: str, source_column: str | None) -> None:
-    available = ", ".join(repr(c) for c in dataset.columns)
+    available = shown_all(list(dataset.columns))
     for field, column in (("primary_key", primary_key), ("source_column", source_column)):
         if column is not None and column not in dataset.columns:
-            raise ValidationError(f"column {column!r} not in dataset {dataset.name!r}; available: {available}",
+            raise ValidationError(f"column {shown(column)} not in dataset {dataset.name!r}; available: {available}",
                                   field=field)
     if source_column == primary_key:
         raise ValidationError("source_column must differ from primary_key", field="source_column")
 
 
 def check_primary_key(config: Config, dataset: Dataset, column: str) -> None:
-    """Non-empty and unique on every row; the error names the keys and their 1-based data rows."""
+    """Non-empty and unique on every row; the error names the keys and their lines (a CSV upload, header = line
+    1, as the CLI says) or 1-based data rows (Parquet, a database table)."""
     keys = read_column(config, dataset.id, column)  # str | None per row
+    unit, lines = row_positions(config, dataset.id)
+
+    def position(row: int) -> int:
+        return int(lines[row - 1]) if lines is not None else row
+
+    def listed(rows: list[int]) -> str:
+        named = ", ".join(f"{unit} {position(r)}" for r in rows[:MAX_LISTED])
+        return named + (f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else "")
+
+    def failure(detail: str, row: int) -> ValidationError:
+        return ValidationError(detail, field="primary_key", **{unit: position(row)})
+
     empty = [row for row, key in enumerate(keys, start=1) if key is None]
     if empty:
-        raise ValidationError(f"primary key {column!r} is empty on {len(empty)} row(s): {_rows(empty)}",
-                              field="primary_key", row=empty[0])
+        raise failure(f"primary key {column!r} is empty on {len(empty)} {unit}(s): {listed(empty)}", empty[0])
     rows: dict[str | None, list[int]] = defaultdict(list)
     for row, key in enumerate(keys, start=1):
         rows[key].append(row)
-    repeated = [(key, where) for key, where in rows.items() if len(where) > 1]
+    repeated = [(key, found) for key, found in rows.items() if len(found) > 1]
     if repeated:
-        named = "; ".join(f"{key!r} ({_rows(where)})" for key, where in repeated[:MAX_LISTED])
+        named = "; ".join(f"{shown(key)} ({listed(found)})" for key, found in repeated[:MAX_LISTED])
         more = f"; and {len(repeated) - MAX_LISTED} more" if len(repeated) > MAX_LISTED else ""
-        raise ValidationError(f"primary key {column!r} is not unique: {len(repeated)} duplicated value(s): "
-                              f"{named}{more}", field="primary_key", row=repeated[0][1][1])
-
-
-def _rows(rows: list[int]) -> str:
-    shown = ", ".join(f"row {r}" for r in rows[:MAX_LISTED])
-    return shown + (f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else "")
+        raise failure(f"primary key {column!r} is not unique: {len(repeated)} duplicated value(s): {named}{more}",
+                      repeated[0][1][1])
 
 
 def get_transform(db: Database, transform_id: str) -> TransformInfo:
@@ -147,18 +156,22 @@ def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo
 
 
 def delete_transform(config: Config, db: Database, transform_id: str) -> None:
-    """Deletes its labels, labeling sets and task runs too; refused (409) while a run is active."""
+    """Deletes its labels, labeling sets and task runs too, with their outputs, fitted models and uploaded
+    labels files; refused (409) while a run is active."""
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
         runs = list(session.scalars(select(TaskRun.id).where(TaskRun.transform_id == transform_id)))
+        imports = list(session.scalars(select(TaskRun.params).where(TaskRun.transform_id == transform_id,
+                                                                   TaskRun.type == upload_retention.IMPORT_TYPE)))
         active = session.scalar(select(func.count()).select_from(TaskRun).where(
             TaskRun.transform_id == transform_id, TaskRun.status.in_(ACTIVE_RUNS)))
         if active:
             raise Conflict(f"transform {transform_id} has {active} active task run(s); cancel them first")
         session.delete(transform)
     store = ArtifactStore(config.data_dir)
+    upload_retention.discard_all(config.data_dir, imports)
     for run_id in runs:
         shutil.rmtree(store.output_dir(run_id), ignore_errors=True)
     shutil.rmtree(store.root / "artifacts" / transform_id, ignore_errors=True)

@@ -5,7 +5,6 @@ Error messages name the file the user sent, never the server-side path it was sa
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 from typing import IO
@@ -18,6 +17,7 @@ from services.errors import UnsupportedMediaType, ValidationError
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 8192
+_CHUNK = 1024 * 1024
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -37,7 +37,7 @@ def save_upload(config: Config, filename: str, stream: IO[bytes], prefix: str) -
     path = folder / f"{prefix}-{uuid.uuid4().hex}{suffix}"
     try:
         with open(path, "wb") as handle:
-            shutil.copyfileobj(stream, handle, 1024 * 1024)
+            _copy(stream, handle, filename, text=suffix in CSV_SUFFIXES)
         _sniff(path, filename)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -45,16 +45,31 @@ def save_upload(config: Config, filename: str, stream: IO[bytes], prefix: str) -
     return path
 
 
+def _copy(stream: IO[bytes], handle: IO[bytes], filename: str, text: bool) -> None:
+    """Copy in 1 MB chunks; a CSV's chunks are searched for a NUL byte (memchr) on the way, counting lines, so
+    a binary tail past the first kilobytes is refused with its line before anything reads the file. UTF-16
+    (with its BOM) is full of NUL bytes: the reader checks its decoded text instead."""
+    lines, first = 0, True
+    while chunk := stream.read(_CHUNK):
+        if first:
+            text, first = text and not chunk.startswith(_UTF16_BOMS), False
+        if text:
+            at = chunk.find(b"\x00")
+            if at >= 0:
+                line = lines + chunk.count(b"\n", 0, at) + 1
+                raise UnsupportedMediaType(f"{filename}: not a CSV file: line {line} holds a NUL byte (binary or "
+                                           "damaged data)", field="file")
+            lines += chunk.count(b"\n")
+        handle.write(chunk)
+
+
 def _sniff(path: Path, filename: str) -> None:
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if not head:
         raise ValidationError(f"{filename}: file is empty", field="file")
-    if path.suffix in PARQUET_SUFFIXES:
-        if not head.startswith(b"PAR1"):
-            raise UnsupportedMediaType(f"{filename}: not a Parquet file", field="file")
-    elif b"\x00" in head and not head.startswith(_UTF16_BOMS):
-        raise UnsupportedMediaType(f"{filename}: not a CSV file (it holds binary data)", field="file")
+    if path.suffix in PARQUET_SUFFIXES and not head.startswith(b"PAR1"):
+        raise UnsupportedMediaType(f"{filename}: not a Parquet file", field="file")
 
 
 def read_upload(path: Path, filename: str) -> RawTable:

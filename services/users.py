@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from matcher.errors import shown
 from services.config import Config
 from services.errors import Conflict, Unauthorized, ValidationError
 from storage.db import Database
@@ -29,16 +30,16 @@ def create_user(db: Database, name: str, role: str) -> tuple[User, str]:
     if not name or len(name) > 200:
         raise ValidationError("user name must be 1 to 200 characters", field="name")
     if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}", field="role")
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {shown(role)}", field="role")
     token = secrets.token_urlsafe(32)
     try:
         with db.session() as session:
             if session.scalar(select(User.id).where(User.name == name)) is not None:
-                raise Conflict(f"a user named {name!r} already exists", field="name")
+                raise Conflict(f"a user named {shown(name)} already exists", field="name")
             user = User(name=name, role=role, token_hash=hash_token(token))
             session.add(user)
     except IntegrityError as exc:  # a concurrent create with the same name
-        raise Conflict(f"a user named {name!r} already exists", field="name") from exc
+        raise Conflict(f"a user named {shown(name)} already exists", field="name") from exc
     return user, token
 
 

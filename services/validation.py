@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from matcher.errors import shown
 from services.errors import ValidationError
 
 
@@ -18,7 +19,7 @@ def only_fields(data: dict[str, Any], allowed: Iterable[str]) -> None:
     allowed = set(allowed)
     for key in data:
         if key not in allowed:
-            raise ValidationError(f"unknown field {key!r}; expected some of: {', '.join(sorted(allowed))}",
+            raise ValidationError(f"unknown field {shown(key)}; expected some of: {', '.join(sorted(allowed))}",
                                   field=key)
 
 
@@ -38,14 +39,14 @@ def text(data: dict[str, Any], key: str, max_length: int = 200) -> str:
 def unit_interval(data: dict[str, Any], key: str) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValidationError(f"{key} must be a number in [0, 1], got {value!r}", field=key)
+        raise ValidationError(f"{key} must be a number in [0, 1], got {shown(value)}", field=key)
     return float(value)
 
 
 def integer(data: dict[str, Any], key: str, low: int, high: int) -> int:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{key} must be an integer in [{low}, {high}], got {value!r}", field=key)
+        raise ValidationError(f"{key} must be an integer in [{low}, {high}], got {shown(value)}", field=key)
     return value
 
 
@@ -57,5 +58,5 @@ def optional_flag(data: dict[str, Any], key: str) -> bool | None:
 def flag(data: dict[str, Any], key: str) -> bool:
     value = data[key]
     if not isinstance(value, bool):
-        raise ValidationError(f"{key} must be true or false, got {value!r}", field=key)
+        raise ValidationError(f"{key} must be true or false, got {shown(value)}", field=key)
     return value

@@ -1,6 +1,7 @@
 """Where files live under the data directory. One layout, shared by the web process and the workers.
 
     datasets/<dataset_id>.parquet            the uploaded table, every value a string (input column order)
+    datasets/<dataset_id>.lines.npy          of a CSV upload: each row's line in the user's file (for errors)
     outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
     artifacts/<transform_id>/<version>/...   the engine's fitted state, reloadable (services.model_cache:
                                              matcher.fit, a storage.mapped_pickle, and design.npy)
@@ -21,6 +22,9 @@ class ArtifactStore:
 
     def dataset_path(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.parquet"
+
+    def dataset_lines_path(self, dataset_id: str) -> Path:
+        return self.root / "datasets" / f"{dataset_id}.lines.npy"
 
     def output_dir(self, task_run_id: str) -> Path:
         return self.root / "outputs" / task_run_id

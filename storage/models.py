@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from matcher.labels import MAX_LABEL_LENGTH, MAX_SET_ID_LENGTH
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
@@ -76,9 +78,9 @@ class Label(Base):
                       Index("ix_labels_transform", "transform_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
-    labeling_set_id: Mapped[str] = mapped_column(String(200))
+    labeling_set_id: Mapped[str] = mapped_column(String(MAX_SET_ID_LENGTH))
     record_key: Mapped[str] = mapped_column(String(500))
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(MAX_LABEL_LENGTH))
     labeled_by: Mapped[str | None] = mapped_column(String(200))
     labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -90,7 +92,7 @@ class LabelingSet(Base):
     __table_args__ = (UniqueConstraint("transform_id", "set_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
-    set_id: Mapped[str] = mapped_column(String(200))
+    set_id: Mapped[str] = mapped_column(String(MAX_SET_ID_LENGTH))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
     record_keys: Mapped[list[Any]] = mapped_column(JSON)
     reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -150,17 +150,25 @@ def test_transform_validation_names_the_field(api: Api) -> None:
     assert api.call("GET", "/transforms").get_json()["transforms"] == []
 
 
-def test_non_unique_or_empty_primary_key_names_keys_and_rows(api: Api) -> None:
+def test_non_unique_or_empty_primary_key_names_keys_and_lines(api: Api, tmp_path: Path) -> None:
+    """A CSV's rows are named by their line in the file (header = line 1, as the CLI says), a Parquet file's by
+    their 1-based data row; a quoted cell spanning two lines shifts the later lines."""
     frame = people_frame(10)
     frame.loc[4, "id"] = frame.loc[1, "id"]
     frame.loc[7, "surname"] = None
+    frame.loc[0, "street_address"] = "1 High St\nFlat 2"
     dataset_id = api.upload(frame.to_csv(index=False).encode()).get_json()["id"]
     body = is_problem(api.call("POST", "/transforms", json={"name": "t", "dataset_id": dataset_id,
                                                             "primary_key": "id"}), 422, "primary_key")
-    assert "'r0000001' (row 2, row 5)" in body["detail"] and body["row"] == 5
+    assert "'r0000001' (line 4, line 7)" in body["detail"] and body["line"] == 7 and "row" not in body
     body = is_problem(api.call("POST", "/transforms", json={"name": "t", "dataset_id": dataset_id,
                                                             "primary_key": "surname"}), 422, "primary_key")
-    assert "empty on 1 row(s): row 8" in body["detail"] and body["row"] == 8
+    assert "empty on 1 line(s): line 10" in body["detail"] and body["line"] == 10
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset_id = api.upload((tmp_path / "t.parquet").read_bytes(), "t.parquet").get_json()["id"]
+    body = is_problem(api.call("POST", "/transforms", json={"name": "t", "dataset_id": dataset_id,
+                                                            "primary_key": "id"}), 422, "primary_key")
+    assert "'r0000001' (row 2, row 5)" in body["detail"] and body["row"] == 5 and "line" not in body
 
 
 def test_patch_knobs(api: Api) -> None:

@@ -184,12 +184,27 @@ def test_clusters_come_in_pages_largest_then_least_confident(matched: tuple[Api,
     assert beyond["clusters"] == [] and beyond["total_clusters"] == first["total_clusters"]
 
 
+HUGE = [str(2**63 - 1), str(2**63), str(-(2**63) - 1), "1" + "0" * 40, "9" * 5000]
+
+
 @pytest.mark.parametrize(("query", "field"), [("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"),
-                                              ("limit=ten", "limit")])
+                                              ("limit=ten", "limit"), ("offset=1e3", "offset"),
+                                              *[(f"offset={n}", "offset") for n in HUGE],
+                                              *[(f"limit={n}", "limit") for n in HUGE]])
 def test_bad_cluster_pages_are_422_naming_the_parameter(matched: tuple[Api, str, str], query: str,
                                                         field: str) -> None:
+    """offset=9223372036854775807 was a 500 (offset + limit overflowed the Parquet filter)."""
     api, _, run_id = matched
-    is_problem(api.call("GET", f"/task-runs/{run_id}/clusters?{query}"), 422, field)
+    body = is_problem(api.call("GET", f"/task-runs/{run_id}/clusters?{query}"), 422, field)
+    assert body["detail"].startswith(field) and len(body["detail"]) < 200  # a 5000-digit value is not echoed
+
+
+def test_the_last_allowed_offset_is_an_empty_page(matched: tuple[Api, str, str]) -> None:
+    from services.clusters import MAX_OFFSET
+
+    api, _, run_id = matched
+    page = api.call("GET", f"/task-runs/{run_id}/clusters?offset={MAX_OFFSET}&limit=500").get_json()
+    assert page["clusters"] == [] and page["offset"] == MAX_OFFSET
 
 
 def test_the_page_says_when_the_unsupervised_matches_are_not_to_be_trusted(

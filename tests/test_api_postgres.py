@@ -48,7 +48,7 @@ def test_user_errors_write_nothing_on_postgres(api: Api) -> None:
     dataset_id = api.upload(frame.to_csv(index=False).encode()).get_json()["id"]
     body = is_problem(api.call("POST", "/transforms", json={"name": "t", "dataset_id": dataset_id,
                                                             "primary_key": "id"}), 422, "primary_key")
-    assert "'r0000000' (row 1, row 4)" in body["detail"]
+    assert "'r0000000' (line 2, line 5)" in body["detail"]  # lines of the uploaded CSV, header = line 1
     tid = api.transform()["id"]
     keys = people_frame()["id"].tolist()
     add_labeling_set(api.db, tid, "s", keys[:2])

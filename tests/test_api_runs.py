@@ -128,6 +128,19 @@ def test_list_task_runs_filters_by_type_and_status(api: Api) -> None:
     is_problem(api.call("GET", f"/transforms/{tid}/task-runs?limit=x"), 422, "limit")
 
 
+@pytest.mark.parametrize("value", ["-1", "0", str(2**63 - 1), str(2**63), str(-(2**63) - 1), "9" * 5000])
+def test_huge_or_negative_page_sizes_are_422_naming_the_parameter(api: Api, value: str) -> None:
+    """Every paginated endpoint's integers (the clusters' offset/limit: test_api_clusters)."""
+    tid = api.transform()["id"]
+    dataset_id = api.call("GET", f"/transforms/{tid}").get_json()["dataset_id"]
+    for path, field in ((f"/transforms/{tid}/task-runs?limit={value}", "limit"),
+                        (f"/datasets/{dataset_id}?preview_rows={value}", "preview_rows")):
+        if value == "0" and field == "preview_rows":
+            continue  # no preview rows is a valid ask
+        body = is_problem(api.call("GET", path), 422, field)
+        assert body["detail"].startswith(field) and len(body["detail"]) < 200
+
+
 def test_idempotency_key_replays_the_first_answer(api: Api) -> None:
     tid = api.transform()["id"]
     path, key = f"/transforms/{tid}/task-runs", {"Idempotency-Key": "retry-me"}

@@ -207,7 +207,7 @@ def test_empty_primary_keys_name_their_lines(tmp_path: Path) -> None:
     rows = "".join(f" ,name{i}\n" for i in range(7))
     message = read_error(write(tmp_path, "id,name\n1,a\n" + rows))
 
-    assert "primary key 'id' is empty on 7 row(s)" in message
+    assert "primary key 'id' is empty on 7 line(s)" in message
     assert "line 3, line 4, line 5, line 6, line 7 and 2 more" in message
 
 

@@ -195,7 +195,7 @@ def test_unknown_primary_keys_name_keys_and_lines(tmp_path: Path) -> None:
 
     message = label_error(tmp_path, body, known_keys=["r1", "r2"])
 
-    assert "2 labeled row(s) have primary keys not in the data" in message
+    assert "2 labeled line(s) have primary keys not in the data" in message
     assert "'zz' (line 3), 'yy' (line 5)" in message
     assert "nope" not in message  # unlabeled rows are not validated
 
@@ -205,7 +205,7 @@ def test_oversized_set_names_set_and_size(tmp_path: Path) -> None:
 
     message = label_error(tmp_path, body)
 
-    assert "'big' has 51 labeled rows" in message
+    assert "'big' has 51 labeled records" in message
     assert "at most 50" in message
 
 
@@ -228,7 +228,7 @@ def test_a_file_without_any_label(tmp_path: Path) -> None:
     message = label_error(tmp_path, HEADER + "s1,,r1,a\ns1, ,r2,b\n")
 
     assert "no labels at all" in message
-    assert "all 2 rows" in message
+    assert "all 2 lines" in message
 
 
 @pytest.mark.parametrize(
@@ -238,7 +238,7 @@ def test_a_file_without_any_label(tmp_path: Path) -> None:
 def test_labeled_rows_need_a_set_and_a_key(tmp_path: Path, row: str, problem: str) -> None:
     message = label_error(tmp_path, HEADER + "s1,A,r2,b\n" + row + "\n")
 
-    assert f"{problem} on 1 labeled row(s): line 3" in message
+    assert f"{problem} on 1 labeled line(s): line 3" in message
 
 
 def test_file_level_problems_are_label_errors(tmp_path: Path) -> None:

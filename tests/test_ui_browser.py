@@ -3,6 +3,9 @@
 Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (no browser download):
     apt-get install -y chromium && pip install playwright
 Missing either is a FAILURE, not a skip: CI installs both. Screenshots go to test-artifacts/screenshots/.
+
+Predicates of ``wait_for_function`` are arrow functions: Playwright evals a bare expression inside the page,
+which the app's Content-Security-Policy (no 'unsafe-eval') refuses, as it should.
 """
 
 from __future__ import annotations
@@ -156,6 +159,19 @@ def test_a_wide_set_scrolls_with_a_sticky_first_column(server: tuple[str, str], 
     context.close()
 
 
+@pytest.mark.parametrize("target", ["/%5Cevil.example", "//evil.example", "https:evil.example", "/%09/evil.example"])
+def test_sign_in_never_leaves_the_site(server: tuple[str, str], browser: Any, target: str) -> None:
+    """?next=/\\evil.example was an open redirect (Chromium reads the backslash as a slash)."""
+    base, token = server
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/?next={target}")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_url(f"{base}/transforms")
+    context.close()
+
+
 def test_the_matches_page_without_a_find_matches_run_says_so(server: tuple[str, str], browser: Any) -> None:
     base, token = server
     tid = demo_transform_id(base, token)  # the demo: never matched
@@ -177,6 +193,8 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.set_default_timeout(30_000)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda message: problems.append(message.text)  # what the CSP header blocked
+            if "Content Security Policy" in message.text else None)
 
     # sign in: a wrong token is a readable error, the right one shows name and role in the header
     page.goto(f"{base}/transforms/{demo_id}/runs")
@@ -189,7 +207,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.fill("#token", token)
     page.press("#token", "Enter")
     page.wait_for_url(f"{base}/transforms/{demo_id}/runs")  # back where we were sent from
-    page.wait_for_function("document.getElementById('whoami').textContent.includes('admin (admin)')")
+    page.wait_for_function("() => document.getElementById('whoami').textContent.includes('admin (admin)')")
 
     # datasets: list, upload with a progress bar (watched until 100%), preview with types
     page.goto(f"{base}/datasets")
@@ -212,7 +230,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     # a new transform on that dataset, from its preview: pick the primary key, set the knobs with presets/sliders
     page.click("#new-transform")
     page.wait_for_url(re.compile(rf"/transforms/new\?dataset={dataset_id}$"))
-    page.wait_for_function("document.querySelectorAll('#t-pk option').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#t-pk option').length > 0")
     assert page.input_value("#t-dataset") == dataset_id
     assert "email (email)" in page.locator("#t-pk option").all_inner_texts()
     page.select_option("#t-pk", "email")
@@ -245,7 +263,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     listed.locator(f'a[href="/transforms/{tid}/matches"]').wait_for()
     shot(page, "04-transforms")
     page.goto(f"{base}/transforms/{tid}/edit")
-    page.wait_for_function("document.getElementById('t-name').value !== ''")
+    page.wait_for_function("() => document.getElementById('t-name').value !== ''")
     page.check("input[name=pr-preset][value='0.9']")
     assert page.input_value("#t-pr") == "0.9"
     page.check("input[name=pr-preset][value='0.5']")
@@ -286,7 +304,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     shot(page, "08-labeling-workspace")
     page.locator("#workspace").focus()
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.getElementById('notice').textContent.includes('Saved set {set_id}')")
+    page.wait_for_function(f"() => document.getElementById('notice').textContent.includes('Saved set {set_id}')")
     assert page.evaluate("new URL(location.href).searchParams.get('set')") != set_id  # the next set is open
     stored = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
     by_key = {label["record_key"]: label for label in stored["labels"]}
@@ -302,7 +320,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.keyboard.press("u")
     assert rows.first.locator(".group").inner_text() == "·"
     page.keyboard.press("s")  # skip to the next waiting set
-    page.wait_for_function(f"new URL(location.href).searchParams.get('set') !== '{second}'")
+    page.wait_for_function(f"() => new URL(location.href).searchParams.get('set') !== '{second}'")
 
     # evaluation, then the quality page's charts
     page.goto(f"{base}/transforms/{tid}/runs")
@@ -362,7 +380,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     total = api_call(base, token, "GET", f"/task-runs/{run_id}/clusters?limit=1")["total_clusters"]
     if total > len(listed_clusters):  # pages of 100 clusters: the rest come on demand
         page.click("#more-clusters")
-        page.wait_for_function(f"document.querySelectorAll('#clusters tbody tr').length === {total}")
+        page.wait_for_function(f"() => document.querySelectorAll('#clusters tbody tr').length === {total}")
         assert page.locator("#more-clusters").is_hidden()
     shot(page, "14-matches")
     match_id = clusters.first.get_attribute("data-cluster")
@@ -377,7 +395,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     shot(page, "15-matches-cluster")
     before = api_call(base, token, "GET", f"/transforms/{tid}")["label_count"]
     page.click("#same-btn")
-    page.wait_for_function(f"document.getElementById('notice').textContent.includes('cluster {match_id}')")
+    page.wait_for_function(f"() => document.getElementById('notice').textContent.includes('cluster {match_id}')")
     set_id = str(uuid.uuid5(SET_NAMESPACE, "|".join(sorted(keys))))  # the API names ad-hoc sets by their keys
     reviewed = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
     assert sorted(reviewed["record_keys"]) == sorted(keys)
@@ -386,8 +404,8 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     assert api_call(base, token, "GET", f"/transforms/{tid}")["label_count"] == before + size
     assert clusters.first.locator("td.reviewed").inner_text() == "same entity"
     page.locator(f'#cluster-records th[data-key="{keys[-1]}"] button.not-match').click()
-    page.wait_for_function("document.getElementById('cluster-state').textContent.includes('Split out')")
-    page.wait_for_function(f"document.getElementById('notice').textContent.includes('cluster {match_id}') && "
+    page.wait_for_function("() => document.getElementById('cluster-state').textContent.includes('Split out')")
+    page.wait_for_function(f"() => document.getElementById('notice').textContent.includes('cluster {match_id}') && "
                            "!document.getElementById('notice').textContent.endsWith('same entity')")
     split = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
     by_key = {label["record_key"]: label["label"] for label in split["labels"]}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html as htmlmod
+import re
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from api_support import Api, sqlite_api
@@ -48,3 +51,49 @@ def test_me_names_the_caller(api: Api) -> None:
     assert (body["name"], body["role"]) == ("lena", "labeler")
     response = api.call("GET", "/me", "")
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
+
+
+def signin_target(api: Api, query: str) -> str:
+    html = api.client.get(f"/?{query}").get_data(as_text=True)
+    found = re.search(r'<form id="signin-form"[^>]* data-next="([^"]*)"', html)
+    assert found, html
+    return htmlmod.unescape(found.group(1))
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https:evil.example", "https://evil.example",
+                                    "/\\/evil.example", "\\\\evil.example", "/\t/evil.example", "/\n/evil.example",
+                                    "javascript:alert(1)", "evil.example", " //evil.example", "/ /evil.example",
+                                    "%2F%2Fevil.example", ""])
+def test_sign_in_goes_only_to_paths_of_this_site(api: Api, target: str) -> None:
+    """?next=/\\evil.example was an open redirect: browsers read the backslash as a slash."""
+    assert signin_target(api, urlencode({"next": target})) == "/transforms"
+
+
+@pytest.mark.parametrize("target", ["/transforms/t1/runs", "/transforms/t1/label?set=a&b=c", "/datasets/%2F%2Fx",
+                                    "/"])
+def test_sign_in_returns_to_the_page_that_sent_there(api: Api, target: str) -> None:
+    assert signin_target(api, urlencode({"next": target})) == target
+
+
+def test_every_response_carries_the_security_headers(api: Api) -> None:
+    """Pages, static files, API answers, problem JSON (401, 404, 405) and the health check."""
+    from labeling_ui.security import HEADERS
+
+    responses = [api.client.get("/"), api.client.get("/transforms/t1/label"), api.client.get("/ui-static/app.js"),
+                 api.call("GET", "/me"), api.call("GET", "/me", ""), api.call("GET", "/datasets/nope"),
+                 api.call("PUT", "/datasets"), api.client.get("/healthz"), api.client.get("/no-such-page"),
+                 api.call("GET", "/openapi.json")]
+    for response in responses:
+        for name, value in HEADERS.items():
+            assert response.headers.get(name) == value, (response.request.path, response.status_code, name)
+        response.close()
+    policy = HEADERS["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_hold_no_inline_script_or_style(api: Api, path: str) -> None:
+    """What the Content-Security-Policy would block: script bodies, event-handler and style attributes."""
+    html = api.client.get(path).get_data(as_text=True)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+    assert not re.search(r"\s(on[a-z]+|style)\s*=", html), path

@@ -147,7 +147,7 @@ def test_a_labeler_sees_no_admin_actions(served: tuple[str, str, Path], browser:
     admin_page.context.close()
 
     page = runs_page(browser, base, labeler, tid)
-    page.wait_for_function("document.getElementById('whoami').textContent.includes('lena (labeler)')")
+    page.wait_for_function("() => document.getElementById('whoami').textContent.includes('lena (labeler)')")
     assert page.locator("button.cancel").count() == 0 and page.locator("#to-edit").is_hidden()
     starts = page.locator("button.start")
     assert starts.count() == 3 and not any(b.is_visible() for b in starts.all())
@@ -166,7 +166,7 @@ def test_a_labeler_sees_no_admin_actions(served: tuple[str, str, Path], browser:
     assert page.locator("#new-transform").is_hidden() and page.locator("#transforms-table a.settings").count() == 0
     shot(page, "22-transforms-labeler")
     page.goto(f"{base}/transforms/{tid}/edit")
-    page.wait_for_function("document.getElementById('t-name').value !== ''")
+    page.wait_for_function("() => document.getElementById('t-name').value !== ''")
     assert page.locator("#t-name").is_disabled() and page.locator("#t-pr").is_disabled()
     assert page.locator("#transform-form button[type=submit]").is_hidden()
     page.goto(f"{base}/transforms/{tid}/label")
@@ -191,6 +191,8 @@ def test_the_whole_loop_with_the_keyboard_alone(served: tuple[str, str, Path], b
     page.set_default_timeout(30_000)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda message: problems.append(message.text)  # what the CSP header blocked
+            if "Content Security Policy" in message.text else None)
     keys = page.keyboard
 
     page.goto(f"{base}/")
@@ -202,7 +204,7 @@ def test_the_whole_loop_with_the_keyboard_alone(served: tuple[str, str, Path], b
     tab_to(page, f'#transforms-table a[href="/transforms/{tid}/edit"]')
     keys.press("Enter")
     page.wait_for_url(f"{base}/transforms/{tid}/edit")
-    page.wait_for_function("document.getElementById('t-name').value !== ''")
+    page.wait_for_function("() => document.getElementById('t-name').value !== ''")
     tab_to(page, "#t-name")
     keys.press("End")
     keys.type(" (keyboard)")
@@ -235,7 +237,7 @@ def test_the_whole_loop_with_the_keyboard_alone(served: tuple[str, str, Path], b
     keys.press("1")
     shot(page, "25-keyboard-labeling")
     keys.press("Enter")
-    page.wait_for_function(f"document.getElementById('notice').textContent.includes('Saved set {set_id}')")
+    page.wait_for_function(f"() => document.getElementById('notice').textContent.includes('Saved set {set_id}')")
     stored = api_call(base, token, "GET", f"/transforms/{tid}/labeling-sets/{set_id}")
     labels = {label["record_key"]: label["label"] for label in stored["labels"]}
     first, second, *rest = stored["record_keys"]
@@ -257,7 +259,7 @@ def test_the_whole_loop_with_the_keyboard_alone(served: tuple[str, str, Path], b
     check_cluster_pairs(page, base, token, tid, match_id)
     assert page.evaluate("document.activeElement.id") == "same-btn"
     keys.press("Enter")  # same entity: labels for the next round
-    page.wait_for_function(f"document.getElementById('notice').textContent.includes('cluster {match_id}')")
+    page.wait_for_function(f"() => document.getElementById('notice').textContent.includes('cluster {match_id}')")
     shot(page, "27-keyboard-cluster")
     assert not problems, problems
     context.close()
@@ -313,8 +315,8 @@ def test_every_control_of_every_page_is_reached_by_tab(served: tuple[str, str, P
              f"/transforms/{tid}/matches": "#clusters tbody tr, #no-matches:not([hidden])"}
     for path, condition in ready.items():
         page.goto(base + path)
-        page.wait_for_function(condition if condition.startswith(("ui.", "!")) else
-                               f"document.querySelector({json.dumps(condition)})")
+        page.wait_for_function("() => " + (condition if condition.startswith(("ui.", "!")) else
+                                           f"document.querySelector({json.dumps(condition)})"))
         page.wait_for_load_state("networkidle")
         assert page.evaluate(CLICK_ONLY) == [], path
         total, reached = page.evaluate(FOCUSABLE), set()

@@ -21,7 +21,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy import select, update
 
-from services import run_lock, run_state
+from services import run_lock, run_state, upload_retention
 from services.config import Config
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -37,7 +37,8 @@ _stop = threading.Event()
 
 
 def sweep(app: Celery, config: Config) -> dict[str, int]:
-    """One pass; returns how many runs were re-queued or stopped and how many stale lock files were removed."""
+    """One pass; returns how many runs were re-queued or stopped and how many stale lock files and forgotten
+    uploads (``services.upload_retention.prune``) were removed."""
     db, store = resources(config)
     counts = {"requeued": 0, "stopped": 0, "locks_removed": 0, "lost_requeued": 0}
     for run_id, status in run_state.active_runs(db):
@@ -51,6 +52,7 @@ def sweep(app: Celery, config: Config) -> dict[str, int]:
             counts["requeued"] += 1
     counts["lost_requeued"] = _requeue_lost(app, db, store)
     counts["locks_removed"] = _remove_stale_locks(db, store)
+    counts["uploads_removed"] = upload_retention.prune(db, store.root)
     return counts
 
 

@@ -23,7 +23,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy import select
 
-from services import engine, fanout, run_state
+from services import engine, fanout, run_state, upload_retention
 from services.config import Config
 from services.fanout import FanoutSettings, Send
 from storage.artifacts import ArtifactStore
@@ -114,6 +114,7 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
         with best_effort(f"mark task run {task_run_id} timed out"):
             run_state.end(db, task_run_id, run_state.TIMEOUT, "timed out: a stage ran past the run's timeout "
                           "without reporting progress and was interrupted by the worker's time limit")
+            upload_retention.forget(db, store.root, task_run_id)
         return run_state.status(db, task_run_id)
     except Exception as exc:
         if is_transient(exc):
@@ -123,6 +124,7 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
             message = f"internal error: {type(exc).__name__}: {exc}"
         with best_effort(f"mark task run {task_run_id} failed"):
             run_state.end(db, task_run_id, run_state.FAILED, message)
+            upload_retention.forget(db, store.root, task_run_id)
         raise
 
 

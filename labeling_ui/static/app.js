@@ -11,6 +11,7 @@ const ui = {
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") node.className = v;
       else if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v;  // CSSOM: allowed by the CSP, a style attribute is not
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     }
@@ -26,6 +27,7 @@ const ui = {
     let text = problem.title ? `${problem.title}: ${problem.detail || ""}` : (problem.detail || `HTTP ${status}`);
     if (problem.field) text += ` (field ${problem.field})`;
     if (problem.row !== undefined && problem.row !== null) text += ` (row ${problem.row})`;
+    if (problem.line !== undefined && problem.line !== null) text += ` (line ${problem.line})`;
     return text;
   },
   showError(message) {

@@ -1,8 +1,9 @@
 "use strict";
 (function () {
   const form = document.getElementById("signin-form");
-  const next = new URLSearchParams(location.search).get("next");
-  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/transforms";
+  // the server checked ?next= (pages.safe_next); the same-origin test stays as a second lock
+  const next = form.dataset.next || "/transforms";
+  const target = new URL(next, location.origin).origin === location.origin ? next : "/transforms";
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const token = document.getElementById("token").value.trim();
