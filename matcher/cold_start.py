@@ -8,7 +8,8 @@ firm, everyone born on one day). The model cannot tell, but a few symptoms can b
   duplicates are rarely most of them, so a class that large is usually a shared attribute;
 * EM that did not settle within its iterations;
 * many candidates left undecided (scored between 0.05 and 0.95): the classes overlap;
-* most links resting on one column alone: the match class is "agrees on that column".
+* most links resting on one column alone: the match class is "agrees on that column";
+* no link at all.
 
 Each symptom is one sentence with its figures; any of them means: label a round before trusting the matches.
 """
@@ -77,11 +78,14 @@ def symptoms(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -> l
                      "town, a firm, a shared id) may have been taken for identity")
     if fs.n_iter_ >= fs.max_iter:
         found.append(f"{UNSETTLED} in {fs.max_iter} iterations")
+    if n and not (prob >= 0.5).any():
+        found.append(f"it links none of the {n:,} candidate pairs")
     undecided = float(((prob > 0.05) & (prob < 0.95)).mean()) if n else 0.0
     if undecided > MAX_UNDECIDED:
         found.append(f"it leaves {undecided:.0%} of the candidate pairs undecided (between 0.05 and 0.95)")
     column, share = _one_column(fs, prob, candidates)
-    if column is not None and share > MAX_ONE_COLUMN:
+    comparable = sum(bool((levels >= 0).any()) for levels in candidates.levels.values())
+    if column is not None and share > MAX_ONE_COLUMN and comparable > 1:  # one column: nothing else to rest on
         found.append(f"{share:.0%} of its links rest on '{column}' alone (without it they fall below 0.5)")
     return found
 

@@ -85,14 +85,18 @@ class FellegiSunter:
 
     def _seed_posterior(self, candidates: PairFeatures) -> np.ndarray:
         """Start EM from obvious matches (most present columns at their top level) rather than from guessed
-        m/lambda: a guessed start lets EM settle on a split that is not the match split (lambda -> 1)."""
+        m/lambda: a guessed start lets EM settle on a split that is not the match split (lambda -> 1).
+
+        A seed needs two columns present on both sides, or one where no pair ever has two (a single column
+        of affiliation strings; two sources sharing only a title): without a seed EM links nothing."""
         top = np.zeros(len(candidates))
         present = np.zeros(len(candidates))
         for c, k in self.n_levels_.items():
             levels = candidates.levels[c]
             top += levels >= k - 1
             present += levels >= 0
-        return ((top >= self.seed_agreement * present) & (present >= 2)).astype(np.float64)
+        needed = min(2.0, float(present.max(initial=0.0)))
+        return ((top >= self.seed_agreement * present) & (present >= max(needed, 1.0))).astype(np.float64)
 
     @staticmethod
     def _initial_m(k: int) -> np.ndarray:

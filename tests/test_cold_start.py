@@ -90,3 +90,28 @@ def test_a_second_start_replaces_a_cold_start_with_symptoms_when_it_shows_none()
 def test_a_clean_default_is_kept_without_a_second_start(people_matcher: Matcher) -> None:
     choice = people_matcher.predict().stats["cold_start_model"]
     assert choice == {"model": "u among candidates", "symptoms": []}
+
+
+def test_a_single_comparable_column_still_seeds_the_model() -> None:
+    """One column of affiliation strings (or two sources sharing only a title): EM used to start from no seed
+    and link nothing (leipzig_affiliations and imdb_dbpedia_movies: F1 0.0)."""
+    rng = np.random.default_rng(3)
+    words = ["institute", "university", "research", "centre", "labs", "college", "school", "physics", "chemistry",
+             "biology", "medicine", "computing", "mathematics", "engineering", "studies", "sciences"]
+    places = ["zurich", "leipzig", "bombay", "san jose", "kyoto", "lagos", "lima", "oslo", "perth", "quebec"]
+    names = [f"{' '.join(rng.choice(words, 3, replace=False))} {rng.choice(places)} {i}" for i in range(300)]
+    copies = [n.replace("university", "univ").upper() for n in names[:100]]
+    records = pd.DataFrame({"id": [str(i) for i in range(400)], "affiliation": names + copies})
+    fitted = Matcher(Settings(primary_key="id")).fit(records)
+    out = fitted.predict().records.set_index("id")["match_id"]
+    joined = sum(out[str(i)] == out[str(300 + i)] for i in range(100))
+    assert joined >= 80  # a copy differing in case and one abbreviation is found
+    assert fitted.predict().stats["cold_start_evidence"] == []  # one column: nothing else a link could rest on
+
+
+def test_a_model_that_links_nothing_says_so() -> None:
+    from matcher.cold_start import symptoms
+
+    fitted = Matcher(Settings(primary_key="id")).fit(employees())
+    none = np.zeros(len(fitted.candidates_))
+    assert any(s.startswith("it links none of the") for s in symptoms(fitted.fs_, none, fitted.candidates_))
