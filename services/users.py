@@ -14,6 +14,7 @@ from matcher.errors import shown
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.tokens import DEFAULT_NAME, add_token, status
+from services.tokens import authenticate as authenticate  # re-exported: callers of the one-token era
 from storage.db import Database
 from storage.models import ApiToken, User, utcnow
 
