@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from labeling_ui.schemas import iso
 from services import tokens, users
 from services.errors import ServiceError
+from services.tokens import aware
 from storage.db import Database
 
 DATA_DIR_HELP = "data directory (default $MATCHER_DATA_DIR or ~/.matcher)"
@@ -47,6 +48,11 @@ def register(verbs: Any) -> None:
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("token_id", nargs="?", help="the token's id")
     which.add_argument("--all", action="store_true", help="every token of the user")
+
+
+def iso(moment: datetime | None) -> str | None:
+    found = aware(moment)
+    return found.isoformat(timespec="seconds").replace("+00:00", "Z") if found else None
 
 
 def _expiry(parser: argparse.ArgumentParser) -> None:
