@@ -13,6 +13,7 @@ from labeling_ui.errors import register_error_handlers
 from labeling_ui.extensions import matcher_services
 from labeling_ui.pages import bp as pages_bp
 from labeling_ui.security import register_security_headers
+from labeling_ui.users_api import bp as users_bp
 from services.config import Config
 from services.task_runs import Dispatch, Revoke
 
@@ -32,6 +33,7 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     register_error_handlers(app)
     register_security_headers(app)
     app.register_blueprint(bp)
+    app.register_blueprint(users_bp)
     app.register_blueprint(pages_bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     return app

@@ -6,7 +6,7 @@ from flask import g, request
 
 from labeling_ui.extensions import matcher_services
 from services.errors import Forbidden
-from services.users import authenticate
+from services.tokens import authenticate
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 LABELER_WRITES = frozenset({"api.put_labeling_set", "api.create_labeling_set"})
@@ -25,3 +25,11 @@ def authenticate_request() -> None:
         return
     raise Forbidden(f"user {user.name!r} is a labeler: labelers may read and label, not {request.method} "
                     f"{request.path}")
+
+
+def authenticate_admin() -> None:
+    """``before_request`` of admin-only routes (users and tokens): labelers may not even read them."""
+    user = authenticate(matcher_services.db, bearer_token())
+    g.user = user
+    if user.role != "admin":
+        raise Forbidden(f"user {user.name!r} is a labeler: only admins manage users and tokens")

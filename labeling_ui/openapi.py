@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_users import user_paths, user_schemas
 from matcher.active import MAX_SET, MIN_SET
 from matcher.labels import MAX_LABEL_LENGTH
 from services.clusters import MAX_OFFSET, PAGE_MAX
@@ -12,8 +13,10 @@ from services.task_runs import STARTABLE, STATUSES, TYPES
 from services.transforms import INTEGERS
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-ERRORS = {"400": "Unreadable data or labels, malformed JSON", "401": "Missing or invalid bearer token",
-          "403": "Labelers may only read and label", "404": "Not found", "409": "Conflicts with the current state",
+ERRORS = {"400": "Unreadable data or labels, malformed JSON",
+          "401": "Missing, invalid, revoked or expired bearer token, or a disabled user",
+          "403": "Labelers may only read and label (and not see users)", "404": "Not found",
+          "409": "Conflicts with the current state",
           "415": "Not a CSV or Parquet file, or not JSON", "422": "Invalid field (named in `field`)",
           "503": "The task queue is unreachable"}
 
@@ -52,6 +55,7 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            **user_paths(_op, _json, _body, _path_param),
             "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
                                                                    "content": {"application/json": {}}}}, "401")}}
@@ -274,6 +278,6 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
-        "components": {"schemas": _schemas(),
+        "components": {"schemas": {**_schemas(), **user_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }

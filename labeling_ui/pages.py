@@ -23,6 +23,7 @@ PAGES = {
     "/transforms/<transform_id>/label": ("label", "label.html", "Labeling"),
     "/transforms/<transform_id>/quality": ("quality", "quality.html", "Quality"),
     "/transforms/<transform_id>/matches": ("matches", "matches.html", "Matches"),
+    "/users": ("users", "users.html", "Users"),
 }
 
 

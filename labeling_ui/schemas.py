@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from matcher.errors import shown
+from services import tokens
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
 from services.errors import ValidationError
 from services.labels import SetSummary, SetView
 from services.transforms import TransformInfo
-from storage.models import Dataset, Label, TaskRun
+from storage.models import ApiToken, Dataset, Label, TaskRun, User
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
@@ -99,3 +100,18 @@ def cluster_page_json(page: ClusterPage) -> dict[str, Any]:
 def cluster_pairs_json(found: ClusterPairs) -> dict[str, Any]:
     return {"run_id": found.run_id, "match_id": found.match_id, "min_probability": PAIRS_MIN_PROBABILITY,
             "pairs": found.pairs}
+
+
+def user_json(user: User, active_tokens: int) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "role": user.role, "created_at": iso(user.created_at),
+            "disabled_at": iso(user.disabled_at), "active_tokens": active_tokens}
+
+
+def token_json(token: ApiToken, secret: str | None = None) -> dict[str, Any]:
+    """Never the secret, except in the one answer that made the token (``secret``)."""
+    body = {"id": token.id, "user_id": token.user_id, "name": token.name, "status": tokens.status(token),
+            "created_at": iso(token.created_at), "expires_at": iso(token.expires_at),
+            "last_used_at": iso(token.last_used_at), "revoked_at": iso(token.revoked_at)}
+    if secret is not None:
+        body["secret"] = secret
+    return body

@@ -1,7 +1,7 @@
 """The ``matcher`` console script: the core verbs of ``matcher.cli`` plus the service verbs.
 
 The core stays importable without the web stack; only this module wires the two together. Service verbs
-live in ``server.worker_cli`` (worker, db) and ``server.web_cli`` (serve, users); each module exposes
+live in ``server.worker_cli`` (worker, db), ``server.web_cli`` (serve) and ``server.users_cli`` (users); each exposes
 ``register(verbs)`` adding argparse sub-commands whose ``run(args) -> int`` does the work.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from matcher import cli as core
 
-SERVICE_MODULES = ("server.worker_cli", "server.web_cli")
+SERVICE_MODULES = ("server.worker_cli", "server.web_cli", "server.users_cli")
 
 
 def build_parser():  # noqa: ANN201

@@ -1,4 +1,4 @@
-"""``matcher serve`` (the web process, optionally with a worker subprocess) and ``matcher users create``."""
+"""``matcher serve``: the web process, optionally with a worker subprocess (``matcher users``: server.users_cli)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,6 @@ def register(verbs: Any) -> None:
     serve.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                        help="load examples/people and a demo transform into an empty database (default on)")
     serve.set_defaults(run=run_serve, quiet=False)
-
-    users_parser = verbs.add_parser("users", help="manage API users")
-    user_verbs = users_parser.add_subparsers(dest="users_verb", required=True)
-    create = user_verbs.add_parser("create", help="create a user and print its token (shown once)")
-    create.add_argument("name")
-    create.add_argument("--role", required=True, choices=users.ROLES)
-    create.add_argument("--data-dir", help="data directory (default $MATCHER_DATA_DIR or ~/.matcher)")
-    create.set_defaults(run=run_users_create, quiet=False)
 
 
 def migrate_database(config: Config) -> None:
@@ -137,15 +129,3 @@ def _announce_admin(config: Config, token: str | None) -> None:
     print(f"matcher: created user 'admin'; its API token (shown once, also in "
           f"{config.data_dir / users.ADMIN_TOKEN_FILE}, mode 0600):", file=sys.stderr)
     print(token, flush=True)
-
-
-def run_users_create(args: argparse.Namespace) -> int:
-    try:
-        _, db = prepare(args.data_dir)
-        user, token = users.create_user(db, args.name, args.role)
-    except ServiceError as exc:
-        print(f"matcher: error: {exc.detail}", file=sys.stderr)
-        return 2
-    print(f"matcher: created {user.role} {user.name!r}; its API token (shown once):", file=sys.stderr)
-    print(token)
-    return 0

@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+PRIVATE_UMASK = 0o077
+DATA_SUBDIRS = ("datasets", "outputs", "artifacts", "uploads")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -41,8 +44,16 @@ class Config:
         return self.storage_url or str(self.data_dir)
 
     def ensure_dirs(self) -> None:
-        for sub in ("datasets", "outputs", "artifacts", "uploads"):
-            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        """Create the data directory and its parts, private to the service's OS user (0700), and make what this
+        process creates from now on private too: umask 077, so uploads, datasets, outputs, model caches and the
+        SQLite files (database, broker, results) are 0600 and their directories 0700. Every service entry point
+        (the web app, ``matcher serve|worker|db|users``) comes through here; a worker started by ``matcher serve``
+        inherits the umask. The web process and the workers must therefore run as the same OS user."""
+        os.umask(PRIVATE_UMASK)
+        for path in (self.data_dir, *(self.data_dir / sub for sub in DATA_SUBDIRS)):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700)  # a data directory made by an older version was world-readable
 
 
 def _positive_int(variable: str) -> int:

@@ -112,7 +112,7 @@ def write_strings_parquet(frame: pd.DataFrame, target: Path) -> None:
     table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; workers may run as another user
+    # mkstemp makes it 0600: private to the service user, like everything under the data dir
     os.close(fd)
     try:
         pq.write_table(table, tmp)

@@ -36,7 +36,7 @@ def try_lock(path: Path) -> Iterator[bool]:
     """An exclusive ``flock`` on ``path`` (created if needed) if nobody holds it; the kernel drops it when the
     holder dies. Yields whether we got it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -42,11 +42,11 @@ class ArtifactStore:
 
 def write_atomically(target: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Let ``write`` fill a temporary file beside ``target``, then rename it: readers see the whole file or none
-    of it (streamed, so a large artifact is never held in memory as bytes first)."""
+    of it (streamed, so a large artifact is never held in memory as bytes first). mkstemp makes it 0600: private
+    to the service user, like everything under the data directory."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600: the web process may run as another user
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.replace(tmp, target)

@@ -48,7 +48,7 @@ def round_trip(url: str) -> None:
     models = set(Base.metadata.tables)
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0002"
+    assert migrate.current(url) == migrate.head() == "0003"
     assert tables(url) == models | {"alembic_version"}
     assert schema_drift(url) == []
     migrate.downgrade(url)
@@ -75,9 +75,9 @@ def test_db_verbs_migrate_the_configured_database(tmp_path: Path, monkeypatch: p
     url = f"sqlite:///{data_dir.resolve() / 'matcher.sqlite'}"
 
     assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
-    assert migrate.current(url) == "0002" and (data_dir / "uploads").is_dir()
+    assert migrate.current(url) == "0003" and (data_dir / "uploads").is_dir()
     assert main(["db", "current", "--data-dir", str(data_dir)]) == 0
-    assert "at revision 0002" in capsys.readouterr().out
+    assert "at revision 0003" in capsys.readouterr().out
     assert main(["db", "downgrade", "--data-dir", str(data_dir)]) == 2  # dropping everything must be explicit
     assert main(["db", "downgrade", "base", "--data-dir", str(data_dir)]) == 0
     assert migrate.current(url) is None
@@ -130,3 +130,51 @@ def test_0002_lets_the_engine_decide_one_to_one_where_the_old_default_was_stored
     assert _one_to_one(url) == after
     migrate.downgrade(url, "0001")
     assert bool(_one_to_one(url)) is stored
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_0003_moves_each_users_token_into_api_tokens_and_back(tmp_path: Path, backend: str,
+                                                               request: pytest.FixtureRequest) -> None:
+    """The token that worked before still works (same hash, no expiry), rows referencing the users survive the
+    table's rebuild on SQLite, and a downgrade puts the newest usable token back."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'm.sqlite'}"
+    migrate.upgrade(url, "0002")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO users (id, name, role, token_hash, created_at) VALUES "
+                                       "('u1', 'alice', 'admin', 'hash-a', CURRENT_TIMESTAMP), "
+                                       "('u2', 'lena', 'labeler', 'hash-l', CURRENT_TIMESTAMP)"))
+            connection.execute(sa.text(
+                "INSERT INTO datasets (id, name, source, artifact, columns, column_types, row_count, created_by, "
+                "created_at) VALUES ('d', 'people', 'p.csv', 'd.parquet', '[]', '{}', 1, 'u1', CURRENT_TIMESTAMP)"))
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    assert sorted(_rows(url, "SELECT user_id, token_hash, name, expires_at, revoked_at FROM api_tokens")) == [
+        ("u1", "hash-a", "migrated", None, None), ("u2", "hash-l", "migrated", None, None)]
+    assert _rows(url, "SELECT id, disabled_at FROM users ORDER BY id") == [("u1", None), ("u2", None)]
+    assert _rows(url, "SELECT created_by FROM datasets") == [("u1",)]
+    assert schema_drift(url) == []
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:  # lena's token rotated: the new one is what a downgrade keeps
+            connection.execute(sa.text("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE user_id = 'u2'"))
+            connection.execute(sa.text("INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) VALUES "
+                                       "('t9', 'u2', 'hash-new', 'rotated', CURRENT_TIMESTAMP)"))
+    finally:
+        engine.dispose()
+    migrate.downgrade(url, "0002")
+    assert _rows(url, "SELECT id, token_hash FROM users ORDER BY id") == [("u1", "hash-a"), ("u2", "hash-new")]
+    assert _rows(url, "SELECT created_by FROM datasets") == [("u1",)]
+    assert "api_tokens" not in tables(url)

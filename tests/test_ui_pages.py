@@ -13,9 +13,9 @@ from api_support import Api, sqlite_api
 PAGES = {"/": "Sign in", "/datasets": "Datasets", "/datasets/d1": "Dataset", "/transforms": "Transforms",
          "/transforms/new": "New transform", "/transforms/t1/edit": "Edit transform",
          "/transforms/t1/runs": "Task runs", "/transforms/t1/label": "Labeling", "/transforms/t1/quality": "Quality",
-         "/transforms/t1/matches": "Matches"}
+         "/transforms/t1/matches": "Matches", "/users": "Users"}
 STATIC = ("app.js", "app.css", "signin.js", "datasets.js", "transforms.js", "runs.js", "label.js", "quality.js",
-          "matches.js")
+          "matches.js", "users.js")
 
 
 @pytest.fixture

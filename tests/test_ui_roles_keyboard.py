@@ -312,7 +312,8 @@ def test_every_control_of_every_page_is_reached_by_tab(served: tuple[str, str, P
              "/transforms": loaded.format("#transforms-table"), f"/transforms/{tid}/runs": loaded.format("#runs-table"),
              f"/transforms/{tid}/edit": "!!document.getElementById('t-name').value", "/transforms/new": "#t-pk option",
              f"/transforms/{tid}/label": "#records tr, #empty:not([hidden])", f"/transforms/{tid}/quality": "ui.me",
-             f"/transforms/{tid}/matches": "#clusters tbody tr, #no-matches:not([hidden])"}
+             f"/transforms/{tid}/matches": "#clusters tbody tr, #no-matches:not([hidden])",
+             "/users": loaded.format("#users-table")}
     for path, condition in ready.items():
         page.goto(base + path)
         page.wait_for_function("() => " + (condition if condition.startswith(("ui.", "!")) else

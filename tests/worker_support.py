@@ -147,7 +147,7 @@ def make_service(data_dir: Path, **overrides: Any) -> Service:
     migrate.upgrade(config.database_url)
     db = Database(config.database_url)
     with db.session() as session:
-        user = User(name="alice", role="admin", token_hash=f"test-{data_dir.name}")
+        user = User(name="alice", role="admin")
         session.add(user)
         session.flush()
         user_id = user.id

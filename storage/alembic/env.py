@@ -11,6 +11,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from storage.db import make_engine
 from storage.models import Base
@@ -43,12 +44,34 @@ def run_migrations_online() -> None:
     engine = make_engine(database_url())
     try:
         with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                _foreign_keys(connection, on=False)
             context.configure(connection=connection, target_metadata=target_metadata,
-                              render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                              render_as_batch=sqlite, compare_type=True)
             with context.begin_transaction():
                 context.run_migrations()
+                if sqlite:
+                    _refuse_dangling_references(connection)
+            if sqlite:
+                _foreign_keys(connection, on=True)
     finally:
         engine.dispose()
+
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """A batch migration copies a table, drops the original and renames the copy: with foreign keys enforced,
+    dropping a referenced table (users, transforms) is refused or cascades into its children. The pragma only
+    changes outside a transaction, hence the commit (nothing is pending: no migration has run yet)."""
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    connection.commit()
+
+
+def _refuse_dangling_references(connection: Connection) -> None:
+    """What the enforced foreign keys would have caught, checked once at the end (the transaction rolls back)."""
+    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if dangling:
+        raise RuntimeError(f"migration left rows referencing missing parents: {dangling[:5]}")
 
 
 if context.is_offline_mode():
