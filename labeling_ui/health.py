@@ -4,14 +4,16 @@
 200 when ok; 503 when the database does not answer ("unavailable") or when ``matcher serve``'s worker has
 not been live for more than ``services.worker_status.GRACE`` seconds ("degraded"). ``worker`` is
 ``{"supervised": false}`` when no worker is supervised here (``--no-worker``, workers run elsewhere). The queue
-depth (messages waiting, null when the broker cannot tell) is cached for ``DEPTH_TTL`` seconds per process, so
-frequent polling costs one broker round trip every few seconds.
+depth (messages waiting; null until first measured or when the broker cannot tell) is measured in the
+background at most every ``DEPTH_TTL`` seconds per process: frequent polling costs one broker round trip every
+few seconds, and a slow broker never makes the health check itself slow.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from flask import jsonify
@@ -22,25 +24,39 @@ from services import worker_status
 from services.config import Config
 
 DEPTH_TTL = 2.0
-_depth_cache: dict[Config, tuple[float, int | None]] = {}
-_depth_lock = threading.Lock()
+
+
+@dataclass
+class _Depth:
+    value: int | None = None
+    checked: float = float("-inf")
+    refreshing: bool = False
+
+
+_depths: dict[Config, _Depth] = {}
+_lock = threading.Lock()
 
 
 def queue_depth(config: Config) -> int | None:
-    now = time.monotonic()
-    with _depth_lock:
-        cached = _depth_cache.get(config)
-        if cached is not None and now - cached[0] < DEPTH_TTL:
-            return cached[1]
+    """The last depth measured (None until the first measure). Measured in a background thread: a broker that
+    is slow or busy (the embedded SQLite broker at start-up) never holds up a health check."""
+    with _lock:
+        depth = _depths.setdefault(config, _Depth())
+        if not depth.refreshing and time.monotonic() - depth.checked >= DEPTH_TTL:
+            depth.refreshing = True
+            threading.Thread(target=_measure, args=(config, depth), name="matcher-queue-depth", daemon=True).start()
+        return depth.value
+
+
+def _measure(config: Config, depth: _Depth) -> None:
     try:
         from workers.dispatch import app_for, queued_messages  # lazy: the web layer needs Celery only here
 
-        depth = queued_messages(app_for(config))
+        value = queued_messages(app_for(config))
     except Exception:  # noqa: BLE001 (no broker, no Celery: health still answers)
-        depth = None
-    with _depth_lock:
-        _depth_cache[config] = (now, depth)
-    return depth
+        value = None
+    with _lock:
+        depth.value, depth.checked, depth.refreshing = value, time.monotonic(), False
 
 
 def healthz() -> Any:

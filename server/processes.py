@@ -36,8 +36,9 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return arm
 
 
-def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_parent_death_signal())
+def spawn(command: list[str], env: dict[str, str], stdout_to_stderr: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_parent_death_signal(),
+                            stdout=sys.stderr.fileno() if stdout_to_stderr else None)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float) -> int:

@@ -39,7 +39,7 @@ def run(config: Config, host: str, port: int, web_workers: int, access_log: bool
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     env = dict(os.environ, MATCHER_DATA_DIR=str(config.data_dir))
     worker_status.remove(config.data_dir)  # left by a matcher serve that was killed: not ours to report
-    web = spawn(web_command(config, host, port, web_workers, access_log), env)
+    web = spawn(web_command(config, host, port, web_workers, access_log), env, stdout_to_stderr=True)
     supervisor = WorkerSupervisor(config.data_dir, env=env) if with_worker else None
     print(f"matcher: serving http://{bind_address(host, port)}/api/v1 with {web_workers} web worker(s) "
           f"{'and a supervised task worker ' if with_worker else ''}(data dir {config.data_dir})",

@@ -98,7 +98,7 @@ class WorkerSupervisor:
     def _start(self, now: float) -> None:
         if self.restarts or self.last_exit:
             self.restarts += 1
-        self.process = spawn(self.command, self.env)
+        self.process = spawn(self.command, self.env, stdout_to_stderr=True)
         self.started = now
         self.dirty = True
         if self.restarts:

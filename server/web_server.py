@@ -5,7 +5,8 @@ Run by ``matcher serve`` as ``python -P -m server.web_server --bind HOST:PORT --
 changes directory nor puts one on the import path) keep the directory ``matcher serve`` was started in off the
 import path. Web workers are ``gthread`` workers: a slow upload or export occupies one thread, not a process,
 and never trips gunicorn's worker timeout. The access log is off unless asked for: the UI polls run statuses
-and ``/healthz`` is polled by monitors, so one line per request would drown everything else.
+and ``/healthz`` is polled by monitors, so one line per request would drown everything else. When on, it
+goes to stdout, which ``matcher serve`` joins to its stderr (its stdout carries only a first start's admin token).
 """
 
 from __future__ import annotations
