@@ -45,7 +45,9 @@ class WebServer(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        """Called in each web worker after the fork: every worker has its own database engine."""
+        """Called in each web worker after the fork: every worker has its own database engine. The modules are
+        imported by ``main`` before gunicorn listens: a worker is ready at once, and no request waits in the
+        listen backlog for seconds while two workers import pandas at the same time."""
         from labeling_ui import create_app
         from services.config import Config
 
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--access-log", action="store_true")
     args = parser.parse_args(argv)
+    import labeling_ui  # noqa: F401 (imported once before the fork, not by each web worker while clients wait)
+
     WebServer(options(args.bind, args.workers, args.access_log), args.data_dir).run()
     return 0
 
