@@ -52,7 +52,7 @@ def _measure(config: Config, depth: _Depth) -> None:
     try:
         from workers.dispatch import app_for, queued_messages  # lazy: the web layer needs Celery only here
 
-        value = queued_messages(app_for(config))
+        value = queued_messages(app_for(config), warn=False)
     except Exception:  # noqa: BLE001 (no broker, no Celery: health still answers)
         value = None
     with _lock:
