@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from flask import Flask, jsonify
-from sqlalchemy import text
+from flask import Flask
 
 from labeling_ui.api import bp
 from labeling_ui.errors import register_error_handlers
 from labeling_ui.extensions import matcher_services
+from labeling_ui.health import healthz
 from labeling_ui.pages import bp as pages_bp
 from labeling_ui.security import register_security_headers
 from labeling_ui.users_api import bp as users_bp
@@ -38,12 +37,3 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
 
-
-def healthz() -> Any:
-    """Liveness plus a database round trip; no authentication."""
-    try:
-        with matcher_services.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
-        return jsonify({"status": "unavailable", "database": type(exc).__name__}), 503
-    return jsonify({"status": "ok"})

@@ -1,15 +1,9 @@
-"""``matcher serve``: the web process, optionally with a worker subprocess (``matcher users``: server.users_cli)."""
+"""``matcher serve`` (gunicorn and a supervised worker: ``server.serve``); ``matcher users``: server.users_cli."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +15,6 @@ from storage.migrate import upgrade
 
 DEMO_RECORDS = Path(__file__).resolve().parent.parent / "examples" / "people" / "records.csv"
 DEMO_NAME = "people (demo)"
-WORKER_APP = "workers.celery_app"
 
 
 def register(verbs: Any) -> None:
@@ -30,6 +23,10 @@ def register(verbs: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--data-dir", help="data directory (default $MATCHER_DATA_DIR or ~/.matcher)")
     serve.add_argument("--no-worker", action="store_true", help="do not start a Celery worker subprocess")
+    serve.add_argument("--web-workers", type=int, default=2,
+                       help="gunicorn worker processes for the API and UI (default 2, 4 threads each)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request on stderr (off by default: the UI polls run statuses)")
     serve.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                        help="load examples/people and a demo transform into an empty database (default on)")
     serve.set_defaults(run=run_serve, quiet=False)
@@ -58,48 +55,12 @@ def load_demo(config: Config, db: Database) -> str | None:
     return info.transform.id
 
 
-def start_worker(config: Config) -> subprocess.Popen[bytes] | None:
-    try:
-        found = importlib.util.find_spec(WORKER_APP) is not None
-    except ModuleNotFoundError:
-        found = False
-    if not found:
-        print(f"matcher: warning: {WORKER_APP} not found; no worker started, task runs will wait",
-              file=sys.stderr)
-        return None
-    command = [sys.executable, "-m", "celery", "-A", WORKER_APP, "worker", "--pool=solo", "-l", "warning"]
-    return subprocess.Popen(command, env=dict(os.environ, MATCHER_DATA_DIR=str(config.data_dir)))
-
-
-def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
-    if worker is None or worker.poll() is not None:
-        return
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so ``finally`` blocks (stopping the worker) run."""
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
+    from server import serve
 
-    from labeling_ui import create_app
-
+    if args.web_workers < 1:
+        print("matcher: error: --web-workers must be at least 1", file=sys.stderr)
+        return 2
     try:
         config, db = prepare(args.data_dir)
         _announce_admin(config, users.ensure_admin(config, db))
@@ -108,19 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except ServiceError as exc:
         print(f"matcher: error: {exc.detail}", file=sys.stderr)
         return 2
-    app = create_app(config)
-    worker = None
-    with sigterm_as_interrupt():
-        try:
-            worker = None if args.no_worker else start_worker(config)
-            print(f"matcher: serving http://{args.host}:{args.port}/api/v1 (data dir {config.data_dir})",
-                  file=sys.stderr, flush=True)
-            run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop_worker(worker)
-    return 0
+    db.engine.dispose()  # the web and worker processes open their own connections
+    return serve.run(config, args.host, args.port, args.web_workers, args.access_log, not args.no_worker)
 
 
 def _announce_admin(config: Config, token: str | None) -> None:

@@ -36,7 +36,8 @@ def test_every_call_needs_a_valid_bearer_token(api: Api) -> None:
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
     is_problem(api.call("GET", "/datasets", token="not-a-token"), 401)
     is_problem(api.call("GET", "/datasets", headers={"Authorization": f"Basic {api.admin}"}, token=""), 401)
-    assert api.client.get("/healthz").get_json() == {"status": "ok"}
+    health = api.client.get("/healthz").get_json()
+    assert (health["status"], health["worker"]) == ("ok", {"supervised": False})
 
 
 def test_labelers_read_and_label_but_do_not_create(api: Api) -> None:

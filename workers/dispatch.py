@@ -73,14 +73,15 @@ def run_timeout(config: Config, task_run_id: str) -> int | None:
         return None
 
 
-def queued_messages(app: Celery) -> int | None:
-    """Messages waiting (visible) in the task queue, or None if the broker cannot tell."""
+def queued_messages(app: Celery, warn: bool = True) -> int | None:
+    """Messages waiting (visible) in the task queue, or None if the broker cannot tell (logged as a warning
+    unless ``warn`` is false: ``/healthz`` reports it instead of logging it at every poll)."""
     try:
         with app.connection_for_write() as connection:
             declared = connection.default_channel.queue_declare(queue=TASK_QUEUE, passive=True)
             return int(declared.message_count)
     except Exception as exc:  # noqa: BLE001
-        log.warning("could not count the messages in queue %s: %s", TASK_QUEUE, exc)
+        (log.warning if warn else log.debug)("could not count the messages in queue %s: %s", TASK_QUEUE, exc)
         return None
 
 

@@ -2,7 +2,8 @@
 
 With acks_late, RabbitMQ re-delivers a dead consumer's message at once and Redis after its visibility
 timeout, but the embedded SQL broker keeps a delivered message hidden forever. So every worker sweeps at start
-and then every ``INTERVAL`` seconds: a run RUNNING in the database whose run lock nobody holds
+and then every ``INTERVAL`` seconds (``matcher serve`` restarts a dead worker, so its runs are recovered
+within a minute): a run RUNNING in the database whose run lock nobody holds
 (``services.run_lock``: the kernel released it when its process died) is queued again; a STOPPING one nobody
 executes is ended STOPPED. A run still STARTING ``LOST_AFTER`` after its creation while the queue holds no
 message has lost its message (the API died between its commit and the publish, a worker died between fetching
@@ -31,8 +32,8 @@ from workers.tasks import resources
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 30.0
-LOST_AFTER = timedelta(minutes=5)
+INTERVAL = 15.0
+LOST_AFTER = timedelta(seconds=40)  # + INTERVAL: a lost run is queued again within a minute
 _stop = threading.Event()
 
 
