@@ -28,11 +28,16 @@ def running_serve(data: Path, *extra_args: str) -> Iterator[tuple[str, str]]:
             wait_until_healthy(base, process)
             yield base, (data / "admin-token").read_text().strip()
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
             log.seek(0)
             print(f"\nmatcher serve log (tail):\n{log.read()[-4000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a ``matcher serve`` and wait for it (killed after 60 s)."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

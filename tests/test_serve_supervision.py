@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from serve_support import stop
 from test_serve import ROOT, free_port, get, wait_until_healthy
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -56,12 +57,7 @@ def served(tmp_path: Path, *args: str, cwd: Path = ROOT, console_script: bool = 
         yield Served(process, base, (data / "admin-token").read_text().strip(), log_path)
     finally:
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
         print(f"\nmatcher serve log (tail):\n{log_path.read_text()[-4000:]}")
 
 
