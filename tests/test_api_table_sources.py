@@ -56,10 +56,11 @@ def post(api: Api, url: str, table: str = "customers", **extra: Any) -> Any:
 
 
 def refused(api: Api, url: str, fragment: str, status: int = 422, table: str = "customers") -> dict[str, Any]:
+    before = api.call("GET", "/datasets").get_json()["datasets"]
     body = is_problem(post(api, url, table), status, "database_url")
     assert fragment in body["detail"], body["detail"]
     assert PASSWORD not in str(body)
-    assert api.call("GET", "/datasets").get_json()["datasets"] == []
+    assert api.call("GET", "/datasets").get_json()["datasets"] == before
     return body
 
 
@@ -162,3 +163,23 @@ def test_a_read_longer_than_the_read_timeout_is_a_504(tmp_path: Path, postgres_u
     assert time.monotonic() - started < 3  # the view sleeps 3 s: cancelled by statement_timeout before that
     assert body["detail"].startswith("reading table 'slow' from 127.0.0.1:5432")
     is_problem(post(api, postgres_url, "nope"), 422, "table")
+
+
+def test_the_operator_allows_sources_with_environment_variables(tmp_path: Path, postgres_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATCHER_SOURCE_HOSTS", " db.example:5432, 127.0.0.1:5432 ")
+    monkeypatch.setenv("MATCHER_SOURCE_DRIVERS", "postgresql+psycopg")
+    monkeypatch.setenv("MATCHER_SOURCE_SQLITE_DIR", str(tmp_path / "exports"))
+    monkeypatch.setenv("MATCHER_SOURCE_CONNECT_TIMEOUT", "3")
+    monkeypatch.setenv("MATCHER_SOURCE_READ_TIMEOUT", "1")
+    api = sqlite_api(tmp_path / "service")  # Config.from_env, as `matcher serve` makes it
+    assert post(api, postgres_url).status_code == 201
+    refused(api, postgres_url.replace("postgresql+psycopg", "postgresql+psycopg2"), "'postgresql+psycopg2' is not")
+    refused(api, postgres_url, "took longer than 1 s", 504, table="slow")
+    sqlite_source(tmp_path / "exports" / "crm.sqlite")
+    assert post(api, "sqlite:///crm.sqlite").status_code == 201
+    monkeypatch.setenv("MATCHER_SOURCE_HOSTS", "")  # set but empty: no server allowed
+    refused(sqlite_api(tmp_path / "closed"), postgres_url, "MATCHER_SOURCE_HOSTS")
+    monkeypatch.setenv("MATCHER_SOURCE_READ_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="MATCHER_SOURCE_READ_TIMEOUT must be a positive integer"):
+        sqlite_api(tmp_path / "bad")
