@@ -227,6 +227,8 @@ def _connect_failure(exc: SQLAlchemyError) -> str:
     """Why, in a few words: a driver's own message may say more about the network than the admin needs."""
     if _says(exc, "refused"):
         return "refused"
+    if _says(exc, "unreachable", "no route to host"):
+        return "unreachable"
     if _says(exc, "password", "authentication", "access denied"):
         return "the server refused the user name or password"
     if _says(exc, "translate host name", "name or service not known", "name resolution", "unknown host",
