@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from api_support import Api, files_in, is_problem, sqlite_api
 from db_support import temporary_postgres_database
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from storage.models import Dataset, IdempotencyKey
 
@@ -183,3 +185,27 @@ def test_the_operator_allows_sources_with_environment_variables(tmp_path: Path, 
     monkeypatch.setenv("MATCHER_SOURCE_READ_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="MATCHER_SOURCE_READ_TIMEOUT must be a positive integer"):
         sqlite_api(tmp_path / "bad")
+
+
+def test_the_dataset_pages_show_the_source_without_its_password(tmp_path: Path, postgres_url: str,
+                                                                request: pytest.FixtureRequest) -> None:
+    """What a labeler's browser renders (the pages fill themselves from the API) in headless Chromium."""
+    from test_ui_browser import chromium
+    from test_ui_roles_keyboard import signed_in
+
+    api = sqlite_api(tmp_path, source_hosts=("127.0.0.1:5432",))
+    dataset = post(api, postgres_url).get_json()
+    server = make_server("127.0.0.1", 0, api.app, threaded=True)
+    Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with chromium(request) as browser:
+            page = signed_in(browser, base, api.labeler)
+            page.goto(f"{base}/datasets/{dataset['id']}")
+            page.locator("#dataset-meta", has_text=dataset["source"]).wait_for()
+            assert PASSWORD not in page.content()
+            page.goto(f"{base}/datasets")
+            page.locator("#datasets-table td", has_text=dataset["source"]).wait_for()
+            assert PASSWORD not in page.content()
+    finally:
+        server.shutdown()
