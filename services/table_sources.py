@@ -21,7 +21,7 @@ from typing import Any
 from urllib.request import pathname2url
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -45,10 +45,10 @@ class Source:
 
 
 def _libpq(config: Config) -> dict[str, Any]:
-    # connect_timeout covers the whole start-up (a host that accepts and never answers too); statement_timeout
-    # bounds the read on the server's side
-    return {"connect_timeout": config.source_connect_timeout,
-            "options": f"-c statement_timeout={config.source_read_timeout * 1000}"}
+    # connect_timeout covers the whole start-up, a host that accepts and never answers too; the read is bounded
+    # by statement_timeout, set once connected (_bound_statements): a startup "options" packet is refused by
+    # PgBouncer
+    return {"connect_timeout": config.source_connect_timeout}
 
 
 def _mysql(config: Config) -> dict[str, Any]:
@@ -115,6 +115,8 @@ def _server_source(config: Config, url: URL) -> Source:
                               f"(allowed: {', '.join(SAFE_QUERY)})", field=FIELD)
     connect_args = _timeout_args(config, url)
     engine = create_engine(url, connect_args=connect_args, poolclass=NullPool)
+    if url.get_backend_name() == "postgresql":
+        event.listen(engine, "connect", _bound_statements(config))
     # built anew: URL.set(password=None) leaves the password as it was
     public = URL.create(url.drivername, url.username, None, url.host, url.port, url.database).render_as_string()
     return Source(engine, target, public, url.password)
@@ -137,6 +139,16 @@ def _timeout_args(config: Config, url: URL) -> dict[str, Any]:
         raise ValidationError(f"driver {shown(driver)} is not installed on this server (its Python module "
                               f"{shown(dialect.driver)} is missing)", field=FIELD) from None
     return timeouts(config)
+
+
+def _bound_statements(config: Config) -> Callable[[Any, Any], None]:
+    def set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {config.source_read_timeout * 1000}")
+        cursor.close()
+        dbapi_connection.commit()  # else the pool's rollback would undo it
+
+    return set_timeout
 
 
 def _host_matches(pattern: str, host: str, port: int | None) -> bool:

@@ -209,3 +209,17 @@ def test_the_dataset_pages_show_the_source_without_its_password(tmp_path: Path, 
             assert PASSWORD not in page.content()
     finally:
         server.shutdown()
+
+
+def test_a_sqlite_read_longer_than_the_read_timeout_is_interrupted(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    with sqlite3.connect(sqlite_source(exports / "crm.sqlite")) as connection:  # counting to 10^9: minutes
+        connection.execute("CREATE VIEW slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                           "WHERE x < 1000000000) SELECT count(*) AS n FROM c")
+    connection.close()
+    api = sqlite_api(tmp_path / "service", source_sqlite_dir=exports, source_read_timeout=1)
+    started = time.monotonic()
+    body = refused(api, "sqlite:///crm.sqlite", "reading table 'slow' from 'crm.sqlite' took longer than 1 s", 504,
+                   table="slow")
+    assert time.monotonic() - started < 5, body
+    assert post(api, "sqlite:///crm.sqlite").status_code == 201  # a quick read is not hindered
