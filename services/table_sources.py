@@ -94,6 +94,17 @@ def read_table(config: Config, source: Source, table: str, schema: str | None) -
 
 
 def _server_source(config: Config, url: URL) -> Source:
+    target = _allowed_server(config, url)
+    engine = create_engine(url, connect_args=_timeout_args(config, url), poolclass=NullPool)
+    if url.get_backend_name() == "postgresql":
+        event.listen(engine, "connect", _bound_statements(config))
+    # built anew: URL.set(password=None) leaves the password as it was
+    public = URL.create(url.drivername, url.username, None, url.host, url.port, url.database).render_as_string()
+    return Source(engine, target, public, url.password)
+
+
+def _allowed_server(config: Config, url: URL) -> str:
+    """``host:port`` once the driver, the host and the URL's options pass the operator's lists."""
     driver = url.drivername
     if url.get_backend_name() not in config.source_drivers and driver not in config.source_drivers:
         allowed = ", ".join(config.source_drivers) or "none"
@@ -113,13 +124,7 @@ def _server_source(config: Config, url: URL) -> Source:
     if unsafe:
         raise ValidationError(f"query parameter {shown(unsafe[0])} is not allowed in database_url "
                               f"(allowed: {', '.join(SAFE_QUERY)})", field=FIELD)
-    connect_args = _timeout_args(config, url)
-    engine = create_engine(url, connect_args=connect_args, poolclass=NullPool)
-    if url.get_backend_name() == "postgresql":
-        event.listen(engine, "connect", _bound_statements(config))
-    # built anew: URL.set(password=None) leaves the password as it was
-    public = URL.create(url.drivername, url.username, None, url.host, url.port, url.database).render_as_string()
-    return Source(engine, target, public, url.password)
+    return target
 
 
 def _timeout_args(config: Config, url: URL) -> dict[str, Any]:
