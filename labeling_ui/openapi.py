@@ -18,7 +18,8 @@ ERRORS = {"400": "Unreadable data or labels, malformed JSON",
           "403": "Labelers may only read and label (and not see users)", "404": "Not found",
           "409": "Conflicts with the current state",
           "415": "Not a CSV or Parquet file, or not JSON", "422": "Invalid field (named in `field`)",
-          "503": "The task queue is unreachable"}
+          "503": "The task queue is unreachable",
+          "504": "The source database did not answer within its timeout"}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def _dataset_paths() -> dict[str, Any]:
         "/datasets": {
             "post": _op("Create a dataset from an uploaded CSV/Parquet file or a database table",
                         {"201": _json("Dataset", "Created, with a preview of the first rows")},
-                        "400 401 403 415 422", requestBody=upload, parameters=[IDEMPOTENCY]),
+                        "400 401 403 415 422 504", requestBody=upload, parameters=[IDEMPOTENCY]),
             "get": _op("List datasets", {"200": _json("DatasetList", "Datasets")}, "401"),
         },
         "/datasets/{dataset_id}": {

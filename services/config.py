@@ -1,5 +1,6 @@
 """Service configuration: the embedded default lives under one data directory, production parts come from
-environment variables (MATCHER_DATA_DIR, MATCHER_DATABASE_URL, MATCHER_BROKER_URL, MATCHER_STORAGE_URL)."""
+environment variables (MATCHER_DATA_DIR, MATCHER_DATABASE_URL, MATCHER_BROKER_URL, MATCHER_STORAGE_URL); the
+databases a dataset may be copied from are the operator's to allow (MATCHER_SOURCE_*, services.table_sources)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ class Config:
     storage_url: str = ""  # fsspec URL of intermediate data shared by workers (default: the data directory)
     fanout_partitions: int = 8  # candidate scoring split into this many Celery tasks (services.fanout)
     fanout_min_pairs: int = 300_000  # ... when a run scores at least this many candidate pairs with a classifier
+    # POST /datasets {database_url, table}: off until the operator lists hosts or a SQLite directory
+    source_hosts: tuple[str, ...] = ()  # host[:port] patterns (fnmatch), e.g. "db.internal:5432", "*.corp"
+    source_drivers: tuple[str, ...] = ("postgresql", "mysql", "mariadb")  # dialect or dialect+driver names
+    source_sqlite_dir: Path | None = None  # SQLite files under this directory, opened read-only
+    source_connect_timeout: int = 5  # seconds
+    source_read_timeout: int = 120  # seconds for the whole read of a table
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object) -> Config:
@@ -36,6 +43,7 @@ class Config:
                                ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS")):
             if os.environ.get(variable):
                 values[name] = _positive_int(variable)
+        values.update(_source_settings())
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -54,6 +62,20 @@ class Config:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             if path.stat().st_mode & 0o077:
                 path.chmod(0o700)  # a data directory made by an older version was world-readable
+
+
+def _source_settings() -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, variable in (("source_hosts", "MATCHER_SOURCE_HOSTS"), ("source_drivers", "MATCHER_SOURCE_DRIVERS")):
+        if variable in os.environ:  # set but empty: none allowed
+            values[name] = tuple(p.strip() for p in os.environ[variable].split(",") if p.strip())
+    if os.environ.get("MATCHER_SOURCE_SQLITE_DIR"):
+        values["source_sqlite_dir"] = Path(os.environ["MATCHER_SOURCE_SQLITE_DIR"]).expanduser().resolve()
+    for name, variable in (("source_connect_timeout", "MATCHER_SOURCE_CONNECT_TIMEOUT"),
+                           ("source_read_timeout", "MATCHER_SOURCE_READ_TIMEOUT")):
+        if os.environ.get(variable):
+            values[name] = _positive_int(variable)
+    return values
 
 
 def _positive_int(variable: str) -> int:

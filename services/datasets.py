@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from matcher.errors import shown
 from matcher.io import raw_table_from_frame
 from matcher.profile import infer_type
+from services import table_sources
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.rows import get_or_404
@@ -44,35 +44,19 @@ def create_from_upload(config: Config, db: Database, filename: str, stream: IO[b
 
 def create_from_table(config: Config, db: Database, url: str | None, table: str | None,
                       schema: str | None = None, name: str | None = None, user_id: str | None = None) -> Dataset:
-    """Copy a table of another database, named by a SQLAlchemy URL (its password is never stored)."""
+    """Copy a table of another database, named by a SQLAlchemy URL, if the operator allows that database
+    (services.table_sources); its password is never stored or echoed."""
     if not isinstance(url, str) or not url.strip():
         raise ValidationError("database_url is required (a SQLAlchemy URL)", field="database_url")
     if not isinstance(table, str) or not table.strip():
         raise ValidationError("table is required", field="table")
     if schema is not None and (not isinstance(schema, str) or not schema.strip()):
         raise ValidationError("schema must be a non-empty string when given", field="schema")
-    frame = _read_sql_table(url.strip(), table.strip(), schema)
+    source = table_sources.open_source(config, url.strip())
+    frame = table_sources.read_table(config, source, table.strip(), schema)
     raw = raw_table_from_frame(frame, source=f"table {shown(table)}")
-    masked = make_url(url.strip()).render_as_string(hide_password=True)
     qualified = f"{schema}.{table}" if schema else table
-    return _create(config, db, raw.frame, name or table, f"{masked}#{qualified}", user_id)
-
-
-def _read_sql_table(url: str, table: str, schema: str | None) -> pd.DataFrame:
-    try:
-        engine = create_engine(url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ValidationError(f"not a usable SQLAlchemy URL: {exc}", field="database_url") from None
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table(table, schema=schema):
-                raise ValidationError(f"table {shown(table)} not found in that database", field="table")
-            return pd.read_sql_table(table, connection, schema=schema)
-    except SQLAlchemyError as exc:
-        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        raise ValidationError(f"cannot read the table: {detail}", field="database_url") from None
-    finally:
-        engine.dispose()
+    return _create(config, db, raw.frame, name or table, f"{source.shown}#{qualified}", user_id)
 
 
 def _create(config: Config, db: Database, frame: pd.DataFrame, name: str, source: str,

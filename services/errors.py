@@ -50,3 +50,10 @@ class UnsupportedMediaType(ServiceError):
 class ServiceUnavailable(ServiceError):
     status = 503
     title = "Service unavailable"
+
+
+class GatewayTimeout(ServiceError):
+    """Another server (a database a dataset is copied from) did not answer in time."""
+
+    status = 504
+    title = "Gateway timeout"

@@ -99,8 +99,9 @@ def make_api(config: Config, queue: FakeQueue | None = None) -> Api:
     return Api(app, app.test_client(), config, db, queue, admin, labeler)
 
 
-def sqlite_api(tmp_path: Path, queue: FakeQueue | None = None) -> Api:
-    return make_api(Config.from_env(tmp_path, database_url=f"sqlite:///{tmp_path / 'matcher.sqlite'}"), queue)
+def sqlite_api(tmp_path: Path, queue: FakeQueue | None = None, **config: Any) -> Api:
+    return make_api(Config.from_env(tmp_path, database_url=f"sqlite:///{tmp_path / 'matcher.sqlite'}", **config),
+                    queue)
 
 
 def set_status(api: Api, run_id: str, status: str, **values: object) -> None:

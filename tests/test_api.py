@@ -106,8 +106,11 @@ def test_upload_without_a_file_field(api: Api) -> None:
     is_problem(api.call("POST", "/datasets", data={"other": "x"}, content_type="multipart/form-data"), 422, "file")
 
 
-def test_dataset_from_a_database_table(api: Api, tmp_path: Path) -> None:
-    source = tmp_path / "crm.sqlite"
+def test_dataset_from_a_database_table(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"  # the operator allows SQLite files from here (MATCHER_SOURCE_SQLITE_DIR)
+    exports.mkdir()
+    api = sqlite_api(tmp_path / "service", source_sqlite_dir=exports)
+    source = exports / "crm.sqlite"
     with sqlite3.connect(source) as connection:
         connection.execute("CREATE TABLE customers (id INTEGER, name TEXT, zip TEXT)")
         connection.executemany("INSERT INTO customers VALUES (?, ?, ?)", [(1, "Ann", "02139"), (2, "Bob", None)])

@@ -48,7 +48,7 @@ def round_trip(url: str) -> None:
     models = set(Base.metadata.tables)
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0003"
+    assert migrate.current(url) == migrate.head() == "0004"
     assert tables(url) == models | {"alembic_version"}
     assert schema_drift(url) == []
     migrate.downgrade(url)
@@ -75,9 +75,9 @@ def test_db_verbs_migrate_the_configured_database(tmp_path: Path, monkeypatch: p
     url = f"sqlite:///{data_dir.resolve() / 'matcher.sqlite'}"
 
     assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
-    assert migrate.current(url) == "0003" and (data_dir / "uploads").is_dir()
+    assert migrate.current(url) == "0004" and (data_dir / "uploads").is_dir()
     assert main(["db", "current", "--data-dir", str(data_dir)]) == 0
-    assert "at revision 0003" in capsys.readouterr().out
+    assert "at revision 0004" in capsys.readouterr().out
     assert main(["db", "downgrade", "--data-dir", str(data_dir)]) == 2  # dropping everything must be explicit
     assert main(["db", "downgrade", "base", "--data-dir", str(data_dir)]) == 0
     assert migrate.current(url) is None
@@ -178,3 +178,30 @@ def test_0003_moves_each_users_token_into_api_tokens_and_back(tmp_path: Path, ba
     assert _rows(url, "SELECT id, token_hash FROM users ORDER BY id") == [("u1", "hash-a"), ("u2", "hash-new")]
     assert _rows(url, "SELECT created_by FROM datasets") == [("u1",)]
     assert "api_tokens" not in tables(url)
+
+
+def test_0004_removes_credentials_from_the_sources_of_database_tables(tmp_path: Path) -> None:
+    """A password in the query string (which older versions kept) or masked in the user part goes; an upload's
+    file name, even one with '://', stays."""
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    migrate.upgrade(url, "0003")
+    sources = {"a": "postgresql+psycopg://crm:***@db.internal:5433/crm?password=hunter2&sslmode=require#public.people",
+               "b": "mysql+pymysql://ro@dw/sales?charset=utf8mb4#customers",
+               "c": "sqlite:////srv/exports/crm.sqlite#customers", "d": "people.csv", "e": "odd://name.csv"}
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for dataset_id, source in sources.items():
+                connection.execute(sa.text(
+                    "INSERT INTO datasets (id, name, source, artifact, columns, column_types, row_count, created_at) "
+                    "VALUES (:id, 'd', :source, 'd.parquet', '[]', '{}', 1, CURRENT_TIMESTAMP)"),
+                    {"id": dataset_id, "source": source})
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    assert dict(_rows(url, "SELECT id, source FROM datasets")) == {
+        "a": "postgresql+psycopg://crm@db.internal:5433/crm#public.people",
+        "b": "mysql+pymysql://ro@dw/sales#customers", "c": "sqlite:////srv/exports/crm.sqlite#customers",
+        "d": "people.csv", "e": "odd://name.csv"}
+    migrate.downgrade(url, "0003")
+    assert "hunter2" not in str(_rows(url, "SELECT source FROM datasets"))
