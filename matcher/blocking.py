@@ -5,8 +5,11 @@ Two kinds of passes, unioned:
 * key rules: records sharing the value of one blocking key, or of a conjunction of two keys from different
   columns. Rules are chosen automatically by cost: the number of pairs a rule yields is known exactly before
   any pair is built (sum of n*(n-1)/2 over its blocks), so the cheapest, most selective rules are taken first
-  until the pair budget is spent. Blocks larger than ``max_block_size`` are dropped (a surname shared by 5,000
-  people says little); conjunctions recover those records.
+  until the pair budget is spent. Inside blocks larger than ``max_block_size`` (a surname shared by
+  5,000 people says little, but so does an entity of 300 records) not every pair is built: the block's records
+  are sorted by the other columns and each is paired with those of its next ``window`` neighbours that agree
+  with it on two of them, so a large entity stays connected at a cost linear in its size (clustering then
+  completes large components).
 * TF-IDF neighbours for free-text columns (titles, descriptions): each record's top-k most similar records
   by cosine over its rarer tokens.
 
@@ -34,10 +37,12 @@ class BlockingBudget:
     rule_pairs: int  # a rule yielding more pairs than this is skipped
     total_pairs: int  # stop adding rules past this many candidate pairs
     neighbours: int  # top-k TF-IDF neighbours per record
+    window: int  # sorted neighbours per record inside a block larger than max_block_size
 
     @classmethod
     def from_tradeoff(cls, a: float, n: int) -> BlockingBudget:
-        """a=0: blocks <= 20, 4n pairs in all, 3 neighbours; a=0.5: 60, 14.5n, 10; a=1: 100, 25n, 17.
+        """a=0: blocks <= 20, 4n pairs in all, 3 neighbours, window 2; a=0.5: 60, 14.5n, 10, 4; a=1: 100, 25n,
+        17, 6.
 
         Small inputs get a floor of 50k-250k pairs: below ~700 records that covers every pair.
         """
@@ -47,14 +52,15 @@ class BlockingBudget:
             rule_pairs=max(int(n * (2 + 6 * a)), floor),
             total_pairs=max(int(n * (4 + 21 * a)), floor),
             neighbours=int(round(3 + 14 * a)),
+            window=int(round(2 + 4 * a)),
         )
 
 
 @dataclass
 class RuleReport:
     keys: tuple[str, ...]
-    pairs: int
-    dropped_blocks: int
+    pairs: int  # pairs the rule yields (window pairs of its large blocks included)
+    dropped_blocks: int  # blocks larger than max_block_size: windowed, not paired in full
     used: bool
 
 
@@ -63,11 +69,18 @@ def _block_sizes(codes: np.ndarray) -> np.ndarray:
     return np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
 
 
-def rule_cost(codes: np.ndarray, max_block: int) -> tuple[int, int, int]:
-    """(pairs the rule yields, records it covers, blocks dropped as too large), without building a pair."""
+def rule_cost(codes: np.ndarray, max_block: int, window: int = 0) -> tuple[int, int, int]:
+    """(pairs the rule yields, records it covers, blocks too large to pair in full), without building a pair.
+
+    With ``window`` > 0, the records of a too-large block count as covered and yield their window pairs."""
     sizes = _block_sizes(codes)
     kept = sizes[(sizes >= 2) & (sizes <= max_block)]
-    return int((kept * (kept - 1) // 2).sum()), int(kept.sum()), int((sizes > max_block).sum())
+    big = sizes[sizes > max_block]
+    pairs, covered = int((kept * (kept - 1) // 2).sum()), int(kept.sum())
+    if window > 0 and len(big):
+        pairs += int((window * big - window * (window + 1) // 2).sum())
+        covered += int(big.sum())
+    return pairs, covered, len(big)
 
 
 def block_pairs(codes: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +98,33 @@ def block_pairs(codes: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarr
     left_pos = np.repeat(np.arange(len(order)), counts)
     right_pos = left_pos + 1 + (np.arange(total) - np.repeat(first, counts))
     return order[left_pos], order[right_pos]
+
+
+def window_pairs(codes: np.ndarray, max_block: int, order_by: list[np.ndarray],
+                 window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inside each block larger than ``max_block``: records sorted by ``order_by`` (the first array first), each
+    paired with those of its next ``window`` records in the same block that agree with it on two ``order_by``
+    arrays (equal codes, not missing; one if there is only one). Linear in the block's size: a run of records
+    agreeing on the sort keys (one large entity) comes out as a chain, which clustering completes, while
+    namesakes who share one birth year are not paired (2,000 Thomases would otherwise chain into one)."""
+    sizes = _block_sizes(codes)
+    big = np.flatnonzero(sizes > max_block)
+    if window < 1 or not len(big) or not order_by:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    idx = np.flatnonzero(np.isin(codes, big))
+    order = idx[np.lexsort([o[idx] for o in reversed(order_by)] + [codes[idx]])]
+    sorted_codes = codes[order]
+    left, right = [], []
+    for k in range(1, window + 1):
+        a, b = order[:-k], order[k:]
+        keep = sorted_codes[:-k] == sorted_codes[k:]
+        agree = np.zeros(len(a), dtype=np.int8)
+        for o in order_by:
+            agree += (o[a] == o[b]) & (o[a] >= 0)
+        keep &= agree >= min(2, len(order_by))
+        left.append(a[keep])
+        right.append(b[keep])
+    return np.concatenate(left), np.concatenate(right)
 
 
 def combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -120,6 +160,52 @@ def _rule_codes(table: PreparedTable, rule: tuple[str, ...]) -> np.ndarray:
     for key in rule[1:]:
         codes = combine(codes, table.keys[key])
     return codes
+
+
+def _sort_columns(table: PreparedTable, rule: tuple[str, ...], max_block: int,
+                  determines: _Determination) -> list[str]:
+    """The columns that order (and vouch for) window pairs inside the rule's too-large blocks, most distinct
+    values first: not the rule's own columns, not those with too few values to tell records apart (gender),
+    and not a column another one determines (a full name determines the first name: agreeing on both is one
+    fact, and counting it twice chained namesakes)."""
+    own = [key.split("~", 1)[0] for key in rule]
+    chosen: list[str] = []
+    for col in sorted(table.codes, key=lambda c: -len(table.uniques[c])):
+        if col in own or len(table.uniques[col]) < max_block:
+            continue
+        if any(determines(other, col) for other in own + chosen):
+            continue
+        chosen.append(col)
+    return chosen
+
+
+class _Determination:
+    """Whether one column's value fixes another's (a full name fixes the first name), read off the values
+    shared by at least FREQUENT records: at least MANY such values, with at most 10% more distinct pairs of
+    values than values. One large entity (every column constant over its records) is one value, not many, so
+    it does not make its columns look derived. Cached: rules ask about the same few columns."""
+
+    FREQUENT, MANY = 5, 20
+
+    def __init__(self, table: PreparedTable) -> None:
+        self.table = table
+        self.cache: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, a: str, b: str) -> bool:
+        if (a, b) not in self.cache:
+            self.cache[(a, b)] = self._determines(self.table.codes[a], self.table.codes[b],
+                                                  len(self.table.uniques[b]))
+        return self.cache[(a, b)]
+
+    def _determines(self, ca: np.ndarray, cb: np.ndarray, b_values: int) -> bool:
+        both = (ca >= 0) & (cb >= 0)
+        ca, cb = ca[both], cb[both]
+        counts = np.bincount(ca) if len(ca) else np.zeros(0, dtype=np.int64)
+        frequent = counts[ca] >= self.FREQUENT
+        values = int((counts >= self.FREQUENT).sum())
+        if values < self.MANY:
+            return False
+        return len(np.unique(ca[frequent] * b_values + cb[frequent])) <= 1.1 * values
 
 
 def _cross_source(pair_ids: np.ndarray, table: PreparedTable) -> np.ndarray:
@@ -159,7 +245,7 @@ class Blocker:
         costed = []
         for i, rule in enumerate(rules):
             codes = _rule_codes(table, rule)
-            pairs, covered, dropped = rule_cost(codes, budget.max_block_size)
+            pairs, covered, dropped = rule_cost(codes, budget.max_block_size, budget.window)
             costed.append((pairs / max(covered, 1), pairs, rule, codes, dropped))
             if progress:
                 progress.update(0.5 * (i + 1) / len(rules))
@@ -167,7 +253,7 @@ class Blocker:
         costed.sort(key=lambda c: (c[0], c[1]))
         self.rules_: list[RuleReport] = []
         chunks: list[np.ndarray] = []
-        total, complete_singles = 0, set()
+        total, complete_singles, determines = 0, set(), _Determination(table)
         for _, pairs, rule, codes, dropped in costed:
             redundant = any(key in complete_singles for key in rule) and len(rule) > 1
             use = 0 < pairs <= budget.rule_pairs and total + pairs <= budget.total_pairs and not redundant
@@ -177,10 +263,18 @@ class Blocker:
             total += pairs
             if len(rule) == 1 and dropped == 0:
                 complete_singles.add(rule[0])
-            chunks.append(_cross_source(encode(*block_pairs(codes, budget.max_block_size), table.n), table))
+            chunks.append(_cross_source(self._rule_pairs(table, rule, codes, budget, determines), table))
             if sum(len(c) for c in chunks) > 4 * budget.total_pairs:
                 chunks = [np.unique(np.concatenate(chunks))]
         return np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _rule_pairs(table: PreparedTable, rule: tuple[str, ...], codes: np.ndarray, budget: BlockingBudget,
+                    determines: _Determination) -> np.ndarray:
+        paired = encode(*block_pairs(codes, budget.max_block_size), table.n)
+        order_by = [table.codes[c] for c in _sort_columns(table, rule, budget.max_block_size, determines)]
+        windowed = encode(*window_pairs(codes, budget.max_block_size, order_by, budget.window), table.n)
+        return np.concatenate([paired, windowed])
 
     def _neighbour_pass(self, table: PreparedTable, budget: BlockingBudget) -> np.ndarray:
         if table.n > TFIDF_MAX_ROWS:

@@ -19,6 +19,7 @@ from matcher.blocking import (
     encode,
     rule_cost,
     tfidf_neighbours,
+    window_pairs,
 )
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
@@ -65,6 +66,70 @@ def test_block_pairs_edge_cases() -> None:
     assert len(block_pairs(np.array([1, 1, 1, 1]), 4)[0]) == 6
     assert len(block_pairs(np.array([1, 1, 1, 1, 1]), 4)[0]) == 0
     assert rule_cost(np.array([1, 1, 1, 1, 1, 2, 2, -1]), 4) == (1, 2, 1)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_window_pairs_chain_the_records_of_a_too_large_block_that_agree(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, max_block, window = 300, 10, int(rng.integers(1, 5))
+    codes = rng.integers(-1, 6, n)  # few codes: most blocks are too large
+    other = rng.integers(-1, 12, n)  # -1: missing, never vouches for a pair
+
+    left, right = window_pairs(codes, max_block, [other], window)
+
+    pairs = as_set(left, right)
+    assert len(pairs) == len(left) and not np.any(left == right)
+    assert np.all(codes[left] == codes[right]), "pairs stay inside a block"
+    assert np.all((other[left] == other[right]) & (other[left] >= 0)), "and agree on a sort column"
+    sizes = np.bincount(codes[codes >= 0])
+    for code, size in enumerate(sizes):
+        inside = [(a, b) for a, b in pairs if codes[a] == code]
+        if size <= max_block:
+            assert not inside, "blocks small enough to pair in full are left to block_pairs"
+            continue
+        assert len(inside) <= sum(size - k for k in range(1, window + 1)), "linear in the block's size"
+        for value in set(other[(codes == code) & (other >= 0)].tolist()):
+            members = set(np.flatnonzero((codes == code) & (other == value)).tolist())
+            runs = connected(members, [(a, b) for a, b in inside if a in members])
+            assert len(runs) == 1, "records agreeing on the sort column form one chain"
+    assert rule_cost(codes, max_block, window)[0] >= len(left) + len(block_pairs(codes, max_block)[0])
+
+
+def connected(members: set[int], pairs: list[tuple[int, int]]) -> list[set[int]]:
+    parent = {m: m for m in members}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    groups: dict[int, set[int]] = defaultdict(set)
+    for m in members:
+        groups[find(m)].add(m)
+    return list(groups.values())
+
+
+def test_window_pairs_put_records_agreeing_on_the_sort_keys_side_by_side() -> None:
+    # one block of 40: 20 records of one entity (same phone) among 20 strangers; window 1 chains the 20
+    codes = np.zeros(40, dtype=np.int64)
+    phone = np.r_[np.full(20, 7), np.arange(100, 120)]
+    shuffled = np.random.default_rng(0).permutation(40)
+    left, right = window_pairs(codes, 10, [phone[shuffled]], 1)
+    entity = set(np.flatnonzero(phone[shuffled] == 7).tolist())
+    assert len(left) == 19, "the strangers share nothing but the block: not paired"
+    assert as_set(left, right) <= {(a, b) for a in entity for b in entity}
+    assert len(connected(entity, list(as_set(left, right)))) == 1
+
+
+def test_window_pairs_need_two_agreements_when_two_columns_vouch() -> None:
+    codes = np.zeros(30, dtype=np.int64)
+    dob = np.r_[np.full(10, 1), np.full(20, 2)]  # 10 strangers born the same day ...
+    phone = np.r_[np.arange(10), np.full(20, 9)]  # ... and 20 records of one entity: same day, same phone
+    left, right = window_pairs(codes, 5, [phone, dob], 2)
+    assert as_set(left, right) <= {(a, b) for a in range(10, 30) for b in range(10, 30)}
+    assert len(connected(set(range(10, 30)), list(as_set(left, right)))) == 1
 
 
 def test_combine_is_the_conjunction_of_two_keys() -> None:
@@ -184,4 +249,6 @@ def test_blocks_larger_than_the_budget_are_dropped_but_conjunctions_recover_them
     assert {(2 * k, 2 * k + 1) for k in range(n // 2)} <= pairs
     assert len(pairs) < n * (n - 1) // 2 // 10
     surname_rule = next(r for r in blocker.rules_ if r.keys == ("surname",))
-    assert not surname_rule.used and surname_rule.dropped_blocks == 1
+    # the surname block is too large to pair in full: only sorted neighbours, a few per record
+    assert surname_rule.dropped_blocks == 1
+    assert surname_rule.pairs <= n * blocker.budget_.window

@@ -381,6 +381,30 @@ def test_no_cap_on_cluster_size_unless_one_is_set(people) -> None:
     assert stats["max_cluster_size"] == 2 and stats["largest_cluster"] <= 2
 
 
+def test_an_entity_larger_than_any_block_comes_out_whole(people) -> None:
+    # 250 records of one person (a blank here and there, as in a patient's visits): every block holding them
+    # is too large to pair in full, so only the sorted-neighbour windows inside those blocks propose them
+    records, truth, _ = people
+    rng = np.random.default_rng(3)
+    person = records.iloc[0]
+    many = pd.DataFrame([person] * 250).reset_index(drop=True)
+    many["id"] = [f"visit{i:03d}" for i in range(250)]
+    for column in ("street_address", "email", "phone", "postcode"):
+        many.loc[rng.random(250) < 0.2, column] = None
+    data = pd.concat([records, many], ignore_index=True)
+    entity = truth.set_index("id")["entity_id"][person["id"]]
+    truth = pd.concat([truth, pd.DataFrame({"id": many["id"], "entity_id": entity})], ignore_index=True)
+
+    matcher = Matcher(Settings(primary_key="id")).fit(data)
+    result = matcher.predict()
+
+    assert result.records.set_index("id").loc[many["id"], "match_id"].nunique() == 1
+    window = matcher.blocker_.budget_.window
+    assert matcher.blocker_.n_pairs_ < len(data) * (60 + 10 * window), "no block of 250 paired in full"
+    others = result.records[~result.records["id"].isin(many["id"])]
+    assert score_output(others, truth[truth["id"].isin(others["id"])])["f1"] >= 0.97
+
+
 # --- one-to-one decided from the data and the labels -------------------------------------------
 
 
