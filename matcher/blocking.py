@@ -205,7 +205,8 @@ class _Determination:
         values = int((counts >= self.FREQUENT).sum())
         if values < self.MANY:
             return False
-        return len(np.unique(ca[frequent] * b_values + cb[frequent])) <= 1.1 * values
+        # a hash count: np.unique sorts, ~0.7 s per column pair at 1M rows
+        return len(pd.unique(ca[frequent] * b_values + cb[frequent])) <= 1.1 * values
 
 
 def _cross_source(pair_ids: np.ndarray, table: PreparedTable) -> np.ndarray:
