@@ -8,16 +8,19 @@ What the user does after a labeling round, through the service layer in this pro
 ``services.engine.execute``, without a broker): upload the demo records, create a transform, generate one
 round of labeling sets (10 sets of 12 records, the default: this fits and caches the matcher, as in the
 product), answer them from ``truth.csv`` and import the labels; then run EVALUATION ``--repeat`` times and
-report each run's wall time (claim to SUCCEEDED) and the metrics it published. ``--before REV`` first runs
-the same measurement on the code of git revision REV (extracted with ``git archive`` into a temporary
-directory and put first on the child's PYTHONPATH), so one command gives before and after on the same
-machine minutes apart. ``--profile FILE`` writes a cProfile of the last EVALUATION run.
+report each run's wall and CPU time (claim to SUCCEEDED) and the metrics it published; then one FIND_MATCHES
+run, its time and a digest of matches.csv (it shares the refit with EVALUATION: its output must not change).
+
+``--before REV`` first runs the same measurement on the code of git revision REV (extracted with
+``git archive`` into a temporary directory, first on the child's PYTHONPATH), so one command gives before
+and after on the same machine minutes apart. ``--profile FILE`` writes a cProfile of the last EVALUATION.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import subprocess
@@ -90,10 +93,14 @@ def measure(repeat: int, profile: Path | None) -> dict[str, object]:
                 profiler.disable()
                 profiler.dump_stats(str(profile))
             report = json.loads((config.data_dir / task_runs.get_run(db, run.id).output).read_text())
+        run = task_runs.start_run(config, db, transform.id, "FIND_MATCHES", {}, user.id, in_process)
+        find_matches = execute(run.id)  # shares the refit: its output must not change with this work
+        matches = hashlib.sha256((config.data_dir / task_runs.get_run(db, run.id).output).read_bytes())
     return {"code": str(Path(matcher.__file__).parent.parent), "load_average": os.getloadavg()[0],
             "labeled_records": len(answered),
             "labeled_pairs": report["labels"]["labeled_pairs"], "seconds": seconds, "cpu_seconds": cpu_seconds,
-            "metrics": {k: report.get(k) for k in METRICS}, "column_importance": report["column_importance"]}
+            "metrics": {k: report.get(k) for k in METRICS}, "column_importance": report["column_importance"],
+            "find_matches_seconds": find_matches, "matches_csv_sha256": matches.hexdigest()[:16]}
 
 
 def before(rev: str, repeat: int) -> dict[str, object]:
@@ -123,12 +130,13 @@ def main() -> None:
     results.append({"rev": f"{head.stdout.strip()} (working tree)", **measure(args.repeat, args.profile)})
     for result in results:
         print(json.dumps(result))
-    print("\n| code | EVALUATION wall s (each run) | CPU s (each run) | F1 | precision | recall | AUPR |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| code | EVALUATION wall s (each run) | CPU s (each run) | F1 | precision | recall | AUPR "
+          "| FIND_MATCHES wall, CPU s | matches.csv sha256 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         m: dict = r["metrics"]  # type: ignore[assignment]
         print(f"| {r['rev']} | {r['seconds']} | {r['cpu_seconds']} | {m['f1']} | {m['precision']} | {m['recall']} | "
-              f"{m['area_under_pr_curve']} |")
+              f"{m['area_under_pr_curve']} | {r['find_matches_seconds']} | {r['matches_csv_sha256']} |")
 
 
 if __name__ == "__main__":
