@@ -100,7 +100,7 @@ def measure(repeat: int, profile: Path | None) -> dict[str, object]:
             "labeled_records": len(answered),
             "labeled_pairs": report["labels"]["labeled_pairs"], "seconds": seconds, "cpu_seconds": cpu_seconds,
             "metrics": {k: report.get(k) for k in METRICS}, "column_importance": report["column_importance"],
-            "find_matches_seconds": find_matches, "matches_csv_sha256": matches.hexdigest()[:16]}
+            "find_matches_seconds": list(find_matches), "matches_csv_sha256": matches.hexdigest()[:16]}
 
 
 def before(rev: str, repeat: int) -> dict[str, object]:
