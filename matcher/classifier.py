@@ -22,8 +22,8 @@ PARALLEL_MIN_ROWS = 200_000
 
 
 def scoring_threads(n_rows: int) -> AbstractContextManager[object]:
-    """Where ``n_rows`` rows are about to be scored (or a classifier fitted on them): one OpenMP thread for a
-    small batch, the library's default otherwise. Threads are per calling thread, so use it around the call."""
+    """Around scoring ``n_rows`` rows (or fitting on them): one OpenMP thread for a small batch, the library's
+    default otherwise. OpenMP's thread count is a per-thread setting: enter this in the thread that scores."""
     if n_rows >= PARALLEL_MIN_ROWS:
         return nullcontext()
     return threadpool_limits(limits=1, user_api="openmp")

@@ -92,7 +92,7 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     _apply_knobs(fitted, settings)
     fitted.settings, fitted.progress = settings, progress
     progress("labels", FIT_SHARE)
-    with scoring_threads(len(fitted.candidates_)):  # a few thousand candidates score faster on one thread
+    with scoring_threads(len(fitted.candidates_)):  # tens of thousands of candidates score faster on one thread
         return fitted.refit_labels(labels, scorer)
 
 
