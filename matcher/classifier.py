@@ -6,6 +6,8 @@ instead of replacing it; calibration makes ``precision_recall_tradeoff`` a thres
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -13,6 +15,18 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 MIN_PER_CLASS = 5
+# below this many rows a batch is scored on one OpenMP thread: scikit-learn's tree predictions on a few thousand
+# rows cost less than the hand-offs between threads, which on a busy 2-core machine made scoring the 660
+# labeled pairs of one labeling round ~10x slower (bench/evaluation_speed.py, BENCHMARKS.md)
+PARALLEL_MIN_ROWS = 200_000
+
+
+def scoring_threads(n_rows: int) -> AbstractContextManager[object]:
+    """Around scoring ``n_rows`` rows (or fitting on them): one OpenMP thread for a small batch, the library's
+    default otherwise. OpenMP's thread count is a per-thread setting: enter this in the thread that scores."""
+    if n_rows >= PARALLEL_MIN_ROWS:
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="openmp")
 
 
 def informative_columns(X: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from sklearn.model_selection import GroupKFold
 
 from matcher.assemble import blocking_recall
+from matcher.classifier import scoring_threads
 from matcher.cluster import one_to_one
 from matcher.errors import LabelError
 from matcher.features import PairFeatures, compare
@@ -58,14 +59,23 @@ class _FoldModel:
         self.matcher, self.classifier = matcher, classifier
         self.competition: Competition | None = None
         if classifier is not None and matcher.links_one_to_one:
-            first = matcher.score(matcher.candidates_, classifier=classifier)
+            with scoring_threads(len(matcher.candidates_)):
+                first = matcher.score(matcher.candidates_, classifier=classifier)
             self.competition, self.candidate_prob = matcher.second_stage(classifier, train, first)
 
-    def score(self, features: PairFeatures) -> np.ndarray:
-        prob = self.matcher.score(features, classifier=self.classifier)
-        if self.competition is None:
-            return prob
-        return self.competition.predict_proba(prob, features.left, features.right)
+    def score(self, features: PairFeatures, columns: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The pairs' probability, and the same with each of ``columns`` left out. The classifier scores every
+        variant in one batch: ~9 calls of a few hundred rows each cost more in per-call overhead than work."""
+        variants = [features, *(features.without(c) for c in columns)]
+        if self.classifier is None:
+            probs = [self.matcher.score(v, classifier=None) for v in variants]
+        else:  # Matcher.score of pairs other than the candidates, batched
+            design = np.vstack([self.matcher.design(v) for v in variants])
+            with scoring_threads(len(design)):
+                probs = np.split(self.classifier.predict_proba(design), len(variants))
+        if self.competition is not None:
+            probs = [self.competition.predict_proba(p, features.left, features.right) for p in probs]
+        return probs[0], dict(zip(columns, probs[1:], strict=True))
 
     def links(self, left: np.ndarray, right: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
         """Whether each pair would be linked: above the threshold and, one-to-one, kept by the assignment
@@ -95,17 +105,17 @@ def out_of_fold(matcher: Matcher, lab: LabeledPairs) -> OutOfFold:
                     np.zeros(len(lab.left), dtype=bool), ONE_TO_ONE_MODEL if one else "classifier")
     for train, test in GroupKFold(folds).split(lab.left, lab.is_match, lab.set_id):
         train_lab = _labeled_subset(lab, train)
-        clf = matcher.fit_classifier(train_lab, warn=False)
+        with scoring_threads(len(train)):  # its calibration folds' predictions too, not only the trees' fit
+            clf = matcher.fit_classifier(train_lab, warn=False)
         if clf is None:
             out.model = "fellegi_sunter (a fold could not train a classifier)"
         fold = _FoldModel(matcher, clf, train_lab)
         if clf is not None and fold.competition is None and out.model == ONE_TO_ONE_MODEL:
             out.model = "classifier (a fold could not fit the one-to-one competition stage)"
-        test_features = features.subset(test)
-        out.prob[test] = fold.score(test_features)
+        out.prob[test], ablated = fold.score(features.subset(test), columns)
         out.linked[test] = fold.links(lab.left[test], lab.right[test], out.prob[test], threshold)
         for c in columns:
-            out.ablated[c][test] = fold.score(test_features.without(c))
+            out.ablated[c][test] = ablated[c]
     return out
 
 

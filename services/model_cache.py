@@ -24,6 +24,7 @@ import pandas as pd
 import sklearn
 
 import matcher
+from matcher.classifier import scoring_threads
 from matcher.labels import Labels
 from matcher.pipeline import Matcher
 from matcher.progress import ProgressCallback
@@ -91,7 +92,8 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     _apply_knobs(fitted, settings)
     fitted.settings, fitted.progress = settings, progress
     progress("labels", FIT_SHARE)
-    return fitted.refit_labels(labels, scorer)
+    with scoring_threads(len(fitted.candidates_)):  # tens of thousands of candidates score faster on one thread
+        return fitted.refit_labels(labels, scorer)
 
 
 def _scaled(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:

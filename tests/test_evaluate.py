@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 from cli_support import assert_one_line_error, run, run_quietly
 from conftest import FIXTURES, entity_of, make_labels
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from matcher.classifier import PARALLEL_MIN_ROWS, PairClassifier, scoring_threads
 from matcher.cli import main
 from matcher.evaluate import evaluate, out_of_fold
+from matcher.features import PairFeatures, compare
 from matcher.labels import Labels, read_labels
 from matcher.pipeline import LabeledPairs, Matcher
 from matcher.settings import Settings
@@ -465,3 +468,68 @@ def test_linkage_labels_without_a_cross_source_pair_are_an_error(linkage, tmp_pa
     # the fit warns first that these labels cannot train a classifier; then the one error line
     assert err.splitlines()[-1] == ("matcher: error: no labeled pair joins the two sources: label records of "
                                     "both sources in one set")
+
+
+# --- how the folds score (one batch, one OpenMP thread for a few rows) -------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dedup", "one-to-one linkage"])
+def test_a_fold_scores_its_pairs_and_every_ablation_as_one_pair_at_a_time_would(
+        people_matcher: Matcher, many_sets: pd.DataFrame, linkage_labeled, kind: str) -> None:
+    """The fold stacks the test pairs and their column ablations into one batch: each must get the probability
+    ``Matcher.score`` (and, one-to-one, the competition stage) gives it alone."""
+    from matcher.evaluate import _FoldModel, _labeled_subset
+
+    if kind == "dedup":
+        matcher = copy.copy(people_matcher).refit_labels(read_labels(many_sets, "id"))
+    else:
+        matcher, _ = linkage_labeled
+    lab = matcher.scored_kind(matcher.labeled_)
+    in_train = np.isin(lab.set_id, np.unique(lab.set_id)[::2])  # every other set
+    train_lab, test = _labeled_subset(lab, np.flatnonzero(in_train)), np.flatnonzero(~in_train)
+    fold = _FoldModel(matcher, matcher.fit_classifier(train_lab, warn=False), train_lab)
+    assert fold.classifier is not None and (fold.competition is not None) == (kind != "dedup")
+    features = compare(matcher.table_, lab.left[test], lab.right[test])
+    columns = [c.name for c in matcher.settings_.data_columns]
+
+    prob, ablated = fold.score(features, columns)
+
+    def alone(f: PairFeatures) -> np.ndarray:
+        p = matcher.score(f, classifier=fold.classifier)
+        return p if fold.competition is None else fold.competition.predict_proba(p, f.left, f.right)
+
+    assert np.array_equal(prob, alone(features))
+    assert set(ablated) == set(columns)
+    for column in columns:
+        assert np.array_equal(ablated[column], alone(features.without(column)))
+    assert any(not np.array_equal(ablated[c], prob) for c in columns)  # the ablations do move some pairs
+
+
+def test_cross_validation_fits_and_scores_on_one_openmp_thread(people_matcher: Matcher,
+                                                              many_sets: pd.DataFrame,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fold fits and scores a few hundred pairs: more OpenMP threads only add hand-offs (10x slower on a
+    busy 2-core machine, BENCHMARKS.md). A batch of the size of a large run's candidates keeps the default.
+    The tests run with OMP_NUM_THREADS=1 (conftest): the default is raised to 2 here, as a server has it."""
+    matcher = copy.copy(people_matcher).refit_labels(read_labels(many_sets, "id"))
+    seen: list[tuple[int, int]] = []
+    predict = PairClassifier.predict_proba
+
+    def spy(self: PairClassifier, X: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
+        seen.append((len(X), _openmp_threads()))
+        return predict(self, X, chunk)
+
+    monkeypatch.setattr(PairClassifier, "predict_proba", spy)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert _openmp_threads() == 2
+        out_of_fold(matcher, matcher.scored_kind(matcher.labeled_))
+        assert len(seen) == 5 and all(threads == 1 for _, threads in seen), seen  # one batch per fold
+        with scoring_threads(PARALLEL_MIN_ROWS - 1):
+            assert _openmp_threads() == 1
+        with scoring_threads(PARALLEL_MIN_ROWS):
+            assert _openmp_threads() == 2
+        assert _openmp_threads() == 2
+
+
+def _openmp_threads() -> int:
+    return min(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")

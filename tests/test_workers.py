@@ -6,6 +6,7 @@ API does after its commit, and each test polls the TaskRun row until the run end
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from conftest import FIXTURES
 from sqlalchemy import update
 from worker_support import Service, make_service, matcher_worker_command, synth
 
+from matcher.evaluate import evaluate
+from matcher.io import read_table
+from matcher.pipeline import Matcher
+from services import model_cache
+from services.run_context import jsonable, load_labels
 from storage.models import TaskRun, Transform
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
@@ -142,6 +148,31 @@ def test_evaluation_find_matches_and_export(service: Service, people: str) -> No
     exported = read_csv(service.output(run))
     assert sorted(zip(exported["id"], exported["label"], strict=True)) == sorted(
         zip(labels["id"], labels["label"], strict=True))
+
+
+def test_evaluation_from_the_cached_fit_agrees_with_a_fresh_fit(service: Service, people: str) -> None:
+    """The first EVALUATION of a transform fits the matcher and caches it; the second reloads it (its design
+    matrix memory-mapped). Both publish exactly the report ``matcher.evaluate`` gives on a matcher fitted here
+    from scratch, on the same labels, with every OpenMP thread this process has."""
+    transform = service.add_transform(people, name="evaluated twice")
+    path = service.upload(truth_sets(10), "ten.csv")
+    imported = service.wait(service.start(transform, "IMPORT_LABELS", path=str(path)))
+    assert imported.status == "SUCCEEDED", imported.error_message
+    reports = []
+    for _ in range(2):
+        run = service.wait(service.start(transform, "EVALUATION"))
+        assert run.status == "SUCCEEDED", run.error_message
+        reports.append(json.loads(service.output(run).read_text()))
+    with service.db.session() as session:
+        row = session.get_one(Transform, transform)
+        settings = model_cache.settings_for(row)
+        cached = service.store.model_dir(transform, model_cache.cache_version(row))
+    assert (cached / model_cache.MODEL_FILE).exists() and (cached / model_cache.DESIGN_FILE).exists()
+    records = read_table(PEOPLE, "id")
+    labels = load_labels(service.db, transform, "id", records)
+    fresh = jsonable(evaluate(Matcher(settings).fit(records, labels)))
+    assert reports[0]["labels"]["n_sets"] == 10 and reports[0]["model"] == "classifier"
+    assert reports[0] == reports[1] == fresh
 
 
 def test_user_errors_fail_the_run_with_their_message(service: Service, people: str) -> None:
