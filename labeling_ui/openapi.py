@@ -31,7 +31,10 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 def _op(summary: str, ok: dict[str, dict[str, Any]], errors: str = "401 403 404", **extra: Any) -> dict[str, Any]:
     responses: dict[str, Any] = dict(ok)
-    for code in errors.split():
+    codes = set(errors.split())
+    if IDEMPOTENCY in extra.get("parameters", ()):  # a key in use (409) or used for another path (422)
+        codes |= {"409", "422"}
+    for code in sorted(codes):
         responses[code] = {"description": ERRORS[code], "content": PROBLEM}
     return {"summary": summary, "responses": responses, **extra}
 
@@ -45,7 +48,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-               "description": "Retry-safe POST: the first 2xx answer is stored and replayed for the same key"}
+               "description": "Retry-safe POST: the first 2xx answer is stored and replayed for the same key; 409 "
+                              "while a request with the key is in progress, 422 for a key used on another path"}
 NO_CONTENT = {"204": {"description": "Deleted"}}
 
 

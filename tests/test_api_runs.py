@@ -157,6 +157,21 @@ def test_idempotency_key_replays_the_first_answer(api: Api) -> None:
     assert count_runs(api.db) == 2
 
 
+def test_every_idempotent_post_documents_the_key_conflicts_it_answers(api: Api) -> None:
+    """Found by the fuzzer (test_fuzz_api): a key reused on the cancel route answered an undocumented 422."""
+    tid = api.transform()["id"]
+    run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"},
+                   headers={"Idempotency-Key": "k1"}).get_json()
+    reused = api.call("POST", f"/task-runs/{run['id']}/cancel", headers={"Idempotency-Key": "k1"})
+    assert "already used for POST" in is_problem(reused, 422, "Idempotency-Key")["detail"]
+    spec = api.call("GET", "/openapi.json").get_json()
+    idempotent = [(path, op) for path, item in spec["paths"].items() for method, op in item.items()
+                  if method == "post" and any(p.get("name") == "Idempotency-Key" for p in op.get("parameters", []))]
+    assert len(idempotent) == 5
+    for path, op in idempotent:
+        assert {"409", "422"} <= set(op["responses"]), path
+
+
 def test_output_download(api: Api) -> None:
     tid = api.transform()["id"]
     run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"}).get_json()
