@@ -3,23 +3,37 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install serve demo test lint typecheck fmt bench bench-large clean
+.PHONY: help install install-runtime serve demo test lint typecheck fmt bench bench-large clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(BIN)/matcher: pyproject.toml
+# One marker file per extras set: `make serve` needs the runtime dependencies only (650 MB of the 1 GB
+# venv); `make test` adds the dev tools (pytest, mypy, Playwright) and marks the runtime set as installed too,
+# so that `make serve` after `make test` does not reinstall. Editing pyproject.toml reinstalls either set.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+
+$(RUNTIME): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(RUNTIME)
 
-install: $(BIN)/matcher  ## create .venv and install the package with dev tools
+install-runtime: $(RUNTIME)  ## create .venv with the service's runtime dependencies only (what `make serve` needs)
 
-serve: install  ## run the service (API + worker, SQLite, no broker server) with a demo dataset to label
+install: $(DEV)  ## create .venv and install the package with dev tools (tests, lint, typecheck)
+
+serve: install-runtime  ## run the service (API + worker, SQLite, no broker server) with a demo dataset to label
 	$(BIN)/matcher serve --port $(or $(PORT),8000)
 
-demo: install  ## match the bundled example and score it against its truth
+demo: install-runtime  ## match the bundled example and score it against its truth
 	@mkdir -p out
 	$(BIN)/matcher match examples/people/records.csv --primary-key id \
 		--output out/matches.csv --pairs-output out/pairs.csv --stats-output out/stats.json

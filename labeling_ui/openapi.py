@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labeling_ui.openapi_users import user_paths, user_schemas
+from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
 from matcher.active import MAX_SET, MIN_SET
 from matcher.labels import MAX_LABEL_LENGTH
 from services.clusters import MAX_OFFSET, PAGE_MAX
@@ -32,7 +32,10 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 def _op(summary: str, ok: dict[str, dict[str, Any]], errors: str = "401 403 404", **extra: Any) -> dict[str, Any]:
     responses: dict[str, Any] = dict(ok)
-    for code in errors.split():
+    codes = set(errors.split())
+    if IDEMPOTENCY in extra.get("parameters", ()):  # a key in use (409) or used for another path (422)
+        codes |= {"409", "422"}
+    for code in sorted(codes):
         responses[code] = {"description": ERRORS[code], "content": PROBLEM}
     return {"summary": summary, "responses": responses, **extra}
 
@@ -46,7 +49,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-               "description": "Retry-safe POST: the first 2xx answer is stored and replayed for the same key"}
+               "description": "Retry-safe POST: the first 2xx answer is stored and replayed for the same key; 409 "
+                              "while a request with the key is in progress, 422 for a key used on another path"}
 NO_CONTENT = {"204": {"description": "Deleted"}}
 
 
@@ -186,7 +190,7 @@ LABEL = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_LENGTH}
 
 
 def _transform_fields() -> dict[str, Any]:
-    fields: dict[str, Any] = {"name": STR, "precision_recall_tradeoff": UNIT, "accuracy_cost_tradeoff": UNIT,
+    fields: dict[str, Any] = {"name": TEXT, "precision_recall_tradeoff": UNIT, "accuracy_cost_tradeoff": UNIT,
                               "enforce_provided_labels": BOOL,
                               "one_to_one": {"type": ["boolean", "null"],
                                              "description": "linkage: null decides from the data and labels"}}
@@ -196,7 +200,9 @@ def _transform_fields() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     patch = _transform_fields()
-    create = {"dataset_id": STR, "primary_key": STR, "source_column": NSTR, **patch}
+    create = {"dataset_id": {**TEXT, "maxLength": 36}, "primary_key": TEXT,
+              "source_column": {**TEXT, "type": ["string", "null"]}, **patch}
+    given = {"type": "string", "pattern": NOT_BLANK}
     run_params = {"num_sets": {"type": "integer", "minimum": 1, "maximum": 1000},
                   "set_size": {"type": "integer", "minimum": MIN_SET, "maximum": MAX_SET}, "seed": INT}
     return {
@@ -211,9 +217,10 @@ def _schemas() -> dict[str, Any]:
                          "preview": {"type": "array", "items": {"type": "object"}}},
                         ("id", "name", "columns", "row_count")),
         "DatasetList": _obj({"datasets": {"type": "array", "items": _ref("Dataset")}}, ("datasets",)),
-        "DatasetUpload": _obj({"file": {"type": "string", "format": "binary"}, "name": STR}, ("file",)),
-        "DatasetFromTable": _obj({"database_url": STR, "table": STR, "schema": NSTR, "name": STR},
-                                 ("database_url", "table")),
+        "DatasetUpload": _obj({"file": {"type": "string", "format": "binary"}, "name": TEXT}, ("file",)),
+        "DatasetFromTable": _obj({"database_url": given, "table": given,
+                                  "schema": {**given, "type": ["string", "null"]}, "name": TEXT},
+                                 ("database_url", "table"), additionalProperties=False),
         "TransformCreate": _obj(create, ("name", "dataset_id", "primary_key"), additionalProperties=False),
         "TransformPatch": _obj(patch, additionalProperties=False),
         "Transform": _obj({"id": STR, **create, "status": {"type": "string", "enum": ["NOT_READY", "READY"]},
@@ -261,12 +268,13 @@ def _schemas() -> dict[str, Any]:
                                     "created_at": NTIME}, ("set_id", "size", "labeled")),
         "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
                                 ("labeling_sets",)),
-        "LabelingSetCreate": _obj({"records": {"type": "array", "items": STR, "minItems": 2, "maxItems": MAX_ADHOC},
+        "LabelingSetCreate": _obj({"records": {"type": "array", "items": {"type": "string", "minLength": 1},
+                                               "minItems": 2, "maxItems": MAX_ADHOC, "uniqueItems": True},
                                    "labels": {"type": "array", "items": LABEL}}, ("records", "labels"),
                                   additionalProperties=False),
         "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
             {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
-            additionalProperties=False)}}, ("labels",)),
+            additionalProperties=False)}}, ("labels",), additionalProperties=False),
     }
 
 

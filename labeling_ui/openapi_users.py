@@ -9,6 +9,8 @@ from services.tokens import MAX_EXPIRY_DAYS
 ADMIN = "Admins only (labelers get 403). "
 STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
+NOT_BLANK = "\\S"  # the service strips names and refuses blank ones
+TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK}  # names of things
 EXPIRY = {"expires_in_days": {"type": "integer", "minimum": 1, "maximum": MAX_EXPIRY_DAYS,
                               "description": "the token expires this many days from now"},
           "expires_at": {"type": "string", "format": "date-time",
@@ -75,14 +77,13 @@ def user_schemas() -> dict[str, Any]:
                            "created_at": TIME, "disabled_at": NTIME, "active_tokens": INT},
                           ("id", "name", "role", "disabled_at")),
         "UserList": _obj({"users": {"type": "array", "items": _ref("UserAdmin")}}, ("users",)),
-        "UserCreate": _obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                            "role": {"type": "string", "enum": ["admin", "labeler"]},
-                            "token_name": {"type": "string", "maxLength": 200}, **EXPIRY},
+        "UserCreate": _obj({"name": TEXT, "role": {"type": "string", "enum": ["admin", "labeler"]},
+                            "token_name": TEXT, **EXPIRY},
                            ("name", "role"), additionalProperties=False),
         "UserCreated": _obj({"user": _ref("UserAdmin"), "token": _ref("TokenCreatedBody")}, ("user", "token")),
         "Token": _obj(token, ("id", "name", "status")),
         "TokenList": _obj({"tokens": {"type": "array", "items": _ref("Token")}}, ("tokens",)),
-        "TokenCreate": _obj({"name": {"type": "string", "maxLength": 200}, "revoke_others": BOOL, **EXPIRY},
+        "TokenCreate": _obj({"name": TEXT, "revoke_others": BOOL, **EXPIRY},
                             additionalProperties=False),
         "TokenCreatedBody": _obj({**token, "secret": secret}, ("id", "name", "status", "secret")),
         "TokenCreated": _obj({"token": _ref("TokenCreatedBody")}, ("token",)),

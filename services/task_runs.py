@@ -61,6 +61,7 @@ def check_params(task_type: Any, params: Any) -> dict[str, Any]:
         raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {shown(task_type)}", field="type")
     params = {} if params is None else v.require_object(params, "params")
     allowed = PARAMS[task_type]
+    checked: dict[str, Any] = {}
     for key in params:
         if key not in allowed:
             names = ", ".join(allowed) or "none"
@@ -68,10 +69,10 @@ def check_params(task_type: Any, params: Any) -> dict[str, Any]:
                                   field=f"params.{key}")
         _, low, high = allowed[key]
         try:
-            v.integer(params, key, low, high)
+            checked[key] = v.integer(params, key, low, high)  # stored as an int: the worker reads it as one
         except ValidationError as exc:
             raise ValidationError(exc.detail, field=f"params.{key}") from None
-    return dict(params)
+    return checked
 
 
 def check_timeout(value: Any) -> int | None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import shown
 from services.errors import Conflict, NotFound, Unauthorized, ValidationError
+from services.validation import integer
 from storage.db import Database
 from storage.models import ApiToken, User, utcnow
 
@@ -57,10 +58,7 @@ def parse_expiry(body: dict[str, Any], now: datetime | None = None) -> datetime 
     if days is not None and at is not None:
         raise ValidationError("give expires_in_days or expires_at, not both", field="expires_at")
     if days is not None:
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXPIRY_DAYS:
-            raise ValidationError(f"expires_in_days must be an integer in [1, {MAX_EXPIRY_DAYS}], got {shown(days)}",
-                                  field="expires_in_days")
-        return now + timedelta(days=days)
+        return now + timedelta(days=integer(body, "expires_in_days", 1, MAX_EXPIRY_DAYS))
     if at is None:
         return None
     try:

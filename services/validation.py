@@ -44,9 +44,13 @@ def unit_interval(data: dict[str, Any], key: str) -> float:
 
 
 def integer(data: dict[str, Any], key: str, low: int, high: int) -> int:
+    """An int in [low, high]; ``60.0`` counts (JSON Schema's integers are numbers without a fraction, and
+    some clients serialize every number as a float), ``60.5``, ``true`` and ``"60"`` do not."""
     value = data[key]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{key} must be an integer in [{low}, {high}], got {shown(value)}", field=key)
+        raise ValidationError(f"{key} must be an integer in [{low}, {high}], got {shown(data[key])}", field=key)
     return value
 
 

@@ -24,6 +24,8 @@ from api_support import (
 )
 from sqlalchemy import select
 
+from services import engine
+from storage.artifacts import ArtifactStore
 from storage.models import Label, TaskRun
 
 
@@ -75,6 +77,25 @@ def test_a_run_takes_its_own_timeout_or_the_transforms(api: Api) -> None:
         is_problem(api.call("POST", f"/transforms/{tid}/task-runs",
                             json={"type": "FIND_MATCHES", "timeout_minutes": bad}), 422, "timeout_minutes")
     assert count_runs(api.db) == 2
+
+
+def test_integers_sent_as_whole_floats_are_accepted_and_stored_as_integers(api: Api) -> None:
+    """Found by the fuzzer: JSON Schema's integers include 60.0, which these fields answered with a 422."""
+    tid = api.transform()["id"]
+    response = api.call("POST", f"/transforms/{tid}/task-runs", json={
+        "type": "LABELING_SET_GENERATION", "timeout_minutes": 60.0, "params": {"num_sets": 2.0, "set_size": 5.0}})
+    assert response.status_code == 202, response.get_json()
+    run = response.get_json()
+    assert run["timeout_minutes"] == 60 and run["params"] == {"num_sets": 2, "set_size": 5}
+    assert engine.execute(api.db, ArtifactStore(api.config.data_dir), run["id"]) == "SUCCEEDED"  # the worker's ints
+    assert api.call("PATCH", f"/transforms/{tid}", json={"max_retries": 3.0}).get_json()["max_retries"] == 3
+    for bad in (5.5, True, "5"):
+        is_problem(api.call("POST", f"/transforms/{tid}/task-runs", json={
+            "type": "LABELING_SET_GENERATION", "params": {"set_size": bad}}), 422, "params.set_size")
+    user = api.call("GET", "/users").get_json()["users"][0]["id"]
+    token = api.call("POST", f"/users/{user}/tokens", json={"expires_in_days": 30.0})
+    assert token.status_code == 201 and token.get_json()["token"]["expires_at"]
+    is_problem(api.call("POST", f"/users/{user}/tokens", json={"expires_in_days": 1.5}), 422, "expires_in_days")
 
 
 def test_unknown_transform_and_run_are_404(api: Api) -> None:
@@ -155,6 +176,21 @@ def test_idempotency_key_replays_the_first_answer(api: Api) -> None:
     is_problem(api.call("POST", path, json={"type": "NOPE"}, headers=failing), 422, "type")
     assert api.call("POST", path, json={"type": "EXPORT_LABELS"}, headers=failing).status_code == 202
     assert count_runs(api.db) == 2
+
+
+def test_every_idempotent_post_documents_the_key_conflicts_it_answers(api: Api) -> None:
+    """Found by the fuzzer (test_fuzz_api): a key reused on the cancel route answered an undocumented 422."""
+    tid = api.transform()["id"]
+    run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"},
+                   headers={"Idempotency-Key": "k1"}).get_json()
+    reused = api.call("POST", f"/task-runs/{run['id']}/cancel", headers={"Idempotency-Key": "k1"})
+    assert "already used for POST" in is_problem(reused, 422, "Idempotency-Key")["detail"]
+    spec = api.call("GET", "/openapi.json").get_json()
+    idempotent = [(path, op) for path, item in spec["paths"].items() for method, op in item.items()
+                  if method == "post" and any(p.get("name") == "Idempotency-Key" for p in op.get("parameters", []))]
+    assert len(idempotent) == 5
+    for path, op in idempotent:
+        assert {"409", "422"} <= set(op["responses"]), path
 
 
 def test_output_download(api: Api) -> None:

@@ -93,6 +93,17 @@ const ui = {
     if (slot) slot.textContent = "· " + t.name;
     return t;
   },
+  /** Admins' delete buttons: ask the browser's confirm() with what goes, then DELETE; a refusal (409: a transform
+   *  uses the dataset, a run is active) shows in the alert box with the names, and nothing is deleted. */
+  deleteButton(what, path, question, after) {
+    return ui.el("button", { type: "button", class: "delete danger", text: "Delete", "aria-label": `Delete ${what}`,
+      onclick: () => ui.guard(async () => {
+        if (!window.confirm(question)) return;
+        await ui.api(path, { method: "DELETE" });
+        ui.notice(`Deleted ${what}`);
+        await after();
+      }) });
+  },
   me: null,
   /** Admins change things; labelers read and label. The API enforces it (403); the UI only hides what would fail. */
   isAdmin() { return !!ui.me && ui.me.role === "admin"; },

@@ -5,14 +5,16 @@
   async function loadList() {
     const body = await ui.api("/datasets");
     const tbody = document.querySelector("#datasets-table tbody");
-    tbody.replaceChildren(...body.datasets.map((d) => ui.el("tr", {},
+    tbody.replaceChildren(...body.datasets.map((d) => ui.el("tr", { "data-id": d.id },
       ui.el("td", {}, ui.el("a", { href: `/datasets/${d.id}`, text: d.name })),
       ui.el("td", { class: "num", text: d.row_count }),
       ui.el("td", { text: d.columns.map((c) => c.name).join(", ") }),
       ui.el("td", { text: d.source || "" }),
       ui.el("td", { text: ui.when(d.created_at) }),
-      ui.el("td", {}, ui.isAdmin() ? ui.el("a", { href: `/transforms/new?dataset=${d.id}`, class: "new-transform",
-        text: "New transform" }) : ""))));
+      ui.el("td", {}, ui.isAdmin() ? [ui.el("a", { href: `/transforms/new?dataset=${d.id}`, class: "new-transform",
+        text: "New transform" }), " ", ui.deleteButton(`dataset ${d.name}`, `/datasets/${d.id}`,
+        `Delete dataset “${d.name}” (${d.row_count} rows) and its stored copy? This cannot be undone.`, loadList)]
+        : ""))));
     if (!body.datasets.length) tbody.replaceChildren(ui.el("tr", {}, ui.el("td", { colspan: 6, text: "No datasets yet." })));
   }
 

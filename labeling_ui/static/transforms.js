@@ -10,7 +10,7 @@
       tbody.replaceChildren(ui.el("tr", {}, ui.el("td", { colspan: 7, text: "No transforms yet." })));
       return;
     }
-    tbody.replaceChildren(...body.transforms.map((t) => ui.el("tr", {},
+    tbody.replaceChildren(...body.transforms.map((t) => ui.el("tr", { "data-id": t.id },
       ui.el("td", {}, ui.el("a", { href: `/transforms/${t.id}/runs`, text: t.name })),
       ui.el("td", {}, ui.el("span", { class: "status " + t.status, text: t.status })),
       ui.el("td", { class: "num", text: t.label_count }),
@@ -22,7 +22,10 @@
         ui.el("a", { href: `/transforms/${t.id}/label`, text: "Label" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }),
-        ui.isAdmin() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/edit`, class: "settings", text: "Settings" })]
+        ui.isAdmin() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/edit`, class: "settings", text: "Settings" }),
+          " ", ui.deleteButton(`transform ${t.name}`, `/transforms/${t.id}`,
+            `Delete transform “${t.name}” with its ${t.label_count} labels, labeling sets, task runs, outputs and ` +
+            "models? The dataset stays. This cannot be undone.", loadList)]
           : null))));
   }
 
