@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from matcher.blocking import Blocker, decode
-from matcher.classifier import PairClassifier, expected_f1_threshold
+from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_threads
 from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
@@ -111,10 +111,12 @@ class Matcher:
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.link_mode_ = self._link_mode()
-        self.classifier_ = self.fit_classifier(self.labeled_)
-        self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
-        prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
-        self.competition_, self.prob_ = self.second_stage(self.classifier_, self.labeled_, prob)
+        # tens of thousands of candidates score faster on one OpenMP thread (the CLI's refit and the service's)
+        with scoring_threads(len(self.candidates_)):
+            self.classifier_ = self.fit_classifier(self.labeled_)
+            self.competition_: Competition | None = None  # the scorer below must give first-stage probabilities
+            prob = score_candidates(self) if score_candidates else self.score(self.candidates_)
+            self.competition_, self.prob_ = self.second_stage(self.classifier_, self.labeled_, prob)
         # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
         self.balanced_threshold_ = expected_f1_threshold(self.prob_) if self.classifier_ is not None else 0.5
         return self

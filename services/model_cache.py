@@ -24,7 +24,6 @@ import pandas as pd
 import sklearn
 
 import matcher
-from matcher.classifier import scoring_threads
 from matcher.labels import Labels
 from matcher.pipeline import Matcher
 from matcher.progress import ProgressCallback
@@ -92,8 +91,7 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     _apply_knobs(fitted, settings)
     fitted.settings, fitted.progress = settings, progress
     progress("labels", FIT_SHARE)
-    with scoring_threads(len(fitted.candidates_)):  # tens of thousands of candidates score faster on one thread
-        return fitted.refit_labels(labels, scorer)
+    return fitted.refit_labels(labels, scorer)  # on one OpenMP thread for a small candidate set
 
 
 def _scaled(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:

@@ -533,3 +533,21 @@ def test_cross_validation_fits_and_scores_on_one_openmp_thread(people_matcher: M
 
 def _openmp_threads() -> int:
     return min(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")
+
+
+def test_a_refit_on_labels_scores_small_candidate_sets_on_one_thread(people_matcher: Matcher, many_sets: pd.DataFrame,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI's `matcher match --labels` and the service's cached refit both go through refit_labels
+    seen: list[int] = []
+    predict = PairClassifier.predict_proba
+
+    def spy(self: PairClassifier, X: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
+        seen.append(_openmp_threads())
+        return predict(self, X, chunk)
+
+    monkeypatch.setattr(PairClassifier, "predict_proba", spy)
+    matcher = copy.copy(people_matcher)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        matcher.refit_labels(read_labels(many_sets, "id"))
+        assert _openmp_threads() == 2, "the limit ends with the refit"
+    assert seen and all(threads == 1 for threads in seen), seen
