@@ -21,6 +21,8 @@ class Config:
     storage_url: str = ""  # fsspec URL of intermediate data shared by workers (default: the data directory)
     fanout_partitions: int = 8  # candidate scoring split into this many Celery tasks (services.fanout)
     fanout_min_pairs: int = 300_000  # ... when a run scores at least this many candidate pairs with a classifier
+    max_columns: int = 1000  # an upload with more columns is refused before it is parsed (services.dataset_import)
+    max_line_kb: int = 1024  # ... and one with a longer line
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object) -> Config:
@@ -33,7 +35,8 @@ class Config:
         values: dict[str, object] = {"data_dir": root, "database_url": database, "broker_url": broker,
                                      "result_backend": backend, "storage_url": storage}
         for name, variable in (("fanout_partitions", "MATCHER_FANOUT_PARTITIONS"),
-                               ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS")):
+                               ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS"),
+                               ("max_columns", "MATCHER_MAX_COLUMNS"), ("max_line_kb", "MATCHER_MAX_LINE_KB")):
             if os.environ.get(variable):
                 values[name] = _positive_int(variable)
         values.update(overrides)
