@@ -69,7 +69,7 @@ def _dataset_paths() -> dict[str, Any]:
         "/datasets": {
             "post": _op("Create a dataset from an uploaded CSV/Parquet file or a database table",
                         {"201": _json("Dataset", "Created, with a preview of the first rows")},
-                        "400 401 403 415 422", requestBody=upload, parameters=[IDEMPOTENCY]),
+                        "400 401 403 413 415 422", requestBody=upload, parameters=[IDEMPOTENCY]),
             "get": _op("List datasets", {"200": _json("DatasetList", "Datasets")}, "401"),
         },
         "/datasets/{dataset_id}": {
@@ -204,7 +204,9 @@ def _schemas() -> dict[str, Any]:
                         ("type", "title", "status", "detail")),
         "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
                      ("id", "name", "role")),
-        "Column": _obj({"name": STR, "type": STR}, ("name", "type")),
+        "Column": _obj({"name": STR, "type": STR, "unique_non_empty": {
+            "type": ["boolean", "null"], "description": "a value on every row, never twice: a possible primary key "
+            "(one dataset: null when uploaded before this was looked for; absent from the list)"}}, ("name", "type")),
         "Dataset": _obj({"id": STR, "name": STR, "source": STR, "columns": {"type": "array", "items": _ref("Column")},
                          "row_count": INT, "created_by": NSTR, "created_at": TIME,
                          "preview": {"type": "array", "items": {"type": "object"}}},
