@@ -17,6 +17,7 @@ ERRORS = {"400": "Unreadable data or labels, malformed JSON",
           "401": "Missing, invalid, revoked or expired bearer token, or a disabled user",
           "403": "Labelers may only read and label (and not see users)", "404": "Not found",
           "409": "Conflicts with the current state",
+          "413": "Upload over the size limit (MATCHER_MAX_UPLOAD_MB)",
           "415": "Not a CSV or Parquet file, or not JSON", "422": "Invalid field (named in `field`)",
           "503": "The task queue is unreachable"}
 
