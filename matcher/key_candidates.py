@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-MEMORY_BYTES = 64 * 1024 * 1024
-_READ_HASHES = 4 * 1024 * 1024
+MEMORY_BYTES = 8 * 1024 * 1024  # a slice's hashes; checking one costs twice that (read, then joined)
+_READ_HASHES = 256 * 1024  # 2 MB reads: larger transient arrays stay in the heap (glibc raises its mmap threshold)
 
 
 class KeyCandidates:
@@ -76,7 +76,9 @@ class KeyCandidates:
             with open(path, "rb") as handle:
                 while len(hashes := np.fromfile(handle, dtype=np.uint64, count=_READ_HASHES)):
                     kept.append(hashes[hashes % np.uint64(slices) == part] if slices > 1 else hashes)
-            values = np.sort(np.concatenate(kept)) if kept else np.empty(0, np.uint64)
+            values = np.concatenate(kept) if kept else np.empty(0, np.uint64)
+            del kept
+            values.sort()  # in place: no third copy
             if len(values) > 1 and bool((values[1:] == values[:-1]).any()):
                 return True
         return False

@@ -31,6 +31,7 @@ from storage.artifacts import ArtifactStore, write_atomically
 
 SAMPLE_CELLS = 2_000_000  # a wide table is sampled on fewer rows: the sample stays ~100 MB at most
 PARQUET_SUFFIXES = (".parquet", ".pq")
+ROW_GROUP_CELLS = 250_000  # ~4 MB of Arrow strings held; the preview decodes one row group (~25 MB at 1M)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def write_dataset(config: Config, dataset_id: str, chunks: Iterator[tuple[list[s
     folder.mkdir(parents=True, exist_ok=True)
     temporary = [_temp(folder, ".parquet"), _temp(folder, ".lines")]
     writer: pq.ParquetWriter | None = None
+    group: _RowGroup | None = None
     keys: KeyCandidates | None = None
     sample: _Sample | None = None
     names: list[str] = []
@@ -86,16 +88,18 @@ def write_dataset(config: Config, dataset_id: str, chunks: Iterator[tuple[list[s
                 if writer is None:
                     schema = pa.schema([(name, pa.string()) for name in names])
                     writer = pq.ParquetWriter(temporary[0], schema)
+                    group = _RowGroup(writer)
                     keys, sample = KeyCandidates(names, folder), _Sample(names)
-                assert keys is not None and sample is not None
-                writer.write_table(pa.Table.from_arrays(chunk.columns, schema=writer.schema))
+                assert keys is not None and sample is not None and group is not None
+                group.add(pa.Table.from_arrays(chunk.columns, schema=writer.schema))
                 positions.write(np.asarray(chunk.positions, dtype=np.int64).tobytes())
                 keys.add(chunk.columns)
                 sample.add(chunk.columns)
                 rows += len(chunk.positions)
-        if writer is None or keys is None or sample is None or rows == 0:
+        if writer is None or group is None or keys is None or sample is None or rows == 0:
             detail = "no data rows (only a header)" if names else "file is empty"
             raise ValidationError(f"{source}: {detail}", field="file")
+        group.flush()
         writer.close()
         writer = None
         imported = Imported(names, sample.types(), rows, keys.result())
@@ -132,6 +136,27 @@ def _temp(folder: Path, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     os.close(fd)
     return Path(name)
+
+
+class _RowGroup:
+    """Chunks joined into row groups of ~``ROW_GROUP_CELLS``: a chunk is as small as a few rows of a wide file,
+    and a row group per chunk would make the Parquet copy slow to read."""
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self.writer = writer
+        self.tables: list[pa.Table] = []
+        self.cells = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.tables.append(table)
+        self.cells += table.num_rows * max(table.num_columns, 1)
+        if self.cells >= ROW_GROUP_CELLS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.tables:
+            self.writer.write_table(pa.concat_tables(self.tables))
+        self.tables, self.cells = [], 0
 
 
 class _Sample:

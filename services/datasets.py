@@ -129,7 +129,10 @@ def get_dataset(db: Database, dataset_id: str) -> Dataset:
 def preview(config: Config, dataset_id: str, limit: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
     """The first rows, as the engine sees them (strings or null)."""
     parquet = pq.ParquetFile(ArtifactStore(config.data_dir).dataset_path(dataset_id))
-    batch = next(parquet.iter_batches(batch_size=max(limit, 1)), None)
+    if parquet.metadata.num_row_groups == 0:
+        return []
+    # the first row group only, on this thread: all of them, read ahead in parallel, cost ~40 MB at 3M rows
+    batch = next(parquet.iter_batches(batch_size=max(limit, 1), row_groups=[0], use_threads=False), None)
     return [] if batch is None else batch.slice(0, limit).to_pylist()
 
 
