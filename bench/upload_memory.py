@@ -8,8 +8,9 @@ Generates a CSV of ``--size-mb`` MB (people-like rows: a unique id, names, email
 birth; cached in the temp directory), starts a real ``matcher serve --no-worker --no-demo --web-workers 1`` on
 127.0.0.1 on a fresh data directory, uploads the file with ``curl -F`` (streamed from disk, as a browser sends
 it) and reads the web worker's peak resident set size (``VmHWM`` in ``/proc/<pid>/status``) before and after.
-``--code DIR`` runs another checkout of the project (``git archive <commit> | tar -x -C DIR``) with this
-interpreter: the "before" figure. Prints one JSON line.
+``--max-upload-mb N`` sets the server's ``MATCHER_MAX_UPLOAD_MB`` (a 413 run: how fast, and what is left in
+the data directory). ``--code DIR`` runs another checkout of the project (``git archive <commit> | tar -x -C
+DIR``) with this interpreter: the "before" figure. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -47,13 +48,15 @@ def generate(path: Path, size_mb: int) -> None:
             first, last = FIRST[rng.integers(0, len(FIRST), n)], LAST[rng.integers(0, len(LAST), n)]
             frame = pd.DataFrame({
                 "id": [f"r{i}" for i in ids], "first_name": first, "last_name": last,
-                "email": [f"{f.lower()}.{la.lower()}{i}@example.com" for f, la, i in zip(first, last, ids, strict=True)],
+                "email": [f"{f.lower()}.{la.lower()}{i}@example.com"
+                          for f, la, i in zip(first, last, ids, strict=True)],
                 "phone": [f"07{v:09d}" for v in rng.integers(0, 10**9, n)],
                 "street_address": [f"{v} High Street" for v in rng.integers(1, 500, n)],
                 "city": CITY[rng.integers(0, len(CITY), n)],
                 "postcode": [f"AB{v:02d} {w}XY" for v, w in zip(rng.integers(1, 99, n), rng.integers(1, 9, n),
                                                                 strict=True)],
-                "date_of_birth": [f"19{v % 100:02d}-{v % 12 + 1:02d}-{v % 28 + 1:02d}" for v in rng.integers(0, 10**6, n)],
+                "date_of_birth": [f"19{v % 100:02d}-{v % 12 + 1:02d}-{v % 28 + 1:02d}"
+                                  for v in rng.integers(0, 10**6, n)],
             })
             handle.write(frame.to_csv(index=False, header=False))
             start += n
@@ -113,6 +116,7 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=2048)
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to run (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV for the next run")
+    parser.add_argument("--max-upload-mb", type=int, help="MATCHER_MAX_UPLOAD_MB of the server (a 413 run)")
     args = parser.parse_args()
     csv_path = Path(tempfile.gettempdir()) / f"upload-bench-{args.size_mb}mb.csv"
     if not csv_path.exists():
@@ -121,6 +125,8 @@ def main() -> int:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHER_")}
     env["PYTHONPATH"] = str(args.code.resolve())
+    if args.max_upload_mb:
+        env["MATCHER_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
     command = [sys.executable, "-m", "server.cli", "serve", "--no-worker", "--no-demo", "--web-workers", "1",
                "--port", str(port), "--data-dir", str(work / "data")]
     log = open(work / "serve.log", "w")  # noqa: SIM115 (open for the server's whole life)
@@ -142,6 +148,8 @@ def main() -> int:
         print(json.dumps({"file_mb": round(csv_path.stat().st_size / 2**20), "status": upload.stdout,
                           "rows": body.get("row_count"), "detail": body.get("detail"),
                           "key_candidates": [c["name"] for c in body.get("columns", []) if c.get("unique_non_empty")],
+                          "left_in_data_dir": sorted(p.name for sub in ("uploads", "datasets")
+                                                     for p in (work / "data" / sub).iterdir()),
                           "web_worker_rss_before_mb": round(before / 1024),
                           "web_worker_peak_rss_mb": round(peak / 1024), "upload_seconds": round(seconds, 1)}))
     finally:
