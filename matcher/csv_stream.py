@@ -36,6 +36,7 @@ wide file gets fewer rows per chunk. 400,000 cost ~100 MB and was no faster (ben
 _READ = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_NOT_CP1252 = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # the bytes cp1252 leaves undefined
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,6 @@ class Chunk:
 def scan_csv(path: str | os.PathLike[str]) -> CsvScan:
     """The file's encoding and its longest physical line, in one pass of 1 MB reads."""
     utf8 = codecs.getincrementaldecoder("utf-8")()
-    cp1252 = codecs.getincrementaldecoder("cp1252")()
     valid = {"utf-8": True, "cp1252": True}
     longest, longest_at, lines, run = 0, 1, 0, 0
     with open(path, "rb") as handle:
@@ -65,12 +65,13 @@ def scan_csv(path: str | os.PathLike[str]) -> CsvScan:
             return CsvScan("utf-16", 0, 1)  # two bytes a character: lengths in bytes mean little; checked parsed
         handle.seek(0)
         while chunk := handle.read(_READ):
-            for name, decoder in (("utf-8", utf8), ("cp1252", cp1252)):
-                if valid[name]:
-                    try:
-                        decoder.decode(chunk)
-                    except UnicodeDecodeError:
-                        valid[name] = False
+            if valid["utf-8"]:
+                try:
+                    utf8.decode(chunk)
+                except UnicodeDecodeError:
+                    valid["utf-8"] = False
+            if valid["cp1252"] and any(byte in chunk for byte in _NOT_CP1252):
+                valid["cp1252"] = False
             breaks = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))
             if not len(breaks):
                 run += len(chunk)
