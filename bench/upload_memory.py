@@ -37,7 +37,8 @@ CITY = np.array(["London", "Leeds", "York", "Bristol", "Cardiff", "Glasgow", "Ox
 
 
 def generate(path: Path, size_mb: int) -> None:
-    """~100-byte rows written 500,000 at a time until the file reaches the size."""
+    """~100-byte rows written 500,000 at a time until the file reaches the size, then cut at a line end 1 MB
+    below it."""
     rng = np.random.default_rng(0)
     target, start = size_mb * 1024 * 1024, 0
     with open(path, "w", encoding="utf-8") as handle:
@@ -60,7 +61,18 @@ def generate(path: Path, size_mb: int) -> None:
             })
             handle.write(frame.to_csv(index=False, header=False))
             start += n
-        # cut at a line end past the target: the size is approximate, the rows whole
+    cut_at_line(path, target - 1024 * 1024)
+
+
+def cut_at_line(path: Path, size: int) -> None:
+    """Truncate to the last whole line within ``size`` bytes: with the multipart framing, a ``--size-mb 2048``
+    file still fits the default 2048 MB limit."""
+    if path.stat().st_size <= size:
+        return
+    with open(path, "r+b") as handle:
+        handle.seek(size - 65536)
+        tail = handle.read(65536)
+        handle.truncate(size - 65536 + tail.rindex(b"\n") + 1)
 
 
 def free_port() -> int:
@@ -121,6 +133,7 @@ def main() -> int:
     csv_path = Path(tempfile.gettempdir()) / f"upload-bench-{args.size_mb}mb.csv"
     if not csv_path.exists():
         generate(csv_path, args.size_mb)
+    cut_at_line(csv_path, args.size_mb * 1024 * 1024 - 1024 * 1024)
     work = Path(tempfile.mkdtemp(prefix="upload-bench-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHER_")}

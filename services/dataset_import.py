@@ -175,11 +175,17 @@ class _Sample:
         chunk = pa.Table.from_arrays(columns, names=self.names)
         self.table = chunk if self.table is None else pa.concat_tables([self.table, chunk])
         self.keys = np.concatenate((self.keys, self.rng.random(chunk.num_rows)))
+        if self.table.num_rows > 2 * self.size:  # not at every chunk: a take per chunk cost ~15% of the upload
+            self._cut()
+
+    def _cut(self) -> None:
+        assert self.table is not None
         if self.table.num_rows > self.size:
             kept = np.sort(np.argpartition(self.keys, self.size)[: self.size])
             self.table, self.keys = self.table.take(kept), self.keys[kept]
 
     def types(self) -> dict[str, str]:
+        self._cut()
         assert self.table is not None
         return {name: infer_type(name, pd.Series(self.table.column(name).to_numpy(zero_copy_only=False),
                                                  dtype=object)) for name in self.names}
