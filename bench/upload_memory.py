@@ -129,6 +129,8 @@ def main() -> int:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to run (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV for the next run")
     parser.add_argument("--max-upload-mb", type=int, help="MATCHER_MAX_UPLOAD_MB of the server (a 413 run)")
+    parser.add_argument("--max-columns", type=int, help="MATCHER_MAX_COLUMNS of the server (5: the file is "
+                        "received, saved and refused before parsing: the cost of receiving alone)")
     args = parser.parse_args()
     csv_path = Path(tempfile.gettempdir()) / f"upload-bench-{args.size_mb}mb.csv"
     if not csv_path.exists():
@@ -140,6 +142,8 @@ def main() -> int:
     env["PYTHONPATH"] = str(args.code.resolve())
     if args.max_upload_mb:
         env["MATCHER_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
+    if args.max_columns:
+        env["MATCHER_MAX_COLUMNS"] = str(args.max_columns)
     command = [sys.executable, "-m", "server.cli", "serve", "--no-worker", "--no-demo", "--web-workers", "1",
                "--port", str(port), "--data-dir", str(work / "data")]
     log = open(work / "serve.log", "w")  # noqa: SIM115 (open for the server's whole life)

@@ -115,8 +115,8 @@ class _TextWindow:
             self.next_line += text.count("\n")
         return text
 
-    def __iter__(self) -> Iterator[str]:  # pandas checks for it to accept a file-like object
-        return iter(self.handle)
+    def __iter__(self) -> Iterator[str]:  # pandas checks for it to accept a file-like object; reads go through read
+        return iter(lambda: self.read(_READ), "")
 
     def from_line(self, line: int) -> tuple[int, str]:
         """The kept text from a piece starting before ``line`` (or the file's start), and that piece's line."""

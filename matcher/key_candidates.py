@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-MEMORY_BYTES = 8 * 1024 * 1024  # a slice's hashes; checking one costs twice that (read, then joined)
+MEMORY_BYTES = 4 * 1024 * 1024  # a slice's hashes; checking one costs twice that (read, then joined)
 _READ_HASHES = 256 * 1024  # 2 MB reads: larger transient arrays stay in the heap (glibc raises its mmap threshold)
 
 

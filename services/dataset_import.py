@@ -31,7 +31,7 @@ from storage.artifacts import ArtifactStore, write_atomically
 
 SAMPLE_CELLS = 2_000_000  # a wide table is sampled on fewer rows: the sample stays ~100 MB at most
 PARQUET_SUFFIXES = (".parquet", ".pq")
-ROW_GROUP_CELLS = 250_000  # ~4 MB of Arrow strings held; the preview decodes one row group (~25 MB at 1M)
+ROW_GROUP_CELLS = 100_000  # ~2 MB of Arrow strings held; the preview decodes one row group (~25 MB at 1M)
 
 
 @dataclass(frozen=True)
