@@ -115,21 +115,23 @@ def write_dataset(config: Config, dataset_id: str, chunks: Iterator[tuple[list[s
 
 
 def _publish(store: ArtifactStore, dataset_id: str, temporary: list[Path], lines: bool, imported: Imported) -> None:
-    """Rename the files into place: the facts and lines first, the Parquet copy (the dataset itself) last."""
-    facts = json.dumps({"key_candidates": imported.key_candidates}).encode()
-    write_atomically(store.dataset_facts_path(dataset_id), lambda handle: handle.write(facts))
-    if lines:
-        # np.save's format, streamed: loading 8 bytes a row first would cost 160 MB at 20M rows
-        npy = temporary[1].with_suffix(".npy")
-        try:
+    """Rename the files into place: the facts and lines first, the Parquet copy (the dataset itself) last; all
+    of them or none (a full disk half-way)."""
+    npy = temporary[1].with_suffix(".npy")
+    try:
+        facts = json.dumps({"key_candidates": imported.key_candidates}).encode()
+        write_atomically(store.dataset_facts_path(dataset_id), lambda handle: handle.write(facts))
+        if lines:  # np.save's format, streamed: loading 8 bytes a row first would cost 160 MB at 20M rows
             header = {"descr": "<i8", "fortran_order": False, "shape": (imported.row_count,)}
             with open(npy, "wb") as target, open(temporary[1], "rb") as raw:
                 np.lib.format.write_array_header_1_0(target, header)
                 shutil.copyfileobj(raw, target, 1024 * 1024)
             os.replace(npy, store.dataset_lines_path(dataset_id))
-        finally:
-            npy.unlink(missing_ok=True)
-    os.replace(temporary[0], store.dataset_path(dataset_id))
+        os.replace(temporary[0], store.dataset_path(dataset_id))
+    except BaseException:
+        for path in (npy, store.dataset_facts_path(dataset_id), store.dataset_lines_path(dataset_id)):
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _temp(folder: Path, suffix: str) -> Path:
