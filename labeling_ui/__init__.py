@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, Response
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from labeling_ui.api import bp
-from labeling_ui.errors import register_error_handlers
+from labeling_ui.errors import problem, register_error_handlers
 from labeling_ui.extensions import matcher_services
 from labeling_ui.health import healthz
 from labeling_ui.pages import bp as pages_bp
@@ -30,6 +32,7 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     matcher_services.init_app(app, config, dispatch, revoke)
     register_error_handlers(app)
+    app.register_error_handler(RequestEntityTooLarge, _too_large(max_mb))
     register_security_headers(app)
     app.register_blueprint(bp)
     app.register_blueprint(users_bp)
@@ -37,3 +40,14 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
 
+
+def _too_large(max_mb: int) -> Callable[[RequestEntityTooLarge], Response]:
+    """Werkzeug refuses a body over MAX_CONTENT_LENGTH from its Content-Length before reading it (or as soon as
+    a chunked body passes it); its message does not say what the limit is."""
+
+    def handle(_: RequestEntityTooLarge) -> Response:
+        return problem(413, "Payload too large", f"the upload is larger than the limit of {max_mb:,} MB; an "
+                       "administrator can raise it with MATCHER_MAX_UPLOAD_MB", "urn:matcher:problem:too-large",
+                       field="file")
+
+    return handle

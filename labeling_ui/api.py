@@ -62,7 +62,8 @@ def create_dataset() -> Any:
         dataset = datasets.create_from_table(ms.config, ms.db, body.get("database_url"), body.get("table"),
                                              body.get("schema"), body.get("name"), g.user.id)
     preview = datasets.preview(ms.config, dataset.id)
-    return _created(schemas.dataset_json(dataset, preview), 201, "api.get_dataset", dataset_id=dataset.id)
+    keys = datasets.key_candidates(ms.config, dataset.id)
+    return _created(schemas.dataset_detail_json(dataset, preview, keys), 201, "api.get_dataset", dataset_id=dataset.id)
 
 
 @bp.get("/datasets")
@@ -76,7 +77,8 @@ def get_dataset(dataset_id: str) -> Any:
     if not 0 <= rows <= MAX_PREVIEW:
         raise ValidationError(f"preview_rows must be in [0, {MAX_PREVIEW}]", field="preview_rows")
     dataset = datasets.get_dataset(ms.db, dataset_id)
-    return jsonify(schemas.dataset_json(dataset, datasets.preview(ms.config, dataset.id, rows)))
+    keys = datasets.key_candidates(ms.config, dataset.id)
+    return jsonify(schemas.dataset_detail_json(dataset, datasets.preview(ms.config, dataset.id, rows), keys))
 
 
 @bp.delete("/datasets/<dataset_id>")

@@ -17,6 +17,7 @@ ERRORS = {"400": "Unreadable data or labels, malformed JSON",
           "401": "Missing, invalid, revoked or expired bearer token, or a disabled user",
           "403": "Labelers may only read and label (and not see users)", "404": "Not found",
           "409": "Conflicts with the current state",
+          "413": "Upload over the size limit (MATCHER_MAX_UPLOAD_MB)",
           "415": "Not a CSV or Parquet file, or not JSON", "422": "Invalid field (named in `field`)",
           "503": "The task queue is unreachable",
           "504": "The source database did not answer within its timeout"}
@@ -74,7 +75,7 @@ def _dataset_paths() -> dict[str, Any]:
         "/datasets": {
             "post": _op("Create a dataset from an uploaded CSV/Parquet file or a database table",
                         {"201": _json("Dataset", "Created, with a preview of the first rows")},
-                        "400 401 403 415 422 504", requestBody=upload, parameters=[IDEMPOTENCY]),
+                        "400 401 403 413 415 422 504", requestBody=upload, parameters=[IDEMPOTENCY]),
             "get": _op("List datasets", {"200": _json("DatasetList", "Datasets")}, "401"),
         },
         "/datasets/{dataset_id}": {
@@ -211,7 +212,9 @@ def _schemas() -> dict[str, Any]:
                         ("type", "title", "status", "detail")),
         "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
                      ("id", "name", "role")),
-        "Column": _obj({"name": STR, "type": STR}, ("name", "type")),
+        "Column": _obj({"name": STR, "type": STR, "unique_non_empty": {
+            "type": ["boolean", "null"], "description": "a value on every row, never twice: a possible primary key "
+            "(one dataset: null when uploaded before this was looked for; absent from the list)"}}, ("name", "type")),
         "Dataset": _obj({"id": STR, "name": STR, "source": STR, "columns": {"type": "array", "items": _ref("Column")},
                          "row_count": INT, "created_by": NSTR, "created_at": TIME,
                          "preview": {"type": "array", "items": {"type": "object"}}},

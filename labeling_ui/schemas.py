@@ -50,6 +50,16 @@ def dataset_json(dataset: Dataset, preview: list[dict[str, Any]] | None = None) 
     return body
 
 
+def dataset_detail_json(dataset: Dataset, preview: list[dict[str, Any]], key_candidates: list[str] | None
+                        ) -> dict[str, Any]:
+    """One dataset, each column saying whether it is unique and never empty (a possible primary key), as found
+    at upload; null for a dataset uploaded before that was looked for."""
+    body = dataset_json(dataset, preview)
+    for column in body["columns"]:
+        column["unique_non_empty"] = None if key_candidates is None else column["name"] in key_candidates
+    return body
+
+
 def transform_json(info: TransformInfo) -> dict[str, Any]:
     t = info.transform
     return {"id": t.id, "name": t.name, "dataset_id": t.dataset_id, "primary_key": t.primary_key,

@@ -29,22 +29,51 @@ def check_no_nul(text: str, source: str) -> None:
 
 def check_row_widths(text: str, cells: pd.DataFrame, lines: np.ndarray, newlines: np.ndarray, source: str) -> None:
     """``cells``: the parsed rows, header included; ``lines``/``newlines``: each row's first physical line and
-    the line breaks inside its quoted cells. Only a row whose last cell is empty can have been padded: those
-    have their fields counted again in the text (a blank line is skipped, as every all-empty row)."""
+    the line breaks inside its quoted cells."""
+    short = short_rows(text, cells, lines, newlines)
+    if short:
+        raise too_few_fields(short, len(short), cells.shape[1], source)
+
+
+def short_rows(text: str, cells: pd.DataFrame, lines: np.ndarray, newlines: np.ndarray) -> list[tuple[int, int]]:
+    """(line, fields) of the rows with fewer fields than the header. Only a row whose last cell is empty can have
+    been padded: those have their fields counted again in the text (a blank line is skipped, as every all-empty
+    row). ``lines`` count from ``text``'s first line (a chunk's text: ``matcher.csv_stream``)."""
     width = cells.shape[1]
     if width < 2:
-        return
+        return []
     padded = np.flatnonzero(cells.iloc[:, -1].to_numpy(dtype=object) == "")
     if not len(padded):
-        return
+        return []
     first = np.asarray(lines)[padded]
-    short = [(line, n) for line, record in _records(text, first, first + np.asarray(newlines)[padded])
-             if record.strip() for n in [_fields(record)] if n < width]
-    if short:
-        listed = ", ".join(f"line {line} has {n}" for line, n in short[:MAX_LISTED])
-        more = f" and {len(short) - MAX_LISTED} more" if len(short) > MAX_LISTED else ""
-        raise InputError(f"{source}: {len(short)} line(s) have fewer fields than the header's {width}: {listed}"
-                         f"{more} (an empty value still needs its comma)")
+    return [(line, n) for line, record in _records(text, first, first + np.asarray(newlines)[padded])
+            if record.strip() for n in [_fields(record)] if n < width]
+
+
+def too_few_fields(short: list[tuple[int, int]], count: int, width: int, source: str) -> InputError:
+    """The error for ``count`` short rows, the first of them (line, fields) in ``short``."""
+    listed = ", ".join(f"line {line} has {n}" for line, n in short[:MAX_LISTED])
+    more = f" and {count - MAX_LISTED} more" if count > MAX_LISTED else ""
+    return InputError(f"{source}: {count} line(s) have fewer fields than the header's {width}: {listed}"
+                      f"{more} (an empty value still needs its comma)")
+
+
+def longer_row(text: str, width: int, first_line: int = 1) -> tuple[int, int] | None:
+    """(line, fields) of the first record with more fields than ``width`` in ``text``, which starts at the start
+    of line ``first_line``. pandas' own error counts records, not lines: wrong after a quoted line break."""
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        before = reader.line_num
+        record = next(reader, None)
+        if record is None:
+            return None
+        if len(record) > width:
+            return first_line + before, len(record)
+
+
+def too_many_fields(line: int, fields: int, width: int, source: str) -> InputError:
+    return InputError(f"{source}: line {line} has {fields} fields, more than the header's {width} (a value "
+                      "holding a comma needs double quotes around it)")
 
 
 def _fields(record: bytes) -> int:

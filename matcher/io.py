@@ -24,6 +24,7 @@ are 1-based data *rows*.
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import io
 import os
@@ -39,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from matcher.csv_checks import check_no_nul, check_row_widths
+from matcher.csv_checks import check_no_nul, check_row_widths, longer_row, too_many_fields
 from matcher.csv_safety import neutralise_frame, starts_with_any
 from matcher.errors import InputError, MatcherError, shown, shown_all
 from matcher.plain_csv import write_plain_csv
@@ -194,6 +195,10 @@ def _read_csv(source: str) -> RawTable:
             io.StringIO(text), header=None, dtype=str, na_filter=False, skip_blank_lines=False
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        width = len(next(csv.reader(io.StringIO(text)), []))
+        longer = longer_row(text, width) if isinstance(exc, pd.errors.ParserError) else None
+        if longer is not None:
+            raise too_many_fields(*longer, width, source) from None
         raise InputError(f"{source}: cannot parse CSV: {' '.join(str(exc).split())}") from exc
     # A quoted cell containing newlines shifts the physical line of every later row.
     newlines = sum(cells[c].str.count("\n").to_numpy() for c in cells.columns)
@@ -239,11 +244,11 @@ def _read_parquet(source: str) -> RawTable:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{source}: cannot read Parquet file: {' '.join(str(exc).split())}") from exc
     names = [str(name) for name in table.column_names]
-    columns = [_arrow_to_strings(table.column(i)) for i in range(table.num_columns)]
+    columns = [arrow_to_strings(table.column(i)) for i in range(table.num_columns)]
     return _assemble(names, columns, np.arange(1, table.num_rows + 1), "row", source)
 
 
-def _arrow_to_strings(column: pa.Array | pa.ChunkedArray) -> Strings:
+def arrow_to_strings(column: pa.Array | pa.ChunkedArray) -> Strings:
     """Let Arrow format values: it writes ``1`` for both int 1 and float 1.0, as a person would. Stays in Arrow
     (``_clean`` goes on there): a round trip through Python strings cost ~8 s per 1M rows x 9 columns."""
     if pa.types.is_floating(column.type):
@@ -259,7 +264,7 @@ def _arrow_to_strings(column: pa.Array | pa.ChunkedArray) -> Strings:
 def _series_to_strings(series: pd.Series) -> Strings:
     """Format a pandas column like a Parquet one; mixed-type object columns fall back to ``str``."""
     try:
-        return _arrow_to_strings(pa.array(series, from_pandas=True))
+        return arrow_to_strings(pa.array(series, from_pandas=True))
     except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
         values = series.to_numpy(dtype=object)
         return np.array([None if _is_missing(v) else _format_scalar(v) for v in values], dtype=object)
@@ -279,6 +284,18 @@ def _assemble(
     names: list[str], columns: Sequence[pd.Series | Strings], positions: np.ndarray, unit: str, source: str
 ) -> RawTable:
     """Apply the cell contract (strip, empty -> None, drop all-empty rows) and check column names."""
+    names, cleaned, kept = clean_columns(names, columns, positions, source)
+    # copy=False keeps one block per column: consolidating 1M x 9 object cells into one block costs ~0.7 s
+    frame = pd.DataFrame({name: col.to_numpy(zero_copy_only=False) for name, col in zip(names, cleaned, strict=True)},
+                         dtype=object, copy=False)
+    return RawTable(frame, kept, unit, source)
+
+
+def clean_columns(
+    names: list[str], columns: Sequence[pd.Series | Strings], positions: np.ndarray, source: str
+) -> tuple[list[str], list[pa.Array | pa.ChunkedArray], np.ndarray]:
+    """The cell contract in Arrow, for a whole table or one chunk of it (``matcher.csv_stream``): the names
+    checked, the cleaned columns without their all-empty rows, and the positions of the rows kept."""
     if not names:
         raise InputError(f"{source}: the table has no columns")
     names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(names)]
@@ -287,10 +304,7 @@ def _assemble(
     keep = np.asarray(functools.reduce(pc.or_, [pc.is_valid(col) for col in cleaned]))
     if not keep.all():
         cleaned = [col.filter(pa.array(keep)) for col in cleaned]
-    # copy=False keeps one block per column: consolidating 1M x 9 object cells into one block costs ~0.7 s
-    frame = pd.DataFrame({name: col.to_numpy(zero_copy_only=False) for name, col in zip(names, cleaned, strict=True)},
-                         dtype=object, copy=False)
-    return RawTable(frame, np.asarray(positions)[keep], unit, source)
+    return names, cleaned, np.asarray(positions)[keep]
 
 
 def _clean(values: pd.Series | Strings) -> pa.Array | pa.ChunkedArray:

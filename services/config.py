@@ -28,6 +28,8 @@ class Config:
     source_sqlite_dir: Path | None = None  # SQLite files under this directory, opened read-only
     source_connect_timeout: int = 5  # seconds
     source_read_timeout: int = 120  # seconds for the whole read of a table
+    max_columns: int = 1000  # an upload with more columns is refused before it is parsed (services.dataset_import)
+    max_line_kb: int = 1024  # ... and one with a longer line
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object) -> Config:
@@ -40,7 +42,8 @@ class Config:
         values: dict[str, object] = {"data_dir": root, "database_url": database, "broker_url": broker,
                                      "result_backend": backend, "storage_url": storage}
         for name, variable in (("fanout_partitions", "MATCHER_FANOUT_PARTITIONS"),
-                               ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS")):
+                               ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS"),
+                               ("max_columns", "MATCHER_MAX_COLUMNS"), ("max_line_kb", "MATCHER_MAX_LINE_KB")):
             if os.environ.get(variable):
                 values[name] = _positive_int(variable)
         values.update(_source_settings())

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO
 
 from matcher.errors import MatcherError
-from matcher.io import RawTable, read_raw_table
 from services.config import Config
 from services.errors import UnsupportedMediaType, ValidationError
 
@@ -70,14 +69,6 @@ def _sniff(path: Path, filename: str) -> None:
         raise ValidationError(f"{filename}: file is empty", field="file")
     if path.suffix in PARQUET_SUFFIXES and not head.startswith(b"PAR1"):
         raise UnsupportedMediaType(f"{filename}: not a Parquet file", field="file")
-
-
-def read_upload(path: Path, filename: str) -> RawTable:
-    """Read a saved upload; a core error is re-raised naming the user's file name instead of our path."""
-    try:
-        return read_raw_table(path)
-    except MatcherError as exc:
-        raise user_message(exc, path, filename) from None
 
 
 def user_message(exc: MatcherError, path: Path, filename: str) -> MatcherError:

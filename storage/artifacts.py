@@ -2,6 +2,7 @@
 
     datasets/<dataset_id>.parquet            the uploaded table, every value a string (input column order)
     datasets/<dataset_id>.lines.npy          of a CSV upload: each row's line in the user's file (for errors)
+    datasets/<dataset_id>.facts.json         what the upload's pass found: {"key_candidates": [columns]}
     outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
     artifacts/<transform_id>/<version>/...   the engine's fitted state, reloadable (services.model_cache:
                                              matcher.fit, a storage.mapped_pickle, and design.npy)
@@ -25,6 +26,9 @@ class ArtifactStore:
 
     def dataset_lines_path(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.lines.npy"
+
+    def dataset_facts_path(self, dataset_id: str) -> Path:
+        return self.root / "datasets" / f"{dataset_id}.facts.json"
 
     def output_dir(self, task_run_id: str) -> Path:
         return self.root / "outputs" / task_run_id

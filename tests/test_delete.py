@@ -64,7 +64,8 @@ def test_deleting_a_transform_then_its_dataset_removes_their_rows_and_files(api:
     assert not (data / "artifacts" / tid).exists()
     assert api.call("GET", f"/datasets/{dataset_id}").status_code == 200  # the dataset stays
 
-    assert sorted(files_in(data / "datasets")) == [f"{dataset_id}.lines.npy", f"{dataset_id}.parquet"]
+    assert sorted(files_in(data / "datasets")) == [f"{dataset_id}.{ext}" for ext in ("facts.json", "lines.npy",
+                                                                                     "parquet")]
     assert api.call("DELETE", f"/datasets/{dataset_id}").status_code == 204
     is_problem(api.call("GET", f"/datasets/{dataset_id}"), 404)
     is_problem(api.call("DELETE", f"/datasets/{dataset_id}"), 404)

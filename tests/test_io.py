@@ -178,11 +178,17 @@ def test_header_without_rows(tmp_path: Path) -> None:
     assert "no data rows" in read_error(write(tmp_path, "id,name\n,\n"))
 
 
-def test_unparseable_csv_reports_pandas_reason_with_line(tmp_path: Path) -> None:
+def test_a_row_with_too_many_fields_is_explained_with_its_line(tmp_path: Path) -> None:
     message = read_error(write(tmp_path, "id,name\n1,a\n2,b,extra\n"))
 
-    assert "cannot parse CSV" in message
-    assert "line 3" in message
+    assert "line 3 has 3 fields, more than the header's 2" in message and "double quotes" in message
+
+
+def test_too_many_fields_names_the_line_after_a_quoted_line_break(tmp_path: Path) -> None:
+    """pandas' own message counts records: it said line 3 here."""
+    message = read_error(write(tmp_path, 'id,name\n1,"a\nb"\n2,b,extra\n'))
+
+    assert "line 4 has 3 fields" in message
 
 
 def test_corrupt_parquet(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from serve_support import running_serve
 
@@ -169,6 +170,26 @@ def test_sign_in_never_leaves_the_site(server: tuple[str, str], browser: Any, ta
     page.fill("#token", token)
     page.press("#token", "Enter")
     page.wait_for_url(f"{base}/transforms")
+    context.close()
+
+
+def test_the_dataset_page_names_the_columns_unique_and_never_empty(server: tuple[str, str], browser: Any) -> None:
+    """Found at upload (the demo's records.csv), before a transform's primary key is chosen."""
+    base, token = server
+    records = pd.read_csv(ROOT / "examples" / "people" / "records.csv", dtype=str, keep_default_na=False)
+    records = records.apply(lambda column: column.str.strip())
+    unique = [c for c in records.columns if records[c].ne("").all() and records[c].is_unique]
+    assert "id" in unique and len(unique) < len(records.columns)
+    dataset_id = next(d["id"] for d in api_call(base, token, "GET", "/datasets")["datasets"]
+                      if d["name"] == "people (demo)")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(f"localStorage.setItem('matcher.token', {json.dumps(token)})")
+    page = context.new_page()
+    page.goto(f"{base}/datasets/{dataset_id}")
+    page.wait_for_function("() => document.getElementById('key-help').textContent.length > 0")
+    assert page.inner_text("#key-help") == f"Unique and never empty, so usable as the primary key: {', '.join(unique)}."
+    assert page.locator("#columns li:has(.key) strong").all_inner_texts() == unique
+    shot(page, "00-dataset-key-help")
     context.close()
 
 

@@ -49,6 +49,16 @@
     xhr.send(data);
   }
 
+  // Which columns can be the primary key, known at upload: a transform needs one, unique and never empty.
+  function keyHelp(columns) {
+    if (columns.some((c) => c.unique_non_empty === null || c.unique_non_empty === undefined)) return "";
+    const keys = columns.filter((c) => c.unique_non_empty).map((c) => c.name);
+    return keys.length
+      ? `Unique and never empty, so usable as the primary key: ${keys.join(", ")}.`
+      : "No column is unique and never empty: a transform needs such a column as its primary key " +
+        "(add an id column to the file).";
+  }
+
   async function loadOne(id) {
     const d = await ui.api(`/datasets/${id}?preview_rows=20`);
     document.querySelector("h1").textContent = "Dataset " + d.name;
@@ -57,7 +67,9 @@
       `${d.row_count} rows · ${d.columns.length} columns · ${d.source || ""} · created ${ui.when(d.created_at)}`;
     document.getElementById("new-transform").href = `/transforms/new?dataset=${d.id}`;
     document.getElementById("columns").replaceChildren(...d.columns.map((c) =>
-      ui.el("li", {}, ui.el("strong", { text: c.name }), " ", ui.el("span", { class: "type", text: c.type || "?" }))));
+      ui.el("li", {}, ui.el("strong", { text: c.name }), " ", ui.el("span", { class: "type", text: c.type || "?" }),
+        c.unique_non_empty ? ui.el("span", { class: "key", text: " unique, never empty" }) : "")));
+    document.getElementById("key-help").textContent = keyHelp(d.columns);
     const names = d.columns.map((c) => c.name);
     const table = document.getElementById("preview");
     table.replaceChildren(
