@@ -203,13 +203,16 @@ def test_a_value_repeated_across_chunks_of_a_large_file_is_noticed(api: Api) -> 
         f"{body['id']}{suffix}" for suffix in (".facts.json", ".lines.npy", ".parquet"))
 
 
-def test_a_parquet_upload_and_a_database_table_have_their_unique_columns_too(api: Api, tmp_path: Path) -> None:
+def test_a_parquet_upload_and_a_database_table_have_their_unique_columns_too(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"  # the operator allows SQLite files from here (MATCHER_SOURCE_SQLITE_DIR)
+    exports.mkdir()
+    api = sqlite_api(tmp_path / "service", source_sqlite_dir=exports)
     frame = people_frame(30)
     path = tmp_path / "people.parquet"
     frame.to_parquet(path)
     body = api.upload(path.read_bytes(), "people.parquet").get_json()
     assert "id" in unique_columns(body) and "first_name" not in unique_columns(body)
-    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    url = f"sqlite:///{exports / 'source.sqlite'}"
     frame.to_sql("customers", sqlalchemy.create_engine(url), index=False)
     table = api.call("POST", "/datasets", json={"database_url": url, "table": "customers"}).get_json()
     assert unique_columns(table) == unique_columns(body)
