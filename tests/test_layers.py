@@ -93,7 +93,7 @@ def imports_of(path: Path, root: Path = ROOT) -> list[Import]:
         elif isinstance(node, ast.Call) and (target := _dynamic_target(node)):
             names = [target]
         found += [Import(rel, node.lineno, name, node.lineno in type_only) for name in names]
-    return found
+    return sorted(found, key=lambda imp: imp.line)
 
 
 def _submodule_or(root: Path, base: str, name: str) -> str:
@@ -118,15 +118,15 @@ def layer_violations(imports: list[Import]) -> list[str]:
 
 
 def import_graph(imports: list[Import], package: str) -> dict[str, list[Import]]:
-    """Runtime edges between the package's own modules: importer -> the imports that reach another module."""
-    graph: dict[str, list[Import]] = {}
+    """Runtime edges between the package's own modules: importer -> its first import of each other module."""
+    graph: dict[str, dict[str, Import]] = {}
     for imp in imports:
         importer = module_name(Path(imp.file), Path())
         if imp.type_only or imp.file.parts[0] != package or imp.module.split(".")[0] != package:
             continue
         if imp.module != importer:
-            graph.setdefault(importer, []).append(imp)
-    return graph
+            graph.setdefault(importer, {}).setdefault(imp.module, imp)
+    return {importer: list(edges.values()) for importer, edges in graph.items()}
 
 
 def cycles(graph: dict[str, list[Import]]) -> list[list[Import]]:
@@ -202,7 +202,7 @@ def test_a_type_only_import_still_breaks_the_layers(tmp_path: Path) -> None:
 def test_every_cycle_is_found_lazy_imports_included_type_only_ones_not(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
         "matcher/__init__.py": "",
-        "matcher/a.py": "from matcher import b\n",
+        "matcher/a.py": "from matcher import b\nimport matcher.b\n",
         "matcher/b.py": "def f():\n    from matcher.c import x\n",
         "matcher/c.py": "import matcher.a\nfrom matcher.d import y\n",
         "matcher/d.py": "from . import c\n",
