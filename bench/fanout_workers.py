@@ -43,8 +43,8 @@ from services.config import Config  # noqa: E402
 from services.transforms import create_transform  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
-from workers.dispatch import enqueue  # noqa: E402
 from storage.models import TaskRun, User  # noqa: E402
+from workers.dispatch import enqueue  # noqa: E402
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 
