@@ -44,6 +44,7 @@ from services.transforms import create_transform  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import TaskRun, User  # noqa: E402
+from workers.dispatch import enqueue  # noqa: E402
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 
@@ -91,7 +92,7 @@ class Bench:
     def run(self, transform_id: str, task_type: str, **params: object) -> TaskRun:
         start = time.perf_counter()
         run = task_runs.start_run(self.config, self.db, transform_id, task_type, params, self.user.id,
-                                  task_runs.default_dispatch)
+                                  enqueue)
         stages: dict[str, float] = {}  # stage -> seconds since the start when it was first seen (polled)
         while (run := task_runs.get_run(self.db, run.id)).status not in TERMINAL:
             stages.setdefault(run.stage or "queued", round(time.perf_counter() - start, 1))
@@ -136,7 +137,7 @@ def prepare(bench: Bench, data: Path) -> str:
         handle.flush()
         with open(handle.name, "rb") as stream:
             run = labels.start_import(bench.config, bench.db, transform_id, "labels.csv", stream, False,
-                                      bench.user.id, task_runs.default_dispatch)
+                                      bench.user.id, enqueue)
     while task_runs.get_run(bench.db, run.id).status not in TERMINAL:
         time.sleep(0.2)
     bench.stop_workers()

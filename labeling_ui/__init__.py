@@ -23,14 +23,15 @@ DEFAULT_MAX_UPLOAD_MB = 2048
 
 def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
                revoke: Revoke | None = None) -> Flask:
-    """Build the app. ``dispatch``/``revoke`` default to ``workers.dispatch`` (imported on first use)."""
+    """Build the app. ``dispatch``/``revoke`` (how the services reach the queue) default to ``workers.dispatch``'s,
+    imported on first use; tests pass fakes."""
     config = config or Config.from_env()
     config.ensure_dirs()
     app = Flask(__name__)
     max_mb = int(os.environ.get("MATCHER_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
     app.config.update(MAX_CONTENT_LENGTH=max_mb * 1024 * 1024)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    matcher_services.init_app(app, config, dispatch, revoke)
+    matcher_services.init_app(app, config, dispatch or _enqueue, revoke or _revoke)
     register_error_handlers(app)
     app.register_error_handler(RequestEntityTooLarge, _too_large(max_mb))
     register_security_headers(app)
@@ -39,6 +40,18 @@ def create_app(config: Config | None = None, dispatch: Dispatch | None = None,
     app.register_blueprint(pages_bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
+
+
+def _enqueue(config: Config, task_run_id: str) -> str:
+    from workers.dispatch import enqueue  # lazy: the web process loads Celery when it first queues a run
+
+    return enqueue(config, task_run_id)
+
+
+def _revoke(config: Config, celery_task_id: str) -> None:
+    from workers.dispatch import revoke
+
+    revoke(config, celery_task_id)
 
 
 def _too_large(max_mb: int) -> Callable[[RequestEntityTooLarge], Response]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from services.config import Config
-from services.task_runs import Dispatch, Revoke, default_dispatch, default_revoke
+from services.task_runs import Dispatch, Revoke
 from storage.db import Database
 
 
@@ -24,10 +24,8 @@ class MatcherServices:
 
     name = "matcher"
 
-    def init_app(self, app: Flask, config: Config, dispatch: Dispatch | None = None,
-                 revoke: Revoke | None = None) -> None:
-        app.extensions[self.name] = ServiceState(config, Database(config.database_url),
-                                                 dispatch or default_dispatch, revoke or default_revoke)
+    def init_app(self, app: Flask, config: Config, dispatch: Dispatch, revoke: Revoke) -> None:
+        app.extensions[self.name] = ServiceState(config, Database(config.database_url), dispatch, revoke)
 
     @property
     def state(self) -> ServiceState:

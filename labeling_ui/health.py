@@ -50,7 +50,7 @@ def queue_depth(config: Config) -> int | None:
 
 def _measure(config: Config, depth: _Depth) -> None:
     try:
-        from workers.dispatch import app_for, queued_messages  # lazy: the web layer needs Celery only here
+        from workers.dispatch import app_for, queued_messages  # lazy: health answers even without Celery
 
         value = queued_messages(app_for(config), warn=False)
     except Exception:  # noqa: BLE001 (no broker, no Celery: health still answers)

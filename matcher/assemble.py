@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from matcher.cold_start import diagnose, warning
+from matcher.results import MatchResult
 
 if TYPE_CHECKING:
-    from matcher.pipeline import Matcher, MatchResult
+    from matcher.pipeline import Matcher
 
 
 def _sort_keys(keys: pd.Series) -> np.ndarray:
@@ -66,8 +67,6 @@ def blocking_recall(matcher: Matcher) -> float | None:
 
 
 def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
-    from matcher.pipeline import MatchResult
-
     labels, (left, right, prob) = matcher.cluster_labels(enforce, one)
     keys = matcher.records_[matcher.settings_.primary_key]
     out = matcher.records_.copy()

@@ -21,11 +21,12 @@ from matcher.classifier import scoring_threads
 from matcher.cluster import one_to_one
 from matcher.errors import LabelError
 from matcher.features import PairFeatures, compare
+from matcher.results import LabeledPairs
 
 if TYPE_CHECKING:
     from matcher.classifier import PairClassifier
     from matcher.competition import Competition
-    from matcher.pipeline import LabeledPairs, Matcher
+    from matcher.pipeline import Matcher
 
 MIN_PAIRS_PER_CLASS = 5
 MAX_FOLDS = 5
@@ -45,8 +46,6 @@ class OutOfFold:
 
 
 def _labeled_subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
-    from matcher.pipeline import LabeledPairs
-
     return LabeledPairs(lab.left[idx], lab.right[idx], lab.is_match[idx], lab.set_id[idx])
 
 

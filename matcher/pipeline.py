@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from matcher.assemble import assemble_result
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_threads
-from matcher.cluster import Constraints, cluster, missing_component_pairs, one_to_one
+from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
 from matcher.errors import InputError, SettingsError
+from matcher.explain import pairs_frame
 from matcher.features import PairFeatures, compare
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
+from matcher.results import LabeledPairs, MatchResult
 from matcher.sampling import random_pairs
 from matcher.settings import Settings
 
@@ -35,20 +36,6 @@ RANDOM_PAIRS = 200_000
 PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
 PSEUDO_MIN = 1000
 PSEUDO_MIN_PRECISION = 0.9  # pseudo-labels of a class are dropped once the human labels reject this accuracy
-
-
-@dataclass
-class LabeledPairs:
-    left: np.ndarray
-    right: np.ndarray
-    is_match: np.ndarray
-    set_id: np.ndarray
-
-
-@dataclass
-class MatchResult:
-    records: pd.DataFrame  # input rows + match_id + match_confidence_score
-    stats: dict[str, Any] = field(default_factory=dict)
 
 
 class Matcher:
@@ -284,8 +271,6 @@ class Matcher:
 
     def predict(self, precision_recall_tradeoff: float | None = None, enforce_labels: bool | None = None,
                 one_to_one_links: bool | None = None) -> MatchResult:
-        from matcher.assemble import assemble_result
-
         if precision_recall_tradeoff is not None:
             self.settings_.precision_recall_tradeoff = precision_recall_tradeoff
         enforce = self.settings_.enforce_labels if enforce_labels is None else enforce_labels
@@ -323,8 +308,6 @@ class Matcher:
         if one:
             return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
         strong = prob >= t
-        from matcher.cluster import components
-
         comp = components(n, left[strong], right[strong])
         ml, mr, drawn = missing_component_pairs(comp, self.blocker_.pair_ids_, self.settings_.seed)
         drawn = np.r_[np.zeros(len(left), dtype=bool), drawn]
@@ -335,8 +318,6 @@ class Matcher:
         return labels, (left, right, prob)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
-        from matcher.explain import pairs_frame
-
         return pairs_frame(self, min_probability)
 
 

@@ -1,8 +1,8 @@
 """Task runs: the row is committed (STARTING) before the job is enqueued, so a worker always finds it.
 
 The queue is reached through injected callables (``dispatch(config, task_run_id) -> celery_task_id`` and
-``revoke(config, celery_task_id)``); the defaults import ``workers.dispatch`` lazily, so this module never
-needs Celery to import and tests can pass fakes.
+``revoke(config, celery_task_id)``): the app factory passes ``workers.dispatch``'s, tests pass fakes, and the
+services never import the workers (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -42,18 +42,6 @@ PARAMS: dict[str, dict[str, tuple[str, int, int]]] = {
 }
 MAX_LIST = 1000
 TIMEOUT_RANGE = INTEGERS["timeout_minutes"]  # minutes, bounded as a transform's
-
-
-def default_dispatch(config: Config, task_run_id: str) -> str:
-    from workers.dispatch import enqueue  # lazy: keeps services importable without Celery
-
-    return enqueue(config, task_run_id)
-
-
-def default_revoke(config: Config, celery_task_id: str) -> None:
-    from workers.dispatch import revoke
-
-    revoke(config, celery_task_id)
 
 
 def check_params(task_type: Any, params: Any) -> dict[str, Any]:

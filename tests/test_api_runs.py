@@ -24,9 +24,12 @@ from api_support import (
 )
 from sqlalchemy import select
 
+from labeling_ui import create_app
 from services import engine
+from services.config import Config
 from storage.artifacts import ArtifactStore
 from storage.models import Label, TaskRun
+from workers import dispatch
 
 
 @pytest.fixture
@@ -125,6 +128,30 @@ def test_cancel(api: Api) -> None:
     set_status(api, running["id"], "SUCCEEDED")
     assert "SUCCEEDED" in is_problem(api.call("POST", f"/task-runs/{running['id']}/cancel"), 409)["detail"]
     is_problem(api.call("POST", "/task-runs/nope/cancel"), 404)
+
+
+def test_an_app_built_without_queue_callables_queues_on_the_broker(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """create_app's own dispatch/revoke are workers.dispatch's (the services never import the workers): the run's
+    message is really in the embedded broker's queue, and cancelling it revokes that message's Celery id."""
+    api = sqlite_api(tmp_path, broker_url=f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}")
+    api.app = create_app(api.config)
+    api.client = api.app.test_client()
+    revoked: list[str] = []
+    real_revoke = dispatch.revoke
+
+    def revoke(config: Config, celery_task_id: str) -> bool:  # the real one, seen
+        revoked.append(celery_task_id)
+        return real_revoke(config, celery_task_id)
+
+    monkeypatch.setattr(dispatch, "revoke", revoke)
+    run = api.call("POST", f"/transforms/{api.transform()['id']}/task-runs", json={"type": "FIND_MATCHES"}).get_json()
+    assert dispatch.queued_messages(dispatch.app_for(api.config)) == 1 and not api.queue.enqueued
+    with api.db.session() as session:
+        celery_id = session.get(TaskRun, run["id"]).celery_task_id
+    assert celery_id and len(celery_id) == 36  # Celery's uuid, not a fake's
+    assert api.call("POST", f"/task-runs/{run['id']}/cancel").get_json()["status"] == "STOPPING"
+    assert revoked == [celery_id]
 
 
 def test_list_task_runs_filters_by_type_and_status(api: Api) -> None:
