@@ -92,19 +92,22 @@ class _Agglomeration:
         return total / pairs
 
     def run(self, threshold: float, max_size: int) -> None:
-        heap = [(-self.average(a, b), a, b) for a in self.weight for b in self.weight[a] if a < b]
+        # only pairs at or above the threshold enter the heap: the loop would stop at the first one below it,
+        # so the merges are the same, and a large component's heap holds a fraction of its cluster pairs
+        heap = [(-avg, a, b) for a in self.weight for b in self.weight[a]
+                if a < b and (avg := self.average(a, b)) >= threshold]
         heapq.heapify(heap)
         while heap:
             neg_avg, a, b = heapq.heappop(heap)
-            if -neg_avg < threshold:
-                break
             if a not in self.members or b not in self.members or abs(self.average(a, b) + neg_avg) > 1e-12:
                 continue  # stale entry: one side was merged since it was pushed
             if b in self.forbidden[a] or self.size(a) + self.size(b) > max_size:
                 continue
             self._merge(a, b)
             for c in self.weight[a]:
-                heapq.heappush(heap, (-self.average(a, c), min(a, c), max(a, c)))
+                avg = self.average(a, c)
+                if avg >= threshold:
+                    heapq.heappush(heap, (-avg, min(a, c), max(a, c)))
 
     def _merge(self, a: int, b: int) -> None:
         for c, w in self.weight.pop(b).items():
