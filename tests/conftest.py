@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # One OpenMP thread for scikit-learn's gradient boosting: on a busy 2-core machine its spinning worker
 # threads made a 1.5 s fit take 20 s. Set before numpy/sklearn load; CLI subprocesses inherit it.
@@ -126,3 +128,12 @@ def linkage() -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
 def linkage_matcher(linkage) -> Matcher:
     records, _, source = linkage
     return Matcher(Settings(primary_key="id", source_column=source)).fit(records)
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Debian's Chromium for one browser test module (test_ui_browser.chromium: no skip, screenshots)."""
+    from test_ui_browser import chromium
+
+    with chromium(request) as launched:
+        yield launched

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from api_support import people_csv
 from serve_support import running_serve
-from test_ui_browser import api_call, chromium, shot
+from test_ui_browser import api_call, shot
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     data = tmp_path_factory.mktemp("admin-served") / "data"
     with running_serve(data) as (base, token):
         yield base, token, data
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
-    with chromium(request) as launched:
-        yield launched
 
 
 def upload(base: str, token: str, csv: bytes, filename: str) -> dict[str, Any]:

@@ -75,12 +75,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         yield base, token
 
 
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
-    with chromium(request) as launched:
-        yield launched
-
-
 @contextmanager
 def chromium(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright (shared with the other browser test modules)."""

@@ -16,7 +16,7 @@ import pytest
 from api_support import Api, sqlite_api
 from conftest import FIXTURES
 from serve_support import running_serve
-from test_ui_browser import api_call, chromium, shot
+from test_ui_browser import api_call, shot
 
 PEOPLE = FIXTURES / "people" / "records.csv"
 
@@ -26,12 +26,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     data = tmp_path_factory.mktemp("ui-delete") / "data"
     with running_serve(data, "--no-demo") as (base, token):
         yield base, token, data
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
-    with chromium(request) as launched:
-        yield launched
 
 
 def signed_in(browser: Any, base: str, token: str) -> Any:

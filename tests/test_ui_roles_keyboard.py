@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from serve_support import running_serve
-from test_ui_browser import ROOT, api_call, chromium, shot, wait_for_run
+from test_ui_browser import ROOT, api_call, shot, wait_for_run
 
 MAX_TABS = 80  # Tab presses to reach any control of a page: more means it is not reachable in practice
 FOCUS_RING = """() => {
@@ -30,12 +30,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     data = tmp_path_factory.mktemp("ui-roles") / "data"
     with running_serve(data) as (base, token):
         yield base, token, data
-
-
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
-    with chromium(request) as launched:
-        yield launched
 
 
 def signed_in(browser: Any, base: str, token: str, **options: Any) -> Any:
