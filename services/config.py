@@ -43,7 +43,9 @@ class Config:
                                      "result_backend": backend, "storage_url": storage}
         for name, variable in (("fanout_partitions", "MATCHER_FANOUT_PARTITIONS"),
                                ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS"),
-                               ("max_columns", "MATCHER_MAX_COLUMNS"), ("max_line_kb", "MATCHER_MAX_LINE_KB")):
+                               ("max_columns", "MATCHER_MAX_COLUMNS"), ("max_line_kb", "MATCHER_MAX_LINE_KB"),
+                               ("source_connect_timeout", "MATCHER_SOURCE_CONNECT_TIMEOUT"),
+                               ("source_read_timeout", "MATCHER_SOURCE_READ_TIMEOUT")):
             if os.environ.get(variable):
                 values[name] = _positive_int(variable)
         values.update(_source_settings())
@@ -74,10 +76,6 @@ def _source_settings() -> dict[str, object]:
             values[name] = tuple(p.strip() for p in os.environ[variable].split(",") if p.strip())
     if os.environ.get("MATCHER_SOURCE_SQLITE_DIR"):
         values["source_sqlite_dir"] = Path(os.environ["MATCHER_SOURCE_SQLITE_DIR"]).expanduser().resolve()
-    for name, variable in (("source_connect_timeout", "MATCHER_SOURCE_CONNECT_TIMEOUT"),
-                           ("source_read_timeout", "MATCHER_SOURCE_READ_TIMEOUT")):
-        if os.environ.get(variable):
-            values[name] = _positive_int(variable)
     return values
 
 
