@@ -36,6 +36,14 @@ ADVICE = "the unsupervised model found no reliable identity signal: label a roun
 
 def choose_cold_start(candidates: PairFeatures, random_pairs: PairFeatures
                       ) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
+    """``_choose``, the choice also naming the columns counted given another (``matcher.fs_tree``): what
+    groups share or what repeats another column, e.g. ``{"phone": "address"}``."""
+    fs, prob, choice = _choose(candidates, random_pairs)
+    choice["conditioned"] = {c: p for c, p in fs.parent_.items() if p is not None}
+    return fs, prob, choice
+
+
+def _choose(candidates: PairFeatures, random_pairs: PairFeatures) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
     """The Fellegi-Sunter model, its probability of every candidate, and how it was chosen.
 
     The default learns u among the candidates (robust where blocking makes a column agree among most

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
+    if len(features) == 0:  # no pair above the asked probability: the classifier refuses an empty matrix
+        return {c.name: np.zeros(0) for c in matcher.settings_.data_columns}
     if matcher.classifier_ is None:
         return matcher.fs_.column_weights(features)
     odds = matcher.classifier_.log2_odds(ablation_matrix(matcher, features))

@@ -172,7 +172,7 @@ def _levels(sims: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
     return levels
 
 
-def _equal_tf(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def equal_tf(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     codes = table.codes[column]
     equal = (codes[left] == codes[right]) & (codes[left] >= 0)
     return np.where(equal, table.term_freq[column][left], np.nan)
@@ -199,7 +199,7 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
         feats.levels[col.name] = _levels(next(iter(sims.values())), LEVEL_THRESHOLDS[col.type])
         feats.n_levels[col.name] = len(LEVEL_THRESHOLDS[col.type]) + 1
         if col.type in TF_TYPES:
-            feats.tf[col.name] = _equal_tf(table, col.name, left, right)
+            feats.tf[col.name] = equal_tf(table, col.name, left, right)
         if progress:
             progress.update((i + 1) / len(table.columns))
     for measure, matrix in zip(("cos", "cos3"), table.record_tfidf, strict=False):

@@ -20,9 +20,11 @@ from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_th
 from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
+from matcher.entity_tf import recount
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
 from matcher.features import PairFeatures, compare
+from matcher.fs import FellegiSunter
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
 from matcher.prepare import prepare
@@ -66,16 +68,31 @@ class Matcher:
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
+        randoms = compare(self.table_, rl, rr)
         # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
         # the scores while no classifier can be trained): ~1 s at 1M records each time
-        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_,
-                                                                            compare(self.table_, rl, rr))
-        self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
-                                                   self.fs_prob_) if self.table_.source is not None else None
+        self._set_cold_start(*choose_cold_start(self.candidates_, randoms))
+        # term frequencies over the entities of a first pass, then the cold start again (matcher.entity_tf)
+        entities = self._unsupervised_clusters()
+        recount(self.table_, entities, self.candidates_, randoms)
+        self._set_cold_start(*choose_cold_start(self.candidates_, randoms))
+        self.cold_start_choice_["term_frequencies"] = (f"counted over the {len(np.unique(entities)):,} entities "
+                                                       "of a first unsupervised pass")
         self.best_ = self._best_per_record(self.candidates_)
         self.refit_labels(labels)
         progress.finish()
         return self
+
+    def _set_cold_start(self, fs: FellegiSunter, prob: np.ndarray, choice: dict) -> None:
+        self.fs_, self.fs_prob_, self.cold_start_choice_ = fs, prob, choice
+        self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
+                                                   self.fs_prob_) if self.table_.source is not None else None
+
+    def _unsupervised_clusters(self) -> np.ndarray:
+        """The clusters the cold start alone gives (no labels, the settings' knobs): an entity per row."""
+        self.refit_labels(None)
+        entity, _ = self.cluster_labels(False, self.links_one_to_one)
+        return entity
 
     def attach_records(self, records: pd.DataFrame) -> Matcher:
         """Give a fitted matcher its input rows back: the service caches fits without them (they are the
