@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, render_template, request
 
+from services import run_types
+
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
 
@@ -38,6 +40,12 @@ def safe_next(value: str | None) -> str:
         return AFTER_SIGNIN
     parts = urlsplit(value)
     return AFTER_SIGNIN if parts.scheme or parts.netloc else value
+
+
+@bp.context_processor
+def _run_type_labels() -> dict[str, Any]:
+    """What the pages call each task run type, from the registry (the runs page reads it as JSON)."""
+    return {"run_type_labels": {name: run_type.label for name, run_type in run_types.REGISTRY.items()}}
 
 
 def _view(template: str, title: str) -> Any:

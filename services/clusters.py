@@ -28,6 +28,7 @@ import pyarrow as pa
 from matcher.errors import shown
 from matcher.explain import ablation_contributions, ablation_matrix, contributions
 from matcher.pipeline import Matcher
+from services import run_types
 from services.config import Config
 from services.errors import NotFound, ValidationError
 from services.fanout import OddsOf, Pending, Ready, in_process
@@ -219,7 +220,7 @@ def _pairs_folder(config: Config, db: Database, run_id: str) -> Path:
 
 def _outputs_folder(config: Config, db: Database, run_id: str) -> Path:
     run = get_run(db, run_id)
-    if run.type != "FIND_MATCHES":
+    if run.type != run_types.FIND_MATCHES.name:
         raise NotFound(f"task run {run_id} is a {run.type} run: clusters come from FIND_MATCHES runs")
     if run.status != "SUCCEEDED":
         raise NotFound(f"task run {run_id} is {run.status}: its clusters exist once it has SUCCEEDED")

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 
-from matcher.active import MAX_SET, MIN_SET
 from matcher.errors import shown
+from services import run_types
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
@@ -28,39 +28,18 @@ log = logging.getLogger(__name__)
 Dispatch = Callable[[Config, str], str]
 Revoke = Callable[[Config, str], object]
 
-TYPES = ("LABELING_SET_GENERATION", "EVALUATION", "FIND_MATCHES", "EXPORT_LABELS", "IMPORT_LABELS")
-STARTABLE = TYPES[:4]  # IMPORT_LABELS starts from a labels upload (services.labels)
 STATUSES = ("STARTING", "RUNNING", "STOPPING", "STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT")
-NEEDS_LABELS = ("EVALUATION",)
-# Accepted params per type: name -> (kind, low, high). The engine reads them from TaskRun.params.
-PARAMS: dict[str, dict[str, tuple[str, int, int]]] = {
-    "LABELING_SET_GENERATION": {"num_sets": ("int", 1, 1000), "set_size": ("int", MIN_SET, MAX_SET),
-                                "seed": ("int", 0, 2**31 - 1)},
-    "EVALUATION": {},
-    "FIND_MATCHES": {},
-    "EXPORT_LABELS": {},
-}
 MAX_LIST = 1000
 TIMEOUT_RANGE = INTEGERS["timeout_minutes"]  # minutes, bounded as a transform's
 
 
 def check_params(task_type: Any, params: Any) -> dict[str, Any]:
-    if task_type not in STARTABLE:
-        raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {shown(task_type)}", field="type")
+    """A user's params for a type a user may start, as the handler will read them (ints stored as ints)."""
+    startable = run_types.startable()
+    if task_type not in startable:
+        raise ValidationError(f"type must be one of {', '.join(startable)}, got {shown(task_type)}", field="type")
     params = {} if params is None else v.require_object(params, "params")
-    allowed = PARAMS[task_type]
-    checked: dict[str, Any] = {}
-    for key in params:
-        if key not in allowed:
-            names = ", ".join(allowed) or "none"
-            raise ValidationError(f"unknown param {shown(key)} for {task_type}; accepted: {names}",
-                                  field=f"params.{key}")
-        _, low, high = allowed[key]
-        try:
-            checked[key] = v.integer(params, key, low, high)  # stored as an int: the worker reads it as one
-        except ValidationError as exc:
-            raise ValidationError(exc.detail, field=f"params.{key}") from None
-    return checked
+    return run_types.get(task_type).check_params(params)
 
 
 def check_timeout(value: Any) -> int | None:
@@ -74,13 +53,12 @@ def check_timeout(value: Any) -> int | None:
 def start_run(config: Config, db: Database, transform_id: str, task_type: str, params: dict[str, Any],
               user_id: str | None, dispatch: Dispatch, timeout_minutes: int | None = None) -> TaskRun:
     """Commit a STARTING run, then enqueue it; a queue failure marks the run FAILED and answers 503."""
-    if task_type not in TYPES:
-        raise ValidationError(f"unknown task run type {shown(task_type)}", field="type")
+    run_type = run_types.get(task_type)
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
-        if task_type in NEEDS_LABELS and not label_count(session, transform_id):
+        if run_type.needs_labels and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
         run = TaskRun(transform_id=transform_id, type=task_type, status="STARTING", params=params,
                       timeout_minutes=timeout_minutes or transform.timeout_minutes, created_by=user_id)
@@ -109,8 +87,9 @@ def get_run(db: Database, run_id: str) -> TaskRun:
 
 def list_runs(db: Database, transform_id: str, task_type: str | None = None, status: str | None = None,
               limit: int = 100) -> list[TaskRun]:
-    if task_type and task_type not in TYPES:
-        raise ValidationError(f"type must be one of {', '.join(TYPES)}, got {shown(task_type)}", field="type")
+    if task_type and task_type not in run_types.REGISTRY:
+        raise ValidationError(f"type must be one of {', '.join(run_types.names())}, got {shown(task_type)}",
+                              field="type")
     if status and status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {shown(status)}", field="status")
     if not 1 <= limit <= MAX_LIST:

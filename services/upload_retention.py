@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import select
 
 from matcher.errors import shown
+from services import run_types
 from services.errors import NotFound, ValidationError
 from storage.db import Database
 from storage.models import TaskRun
 
 log = logging.getLogger(__name__)
 
-IMPORT_TYPE = "IMPORT_LABELS"
+IMPORT_TYPE = run_types.IMPORT_LABELS.name
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 PRUNE_AFTER = 3600.0  # seconds: far longer than a request validating a large file takes

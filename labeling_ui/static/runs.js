@@ -2,8 +2,7 @@
 (function () {
   const id = ui.ids().transformId;
   const ACTIVE = ["STARTING", "RUNNING", "STOPPING"];
-  const LABELS = { LABELING_SET_GENERATION: "Labeling set generation", IMPORT_LABELS: "Import labels",
-    EVALUATION: "Evaluation", FIND_MATCHES: "Find matches", EXPORT_LABELS: "Export labels" };
+  const LABELS = JSON.parse(document.getElementById("runs-table").dataset.typeLabels);  // services.run_types
   let timer = null;
 
   function elapsed(run) {
