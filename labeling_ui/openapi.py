@@ -9,8 +9,9 @@ from matcher.labels import MAX_LABEL_LENGTH
 from services import run_types
 from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
-from services.task_runs import STATUSES, TIMEOUT_RANGE
+from services.task_runs import TIMEOUT_RANGE
 from services.transforms import INTEGERS
+from storage.run_status import RunStatus
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 ERRORS = {"400": "Unreadable data or labels, malformed JSON",
@@ -132,7 +133,7 @@ def _run_paths() -> dict[str, Any]:
     files = {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}},
              "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}
     filters = [_query("type", {"type": "string", "enum": list(run_types.names())}, "only this type"),
-               _query("status", {"type": "string", "enum": list(STATUSES)}, "only this status"),
+               _query("status", STATUS, "only this status"),
                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most this many")]
     offers = "; ".join(f"{fmt} for {', '.join(run_types.offering(fmt))}" for fmt in run_types.download_formats())
     fmt = _query("format", {"type": "string", "enum": list(run_types.download_formats())},
@@ -200,6 +201,9 @@ def _transform_fields() -> dict[str, Any]:
     return fields
 
 
+STATUS = {"type": "string", "enum": [s.value for s in RunStatus]}
+
+
 def _schemas() -> dict[str, Any]:
     patch = _transform_fields()
     create = {"dataset_id": {**TEXT, "maxLength": 36}, "primary_key": TEXT,
@@ -231,7 +235,7 @@ def _schemas() -> dict[str, Any]:
         "TransformList": _obj({"transforms": {"type": "array", "items": _ref("Transform")}}, ("transforms",)),
         **_run_create_schemas(),
         "TaskRun": _obj({"id": STR, "transform_id": STR, "type": {"type": "string", "enum": list(run_types.names())},
-                         "status": {"type": "string", "enum": list(STATUSES)}, "progress": {"type": "number"},
+                         "status": STATUS, "progress": {"type": "number"},
                          "stage": NSTR, "error_message": NSTR, "params": {"type": "object"}, "has_output": BOOL,
                          "output_format": NSTR, "timeout_minutes": INT, "attempts": INT, "created_by": NSTR,
                          "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, render_template, request
 
 from services import run_types
+from storage.run_status import ACTIVE
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
@@ -43,9 +44,11 @@ def safe_next(value: str | None) -> str:
 
 
 @bp.context_processor
-def _run_type_labels() -> dict[str, Any]:
-    """What the pages call each task run type, from the registry (the runs page reads it as JSON)."""
-    return {"run_type_labels": {name: run_type.label for name, run_type in run_types.REGISTRY.items()}}
+def _run_registries() -> dict[str, Any]:
+    """What the pages call each task run type and which statuses are active, from the registries (the runs page
+    reads them as JSON)."""
+    return {"run_type_labels": {name: run_type.label for name, run_type in run_types.REGISTRY.items()},
+            "active_statuses": [status.value for status in ACTIVE]}
 
 
 def _view(template: str, title: str) -> Any:

@@ -35,6 +35,7 @@ from services.fanout import OddsOf, Pending, Ready, in_process
 from services.task_runs import get_run
 from storage.artifacts import ArtifactStore
 from storage.db import Database
+from storage.run_status import RunStatus
 
 PAIRS_FILE = "pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
@@ -222,7 +223,7 @@ def _outputs_folder(config: Config, db: Database, run_id: str) -> Path:
     run = get_run(db, run_id)
     if run.type != run_types.FIND_MATCHES.name:
         raise NotFound(f"task run {run_id} is a {run.type} run: clusters come from FIND_MATCHES runs")
-    if run.status != "SUCCEEDED":
+    if run.status != RunStatus.SUCCEEDED:
         raise NotFound(f"task run {run_id} is {run.status}: its clusters exist once it has SUCCEEDED")
     return ArtifactStore(config.data_dir).output_dir(run_id)
 

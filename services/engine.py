@@ -34,6 +34,7 @@ from services.run_context import Deferred, FileContent, Outcome, RunContext, jso
 from services.run_state import Cancelled, Claimed, ProgressReporter, TimedOut
 from storage.artifacts import ArtifactStore
 from storage.db import Database
+from storage.run_status import TERMINAL, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook:
         claimed = run_state.claim(db, task_run_id)
         status = run_state.status(db, task_run_id) if claimed is None else _run(db, store, claimed, progress_hook,
                                                                                  fanout)
-        if status in run_state.TERMINAL:
+        if status in TERMINAL:
             upload_retention.forget(db, store.root, task_run_id)  # an imported labels file has served
         return status
 
@@ -70,18 +71,18 @@ def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHoo
         finally:
             _discard_deferred(outcome)
         if run_state.succeed(db, run_id, output, run_type.output_format, outcome.apply):
-            return run_state.SUCCEEDED
+            return RunStatus.SUCCEEDED
         _discard(store, run_id)  # cancelled while publishing
-        run_state.end(db, run_id, run_state.STOPPED, None, expect=(run_state.STOPPING,))
+        run_state.end(db, run_id, RunStatus.STOPPED, None, expect=(RunStatus.STOPPING,))
     except Cancelled:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.STOPPED)
+        run_state.end(db, run_id, RunStatus.STOPPED)
     except TimedOut:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.TIMEOUT, f"timed out after {claimed.run.timeout_minutes} minutes")
+        run_state.end(db, run_id, RunStatus.TIMEOUT, f"timed out after {claimed.run.timeout_minutes} minutes")
     except (MatcherError, ServiceError) as exc:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.FAILED, str(exc))
+        run_state.end(db, run_id, RunStatus.FAILED, str(exc))
     except BaseException:
         _discard(store, run_id)
         raise

@@ -16,6 +16,7 @@ from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.task_runs import get_run
 from storage.db import Database
+from storage.run_status import RunStatus
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
 SUFFIXES = {"csv": (".csv",), "parquet": (".parquet", ".pq"), "json": (".json",)}
@@ -39,7 +40,7 @@ def output_file(config: Config, db: Database, run_id: str, fmt: str | None = Non
     if fmt is not None and fmt not in run_types.get(run.type).formats:
         raise ValidationError(f"format={fmt} is offered for {', '.join(run_types.offering(fmt))} runs only; "
                               "omit format for the file as published", field="format")
-    if run.status != "SUCCEEDED":
+    if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"task run {run_id} is {run.status}; its output is available once it has SUCCEEDED")
     source = _published(config, run.output)
     if source is None:

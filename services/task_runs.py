@@ -22,13 +22,13 @@ from services.rows import get_or_404
 from services.transforms import INTEGERS, label_count
 from storage.db import Database
 from storage.models import TaskRun, Transform, utcnow
+from storage.run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Config, str], str]
 Revoke = Callable[[Config, str], object]
 
-STATUSES = ("STARTING", "RUNNING", "STOPPING", "STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT")
 MAX_LIST = 1000
 TIMEOUT_RANGE = INTEGERS["timeout_minutes"]  # minutes, bounded as a transform's
 
@@ -60,7 +60,7 @@ def start_run(config: Config, db: Database, transform_id: str, task_type: str, p
             raise NotFound(f"transform {transform_id} not found")
         if run_type.needs_labels and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
-        run = TaskRun(transform_id=transform_id, type=task_type, status="STARTING", params=params,
+        run = TaskRun(transform_id=transform_id, type=task_type, status=RunStatus.STARTING, params=params,
                       timeout_minutes=timeout_minutes or transform.timeout_minutes, created_by=user_id)
         session.add(run)
     return _enqueue(config, db, run.id, dispatch)
@@ -72,8 +72,8 @@ def _enqueue(config: Config, db: Database, run_id: str, dispatch: Dispatch) -> T
     except Exception as exc:
         log.exception("could not enqueue task run %s", run_id)
         with db.session() as session:
-            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == "STARTING").values(
-                status="FAILED", error_message=f"could not enqueue the task: {exc}", completed_on=utcnow()))
+            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == RunStatus.STARTING).values(
+                status=RunStatus.FAILED, error_message=f"could not enqueue the task: {exc}", completed_on=utcnow()))
         raise ServiceUnavailable(f"the task queue is unreachable, task run {run_id} was marked FAILED; "
                                  "try again later") from exc
     with db.session() as session:  # only this column: a fast worker may already have moved the status
@@ -90,8 +90,8 @@ def list_runs(db: Database, transform_id: str, task_type: str | None = None, sta
     if task_type and task_type not in run_types.REGISTRY:
         raise ValidationError(f"type must be one of {', '.join(run_types.names())}, got {shown(task_type)}",
                               field="type")
-    if status and status not in STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {shown(status)}", field="status")
+    if status and status not in tuple(RunStatus):
+        raise ValidationError(f"status must be one of {', '.join(RunStatus)}, got {shown(status)}", field="status")
     if not 1 <= limit <= MAX_LIST:
         raise ValidationError(f"limit must be in [1, {MAX_LIST}]", field="limit")
     query = select(TaskRun).where(TaskRun.transform_id == transform_id)
@@ -107,10 +107,10 @@ def list_runs(db: Database, transform_id: str, task_type: str | None = None, sta
 
 def cancel_run(config: Config, db: Database, run_id: str, revoke: Revoke) -> TaskRun:
     """STARTING or RUNNING -> STOPPING (the worker finishes the stop); a still queued job is also revoked."""
-    was_queued = _transition(db, run_id, "STARTING")
-    if not was_queued and not _transition(db, run_id, "RUNNING"):
+    was_queued = _transition(db, run_id, RunStatus.STARTING)
+    if not was_queued and not _transition(db, run_id, RunStatus.RUNNING):
         run = get_run(db, run_id)
-        if run.status == "STOPPING":
+        if run.status == RunStatus.STOPPING:
             return run
         raise Conflict(f"task run {run_id} is already {run.status}; only STARTING or RUNNING runs can be cancelled")
     run = get_run(db, run_id)
@@ -122,8 +122,8 @@ def cancel_run(config: Config, db: Database, run_id: str, revoke: Revoke) -> Tas
     return run
 
 
-def _transition(db: Database, run_id: str, current: str) -> bool:
+def _transition(db: Database, run_id: str, current: RunStatus) -> bool:
     with db.session() as session:
         result = session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == current)
-                                 .values(status="STOPPING"))
+                                 .values(status=RunStatus.STOPPING))
         return bool(cast(CursorResult[Any], result).rowcount)

@@ -22,12 +22,11 @@ from services import run_types
 from services.errors import NotFound, ValidationError
 from storage.db import Database
 from storage.models import TaskRun
+from storage.run_status import ACTIVE, TERMINAL
 
 log = logging.getLogger(__name__)
 
 IMPORT_TYPE = run_types.IMPORT_LABELS.name
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
-ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 PRUNE_AFTER = 3600.0  # seconds: far longer than a request validating a large file takes
 
 

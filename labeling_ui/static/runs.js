@@ -1,8 +1,9 @@
 "use strict";
 (function () {
   const id = ui.ids().transformId;
-  const ACTIVE = ["STARTING", "RUNNING", "STOPPING"];
-  const LABELS = JSON.parse(document.getElementById("runs-table").dataset.typeLabels);  // services.run_types
+  const TABLE = document.getElementById("runs-table").dataset;
+  const ACTIVE = JSON.parse(TABLE.activeStatuses);  // storage.run_status
+  const LABELS = JSON.parse(TABLE.typeLabels);  // services.run_types
   let timer = null;
 
   function elapsed(run) {
