@@ -46,13 +46,14 @@ def measure(repeat: int, profile: Path | None) -> dict[str, object]:
     from storage import migrate
     from storage.artifacts import ArtifactStore
     from storage.db import Database
+    from storage.run_status import RunStatus
 
     def execute(run_id: str) -> tuple[float, float]:
         """The run's wall and CPU seconds (CPU of every thread of this process: OpenMP threads waiting for
         work burn it too, so it shows what the run costs a busy machine)."""
         start, cpu = time.perf_counter(), time.process_time()
         status = engine.execute(db, store, run_id)
-        if status != "SUCCEEDED":
+        if status != RunStatus.SUCCEEDED:
             raise SystemExit(f"run {run_id} ended {status}: {task_runs.get_run(db, run_id).error_message}")
         return round(time.perf_counter() - start, 2), round(time.process_time() - cpu, 2)
 

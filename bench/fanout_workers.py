@@ -44,9 +44,8 @@ from services.transforms import create_transform  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import TaskRun, User  # noqa: E402
+from storage.run_status import TERMINAL, RunStatus  # noqa: E402
 from workers.dispatch import enqueue  # noqa: E402
-
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 
 
 class Bench:
@@ -97,7 +96,7 @@ class Bench:
         while (run := task_runs.get_run(self.db, run.id)).status not in TERMINAL:
             stages.setdefault(run.stage or "queued", round(time.perf_counter() - start, 1))
             time.sleep(0.2)
-        if run.status != "SUCCEEDED":
+        if run.status != RunStatus.SUCCEEDED:
             raise SystemExit(f"{task_type} ended {run.status}: {run.error_message}")
         run.wall_seconds = round(time.perf_counter() - start, 1)  # type: ignore[attr-defined]
         run.stage_starts = stages  # type: ignore[attr-defined]

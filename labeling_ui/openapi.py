@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
-from matcher.active import MAX_SET, MIN_SET
 from matcher.labels import MAX_LABEL_LENGTH
+from services import run_types
 from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
-from services.task_runs import STARTABLE, STATUSES, TYPES
+from services.task_runs import TIMEOUT_RANGE
 from services.transforms import INTEGERS
+from storage.run_status import RunStatus
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 ERRORS = {"400": "Unreadable data or labels, malformed JSON",
@@ -131,11 +132,12 @@ def _run_paths() -> dict[str, Any]:
     run = _path_param("run_id")
     files = {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}},
              "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}
-    filters = [_query("type", {"type": "string", "enum": list(TYPES)}, "only this type"),
-               _query("status", {"type": "string", "enum": list(STATUSES)}, "only this status"),
+    filters = [_query("type", {"type": "string", "enum": list(run_types.names())}, "only this type"),
+               _query("status", STATUS, "only this status"),
                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most this many")]
-    fmt = _query("format", {"type": "string", "enum": ["csv", "parquet"]},
-                 "convert; parquet for FIND_MATCHES only (default: the file as published)")
+    offers = "; ".join(f"{fmt} for {', '.join(run_types.offering(fmt))}" for fmt in run_types.download_formats())
+    fmt = _query("format", {"type": "string", "enum": list(run_types.download_formats())},
+                 f"convert: {offers} (default: the file as published)")
     return {
         "/transforms/{transform_id}/task-runs": {
             "parameters": [_path_param("transform_id")],
@@ -199,13 +201,14 @@ def _transform_fields() -> dict[str, Any]:
     return fields
 
 
+STATUS = {"type": "string", "enum": [s.value for s in RunStatus]}
+
+
 def _schemas() -> dict[str, Any]:
     patch = _transform_fields()
     create = {"dataset_id": {**TEXT, "maxLength": 36}, "primary_key": TEXT,
               "source_column": {**TEXT, "type": ["string", "null"]}, **patch}
     given = {"type": "string", "pattern": NOT_BLANK}
-    run_params = {"num_sets": {"type": "integer", "minimum": 1, "maximum": 1000},
-                  "set_size": {"type": "integer", "minimum": MIN_SET, "maximum": MAX_SET}, "seed": INT}
     return {
         "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT,
                          "line": INT},
@@ -230,13 +233,9 @@ def _schemas() -> dict[str, Any]:
                            "label_count": INT, "evaluation_metrics": {"type": ["object", "null"]},
                            "created_by": NSTR, "created_at": TIME, "updated_at": TIME}, ("id", "status")),
         "TransformList": _obj({"transforms": {"type": "array", "items": _ref("Transform")}}, ("transforms",)),
-        "TaskRunCreate": _obj({"type": {"type": "string", "enum": list(STARTABLE)},
-                               "params": _obj(run_params, additionalProperties=False),
-                               "timeout_minutes": {"type": "integer", "minimum": 1, "maximum": 7 * 24 * 60,
-                                                   "description": "this run's timeout (default: the transform's)"}},
-                              ("type",)),
-        "TaskRun": _obj({"id": STR, "transform_id": STR, "type": {"type": "string", "enum": list(TYPES)},
-                         "status": {"type": "string", "enum": list(STATUSES)}, "progress": {"type": "number"},
+        **_run_create_schemas(),
+        "TaskRun": _obj({"id": STR, "transform_id": STR, "type": {"type": "string", "enum": list(run_types.names())},
+                         "status": STATUS, "progress": {"type": "number"},
                          "stage": NSTR, "error_message": NSTR, "params": {"type": "object"}, "has_output": BOOL,
                          "output_format": NSTR, "timeout_minutes": INT, "attempts": INT, "created_by": NSTR,
                          "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,
@@ -279,6 +278,31 @@ def _schemas() -> dict[str, Any]:
             {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
             additionalProperties=False)}}, ("labels",), additionalProperties=False),
     }
+
+
+def _run_create_schemas() -> dict[str, Any]:
+    """TaskRunCreate is one of a body per startable type (``services.run_types``), each with that type's params;
+    the ``type`` field tells which."""
+    low, high = TIMEOUT_RANGE
+    timeout = {"type": "integer", "minimum": low, "maximum": high,
+               "description": "this run's timeout in minutes (default: the transform's)"}
+    bodies = {f"TaskRunCreate{_camel(name)}": _obj(
+        {"type": {"type": "string", "const": name},
+         "params": _obj({p.name: p.schema() for p in run_types.get(name).params}, additionalProperties=False),
+         "timeout_minutes": timeout}, ("type",), description=_run_description(run_types.get(name)))
+        for name in run_types.startable()}
+    mapping = {name: f"#/components/schemas/TaskRunCreate{_camel(name)}" for name in run_types.startable()}
+    return {"TaskRunCreate": {"oneOf": [_ref(schema) for schema in bodies],
+                              "discriminator": {"propertyName": "type", "mapping": mapping}}, **bodies}
+
+
+def _camel(name: str) -> str:
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def _run_description(run_type: run_types.RunType) -> str:
+    needs = "; needs labels" if run_type.needs_labels else ""
+    return f"{run_type.label}: publishes {run_type.output}{needs}"
 
 
 def build_spec() -> dict[str, Any]:

@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, render_template, request
 
+from services import run_types
+from storage.run_status import ACTIVE
+
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
 
@@ -38,6 +41,14 @@ def safe_next(value: str | None) -> str:
         return AFTER_SIGNIN
     parts = urlsplit(value)
     return AFTER_SIGNIN if parts.scheme or parts.netloc else value
+
+
+@bp.context_processor
+def _run_registries() -> dict[str, Any]:
+    """What the pages call each task run type and which statuses are active, from the registries (the runs page
+    reads them as JSON)."""
+    return {"run_type_labels": {name: run_type.label for name, run_type in run_types.REGISTRY.items()},
+            "active_statuses": [status.value for status in ACTIVE]}
 
 
 def _view(template: str, title: str) -> Any:

@@ -12,6 +12,7 @@ from services.errors import ValidationError
 from services.labels import SetSummary, SetView
 from services.transforms import TransformInfo
 from storage.models import ApiToken, Dataset, Label, TaskRun, User
+from storage.run_status import RunStatus
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
@@ -74,7 +75,7 @@ def transform_json(info: TransformInfo) -> dict[str, Any]:
 def task_run_json(run: TaskRun) -> dict[str, Any]:
     return {"id": run.id, "transform_id": run.transform_id, "type": run.type, "status": run.status,
             "progress": run.progress, "stage": run.stage, "error_message": run.error_message,
-            "params": _public_params(run), "has_output": bool(run.output) and run.status == "SUCCEEDED",
+            "params": _public_params(run), "has_output": bool(run.output) and run.status == RunStatus.SUCCEEDED,
             "output_format": run.output_format, "timeout_minutes": run.timeout_minutes, "attempts": run.attempts,
             "created_by": run.created_by, "created_at": iso(run.created_at), "started_on": iso(run.started_on),
             "completed_on": iso(run.completed_on), "execution_seconds": run.execution_seconds}

@@ -23,7 +23,7 @@ from matcher.competition import Competition
 from matcher.entity_tf import recount
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
-from matcher.features import PairFeatures, compare
+from matcher.features import PairFeatures, compare, context_similarities
 from matcher.fs import FellegiSunter
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
@@ -179,7 +179,7 @@ class Matcher:
 
     def _context_scores(self, features: PairFeatures) -> list[np.ndarray]:
         """Scores whose best value per record gives context: the FS weight and free-text cosines."""
-        cosines = [np.nan_to_num(v, nan=0.0) for k, v in features.sims.items() if k.endswith(":cos")]
+        cosines = [np.nan_to_num(v, nan=0.0) for v in context_similarities(features, self.settings_.data_columns)]
         return [self.fs_.match_weight(features), *cosines]
 
     def _best_per_record(self, features: PairFeatures) -> list[np.ndarray]:

@@ -14,22 +14,10 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-from matcher import normalize, product
+from matcher import column_types
+from matcher.comparators import CHAR_TFIDF_MAX_ROWS, tfidf
 from matcher.progress import Progress
 from matcher.settings import ColumnSettings, Settings
-
-# column type -> the normaliser its comparator and exact keys work on
-NORMALISERS = {
-    "person_name": normalize.basic,
-    "categorical": normalize.basic,
-    "free_text": normalize.basic,
-    "email": normalize.basic,
-    "short_code": normalize.alnum,
-    "number": normalize.alnum,
-    "postcode": normalize.alnum,
-    "phone": normalize.digits,
-    "date": normalize.to_date_digits,
-}
 
 
 @dataclass
@@ -83,51 +71,6 @@ def _term_freq(codes: np.ndarray) -> np.ndarray:
     return tf
 
 
-def _blocking_keys(col: ColumnSettings, norm: pd.Series) -> dict[str, pd.Series]:
-    """Key variants per column: exact normalised value, plus spelling-tolerant ones for names."""
-    keys = {col.name: norm}
-    if col.type == "person_name":
-        keys[f"{col.name}~phonetic"] = normalize.phonetic(norm)
-        if float(norm.str.count(" ").mean() or 0) >= 0.5:
-            keys[f"{col.name}~sorted"] = normalize.sorted_tokens(norm)
-    elif col.type == "email":
-        keys[f"{col.name}~local"] = norm.str.split("@").str[0]
-    elif col.type == "phone":
-        keys[col.name] = norm.str[-8:]
-    return keys
-
-
-CHAR_TFIDF_MAX_ROWS = 300_000
-
-
-def _tfidf(norm: pd.Series, analyzer: str = "word") -> sparse.csr_matrix:
-    """Word TF-IDF (rare shared words) or character 3-gram TF-IDF (robust to 'cs3' vs 'cs 3').
-
-    Tokenised once per distinct value, then weighted over rows: the same matrix as vectorising every row,
-    at the cost of the distinct values only (1M addresses hold far fewer distinct ones).
-    """
-    if analyzer == "word":
-        counter = CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
-    else:
-        counter = CountVectorizer(analyzer="char_wb", ngram_range=(3, 3), dtype=np.float32)
-    codes, uniques = pd.factorize(norm.fillna(""), use_na_sentinel=True)
-    try:
-        counts = counter.fit_transform(np.asarray(uniques, dtype=object)).tocsr()
-    except ValueError:  # an all-empty column has no vocabulary
-        return sparse.csr_matrix((len(norm), 1), dtype=np.float32)
-    rows = counts[codes]
-    return TfidfTransformer(sublinear_tf=True).fit_transform(rows).astype(np.float32).tocsr()
-
-
-def _code_tokens(norm: pd.Series) -> np.ndarray:
-    """Tokens with a digit in them (model numbers, versions, years) as a space-joined sorted string."""
-    def codes(value: str) -> str:
-        return " ".join(sorted({t for t in value.split() if any(ch.isdigit() for ch in t)}))
-    from matcher.normalize import map_unique
-    s = map_unique(norm, codes)
-    return s.mask(s == "").to_numpy(dtype=object, na_value=None)
-
-
 def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = None) -> PreparedTable:
     """``progress`` is told after each column: at 1M rows the stage takes ~15 s, a few seconds per column."""
     table = PreparedTable(n=len(df), columns=settings.data_columns, codes={}, uniques={}, term_freq={})
@@ -137,7 +80,8 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
     for i, col in enumerate(settings.data_columns):
         if progress is not None:
             progress.update(i / len(settings.data_columns))
-        norm = NORMALISERS[col.type](df[col.name])
+        kind = column_types.of(col)
+        norm = kind.normaliser(df[col.name])
         filler = placeholder(norm)
         if filler is not None:
             norm = norm.mask(norm == filler)
@@ -148,29 +92,20 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
         table.uniques[col.name] = np.asarray(uniques, dtype=object)
         table.term_freq[col.name] = _term_freq(table.codes[col.name])
         if col.blocking:
-            for key, series in _blocking_keys(col, norm).items():
+            for key, series in kind.blocking_keys(col.name, norm).items():
                 table.keys[key] = _codes(series)
-        if col.type == "free_text":
-            table.tfidf[col.name] = _tfidf(norm)
-            if len(df) <= CHAR_TFIDF_MAX_ROWS:
-                table.char_tfidf[col.name] = _tfidf(norm, "char")
-                table.version_numbers[col.name] = product.version_numbers(norm)
-            table.code_tokens[col.name] = _code_tokens(norm)
-        if col.type == "number":
-            table.numbers[col.name] = normalize.to_float(df[col.name])
+        if kind.prepare is not None:
+            kind.prepare(table, col.name, norm, df[col.name])
     if settings.source_column:
         table.source = _codes(df[settings.source_column].fillna(""))
     _record_text(table, values)
     return table
 
 
-RECORD_TEXT_TYPES = ("free_text", "person_name", "categorical")
-
-
 def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     """TF-IDF of all text columns together: catches values in the 'wrong' column (a brand inside the title on
     one side, in the manufacturer column on the other)."""
-    names = [c.name for c in table.columns if c.type in RECORD_TEXT_TYPES]
+    names = [c.name for c in table.columns if column_types.of(c).record_text]
     if len(names) < 2 or table.n > CHAR_TFIDF_MAX_ROWS:
         return
     text = pd.Series([""] * table.n, dtype=object)
@@ -179,14 +114,14 @@ def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     text = text.str.strip().replace("", None)
     # cross-column lookups only between sources: two sources fill the same columns differently (one names the
     # manufacturer in its title, one leaves descriptions empty); one source's duplicates do not (cora: -0.01 F1)
-    free_text = [c.name for c in table.columns if c.type == "free_text"] if table.source is not None else []
-    words, table.in_record_tfidf = _shared_vocabulary_tfidf(text, {c: values[c] for c in free_text})
-    table.record_tfidf = [words, _tfidf(text, "char")]
+    worded = list(table.tfidf) if table.source is not None else []  # the columns with a word TF-IDF: free text
+    words, table.in_record_tfidf = _shared_vocabulary_tfidf(text, {c: values[c] for c in worded})
+    table.record_tfidf = [words, tfidf(text, "char")]
 
 
 def _shared_vocabulary_tfidf(text: pd.Series, columns: dict[str, np.ndarray]
                              ) -> tuple[sparse.csr_matrix, dict[str, sparse.csr_matrix]]:
-    """Word TF-IDF of the record text (as ``_tfidf``) and of each column's values in the same vocabulary and
+    """Word TF-IDF of the record text (as ``comparators.tfidf``) and of each column's values in the same vocabulary and
     IDF, so a column's words can be looked up in the other record's text whichever column holds them."""
     counter = CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
     codes, uniques = pd.factorize(text.fillna(""), use_na_sentinel=True)

@@ -10,17 +10,10 @@ import re
 
 import pandas as pd
 
+from matcher import column_types
 from matcher.settings import ColumnSettings, Settings
 
 SAMPLE_SIZE = 20_000
-
-NAME_HINTS = {
-    "person_name": r"(^|_)(f|l|given|first|last|sur|middle|fore|family)?_?(name|nm)(_|$)|surname|given|fname|lname",
-    "email": r"e_?mail",
-    "phone": r"phone|tel|mobile|fax",
-    "postcode": r"post_?code|zip|postal",
-    "date": r"(^|_)(dob|date|birth|born)",
-}
 
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 PHONE_RE = r"^\+?[\d\s().\-/]{7,20}$"
@@ -33,14 +26,16 @@ def _share(values: pd.Series, pattern: str) -> float:
 
 
 def _hinted(name: str, kind: str) -> bool:
-    return re.search(NAME_HINTS[kind], name.lower()) is not None
+    """The column's name suggests this type (``ColumnType.name_hint``)."""
+    hint = column_types.REGISTRY[kind].name_hint
+    return hint is not None and re.search(hint, name.lower()) is not None
 
 
 def infer_type(name: str, series: pd.Series) -> str:
     """Best guess of a column's type from its name and a sample of its non-missing values."""
     values = series.dropna().astype(str)
     if len(values) == 0:
-        return "ignore"
+        return column_types.IGNORE
     values = values.sample(min(len(values), SAMPLE_SIZE), random_state=0)
     distinct = values.nunique() / len(values)
     mean_tokens = float(values.str.split().str.len().mean())

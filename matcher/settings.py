@@ -11,12 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from matcher import column_types
 from matcher.errors import SettingsError, shown
-
-COLUMN_TYPES = (
-    "person_name", "free_text", "short_code", "number", "date", "email", "phone", "postcode", "categorical",
-    "ignore",
-)
 
 
 @dataclass
@@ -28,9 +24,9 @@ class ColumnSettings:
     blocking: bool = True
 
     def __post_init__(self) -> None:
-        if self.type not in COLUMN_TYPES:
+        if self.type not in column_types.names():
             raise SettingsError(f"column {shown(self.name)}: unknown type {shown(self.type)}; "
-                                f"use one of {COLUMN_TYPES}")
+                                f"use one of {column_types.names()}")
 
 
 @dataclass
@@ -63,7 +59,7 @@ class Settings:
 
     @property
     def data_columns(self) -> list[ColumnSettings]:
-        return [c for c in self.columns if c.type != "ignore"]
+        return [c for c in self.columns if c.type != column_types.IGNORE]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

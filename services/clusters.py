@@ -28,12 +28,14 @@ import pyarrow as pa
 from matcher.errors import shown
 from matcher.explain import ablation_contributions, ablation_matrix, contributions
 from matcher.pipeline import Matcher
+from services import run_types
 from services.config import Config
 from services.errors import NotFound, ValidationError
 from services.fanout import OddsOf, Pending, Ready, in_process
 from services.task_runs import get_run
 from storage.artifacts import ArtifactStore
 from storage.db import Database
+from storage.run_status import RunStatus
 
 PAIRS_FILE = "pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
@@ -219,9 +221,9 @@ def _pairs_folder(config: Config, db: Database, run_id: str) -> Path:
 
 def _outputs_folder(config: Config, db: Database, run_id: str) -> Path:
     run = get_run(db, run_id)
-    if run.type != "FIND_MATCHES":
+    if run.type != run_types.FIND_MATCHES.name:
         raise NotFound(f"task run {run_id} is a {run.type} run: clusters come from FIND_MATCHES runs")
-    if run.status != "SUCCEEDED":
+    if run.status != RunStatus.SUCCEEDED:
         raise NotFound(f"task run {run_id} is {run.status}: its clusters exist once it has SUCCEEDED")
     return ArtifactStore(config.data_dir).output_dir(run_id)
 

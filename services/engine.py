@@ -27,14 +27,14 @@ import pyarrow as pa
 
 from matcher.errors import MatcherError
 from matcher.io import write_table
-from services import run_lock, run_state, upload_retention
+from services import run_lock, run_state, run_types, upload_retention
 from services.errors import ServiceError
 from services.fanout import FanoutSettings, Send
 from services.run_context import Deferred, FileContent, Outcome, RunContext, jsonable
 from services.run_state import Cancelled, Claimed, ProgressReporter, TimedOut
-from services.task_types import handler_for
 from storage.artifacts import ArtifactStore
 from storage.db import Database
+from storage.run_status import TERMINAL, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def execute(db: Database, store: ArtifactStore, task_run_id: str, progress_hook:
         claimed = run_state.claim(db, task_run_id)
         status = run_state.status(db, task_run_id) if claimed is None else _run(db, store, claimed, progress_hook,
                                                                                  fanout)
-        if status in run_state.TERMINAL:
+        if status in TERMINAL:
             upload_retention.forget(db, store.root, task_run_id)  # an imported labels file has served
         return status
 
@@ -63,33 +63,36 @@ def _run(db: Database, store: ArtifactStore, claimed: Claimed, hook: ProgressHoo
     reporter = ProgressReporter(db, claimed, hook)
     try:
         reporter.report("starting", 0.0)
-        outcome = handler_for(claimed.run.type)(RunContext(db, store, claimed, reporter, fanout))
+        run_type = run_types.get(claimed.run.type)
+        outcome = run_type.resolve_handler()(RunContext(db, store, claimed, reporter, fanout))
         try:
             reporter.report("publishing", 0.99)  # last cooperative check before anything becomes visible
-            output = _publish(store, run_id, outcome)
+            output = _publish(store, run_id, outcome, run_type.output)
         finally:
             _discard_deferred(outcome)
-        if run_state.succeed(db, run_id, output, outcome.output_format, outcome.apply):
-            return run_state.SUCCEEDED
+        if run_state.succeed(db, run_id, output, run_type.output_format, outcome.apply):
+            return RunStatus.SUCCEEDED
         _discard(store, run_id)  # cancelled while publishing
-        run_state.end(db, run_id, run_state.STOPPED, None, expect=(run_state.STOPPING,))
+        run_state.end(db, run_id, RunStatus.STOPPED, None, expect=(RunStatus.STOPPING,))
     except Cancelled:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.STOPPED)
+        run_state.end(db, run_id, RunStatus.STOPPED)
     except TimedOut:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.TIMEOUT, f"timed out after {claimed.run.timeout_minutes} minutes")
+        run_state.end(db, run_id, RunStatus.TIMEOUT, f"timed out after {claimed.run.timeout_minutes} minutes")
     except (MatcherError, ServiceError) as exc:
         _discard(store, run_id)
-        run_state.end(db, run_id, run_state.FAILED, str(exc))
+        run_state.end(db, run_id, RunStatus.FAILED, str(exc))
     except BaseException:
         _discard(store, run_id)
         raise
     return run_state.status(db, run_id)
 
 
-def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
+def _publish(store: ArtifactStore, run_id: str, outcome: Outcome, main: str) -> str:
     """Write every file (each atomically); returns the main output's path relative to the data directory."""
+    if main not in outcome.files:
+        raise RuntimeError(f"task run {run_id}: its handler did not produce {main}, the type's registered output")
     directory = store.output_dir(run_id)
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in sorted(outcome.files.items(), key=lambda item: _deferred(item[1])):  # deferred last
@@ -100,9 +103,7 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
             write_table(content, target)
         else:
             store.publish(json.dumps(jsonable(content), indent=2).encode("utf-8"), target)
-    if outcome.output is None:
-        return None
-    return store.output_path(run_id, outcome.output).relative_to(store.root).as_posix()
+    return store.output_path(run_id, main).relative_to(store.root).as_posix()
 
 
 def _deferred(content: FileContent) -> TypeGuard[Deferred]:

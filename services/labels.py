@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from matcher.active import SET_NAMESPACE
 from matcher.errors import MatcherError, shown
 from matcher.labels import MAX_LABEL_LENGTH, read_labels
+from services import run_types
 from services import validation as v
 from services.config import Config
 from services.datasets import read_column, read_rows
@@ -61,8 +62,8 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
             read_labels(path, transform.primary_key, known_keys=keys)
         except MatcherError as exc:
             raise user_message(exc, path, filename) from None
-        return start_run(config, db, transform_id, "IMPORT_LABELS", {"path": str(path), "replace": replace},
-                         user_id, dispatch)
+        params = {"path": str(path), "replace": replace}
+        return start_run(config, db, transform_id, run_types.IMPORT_LABELS.name, params, user_id, dispatch)
     except (MatcherError, ServiceError, OSError):  # ServiceUnavailable too: the run is FAILED, nothing reads it
         path.unlink(missing_ok=True)
         raise

@@ -11,14 +11,16 @@ import pandas as pd
 from matcher.csv_safety import restore_frame
 from matcher.errors import shown
 from matcher.io import write_table
+from services import run_types
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.task_runs import get_run
 from storage.db import Database
+from storage.run_status import RunStatus
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
 SUFFIXES = {"csv": (".csv",), "parquet": (".parquet", ".pq"), "json": (".json",)}
-CONVERTIBLE = ("csv", "parquet")
+CONVERTIBLE = ("csv", "parquet")  # what a published CSV or Parquet file can be converted to
 NUMERIC_COLUMNS = ("match_confidence_score", "match_probability")
 
 
@@ -30,13 +32,15 @@ class OutputFile:
 
 
 def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None) -> OutputFile:
-    """The published file as is (``fmt`` None), or as CSV / Parquet (Parquet for FIND_MATCHES only)."""
-    if fmt is not None and fmt not in CONVERTIBLE:
-        raise ValidationError(f"format must be csv or parquet, got {shown(fmt)}", field="format")
+    """The published file as is (``fmt`` None), or in one of the formats its type offers (``RunType.formats``)."""
+    offered = run_types.download_formats()
+    if fmt is not None and fmt not in offered:
+        raise ValidationError(f"format must be one of {', '.join(offered)}, got {shown(fmt)}", field="format")
     run = get_run(db, run_id)
-    if fmt == "parquet" and run.type != "FIND_MATCHES":
-        raise ValidationError("format=parquet is offered for FIND_MATCHES runs only", field="format")
-    if run.status != "SUCCEEDED":
+    if fmt is not None and fmt not in run_types.get(run.type).formats:
+        raise ValidationError(f"format={fmt} is offered for {', '.join(run_types.offering(fmt))} runs only; "
+                              "omit format for the file as published", field="format")
+    if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"task run {run_id} is {run.status}; its output is available once it has SUCCEEDED")
     source = _published(config, run.output)
     if source is None:

@@ -45,11 +45,10 @@ FileContent: TypeAlias = pd.DataFrame | pa.Table | dict[str, Any] | Deferred  # 
 
 @dataclass
 class Outcome:
-    """What a run type produced: files to publish, the main one, and database writes to commit on success."""
+    """What a run type produced: files to publish (the registry names the main one, ``RunType.output``) and
+    database writes to commit on success."""
 
     files: dict[str, FileContent]
-    output: str | None = None
-    output_format: str | None = None
     apply: Callable[[Session], None] | None = None
 
 

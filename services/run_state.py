@@ -3,9 +3,8 @@
 Every transition is a conditional UPDATE on the current status, so the worker and the API's cancel never
 overwrite each other: the API moves an active run to STOPPING, the worker notices it at the next progress
 report (cooperative cancel) and ends it STOPPED; a run that is already terminal is never touched again, which
-makes a re-delivered message (acks_late after a crash) harmless once the run has finished.
-
-    STARTING -> RUNNING -> SUCCEEDED | FAILED | TIMEOUT | STOPPED      (STOPPING: set by the API's cancel)
+makes a re-delivered message (acks_late after a crash) harmless once the run has finished. The statuses and
+their transitions: ``storage.run_status``.
 """
 
 from __future__ import annotations
@@ -23,13 +22,10 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import Dataset, TaskRun, Transform, User, utcnow
+from storage.run_status import ACTIVE, TERMINAL, RunStatus
 
 log = logging.getLogger(__name__)
 
-STARTING, RUNNING, STOPPING = "STARTING", "RUNNING", "STOPPING"
-SUCCEEDED, FAILED, STOPPED, TIMEOUT = "SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT"
-ACTIVE = (STARTING, RUNNING, STOPPING)
-TERMINAL = (SUCCEEDED, FAILED, STOPPED, TIMEOUT)
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes: enough for a UI, cheap for SQLite
 
 
@@ -82,19 +78,20 @@ def _claim_once(session: Session, run_id: str) -> tuple[bool, Claimed | None]:
     if run is None:
         log.warning("task run %s does not exist; message dropped", run_id)
         return True, None
-    if run.status not in (STARTING, RUNNING):
-        return (_end_row(session, run, STOPPED, None, (STOPPING,)) or run.status in TERMINAL), None
+    if run.status not in (RunStatus.STARTING, RunStatus.RUNNING):
+        return (_end_row(session, run, RunStatus.STOPPED, None, (RunStatus.STOPPING,)) or run.status in TERMINAL), None
     transform = session.get_one(Transform, run.transform_id)
     if run.attempts > transform.max_retries:
         message = (f"gave up after {run.attempts} attempts (the worker died or lost its connection each time; "
                    f"{transform.max_retries} retries allowed)")
-        return _end_row(session, run, FAILED, message, (run.status,)), None
+        return _end_row(session, run, RunStatus.FAILED, message, (run.status,)), None
     if run.started_on is not None and utcnow() >= _deadline(run):
-        return _end_row(session, run, TIMEOUT, f"timed out after {run.timeout_minutes} minutes", (run.status,)), None
+        message = f"timed out after {run.timeout_minutes} minutes"
+        return _end_row(session, run, RunStatus.TIMEOUT, message, (run.status,)), None
     started = _aware(run.started_on) if run.started_on else utcnow()
     changed = _rowcount(session.execute(
         update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == run.status, TaskRun.attempts == run.attempts)
-        .values(status=RUNNING, attempts=run.attempts + 1, progress=0.0, stage="starting", error_message=None,
+        .values(status=RunStatus.RUNNING, attempts=run.attempts + 1, progress=0.0, stage="starting", error_message=None,
                 output=None, output_format=None, started_on=started)))
     if not changed:
         return False, None
@@ -143,7 +140,7 @@ def succeed(db: Database, run_id: str, output: str | None, output_format: str | 
     try:
         with db.session() as session:
             run = session.get(TaskRun, run_id)
-            if run is None or not _end_row(session, run, SUCCEEDED, None, (RUNNING,)):
+            if run is None or not _end_row(session, run, RunStatus.SUCCEEDED, None, (RunStatus.RUNNING,)):
                 raise _Refused()
             session.execute(update(TaskRun).where(TaskRun.id == run_id)
                             .values(output=output, output_format=output_format, progress=1.0, stage="done"))
@@ -157,8 +154,9 @@ def succeed(db: Database, run_id: str, output: str | None, output_format: str | 
 def requeued(db: Database, run_id: str, message: str) -> bool:
     """Back to STARTING while a retry waits in the queue, so recovery does not take it for an orphan."""
     with db.session() as session:
-        return bool(_rowcount(session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == RUNNING)
-                                              .values(status=STARTING, stage=message[:100]))))
+        return bool(_rowcount(session.execute(
+            update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == RunStatus.RUNNING)
+            .values(status=RunStatus.STARTING, stage=message[:100]))))
 
 
 def status(db: Database, run_id: str) -> str | None:
@@ -166,7 +164,8 @@ def status(db: Database, run_id: str) -> str | None:
         return session.scalar(select(TaskRun.status).where(TaskRun.id == run_id))
 
 
-def active_runs(db: Database, statuses: Iterable[str] = (RUNNING, STOPPING)) -> list[tuple[str, str]]:
+def active_runs(db: Database, statuses: Iterable[str] = (RunStatus.RUNNING, RunStatus.STOPPING)
+                ) -> list[tuple[str, str]]:
     with db.session() as session:
         rows = session.execute(select(TaskRun.id, TaskRun.status).where(TaskRun.status.in_(tuple(statuses))))
         return [(row.id, row.status) for row in rows]
@@ -176,7 +175,7 @@ def starting_before(db: Database, cutoff: datetime) -> list[tuple[str, int]]:
     """(id, timeout_minutes) of runs still STARTING that were created before ``cutoff``."""
     with db.session() as session:
         rows = session.execute(select(TaskRun.id, TaskRun.timeout_minutes)
-                               .where(TaskRun.status == STARTING, TaskRun.created_at < cutoff))
+                               .where(TaskRun.status == RunStatus.STARTING, TaskRun.created_at < cutoff))
         return [(row.id, row.timeout_minutes) for row in rows]
 
 
@@ -209,7 +208,7 @@ class ProgressReporter:
         status = self._write(stage, overall)
         if self.hook is not None:
             self.hook(stage, overall)
-        if status == STOPPING:
+        if status == RunStatus.STOPPING:
             raise Cancelled()
         if utcnow() >= self.deadline:
             raise TimedOut()

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 
-from matcher.active import MAX_SET, MIN_SET
 from matcher.errors import shown
+from services import run_types
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
@@ -22,45 +22,24 @@ from services.rows import get_or_404
 from services.transforms import INTEGERS, label_count
 from storage.db import Database
 from storage.models import TaskRun, Transform, utcnow
+from storage.run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Config, str], str]
 Revoke = Callable[[Config, str], object]
 
-TYPES = ("LABELING_SET_GENERATION", "EVALUATION", "FIND_MATCHES", "EXPORT_LABELS", "IMPORT_LABELS")
-STARTABLE = TYPES[:4]  # IMPORT_LABELS starts from a labels upload (services.labels)
-STATUSES = ("STARTING", "RUNNING", "STOPPING", "STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT")
-NEEDS_LABELS = ("EVALUATION",)
-# Accepted params per type: name -> (kind, low, high). The engine reads them from TaskRun.params.
-PARAMS: dict[str, dict[str, tuple[str, int, int]]] = {
-    "LABELING_SET_GENERATION": {"num_sets": ("int", 1, 1000), "set_size": ("int", MIN_SET, MAX_SET),
-                                "seed": ("int", 0, 2**31 - 1)},
-    "EVALUATION": {},
-    "FIND_MATCHES": {},
-    "EXPORT_LABELS": {},
-}
 MAX_LIST = 1000
 TIMEOUT_RANGE = INTEGERS["timeout_minutes"]  # minutes, bounded as a transform's
 
 
 def check_params(task_type: Any, params: Any) -> dict[str, Any]:
-    if task_type not in STARTABLE:
-        raise ValidationError(f"type must be one of {', '.join(STARTABLE)}, got {shown(task_type)}", field="type")
+    """A user's params for a type a user may start, as the handler will read them (ints stored as ints)."""
+    startable = run_types.startable()
+    if task_type not in startable:
+        raise ValidationError(f"type must be one of {', '.join(startable)}, got {shown(task_type)}", field="type")
     params = {} if params is None else v.require_object(params, "params")
-    allowed = PARAMS[task_type]
-    checked: dict[str, Any] = {}
-    for key in params:
-        if key not in allowed:
-            names = ", ".join(allowed) or "none"
-            raise ValidationError(f"unknown param {shown(key)} for {task_type}; accepted: {names}",
-                                  field=f"params.{key}")
-        _, low, high = allowed[key]
-        try:
-            checked[key] = v.integer(params, key, low, high)  # stored as an int: the worker reads it as one
-        except ValidationError as exc:
-            raise ValidationError(exc.detail, field=f"params.{key}") from None
-    return checked
+    return run_types.get(task_type).check_params(params)
 
 
 def check_timeout(value: Any) -> int | None:
@@ -74,15 +53,14 @@ def check_timeout(value: Any) -> int | None:
 def start_run(config: Config, db: Database, transform_id: str, task_type: str, params: dict[str, Any],
               user_id: str | None, dispatch: Dispatch, timeout_minutes: int | None = None) -> TaskRun:
     """Commit a STARTING run, then enqueue it; a queue failure marks the run FAILED and answers 503."""
-    if task_type not in TYPES:
-        raise ValidationError(f"unknown task run type {shown(task_type)}", field="type")
+    run_type = run_types.get(task_type)
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
-        if task_type in NEEDS_LABELS and not label_count(session, transform_id):
+        if run_type.needs_labels and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
-        run = TaskRun(transform_id=transform_id, type=task_type, status="STARTING", params=params,
+        run = TaskRun(transform_id=transform_id, type=task_type, status=RunStatus.STARTING, params=params,
                       timeout_minutes=timeout_minutes or transform.timeout_minutes, created_by=user_id)
         session.add(run)
     return _enqueue(config, db, run.id, dispatch)
@@ -94,8 +72,8 @@ def _enqueue(config: Config, db: Database, run_id: str, dispatch: Dispatch) -> T
     except Exception as exc:
         log.exception("could not enqueue task run %s", run_id)
         with db.session() as session:
-            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == "STARTING").values(
-                status="FAILED", error_message=f"could not enqueue the task: {exc}", completed_on=utcnow()))
+            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == RunStatus.STARTING).values(
+                status=RunStatus.FAILED, error_message=f"could not enqueue the task: {exc}", completed_on=utcnow()))
         raise ServiceUnavailable(f"the task queue is unreachable, task run {run_id} was marked FAILED; "
                                  "try again later") from exc
     with db.session() as session:  # only this column: a fast worker may already have moved the status
@@ -109,10 +87,11 @@ def get_run(db: Database, run_id: str) -> TaskRun:
 
 def list_runs(db: Database, transform_id: str, task_type: str | None = None, status: str | None = None,
               limit: int = 100) -> list[TaskRun]:
-    if task_type and task_type not in TYPES:
-        raise ValidationError(f"type must be one of {', '.join(TYPES)}, got {shown(task_type)}", field="type")
-    if status and status not in STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {shown(status)}", field="status")
+    if task_type and task_type not in run_types.REGISTRY:
+        raise ValidationError(f"type must be one of {', '.join(run_types.names())}, got {shown(task_type)}",
+                              field="type")
+    if status and status not in tuple(RunStatus):
+        raise ValidationError(f"status must be one of {', '.join(RunStatus)}, got {shown(status)}", field="status")
     if not 1 <= limit <= MAX_LIST:
         raise ValidationError(f"limit must be in [1, {MAX_LIST}]", field="limit")
     query = select(TaskRun).where(TaskRun.transform_id == transform_id)
@@ -128,10 +107,10 @@ def list_runs(db: Database, transform_id: str, task_type: str | None = None, sta
 
 def cancel_run(config: Config, db: Database, run_id: str, revoke: Revoke) -> TaskRun:
     """STARTING or RUNNING -> STOPPING (the worker finishes the stop); a still queued job is also revoked."""
-    was_queued = _transition(db, run_id, "STARTING")
-    if not was_queued and not _transition(db, run_id, "RUNNING"):
+    was_queued = _transition(db, run_id, RunStatus.STARTING)
+    if not was_queued and not _transition(db, run_id, RunStatus.RUNNING):
         run = get_run(db, run_id)
-        if run.status == "STOPPING":
+        if run.status == RunStatus.STOPPING:
             return run
         raise Conflict(f"task run {run_id} is already {run.status}; only STARTING or RUNNING runs can be cancelled")
     run = get_run(db, run_id)
@@ -143,8 +122,8 @@ def cancel_run(config: Config, db: Database, run_id: str, revoke: Revoke) -> Tas
     return run
 
 
-def _transition(db: Database, run_id: str, current: str) -> bool:
+def _transition(db: Database, run_id: str, current: RunStatus) -> bool:
     with db.session() as session:
         result = session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.status == current)
-                                 .values(status="STOPPING"))
+                                 .values(status=RunStatus.STOPPING))
         return bool(cast(CursorResult[Any], result).rowcount)

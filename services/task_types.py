@@ -1,5 +1,6 @@
-"""One handler per task run type (Glue's names). A handler computes everything in memory and returns an
-``Outcome``; it never writes files or commits rows itself, so a failed or stopped run leaves nothing behind.
+"""The handlers of the task run types (Glue's names; ``services.run_types`` registers each with its params and
+main output). A handler computes everything in memory and returns an ``Outcome``; it never writes files or
+commits rows itself, so a failed or stopped run leaves nothing behind.
 
 Output files (deterministic names under ``outputs/<run id>/``):
 
@@ -14,7 +15,6 @@ Output files (deterministic names under ``outputs/<run id>/``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +23,28 @@ import pyarrow as pa
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.active import choose_sets, labeling_file
 from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
+from services import run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
 from storage.models import Label, LabelingSet, Transform, utcnow
 
-Handler = Callable[[RunContext], Outcome]
 IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
 
 
-def _int_param(ctx: RunContext, name: str, default: int, low: int, high: int) -> int:
-    value = ctx.params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {shown(value)}", field=name)
-    return value
+def _param(ctx: RunContext, name: str) -> int:
+    """As the run was started (checked again: a row may have been written by an older version), or the default."""
+    return run_types.get(ctx.claimed.run.type).param(name).read(ctx.params)
 
 
 def labeling_set_generation(ctx: RunContext) -> Outcome:
-    num_sets = _int_param(ctx, "num_sets", 10, 1, 1000)
-    set_size = _int_param(ctx, "set_size", 12, MIN_SET, MAX_SET)
-    seed = _int_param(ctx, "seed", 0, 0, 2**31 - 1)
+    num_sets, set_size, seed = (_param(ctx, name) for name in ("num_sets", "set_size", "seed"))
     records = ctx.records()
     labels = ctx.labels(records)
     matcher = ctx.matcher(records, labels)
@@ -67,7 +63,7 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
         if rows:
             session.execute(insert(LabelingSet), rows)
 
-    return Outcome({"labeling_set.csv": labeling_file(matcher, sets)}, "labeling_set.csv", "csv", apply)
+    return Outcome({"labeling_set.csv": labeling_file(matcher, sets)}, apply)
 
 
 def evaluation(ctx: RunContext) -> Outcome:
@@ -82,7 +78,7 @@ def evaluation(ctx: RunContext) -> Outcome:
     def apply(session: Session) -> None:
         session.get_one(Transform, ctx.transform.id).evaluation_metrics = report
 
-    return Outcome({"evaluation.json": report}, "evaluation.json", "json", apply)
+    return Outcome({"evaluation.json": report}, apply)
 
 
 def find_matches(ctx: RunContext) -> Outcome:
@@ -105,14 +101,14 @@ def find_matches(ctx: RunContext) -> Outcome:
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
                                      "stats.json": result.stats, "pairs.parquet": pairs,
                                      "clusters.parquet": review_table(matches, ranks)}
-    return Outcome(files, "matches.csv", "csv")
+    return Outcome(files)
 
 
 def export_labels(ctx: RunContext) -> Outcome:
     records = ctx.records()
     labels = ctx.labels(records) or Labels.empty()
     frame = labels.to_frame(records, ctx.transform.primary_key)
-    return Outcome({"labels.csv": frame}, "labels.csv", "csv")
+    return Outcome({"labels.csv": frame})
 
 
 def import_labels(ctx: RunContext) -> Outcome:
@@ -140,7 +136,7 @@ def import_labels(ctx: RunContext) -> Outcome:
         session.execute(insert(Label), rows)
 
     summary = _import_summary(labels, replace, replaced, who, Path(path).name)
-    return Outcome({"import_summary.json": summary}, "import_summary.json", "json", apply)
+    return Outcome({"import_summary.json": summary}, apply)
 
 
 def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str | None, name: str
@@ -154,20 +150,4 @@ def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str
 
 def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i:i + IN_CLAUSE_CHUNK] for i in range(0, len(values), IN_CLAUSE_CHUNK)]
-
-
-HANDLERS: dict[str, Handler] = {
-    "LABELING_SET_GENERATION": labeling_set_generation,
-    "EVALUATION": evaluation,
-    "FIND_MATCHES": find_matches,
-    "EXPORT_LABELS": export_labels,
-    "IMPORT_LABELS": import_labels,
-}
-
-
-def handler_for(task_type: str) -> Handler:
-    try:
-        return HANDLERS[task_type]
-    except KeyError:
-        raise ValidationError(f"unknown task run type {shown(task_type)}; known: {', '.join(HANDLERS)}") from None
 

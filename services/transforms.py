@@ -19,6 +19,7 @@ from services.errors import Conflict, NotFound, ValidationError
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Dataset, Label, TaskRun, Transform
+from storage.run_status import ACTIVE
 
 KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
 FLAGS = ("enforce_provided_labels", "one_to_one")
@@ -26,7 +27,6 @@ DECIDED_WHEN_NULL = {"one_to_one"}  # null: the engine decides from the data and
 INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
 PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS)
 CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
-ACTIVE_RUNS = ("STARTING", "RUNNING", "STOPPING")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def delete_transform(config: Config, db: Database, transform_id: str) -> None:
         imports = list(session.scalars(select(TaskRun.params).where(TaskRun.transform_id == transform_id,
                                                                    TaskRun.type == upload_retention.IMPORT_TYPE)))
         active = session.scalar(select(func.count()).select_from(TaskRun).where(
-            TaskRun.transform_id == transform_id, TaskRun.status.in_(ACTIVE_RUNS)))
+            TaskRun.transform_id == transform_id, TaskRun.status.in_(ACTIVE)))
         if active:
             raise Conflict(f"transform {transform_id} has {active} active task run(s); cancel them first")
         session.delete(transform)

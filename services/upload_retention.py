@@ -18,15 +18,15 @@ from typing import Any
 from sqlalchemy import select
 
 from matcher.errors import shown
+from services import run_types
 from services.errors import NotFound, ValidationError
 from storage.db import Database
 from storage.models import TaskRun
+from storage.run_status import ACTIVE, TERMINAL
 
 log = logging.getLogger(__name__)
 
-IMPORT_TYPE = "IMPORT_LABELS"
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
-ACTIVE = ("STARTING", "RUNNING", "STOPPING")
+IMPORT_TYPE = run_types.IMPORT_LABELS.name
 PRUNE_AFTER = 3600.0  # seconds: far longer than a request validating a large file takes
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Intege
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from matcher.labels import MAX_LABEL_LENGTH, MAX_SET_ID_LENGTH
+from storage.run_status import RunStatus
 
 
 def new_id() -> str:
@@ -122,7 +123,7 @@ class TaskRun(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="STARTING")
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.STARTING.value)  # storage.run_status
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     stage: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)

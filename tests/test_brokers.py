@@ -103,7 +103,7 @@ def test_soft_time_limit_ends_the_run_timeout_and_publishes_nothing(tmp_path: Pa
         service.store.output_dir(run_id).mkdir(parents=True, exist_ok=True)  # as if something was half-written
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setitem(task_types.HANDLERS, "FIND_MATCHES", overran)
+    monkeypatch.setattr(task_types, "find_matches", overran)  # the registry names it; resolved per run
     try:
         run_id = service.start(service.add_transform(service.add_dataset(PEOPLE)), "FIND_MATCHES")
         assert execute_task_run(run_id) == "TIMEOUT"

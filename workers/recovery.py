@@ -27,6 +27,7 @@ from services.config import Config
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import TaskRun, utcnow
+from storage.run_status import ACTIVE, RunStatus
 from workers.dispatch import queued_messages, send
 from workers.tasks import resources
 
@@ -45,8 +46,8 @@ def sweep(app: Celery, config: Config) -> dict[str, int]:
     for run_id, status in run_state.active_runs(db):
         if run_lock.is_held(store.root, run_id):
             continue
-        if status == run_state.STOPPING:
-            counts["stopped"] += run_state.end(db, run_id, run_state.STOPPED, expect=(run_state.STOPPING,))
+        if status == RunStatus.STOPPING:
+            counts["stopped"] += run_state.end(db, run_id, RunStatus.STOPPED, expect=(RunStatus.STOPPING,))
         elif _still_orphaned(db, store, run_id):
             celery_id = _resend(app, db, run_id)
             log.warning("task run %s was RUNNING on a worker that died; queued again as %s", run_id, celery_id)
@@ -85,7 +86,7 @@ def _requeue_lost(app: Celery, db: Database, store: ArtifactStore) -> int:
 
 def _still_orphaned(db: Database, store: ArtifactStore, run_id: str) -> bool:
     """Re-read after the lock probe: a run that just finished released its lock after its final commit."""
-    return run_state.status(db, run_id) == run_state.RUNNING and not run_lock.is_held(store.root, run_id)
+    return run_state.status(db, run_id) == RunStatus.RUNNING and not run_lock.is_held(store.root, run_id)
 
 
 def _remove_stale_locks(db: Database, store: ArtifactStore) -> int:
@@ -94,7 +95,7 @@ def _remove_stale_locks(db: Database, store: ArtifactStore) -> int:
         return 0
     with db.session() as session:
         active = set(session.scalars(select(TaskRun.id).where(TaskRun.id.in_(stems),
-                                                               TaskRun.status.in_(run_state.ACTIVE))))
+                                                               TaskRun.status.in_(ACTIVE))))
     return run_lock.remove_stale(store.root, set(stems) - active)
 
 

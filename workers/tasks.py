@@ -29,6 +29,7 @@ from services.fanout import FanoutSettings, Send
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import TaskRun, Transform
+from storage.run_status import RunStatus
 from workers.celery_app import PARTITION_TASK_NAME, TASK_NAME
 from workers.dispatch import send_partition
 
@@ -112,7 +113,7 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
     except SoftTimeLimitExceeded:  # the backstop behind the cooperative timeout (workers.dispatch.time_limits)
         log.error("task run %s: interrupted by the Celery soft time limit", task_run_id)
         with best_effort(f"mark task run {task_run_id} timed out"):
-            run_state.end(db, task_run_id, run_state.TIMEOUT, "timed out: a stage ran past the run's timeout "
+            run_state.end(db, task_run_id, RunStatus.TIMEOUT, "timed out: a stage ran past the run's timeout "
                           "without reporting progress and was interrupted by the worker's time limit")
             upload_retention.forget(db, store.root, task_run_id)
         return run_state.status(db, task_run_id)
@@ -123,7 +124,7 @@ def execute_task_run(self: Task, task_run_id: str) -> str | None:
         else:
             message = f"internal error: {type(exc).__name__}: {exc}"
         with best_effort(f"mark task run {task_run_id} failed"):
-            run_state.end(db, task_run_id, run_state.FAILED, message)
+            run_state.end(db, task_run_id, RunStatus.FAILED, message)
             upload_retention.forget(db, store.root, task_run_id)
         raise
 
@@ -166,6 +167,6 @@ def retry_or_give_up(task: Task, db: Database, run_id: str, exc: Exception) -> N
         raise
     except Exception as publish_error:  # the retry message itself could not be sent: nothing will run it
         with best_effort(f"mark task run {run_id} failed"):
-            run_state.end(db, run_id, run_state.FAILED, f"could not re-queue after {type(exc).__name__}: {exc} "
-                          f"({type(publish_error).__name__}: {publish_error})", expect=(run_state.STARTING,))
+            run_state.end(db, run_id, RunStatus.FAILED, f"could not re-queue after {type(exc).__name__}: {exc} "
+                          f"({type(publish_error).__name__}: {publish_error})", expect=(RunStatus.STARTING,))
         raise

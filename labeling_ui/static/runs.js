@@ -1,9 +1,9 @@
 "use strict";
 (function () {
   const id = ui.ids().transformId;
-  const ACTIVE = ["STARTING", "RUNNING", "STOPPING"];
-  const LABELS = { LABELING_SET_GENERATION: "Labeling set generation", IMPORT_LABELS: "Import labels",
-    EVALUATION: "Evaluation", FIND_MATCHES: "Find matches", EXPORT_LABELS: "Export labels" };
+  const TABLE = document.getElementById("runs-table").dataset;
+  const ACTIVE = JSON.parse(TABLE.activeStatuses);  // storage.run_status
+  const LABELS = JSON.parse(TABLE.typeLabels);  // services.run_types
   let timer = null;
 
   function elapsed(run) {
