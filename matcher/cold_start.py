@@ -34,29 +34,31 @@ UNSETTLED = "its estimation did not settle"
 ADVICE = "the unsupervised model found no reliable identity signal: label a round before trusting these matches"
 
 
-def choose_cold_start(candidates: PairFeatures, random_pairs: PairFeatures
+def choose_cold_start(candidates: PairFeatures, random_pairs: PairFeatures, start: np.ndarray | None = None
                       ) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
     """``_choose``, the choice also naming the columns counted given another (``matcher.fs_tree``): what
-    groups share or what repeats another column, e.g. ``{"phone": "address"}``."""
-    fs, prob, choice = _choose(candidates, random_pairs)
+    groups share or what repeats another column, e.g. ``{"phone": "address"}``. ``start``: a previous
+    fit's posterior per candidate, to start EM from (``FellegiSunter.fit``)."""
+    fs, prob, choice = _choose(candidates, random_pairs, start)
     choice["conditioned"] = {c: p for c, p in fs.parent_.items() if p is not None}
     return fs, prob, choice
 
 
-def _choose(candidates: PairFeatures, random_pairs: PairFeatures) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
+def _choose(candidates: PairFeatures, random_pairs: PairFeatures, start: np.ndarray | None
+            ) -> tuple[FellegiSunter, np.ndarray, dict[str, Any]]:
     """The Fellegi-Sunter model, its probability of every candidate, and how it was chosen.
 
     The default learns u among the candidates (robust where blocking makes a column agree among most
     candidates); when that fit shows symptoms, the classic set-up (u from random pairs, the prior over all
     record pairs) is fitted too and kept if it shows none: two starts, chosen by plausibility, not by a
     benchmark (RLdata10000: the default took "same birth month" for the match class)."""
-    fs = FellegiSunter().fit(candidates, random_pairs)
+    fs = FellegiSunter().fit(candidates, random_pairs, start=start)
     prob = fs.predict_proba(candidates)
     found = symptoms(fs, prob, candidates)
     choice: dict[str, Any] = {"model": "u among candidates", "symptoms": found}
     if all(s.startswith(UNSETTLED) for s in found):  # slow convergence alone says nothing of the split found
         return fs, prob, choice
-    alternative = FellegiSunter(prior="random").fit(candidates, random_pairs)
+    alternative = FellegiSunter(prior="random").fit(candidates, random_pairs, start=start)
     alt_prob = alternative.predict_proba(candidates)
     alt_found = symptoms(alternative, alt_prob, candidates)
     choice["alternative"] = {"model": "u from random pairs", "symptoms": alt_found}

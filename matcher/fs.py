@@ -51,9 +51,11 @@ class FellegiSunter:
         self.tol = tol
         self.tf_adjust = tf_adjust
 
-    def fit(self, candidates: PairFeatures, random_pairs: PairFeatures, n_pairs: int | None = None) -> FellegiSunter:
+    def fit(self, candidates: PairFeatures, random_pairs: PairFeatures, n_pairs: int | None = None,
+            start: np.ndarray | None = None) -> FellegiSunter:
         """``n_pairs``: how many record pairs exist (used with ``prior="random"``); default n(n-1)/2 with n
-        inferred from the row positions seen, an overestimate for linkage (a more cautious prior)."""
+        inferred from the row positions seen, an overestimate for linkage (a more cautious prior). ``start``:
+        a posterior per candidate to start EM from (a previous fit's) instead of the obvious matches."""
         if self.prior not in ("candidates", "random"):
             raise ValueError(f"prior must be 'candidates' or 'random', not {self.prior!r}")
         self.n_levels_ = dict(candidates.n_levels)
@@ -68,7 +70,7 @@ class FellegiSunter:
         self.parent_: dict[str, str | None] = {c: None for c in self.n_levels_}
         self.m_cond_: dict[str, np.ndarray] = {}
         self.u_cond_: dict[str, np.ndarray] = {}
-        self._m_step(candidates, self._seed_posterior(candidates))
+        self._m_step(candidates, self._seed_posterior(candidates) if start is None else start)
         self._em(candidates)
         if self.dependence == "tree":
             # the structure is read off the independent fit's classes, then EM goes on with each column

@@ -75,7 +75,7 @@ class Matcher:
         # term frequencies over the entities of a first pass, then the cold start again (matcher.entity_tf)
         entities = self._unsupervised_clusters()
         recount(self.table_, entities, self.candidates_, randoms)
-        self._set_cold_start(*choose_cold_start(self.candidates_, randoms))
+        self._set_cold_start(*choose_cold_start(self.candidates_, randoms, start=self.fs_prob_))
         self.cold_start_choice_["term_frequencies"] = (f"counted over the {len(np.unique(entities)):,} entities "
                                                        "of a first unsupervised pass")
         self.best_ = self._best_per_record(self.candidates_)
