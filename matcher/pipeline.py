@@ -1,14 +1,20 @@
 """The matcher: profile -> block -> score -> cluster, as one scikit-learn style estimator.
 
 ``Matcher(settings).fit(records, labels)`` learns everything about one dataset (blocking rules, candidate
-pairs, the unsupervised model and, with labels, the classifier); ``predict()`` clusters with the current
-knobs, so moving ``precision_recall_tradeoff`` re-clusters without re-scoring.
+pairs, the unsupervised model and, with labels, the classifier); ``predict(decision)`` clusters with the
+user's decisions (``matcher.decision.Decision``: threshold, enforced labels, one-to-one, cluster cap), so moving
+``precision_recall_tradeoff`` re-clusters without re-scoring. A fitted matcher is a value: ``predict`` changes
+nothing in it, and what would change it (new labels, the service's cached parts) returns a new matcher
+(``refit_labels``, ``with_records``, ``with_knobs``, ``with_candidate_design``, ``without_data``).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,11 +26,13 @@ from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_th
 from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
+from matcher.decision import Decision
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
 from matcher.features import PairFeatures, compare
 from matcher.labels import Labels
-from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
+from matcher.link_mode import LinkMode, label_evidence, model_evidence
+from matcher.link_mode import decide as decide_link_mode
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
@@ -73,28 +81,68 @@ class Matcher:
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
                                                    self.fs_prob_) if self.table_.source is not None else None
         self.best_ = self._best_per_record(self.candidates_)
-        self.refit_labels(labels)
+        self._learn_labels(labels)
         progress.finish()
         return self
 
-    def attach_records(self, records: pd.DataFrame) -> Matcher:
-        """Give a fitted matcher its input rows back: the service caches fits without them (they are the
-        dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
+    def _copy(self) -> Matcher:
+        """A shallow copy: the fitted parts are shared and never written into, only rebound on the copy."""
+        return copy.copy(self)
+
+    def with_records(self, records: pd.DataFrame) -> Matcher:
+        """This fitted matcher with its input rows given back: the service caches fits without them (they are
+        the dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
         Only the row count is checked: the columns and keys were validated when the matcher was fitted.
         The primary-key column alone is enough for everything but whole output rows: ``predict`` then gives
         the key, ``match_id`` and ``match_confidence_score`` (the service joins those to its dataset file)."""
         rows = _keyed(records, self.settings_.primary_key)
         if len(rows) != self.table_.n:
             raise InputError(f"the fitted matcher saw {self.table_.n} records, not {len(rows)}")
-        self.records_ = rows
-        return self
+        out = self._copy()
+        out.records_ = rows
+        return out
+
+    def with_knobs(self, settings: Settings, progress: ProgressCallback | None = None) -> Matcher:
+        """This fitted matcher under ``settings`` (same fit, e.g. a cached one): it takes their knobs that act
+        after the fit (precision/recall, enforce labels, one-to-one; the next ``refit_labels`` decides the link
+        mode and second stage with them) and reports to ``progress``."""
+        out = self._copy()
+        out.settings, out.progress = settings, progress
+        out.settings_ = dataclasses.replace(
+            self.settings_, precision_recall_tradeoff=settings.precision_recall_tradeoff,
+            enforce_labels=settings.enforce_labels, one_to_one=settings.one_to_one)
+        return out
+
+    def with_candidate_design(self, design: np.ndarray) -> Matcher:
+        """This fitted matcher with ``candidate_design()`` given (e.g. memory-mapped from the service's cache)."""
+        if design.shape[0] != len(self.candidates_):
+            raise ValueError(f"a design of {design.shape[0]} rows for {len(self.candidates_)} candidates")
+        out = self._copy()
+        out.candidate_design_ = design
+        return out
+
+    def without_data(self) -> Matcher:
+        """This fitted matcher without its input rows, progress callback and candidates' design matrix: what
+        the service caches (the rows are the dataset file, the design a file of its own; ``with_records`` and
+        ``with_candidate_design`` give them back)."""
+        out = self._copy()
+        del out.records_
+        out.progress, out.candidate_design_ = None, None
+        return out
 
     def refit_labels(self, labels: Labels | None,
                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> Matcher:
-        """Learn from new labels reusing blocking and features: a labeling round costs seconds.
+        """A new fitted matcher that learnt from ``labels`` reusing this one's blocking and features (a labeling
+        round costs seconds); this one is left as it was.
 
-        ``score_candidates(self)`` may replace ``self.score(self.candidates_)`` with an equivalent that spreads
-        the work (the service scores large candidate sets in partitions on several workers)."""
+        ``score_candidates(matcher)`` may replace ``matcher.score(matcher.candidates_)`` with an equivalent that
+        spreads the work (the service scores large candidate sets in partitions on several workers)."""
+        out = self._copy()
+        out._learn_labels(labels, score_candidates)
+        return out
+
+    def _learn_labels(self, labels: Labels | None,
+                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> None:
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.link_mode_ = self._link_mode()
@@ -106,14 +154,13 @@ class Matcher:
             self.competition_, self.prob_ = self.second_stage(self.classifier_, self.labeled_, prob)
         # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
         self.balanced_threshold_ = expected_f1_threshold(self.prob_) if self.classifier_ is not None else 0.5
-        return self
 
     def _link_mode(self) -> LinkMode:
         source, lab = self.table_.source, self.labeled_
         labeled = None
         if source is not None and lab is not None:
             labeled = label_evidence(self.table_.n, source, lab.left, lab.right, lab.is_match)
-        return decide(self.settings_.one_to_one, source is not None, self.model_link_evidence_, labeled)
+        return decide_link_mode(self.settings_.one_to_one, source is not None, self.model_link_evidence_, labeled)
 
     @property
     def links_one_to_one(self) -> bool:
@@ -259,26 +306,30 @@ class Matcher:
         return self.fs_.predict_proba(features)
 
     @property
-    def threshold(self) -> float:
-        """The probability a pair needs to be linked. precision_recall_tradeoff 0.5 is the balanced threshold
-        (``expected_f1_threshold`` once a classifier is trained, else 0.5); moving it towards 0 or 1 moves the
-        threshold linearly towards 0.01 or 0.99."""
-        p = float(np.clip(self.settings_.precision_recall_tradeoff, 0.01, 0.99))
-        centre = getattr(self, "balanced_threshold_", 0.5)
-        if p <= 0.5:
-            return 0.01 + (p - 0.01) / 0.49 * (centre - 0.01)
-        return centre + (p - 0.5) / 0.49 * (0.99 - centre)
+    def default_decision(self) -> Decision:
+        """The decisions the settings of the fit hold (``Decision.from_settings``)."""
+        return Decision.from_settings(self.settings_)
 
-    def predict(self, precision_recall_tradeoff: float | None = None, enforce_labels: bool | None = None,
-                one_to_one_links: bool | None = None) -> MatchResult:
-        if precision_recall_tradeoff is not None:
-            self.settings_.precision_recall_tradeoff = precision_recall_tradeoff
-        enforce = self.settings_.enforce_labels if enforce_labels is None else enforce_labels
-        asked = self.settings_.one_to_one if one_to_one_links is None else one_to_one_links
-        if asked and self.table_.source is None:
+    @property
+    def threshold(self) -> float:
+        """The probability a pair needs to be linked under ``default_decision`` (``Decision.threshold``):
+        precision_recall_tradeoff 0.5 is the balanced threshold (``expected_f1_threshold`` once a classifier is
+        trained, else 0.5)."""
+        return self.default_decision.threshold(self.balanced_threshold_)
+
+    def predict(self, decision: Decision | None = None, *, precision_recall_tradeoff: float | None = None,
+                enforce_labels: bool | None = None, one_to_one_links: bool | None = None) -> MatchResult:
+        """The clusters under ``decision`` (default: ``default_decision``). Changes nothing in the matcher.
+        The keywords are a shorthand for the decision of the fit's settings with those fields replaced."""
+        if decision is None:
+            changed: dict[str, Any] = {"precision_recall_tradeoff": precision_recall_tradeoff,
+                                       "enforce_labels": enforce_labels, "one_to_one": one_to_one_links}
+            decision = dataclasses.replace(self.default_decision,
+                                           **{k: v for k, v in changed.items() if v is not None})
+        if decision.one_to_one and self.table_.source is None:
             raise SettingsError("one-to-one links need a source column (two-table linkage)")
-        one = self.links_one_to_one if one_to_one_links is None else one_to_one_links
-        return assemble_result(self, enforce, one)
+        one = self.links_one_to_one if decision.one_to_one is None else decision.one_to_one
+        return assemble_result(self, decision, one)
 
     def edges(self, enforce: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate pairs and probabilities; with enforce, labeled pairs are pinned to 1 or 0."""
@@ -300,11 +351,13 @@ class Matcher:
         m = lab.is_match
         return Constraints(must=(lab.left[m], lab.right[m]), cannot=(lab.left[~m], lab.right[~m]))
 
-    def cluster_labels(self, enforce: bool, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """Cluster per record plus the edges it was decided on (candidates + completed pairs)."""
+    def cluster_labels(self, decision: Decision, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Cluster per record plus the edges it was decided on (candidates + completed pairs), linking
+        one-to-one when ``one``."""
+        enforce = decision.enforce_labels
         left, right, prob = self.edges(enforce)
         constraints = self.constraints() if enforce else None
-        n, t = self.table_.n, self.threshold
+        n, t = self.table_.n, decision.threshold(self.balanced_threshold_)
         if one:
             return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
         strong = prob >= t
@@ -314,7 +367,7 @@ class Matcher:
         if len(ml):
             left, right = np.r_[left, ml], np.r_[right, mr]
             prob = np.r_[prob, self.score(compare(self.table_, ml, mr))]
-        labels = cluster(n, left, right, prob, t, constraints, self.settings_.max_cluster_size, drawn)
+        labels = cluster(n, left, right, prob, t, constraints, decision.max_cluster_size, drawn)
         return labels, (left, right, prob)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:

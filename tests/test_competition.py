@@ -101,7 +101,7 @@ def test_one_to_one_labels_fit_the_competition_stage(linkage, one_to_one_matcher
     records, truth, source = linkage
     matcher = copy.copy(one_to_one_matcher)
     frame = make_labels(records, truth, matcher.candidates_.left, matcher.candidates_.right, n_sets=20, seed=1)
-    matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
+    matcher = matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
     assert matcher.competition_ is not None
     assert np.all((matcher.prob_ >= 0) & (matcher.prob_ <= 1))
     assert score_output(matcher.predict().records, truth, source)["f1"] >= 0.97
