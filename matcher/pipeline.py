@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from matcher.decision import Decision
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
 from matcher.features import PairFeatures, compare
+from matcher.frozen import Classifier, FrozenClassifier
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, label_evidence, model_evidence
 from matcher.link_mode import decide as decide_link_mode
@@ -39,6 +40,9 @@ from matcher.progress import Progress, ProgressCallback
 from matcher.results import LabeledPairs, MatchResult
 from matcher.sampling import random_pairs
 from matcher.settings import Settings
+
+if TYPE_CHECKING:
+    from matcher.model_file import SavedModel
 
 RANDOM_PAIRS = 200_000
 PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
@@ -53,6 +57,7 @@ class Matcher:
     once a classifier needs it ``candidate_design_`` (``candidate_design``)."""
 
     candidate_design_: np.ndarray | None
+    classifier_: Classifier | None
 
     def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
         self.settings = settings
@@ -69,21 +74,59 @@ class Matcher:
         self.table_ = prepare(self.records_, self.settings_, progress)
         progress.stage("blocking")
         self.blocker_ = Blocker(self.settings_.accuracy_cost_tradeoff).fit(self.table_, progress)
+        random = self._compare_candidates(progress)
+        # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
+        # the scores while no classifier can be trained): ~1 s at 1M records each time
+        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_, random)
+        self._read_cold_start()
+        self._learn_labels(labels)
+        progress.finish()
+        return self
+
+    def _compare_candidates(self, progress: Progress) -> PairFeatures:
+        """Compare the blocker's candidate pairs (``candidates_``); returns random pairs compared likewise."""
         progress.stage("features")
         left, right = decode(self.blocker_.pair_ids_, self.table_.n)
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
-        # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
-        # the scores while no classifier can be trained): ~1 s at 1M records each time
-        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_,
-                                                                            compare(self.table_, rl, rr))
+        return compare(self.table_, rl, rr)
+
+    def _read_cold_start(self) -> None:
+        """What the cold start's scores tell about the records: link evidence and each record's best scores."""
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
                                                    self.fs_prob_) if self.table_.source is not None else None
         self.best_ = self._best_per_record(self.candidates_)
-        self._learn_labels(labels)
-        progress.finish()
-        return self
+
+    @classmethod
+    def from_model(cls, model: SavedModel, records: pd.DataFrame, progress: ProgressCallback | None = None
+                   ) -> Matcher:
+        """A saved model (``matcher.model_file``) applied to ``records`` with its columns, the data it was
+        fitted on or another: re-blocked by its rules, compared, scored by its models (no EM, no classifier
+        fit), with its link mode, balanced threshold and the labeled pairs whose keys are in ``records``."""
+        out = cls(model.settings, progress)
+        stages = Progress(progress)
+        out.records_ = _validated(records, model.settings)
+        stages.stage("prepare")
+        out.settings_ = Settings.from_dict(model.settings.to_dict())
+        out.table_ = prepare(out.records_, out.settings_, stages)
+        stages.stage("blocking")
+        out.blocker_ = Blocker.from_rules(out.settings_.accuracy_cost_tradeoff, model.rules, out.table_)
+        random = out._compare_candidates(stages)
+        out.fs_ = model.cold_start(out.candidates_, random)
+        out.fs_prob_, out.cold_start_choice_ = out.fs_.predict_proba(out.candidates_), model.cold_start_choice
+        out._read_cold_start()
+        out.labels_, out.link_mode_ = None, model.link_mode
+        out.labeled_ = model.labeled_pairs(out.records_[out.settings_.primary_key])
+        out.classifier_ = model.classifier
+        with scoring_threads(len(out.candidates_)):
+            first = out.score(out.candidates_)
+        out.competition_ = model.competition(out.table_.n, out.candidates_.left, out.candidates_.right, first)
+        out.prob_ = first if out.competition_ is None else \
+            out.competition_.predict_proba(first, out.candidates_.left, out.candidates_.right)
+        out.balanced_threshold_ = model.balanced_threshold
+        stages.finish()
+        return out
 
     def _copy(self) -> Matcher:
         """A shallow copy: the fitted parts are shared and never written into, only rebound on the copy."""
@@ -294,7 +337,8 @@ class Matcher:
         neg = rng.permutation(_uncontradicted(neg, -p[neg], -lab_prob, ~lab.is_match, -0.05))[:per_class]
         return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
-    def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:
+    def score(self, features: PairFeatures,
+              classifier: PairClassifier | FrozenClassifier | None | str = "fitted") -> np.ndarray:
         """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior. Without the
         one-to-one second stage, which needs every candidate's score: ``prob_`` holds the final probabilities."""
         model = self.classifier_ if isinstance(classifier, str) else classifier
