@@ -118,24 +118,47 @@ class SavedModel:
         return stage
 
 
-def save_model(fitted: Matcher, path: str | Path) -> SavedModel:
-    """Write ``fitted`` to ``path`` (atomically: a reader sees the whole file or the previous one)."""
+def model_bytes(fitted: Matcher) -> bytes:
+    """``fitted`` as the bytes of a model file."""
     manifest, arrays = _contents(fitted)
     members = {f"{ARRAY_DIR}{name}.npy": _npy(array) for name, array in sorted(arrays.items())}
     members[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
     members[CHECKSUMS] = sums.encode("ascii")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in [MANIFEST, CHECKSUMS, *sorted(n for n in members if n.startswith(ARRAY_DIR))]:
+            archive.writestr(name, members[name])
+    return buffer.getvalue()
+
+
+def save_model(fitted: Matcher, path: str | Path) -> None:
+    """Write ``fitted`` to ``path`` (atomically: a reader sees the whole file or the previous one)."""
+    data = model_bytes(fitted)
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in [MANIFEST, CHECKSUMS, *sorted(n for n in members if n.startswith(ARRAY_DIR))]:
-                archive.writestr(name, members[name])
+        temporary.write_bytes(data)
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise InputError(f"cannot write model {path}: {exc}") from exc
-    return load_model(target)
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A model file's ``model.json`` alone, checked against its checksum (for listing models cheaply)."""
+    where = f"model {path}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in (MANIFEST, CHECKSUMS) if name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise InputError(f"{where} cannot be read as a model file: {exc}") from exc
+    manifest = _manifest(members, where)
+    lines = members.get(CHECKSUMS, b"").decode("ascii", errors="replace").splitlines()
+    listed = {name: digest for digest, _, name in (line.partition("  ") for line in lines)}
+    if listed.get(MANIFEST) != hashlib.sha256(members[MANIFEST]).hexdigest():
+        raise InputError(f"{where} fails its SHA-256 checksum for {MANIFEST}")
+    return manifest
 
 
 def load_model(path: str | Path) -> SavedModel:

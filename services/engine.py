@@ -98,6 +98,8 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
             content = content.resolve()
         if isinstance(content, pd.DataFrame | pa.Table):
             write_table(content, target)
+        elif isinstance(content, bytes):
+            store.publish(content, target)
         else:
             store.publish(json.dumps(jsonable(content), indent=2).encode("utf-8"), target)
     if outcome.output is None:
@@ -107,7 +109,7 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome) -> str | None:
 
 def _deferred(content: FileContent) -> TypeGuard[Deferred]:
     """Deferred content (``RunContext.Deferred``) is written last: others are written while it is computed."""
-    return not isinstance(content, pd.DataFrame | pa.Table | dict)
+    return not isinstance(content, pd.DataFrame | pa.Table | dict | bytes)
 
 
 def _discard_deferred(outcome: Outcome) -> None:
