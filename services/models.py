@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select
 
 from matcher.errors import MatcherError
-from matcher.model_file import read_manifest
+from matcher.model_file import model_bytes, read_manifest
+from matcher.pipeline import Matcher
 from services.config import Config
 from services.errors import NotFound
 from storage.db import Database
@@ -40,6 +41,16 @@ class ModelVersion:
     schema_version: int
     metrics: dict[str, Any]
     path: Path
+
+
+def model_files(matcher: Matcher) -> dict[str, bytes]:
+    """A FIND_MATCHES run's model file, ``{MODEL_FILE: bytes}``; none (logged) when the model cannot be saved
+    exactly (``matcher.model_file``): the run's matches matter more than its downloadable model."""
+    try:
+        return {MODEL_FILE: model_bytes(matcher)}
+    except MatcherError as exc:
+        log.warning("the model of this run is not saved: %s", exc)
+        return {}
 
 
 def list_models(config: Config, db: Database, transform_id: str) -> list[ModelVersion]:

@@ -29,9 +29,9 @@ from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from matcher.model_file import model_bytes
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
+from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
 from storage.models import Label, LabelingSet, Transform, utcnow
@@ -106,8 +106,7 @@ def find_matches(ctx: RunContext) -> Outcome:
         matches = records if rows is None else rows
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
                                      "stats.json": result.stats, "pairs.parquet": pairs,
-                                     "clusters.parquet": review_table(matches, ranks),
-                                     "model.zip": model_bytes(matcher)}  # services.models: its model versions
+                                     "clusters.parquet": review_table(matches, ranks), **model_files(matcher)}
     return Outcome(files, "matches.csv", "csv")
 
 
