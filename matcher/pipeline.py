@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from matcher.assemble import assemble_result
 from matcher.blocking import Blocker, decode
@@ -37,6 +36,7 @@ from matcher.link_mode import decide as decide_link_mode
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
+from matcher.pseudo_labels import pseudo_labels
 from matcher.results import LabeledPairs, MatchResult
 from matcher.sampling import random_pairs
 from matcher.settings import Settings
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
     from matcher.model_file import SavedModel
 
 RANDOM_PAIRS = 200_000
-PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
-PSEUDO_MIN = 1000
-PSEUDO_MIN_PRECISION = 0.9  # pseudo-labels of a class are dropped once the human labels reject this accuracy
 
 
 class Matcher:
@@ -297,7 +294,8 @@ class Matcher:
         features = compare(self.table_, lab.left, lab.right)
         X = self.design(features)
         y, groups = lab.is_match, lab.set_id.astype(str)
-        pseudo = self._pseudo_labels(lab, self.fs_.predict_proba(features))
+        pseudo = pseudo_labels(self.fs_prob_, self.candidates_.left, self.candidates_.right, self.table_.n, lab,
+                               self.fs_.predict_proba(features), self.settings_.seed)
         if pseudo is not None:
             idx, py = pseudo
             X = np.vstack([X, self.candidate_design()[idx]])
@@ -313,29 +311,6 @@ class Matcher:
             return lab
         keep = source[lab.left] != source[lab.right]
         return LabeledPairs(lab.left[keep], lab.right[keep], lab.is_match[keep], lab.set_id[keep])
-
-    def _pseudo_labels(self, lab: LabeledPairs, lab_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the human labels:
-        a few labels then refine the unsupervised model rather than start from nothing. ``lab_prob`` is the
-        unsupervised probability of each labeled pair: a class of verdicts the humans contradict is dropped
-        (on products, pairs scored >= 0.95 are matches less than half the time), and only the verdicts more
-        extreme than every contradicted one remain (``_uncontradicted``)."""
-        p = self.fs_prob_
-        n = self.table_.n
-        ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
-            np.maximum(self.candidates_.left, self.candidates_.right)
-        lab_ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
-        free = ~np.isin(ids, lab_ids)
-        rng = np.random.default_rng(self.settings_.seed)
-        pos = np.flatnonzero(free & (p >= 0.95))
-        neg = np.flatnonzero(free & (p <= 0.05))
-        if len(pos) < 5 or len(neg) < 5:
-            return None
-        # counted, not weighted: sample weights make gradient boosting's binning ~10x slower
-        per_class = max(PSEUDO_MIN, int(PSEUDO_SHARE * len(lab.left) / 2))
-        pos = rng.permutation(_uncontradicted(pos, p[pos], lab_prob, lab.is_match, 0.95))[:per_class]
-        neg = rng.permutation(_uncontradicted(neg, -p[neg], -lab_prob, ~lab.is_match, -0.05))[:per_class]
-        return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
 
     def score(self, features: PairFeatures,
               classifier: PairClassifier | FrozenClassifier | None | str = "fitted") -> np.ndarray:
@@ -416,33 +391,6 @@ class Matcher:
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
         return pairs_frame(self, min_probability)
-
-
-def _trusted(correct: np.ndarray) -> bool:
-    """Whether verdicts are consistent with being PSEUDO_MIN_PRECISION right, given which of them the humans
-    confirmed: a one-sided binomial test at 5% (no labeled verdicts: no evidence against them)."""
-    if len(correct) == 0:
-        return True
-    test = binomtest(int(correct.sum()), len(correct), PSEUDO_MIN_PRECISION, alternative="less")
-    return bool(test.pvalue >= 0.05)
-
-
-def _uncontradicted(pool: np.ndarray, score: np.ndarray, lab_score: np.ndarray, correct: np.ndarray,
-                    cut: float) -> np.ndarray:
-    """The pseudo-label candidates ``pool`` (``score >= cut``) a class of verdicts may use, given the labeled
-    pairs' scores and whether each verdict ``lab_score >= cut`` was right (scores oriented: higher = surer).
-
-    All of them while the humans do not reject the verdicts (``_trusted``); else only those scored beyond
-    every contradicted labeled pair, or none if fewer than 5. Active learning labels exactly where the
-    unsupervised model errs (a cora round held 7 labeled pairs at P <= 0.05, 6 of them matches, while 97% of
-    the 21,714 candidates there are non-matches): dropping the whole class then trained on 356 matches
-    against 94 non-matches, whose probabilities summed to 32,077 matches among 37,709 candidates (14,352
-    true) and F1 fell from 0.86 to 0.70."""
-    verdict = lab_score >= cut
-    if _trusted(correct[verdict]):
-        return pool
-    keep = pool[score > lab_score[verdict & ~correct].max()]
-    return keep if len(keep) >= 5 else pool[:0]
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
