@@ -10,6 +10,7 @@ classifier gives the fitted one's probabilities bit for bit (checked when a mode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import interpolate
@@ -35,21 +36,40 @@ class FrozenFold:
     calibration: dict[str, np.ndarray]  # sigmoid: ab = [a, b]; isotonic: x, y, bounds = [min, max]
 
     def decision(self, X: np.ndarray) -> np.ndarray:
-        """The trees' summed raw output (scikit-learn's ``decision_function``), tree after tree in float64."""
-        n = len(X)
-        rows = np.arange(n)
+        """The trees' summed raw output (scikit-learn's ``decision_function``), tree after tree in float64.
+
+        A row walks down a tree by the same comparisons as scikit-learn's (missing values go where the node
+        says, else ``x <= threshold`` goes left). For speed a leaf is its own child on both sides (a row that
+        reached it stays), each node's two children sit side by side (``children[2 * node + went_left]``) and
+        the rows' values are gathered from the flattened matrix."""
+        n, width = X.shape
+        flat = np.ascontiguousarray(X).ravel()
+        row_start = np.arange(n, dtype=np.int64) * width
         raw = np.zeros(n) + self.baseline
-        feature, threshold = self.nodes["feature"], self.nodes["threshold"]
-        missing_left, is_leaf = self.nodes["missing_left"], self.nodes["is_leaf"]
-        left, right, value = self.nodes["left"], self.nodes["right"], self.nodes["value"]
+        feature, threshold, missing_left, children = self._walk
+        value = self.nodes["value"]
+        has_missing = bool(np.isnan(flat).any())
         for root, depth in zip(self.tree_starts, self.depths, strict=True):
             node = np.full(n, root, dtype=np.int64)
             for _ in range(int(depth)):
-                x = X[rows, feature[node]]
-                go_left = np.where(np.isnan(x), missing_left[node], x <= threshold[node])
-                node = np.where(is_leaf[node], node, np.where(go_left, left[node], right[node]))
-            raw += value[node]
+                x = flat.take(row_start + feature.take(node))
+                went_left = x <= threshold.take(node)
+                if has_missing:
+                    went_left = np.where(np.isnan(x), missing_left.take(node), went_left)
+                node = children.take(2 * node + went_left)
+            raw += value.take(node)
         return raw
+
+    @cached_property
+    def _walk(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Feature, threshold, missing-goes-left and children per node, leaves pointing at themselves."""
+        leaf = self.nodes["is_leaf"].astype(bool)
+        own = np.arange(len(leaf), dtype=np.int64)
+        left = np.where(leaf, own, self.nodes["left"])
+        right = np.where(leaf, own, self.nodes["right"])
+        children = np.column_stack([right, left]).ravel()  # [2 * node] if it went right, [2 * node + 1] if left
+        feature = np.where(leaf, 0, self.nodes["feature"]).astype(np.int64)
+        return feature, self.nodes["threshold"], self.nodes["missing_left"].astype(bool), children
 
     def calibrated(self, decision: np.ndarray) -> np.ndarray:
         if self.method == "sigmoid":
