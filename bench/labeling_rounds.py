@@ -84,7 +84,7 @@ def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one
                 else random_sets(matcher, num_sets, set_size, set(exclude), rng))
         answered = label_from_truth(labeling_file(matcher, sets), truth, pk)
         labels = labels.append(read_labels(answered, pk))
-        matcher.refit_labels(labels)
+        matcher = matcher.refit_labels(labels)
         seconds = round(time.time() - t, 2)  # choosing the sets + refitting on every label so far
     return out
 

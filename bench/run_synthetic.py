@@ -54,7 +54,7 @@ def ours(data: Path, rounds: int) -> None:
     for r in range(rounds):
         sets = choose_sets(matcher, 10, 10, labels.key_set(), seed=r)
         answered = label_from_truth(labeling_file(matcher, sets), entity, "id")
-        matcher.refit_labels(labels := labels.append(read_labels(answered, "id")))
+        matcher = matcher.refit_labels(labels := labels.append(read_labels(answered, "id")))
     result = matcher.predict()
     score = pairwise_scores(result.records[["id", "match_id"]], truth, None)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,7 +11,7 @@ from labeling_ui.auth import authenticate_request
 from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
-from services import clusters, datasets, labels, outputs, task_runs, transforms
+from services import clusters, datasets, labels, models, outputs, task_runs, transforms
 from services.errors import ValidationError
 from services.validation import only_fields
 
@@ -116,6 +116,24 @@ def patch_transform(transform_id: str) -> Any:
 def delete_transform(transform_id: str) -> Any:
     transforms.delete_transform(ms.config, ms.db, transform_id)
     return "", 204
+
+
+# -- model versions ---------------------------------------------------------------------------------------
+
+
+@bp.get("/transforms/<transform_id>/models")
+def list_models(transform_id: str) -> Any:
+    """The model of each succeeded FIND_MATCHES run, newest first (docs/model-format.md)."""
+    found = models.list_models(ms.config, ms.db, transform_id)
+    return jsonify({"models": [schemas.model_json(m) for m in found]})
+
+
+@bp.get("/transforms/<transform_id>/models/<version>")
+def download_model(transform_id: str, version: str) -> Any:
+    """One model version as its file, for ``matcher match --model``."""
+    found = models.get_model(ms.config, ms.db, transform_id, version)
+    return send_file(found.path, mimetype="application/zip", as_attachment=True,
+                     download_name=f"model-{transform_id}-{version}.zip")
 
 
 # -- task runs --------------------------------------------------------------------------------------------

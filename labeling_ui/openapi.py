@@ -111,6 +111,18 @@ def _transform_paths() -> dict[str, Any]:
                         "400 401 403 404 415 422 503", requestBody=_body("LabelsUpload", "multipart/form-data"),
                         parameters=[IDEMPOTENCY]),
         },
+        "/transforms/{transform_id}/models": {
+            "parameters": [tf],
+            "get": _op("The model of each succeeded FIND_MATCHES run, newest first",
+                       {"200": _json("ModelList", "Model versions")}, "401 404"),
+        },
+        "/transforms/{transform_id}/models/{version}": {
+            "parameters": [tf, _path_param("version")],
+            "get": _op("Download a model version (docs/model-format.md), for `matcher match --model`",
+                       {"200": {"description": "The model file",
+                                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+                       "401 404"),
+        },
         "/transforms/{transform_id}/labeling-sets": {
             "parameters": [tf],
             "get": _op("Labeling sets (proposed or labeled)", {"200": _json("LabelingSetList", "Sets")}, "401 404"),
@@ -241,6 +253,14 @@ def _schemas() -> dict[str, Any]:
                          "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,
                          "execution_seconds": {"type": ["number", "null"]}}, ("id", "type", "status")),
         "TaskRunList": _obj({"task_runs": {"type": "array", "items": _ref("TaskRun")}}, ("task_runs",)),
+        "Model": _obj({"version": {"type": "string", "description": "the id of the FIND_MATCHES run that wrote it"},
+                       "created_at": TIME, "labels": {"type": "integer", "description": "labeled pairs it learnt from"},
+                       "schema_version": INT,
+                       "metrics": {"type": "object", "description": "the run's statistics: records, candidate_pairs, "
+                                                                    "clusters, records_in_clusters, model, threshold, "
+                                                                    "one_to_one, blocking_recall"}},
+                      ("version", "created_at", "labels", "schema_version", "metrics")),
+        "ModelList": _obj({"models": {"type": "array", "items": _ref("Model")}}, ("models",)),
         "ClusterPair": _obj({"key_a": STR, "key_b": STR, "probability": {"type": ["number", "null"]},
                              "contributions": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
                                                "description": "column -> log2 odds it adds to the pair's score"}},

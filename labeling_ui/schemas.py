@@ -10,6 +10,7 @@ from services import tokens
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
 from services.errors import ValidationError
 from services.labels import SetSummary, SetView
+from services.models import ModelVersion
 from services.transforms import TransformInfo
 from storage.models import ApiToken, Dataset, Label, TaskRun, User
 from storage.run_status import RunStatus
@@ -79,6 +80,11 @@ def task_run_json(run: TaskRun) -> dict[str, Any]:
             "output_format": run.output_format, "timeout_minutes": run.timeout_minutes, "attempts": run.attempts,
             "created_by": run.created_by, "created_at": iso(run.created_at), "started_on": iso(run.started_on),
             "completed_on": iso(run.completed_on), "execution_seconds": run.execution_seconds}
+
+
+def model_json(model: ModelVersion) -> dict[str, Any]:
+    return {"version": model.version, "created_at": model.created_at, "labels": model.labels,
+            "schema_version": model.schema_version, "metrics": model.metrics}
 
 
 def _public_params(run: TaskRun) -> dict[str, Any]:

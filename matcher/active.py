@@ -72,7 +72,7 @@ def _seed_scores(matcher: Matcher) -> np.ndarray:
     score = uncertainty(prob)
     if matcher.links_one_to_one:
         return score
-    clusters, _ = matcher.cluster_labels(matcher.settings_.enforce_labels, False)
+    clusters, _ = matcher.cluster_labels(matcher.default_decision, False)
     joined = clusters[matcher.candidates_.left] == clusters[matcher.candidates_.right]
     overruled = joined != (prob >= matcher.threshold)
     return np.where(overruled, np.maximum(score, np.where(joined, 1.0 - prob, prob)), score)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from matcher.cold_start import diagnose, warning
+from matcher.decision import Decision
 from matcher.results import MatchResult
 
 if TYPE_CHECKING:
@@ -66,13 +68,13 @@ def blocking_recall(matcher: Matcher) -> float | None:
     return float((proposed[at] == wanted).mean()) if len(proposed) else 0.0
 
 
-def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
-    labels, (left, right, prob) = matcher.cluster_labels(enforce, one)
+def assemble_result(matcher: Matcher, decision: Decision, one: bool) -> MatchResult:
+    labels, (left, right, prob) = matcher.cluster_labels(decision, one)
     keys = matcher.records_[matcher.settings_.primary_key]
     out = matcher.records_.copy()
     out["match_id"] = match_ids(keys, labels)
     out["match_confidence_score"] = confidence(matcher.table_.n, labels, left, right, prob)
-    stats = run_stats(matcher, labels)
+    stats = run_stats(matcher, labels, decision)
     symptoms = diagnose(matcher) if matcher.classifier_ is None else []  # labels replace the cold start
     stats["cold_start_warning"], stats["cold_start_evidence"] = warning(symptoms), symptoms
     stats["cold_start_model"] = getattr(matcher, "cold_start_choice_", {})
@@ -80,13 +82,14 @@ def assemble_result(matcher: Matcher, enforce: bool, one: bool) -> MatchResult:
     stats["one_to_one_reason"] = matcher.link_mode_.reason if one == matcher.links_one_to_one else \
         f"one-to-one {'on' if one else 'off'}: asked for this run"
     if matcher.labeled_ is not None:
-        model_only = labels if not enforce else matcher.cluster_labels(False, one)[0]
+        model_only = labels if not decision.enforce_labels else \
+            matcher.cluster_labels(replace(decision, enforce_labels=False), one)[0]
         stats["labels_broken_by_model"] = broken_constraints(matcher, model_only)
         stats["labels_broken_in_output"] = broken_constraints(matcher, labels)
     return MatchResult(records=out, stats=stats)
 
 
-def run_stats(matcher: Matcher, labels: np.ndarray) -> dict[str, Any]:
+def run_stats(matcher: Matcher, labels: np.ndarray, decision: Decision) -> dict[str, Any]:
     sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
     fs = matcher.fs_
     return {
@@ -98,14 +101,14 @@ def run_stats(matcher: Matcher, labels: np.ndarray) -> dict[str, Any]:
         "model": "classifier" if matcher.classifier_ is not None else "fellegi_sunter",
         "em_iterations": int(fs.n_iter_),
         "em_match_share": round(float(fs.lambda_), 6),
-        "threshold": matcher.threshold,
+        "threshold": decision.threshold(matcher.balanced_threshold_),
         "clusters": int((sizes > 1).sum()),
         "records_in_clusters": int(sizes[sizes > 1].sum()),
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         # a cap binds only when the user set one; it is reported when a cluster reached it
-        "max_cluster_size": matcher.settings_.max_cluster_size,
-        "max_cluster_size_reached": bool(matcher.settings_.max_cluster_size is not None and len(sizes)
-                                         and sizes.max() >= matcher.settings_.max_cluster_size),
+        "max_cluster_size": decision.max_cluster_size,
+        "max_cluster_size_reached": bool(decision.max_cluster_size is not None and len(sizes)
+                                         and sizes.max() >= decision.max_cluster_size),
         "placeholder_values": dict(getattr(matcher.table_, "placeholders", {})),
         "column_types": {c.name: c.type for c in matcher.settings_.columns},
     }

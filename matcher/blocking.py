@@ -229,13 +229,38 @@ class Blocker:
     def fit(self, table: PreparedTable, progress: Progress | None = None) -> Blocker:
         budget = BlockingBudget.from_tradeoff(self.accuracy_cost_tradeoff, table.n)
         self.budget_ = budget
-        pair_ids = self._rule_pass(table, budget, progress)
+        self._add_neighbours(table, budget, self._rule_pass(table, budget, progress))
+        return self
+
+    @classmethod
+    def from_rules(cls, accuracy_cost_tradeoff: float, rules: list[RuleReport], table: PreparedTable) -> Blocker:
+        """A blocker yielding ``table``'s candidates by rules chosen on another fit (a saved model): the rules used
+        there are used here whatever they cost on this data (a rule whose key this data lacks is skipped: e.g. a
+        name column's sorted-tokens key exists only where names have several words), then the TF-IDF pass runs
+        as in ``fit``. On the data of that fit it yields the same pairs."""
+        blocker = cls(accuracy_cost_tradeoff)
+        budget = blocker.budget_ = BlockingBudget.from_tradeoff(accuracy_cost_tradeoff, table.n)
+        determines = _Determination(table)
+        blocker.rules_, chunks = [], []
+        for rule in rules:
+            if not rule.used or not all(key in table.keys for key in rule.keys):
+                blocker.rules_.append(RuleReport(rule.keys, rule.pairs, rule.dropped_blocks, False))
+                continue
+            codes = _rule_codes(table, rule.keys)
+            pairs, _, dropped = rule_cost(codes, budget.max_block_size, budget.window)
+            blocker.rules_.append(RuleReport(rule.keys, pairs, dropped, True))
+            chunks.append(_cross_source(cls._rule_pairs(table, rule.keys, codes, budget, determines), table))
+        blocker._add_neighbours(table, budget, np.unique(np.concatenate(chunks)) if chunks else
+                                np.zeros(0, dtype=np.int64))
+        return blocker
+
+    def _add_neighbours(self, table: PreparedTable, budget: BlockingBudget, pair_ids: np.ndarray) -> None:
+        """The candidates: the rules' pairs plus the TF-IDF neighbours, cross-source only in linkage."""
         before = len(pair_ids)
         neighbours = self._neighbour_pass(table, budget)
         pair_ids = _cross_source(np.unique(np.concatenate([pair_ids, neighbours])), table)
         self.neighbour_pairs_ = len(pair_ids) - before
         self.pair_ids_ = pair_ids
-        return self
 
     @property
     def n_pairs_(self) -> int:

@@ -10,14 +10,17 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from matcher import __version__
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.decision import Decision
 from matcher.errors import MatcherError, SettingsError
 from matcher.evaluate import evaluate
 from matcher.io import read_table, write_table
 from matcher.labels import Labels, read_labels
+from matcher.model_file import load_model, save_model
 from matcher.pipeline import Matcher
 from matcher.progress import StderrBar
 from matcher.settings import Settings
@@ -62,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="smallest match probability written to --pairs-output (default 0.05)")
     match.add_argument("--stats-output", help="write run statistics (blocking, model, clusters) as JSON")
     match.add_argument("--write-settings", help="save the settings actually used (with inferred column types)")
+    match.add_argument("--save-model", metavar="MODEL",
+                       help="save the fitted model to this file (docs/model-format.md) to apply it later with --model")
+    match.add_argument("--model", metavar="MODEL",
+                       help="apply a model saved by --save-model instead of fitting one: to the same file or a new "
+                            "one with its columns (no --labels, --settings or --accuracy-cost: the model has them)")
     match.set_defaults(run=run_match)
 
     sets = verbs.add_parser("labeling-set", help="choose records for humans to label (Glue's labeling file)")
@@ -158,9 +166,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision(matcher: Matcher, args: argparse.Namespace) -> Decision:
+    """The run's decisions: the fitted (or saved) settings' own, with the ones given on the command line."""
+    given = {"precision_recall_tradeoff": args.precision_recall, "one_to_one": args.one_to_one,
+             "enforce_labels": True if args.enforce_labels else None}
+    return replace(matcher.default_decision, **{k: v for k, v in given.items() if v is not None})
+
+
+def apply_saved_model(args: argparse.Namespace) -> Matcher:
+    """``--model``: the saved model applied to the data file, nothing fitted."""
+    for flag, value in (("--labels", args.labels), ("--settings", args.settings),
+                        ("--accuracy-cost", args.accuracy_cost), ("--save-model", args.save_model)):
+        if value is not None:
+            raise SettingsError(f"{flag} cannot be used with --model: the saved model was fitted with its own")
+    model = load_model(args.model)
+    settings = model.settings
+    for flag, given, saved in (("--primary-key", args.primary_key, settings.primary_key),
+                               ("--source-column", args.source_column, settings.source_column)):
+        if given != saved:
+            raise SettingsError(f"the model was fitted with {flag} {saved!r}, not {given!r}")
+    records = read_table(args.data, settings.primary_key, settings.source_column)
+    model.require_columns(records.columns)
+    return Matcher.from_model(model, records, progress=None if args.quiet else StderrBar())
+
+
 def run_match(args: argparse.Namespace) -> int:
-    matcher = fit_matcher(args)
-    result = matcher.predict()
+    matcher = apply_saved_model(args) if args.model else fit_matcher(args)
+    if args.save_model:
+        save_model(matcher, args.save_model)
+    result = matcher.predict(_decision(matcher, args))
     write_table(result.records, args.output)
     if args.pairs_output:
         write_table(matcher.explain_pairs(args.pairs_min_probability), args.pairs_output)

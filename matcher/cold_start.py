@@ -41,7 +41,7 @@ def choose_cold_start(candidates: PairFeatures, random_pairs: PairFeatures, star
     fit's posterior per candidate, to start EM from (``FellegiSunter.fit``)."""
     fs, prob, choice = _choose(candidates, random_pairs, start)
     choice["conditioned"] = {c: p for c, p in fs.parent_.items() if p is not None}
-    return fs, prob, choice
+    return fs, prob, dict(sorted(choice.items()))  # in the order a saved model's manifest keeps it
 
 
 def _choose(candidates: PairFeatures, random_pairs: PairFeatures, start: np.ndarray | None

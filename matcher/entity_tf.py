@@ -42,3 +42,30 @@ def recount(table: PreparedTable, entity: np.ndarray, *pair_sets: PairFeatures) 
     for pairs in pair_sets:
         for column in columns:
             pairs.tf[column] = equal_tf(table, column, pairs.left, pairs.right)
+
+
+def value_term_freqs(table: PreparedTable, columns: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per column, its distinct values and their term frequencies as the table holds them: what a saved model
+    keeps, so that applied to the same data it scores exactly as fitted (``use_value_term_freqs``)."""
+    out = {}
+    for column in columns:
+        codes, tf = table.codes[column], table.term_freq[column]
+        freq = np.full(len(table.uniques[column]), np.nan)
+        valid = codes >= 0
+        freq[codes[valid]] = tf[valid]
+        out[column] = (np.asarray(table.uniques[column], dtype=str), freq)
+    return out
+
+
+def use_value_term_freqs(table: PreparedTable, saved: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Give the table's rows the saved frequency of their value where the model saw it (new values keep the
+    table's own, counted over its records)."""
+    import pandas as pd
+
+    for column, (values, freq) in saved.items():
+        if column not in table.term_freq:
+            continue
+        at = pd.Index(values).get_indexer(np.asarray(table.uniques[column], dtype=str))
+        codes = table.codes[column]
+        known = (codes >= 0) & (at[np.maximum(codes, 0)] >= 0)
+        table.term_freq[column] = np.where(known, freq[at[np.maximum(codes, 0)]], table.term_freq[column])

@@ -21,6 +21,8 @@ Within candidates EM can settle on a split that is not the match split when bloc
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from matcher.features import PairFeatures
@@ -238,6 +240,43 @@ class FellegiSunter:
 
     def predict_proba(self, features: PairFeatures) -> np.ndarray:
         return 1.0 / (1.0 + np.exp2(-np.clip(self.match_weight(features), -60, 60)))
+
+    def to_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted model as JSON-able values and named arrays (per column, by position in ``columns``), as a
+        saved model holds it (``matcher.model_file``); ``from_dict`` reads it back. The rows' term frequencies
+        (``row_tf_``) describe the data, not the model: ``from_dict`` takes them from the data it is applied to."""
+        params = {"max_iter": self.max_iter, "tol": self.tol, "tf_adjust": self.tf_adjust,
+                  "estimate_u": self.estimate_u, "seed_agreement": self.seed_agreement, "prior": self.prior,
+                  "cap_near": self.cap_near, "dependence": self.dependence}
+        columns = list(self.n_levels_)
+        values = {"params": params, "columns": columns, "n_levels": [int(self.n_levels_[c]) for c in columns],
+                  "lambda": float(self.lambda_), "prior": float(self.prior_), "n_iter": int(self.n_iter_),
+                  "n_pairs": int(self.n_pairs_), "parents": [self.parent_[c] for c in columns]}
+        arrays: dict[str, np.ndarray] = {}
+        for i, c in enumerate(columns):
+            arrays[f"m.{i}"], arrays[f"u.{i}"], arrays[f"u_random.{i}"] = self.m_[c], self.u_[c], self.u_random_[c]
+            if self.parent_[c] is not None:  # the tables given the parent's level (matcher.fs_tree)
+                arrays[f"m_cond.{i}"], arrays[f"u_cond.{i}"] = self.m_cond_[c], self.u_cond_[c]
+        return values, arrays
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], arrays: dict[str, np.ndarray], candidates: PairFeatures,
+                  random_pairs: PairFeatures) -> FellegiSunter:
+        """The model ``to_dict`` gave, applied to data whose candidate and random pairs are these."""
+        model = cls(**values["params"])
+        columns = values["columns"]
+        model.n_levels_ = dict(zip(columns, values["n_levels"], strict=True))
+        model.m_ = {c: arrays[f"m.{i}"] for i, c in enumerate(columns)}
+        model.u_ = {c: arrays[f"u.{i}"] for i, c in enumerate(columns)}
+        model.u_random_ = {c: arrays[f"u_random.{i}"] for i, c in enumerate(columns)}
+        model.lambda_, model.prior_ = float(values["lambda"]), float(values["prior"])
+        model.n_iter_, model.n_pairs_ = int(values["n_iter"]), int(values["n_pairs"])
+        model.parent_ = dict(zip(columns, values["parents"], strict=True))
+        children = [(i, c) for i, c in enumerate(columns) if model.parent_[c] is not None]
+        model.m_cond_ = {c: arrays[f"m_cond.{i}"] for i, c in children}
+        model.u_cond_ = {c: arrays[f"u_cond.{i}"] for i, c in children}
+        model.row_tf_ = _row_term_freqs(candidates, random_pairs)
+        return model
 
 
 def _n_rows(features: PairFeatures) -> int:

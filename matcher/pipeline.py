@@ -1,18 +1,23 @@
 """The matcher: profile -> block -> score -> cluster, as one scikit-learn style estimator.
 
 ``Matcher(settings).fit(records, labels)`` learns everything about one dataset (blocking rules, candidate
-pairs, the unsupervised model and, with labels, the classifier); ``predict()`` clusters with the current
-knobs, so moving ``precision_recall_tradeoff`` re-clusters without re-scoring.
+pairs, the unsupervised model and, with labels, the classifier); ``predict(decision)`` clusters with the
+user's decisions (``matcher.decision.Decision``: threshold, enforced labels, one-to-one, cluster cap), so moving
+``precision_recall_tradeoff`` re-clusters without re-scoring. A fitted matcher is a value: ``predict`` changes
+nothing in it, and what would change it (new labels, the service's cached parts) returns a new matcher
+(``refit_labels``, ``with_records``, ``with_knobs``, ``with_candidate_design``, ``without_data``).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from matcher.assemble import assemble_result
 from matcher.blocking import Blocker, decode
@@ -20,24 +25,27 @@ from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_th
 from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
-from matcher.entity_tf import recount
+from matcher.decision import Decision
+from matcher.entity_tf import recount, use_value_term_freqs
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
 from matcher.features import PairFeatures, compare, context_similarities
-from matcher.fs import FellegiSunter
+from matcher.frozen import Classifier, FrozenClassifier
 from matcher.labels import Labels
-from matcher.link_mode import LinkMode, decide, label_evidence, model_evidence
+from matcher.link_mode import LinkMode, label_evidence, model_evidence
+from matcher.link_mode import decide as decide_link_mode
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
+from matcher.pseudo_labels import pseudo_labels
 from matcher.results import LabeledPairs, MatchResult
 from matcher.sampling import random_pairs
 from matcher.settings import Settings
 
+if TYPE_CHECKING:
+    from matcher.model_file import SavedModel
+
 RANDOM_PAIRS = 200_000
-PSEUDO_SHARE = 2.0  # pseudo-labeled pairs per human-labeled pair (half of them matches, half non-matches)
-PSEUDO_MIN = 1000
-PSEUDO_MIN_PRECISION = 0.9  # pseudo-labels of a class are dropped once the human labels reject this accuracy
 
 
 class Matcher:
@@ -47,6 +55,7 @@ class Matcher:
     once a classifier needs it ``candidate_design_`` (``candidate_design``)."""
 
     candidate_design_: np.ndarray | None
+    classifier_: Classifier | None
 
     def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
         self.settings = settings
@@ -63,55 +72,134 @@ class Matcher:
         self.table_ = prepare(self.records_, self.settings_, progress)
         progress.stage("blocking")
         self.blocker_ = Blocker(self.settings_.accuracy_cost_tradeoff).fit(self.table_, progress)
+        random = self._compare_candidates(progress)
+        # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
+        # the scores while no classifier can be trained): ~1 s at 1M records each time
+        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_, random)
+        self._read_cold_start()
+        # term frequencies over the entities of a first pass, then the cold start again (matcher.entity_tf)
+        entities = self._unsupervised_clusters()
+        recount(self.table_, entities, self.candidates_, random)
+        self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_, random,
+                                                                            start=self.fs_prob_)
+        self.cold_start_choice_["term_frequencies"] = (f"counted over the {len(np.unique(entities)):,} entities "
+                                                       "of a first unsupervised pass")
+        self._read_cold_start()
+        self._learn_labels(labels)
+        progress.finish()
+        return self
+
+    def _unsupervised_clusters(self) -> np.ndarray:
+        """The clusters the cold start alone gives (no labels, the balanced threshold, no size cap): an entity
+        per row. Never the user's knobs: they are decisions taken after the fit, which must not depend on them."""
+        self._learn_labels(None)
+        entity, _ = self.cluster_labels(Decision(), self.links_one_to_one)
+        return entity
+
+    def _compare_candidates(self, progress: Progress) -> PairFeatures:
+        """Compare the blocker's candidate pairs (``candidates_``); returns random pairs compared likewise."""
         progress.stage("features")
         left, right = decode(self.blocker_.pair_ids_, self.table_.n)
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
-        randoms = compare(self.table_, rl, rr)
-        # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
-        # the scores while no classifier can be trained): ~1 s at 1M records each time
-        self._set_cold_start(*choose_cold_start(self.candidates_, randoms))
-        # term frequencies over the entities of a first pass, then the cold start again (matcher.entity_tf)
-        entities = self._unsupervised_clusters()
-        recount(self.table_, entities, self.candidates_, randoms)
-        self._set_cold_start(*choose_cold_start(self.candidates_, randoms, start=self.fs_prob_))
-        self.cold_start_choice_["term_frequencies"] = (f"counted over the {len(np.unique(entities)):,} entities "
-                                                       "of a first unsupervised pass")
-        self.best_ = self._best_per_record(self.candidates_)
-        self.refit_labels(labels)
-        progress.finish()
-        return self
+        return compare(self.table_, rl, rr)
 
-    def _set_cold_start(self, fs: FellegiSunter, prob: np.ndarray, choice: dict) -> None:
-        self.fs_, self.fs_prob_, self.cold_start_choice_ = fs, prob, choice
+    def _read_cold_start(self) -> None:
+        """What the cold start's scores tell about the records: link evidence and each record's best scores."""
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
                                                    self.fs_prob_) if self.table_.source is not None else None
+        self.best_ = self._best_per_record(self.candidates_)
 
-    def _unsupervised_clusters(self) -> np.ndarray:
-        """The clusters the cold start alone gives (no labels, the settings' knobs): an entity per row."""
-        self.refit_labels(None)
-        entity, _ = self.cluster_labels(False, self.links_one_to_one)
-        return entity
+    @classmethod
+    def from_model(cls, model: SavedModel, records: pd.DataFrame, progress: ProgressCallback | None = None
+                   ) -> Matcher:
+        """A saved model (``matcher.model_file``) applied to ``records`` with its columns, the data it was
+        fitted on or another: re-blocked by its rules, compared, scored by its models (no EM, no classifier
+        fit), with its link mode, balanced threshold and the labeled pairs whose keys are in ``records``."""
+        out = cls(model.settings, progress)
+        stages = Progress(progress)
+        out.records_ = _validated(records, model.settings)
+        stages.stage("prepare")
+        out.settings_ = Settings.from_dict(model.settings.to_dict())
+        out.table_ = prepare(out.records_, out.settings_, stages)
+        use_value_term_freqs(out.table_, model.term_frequencies)
+        stages.stage("blocking")
+        out.blocker_ = Blocker.from_rules(out.settings_.accuracy_cost_tradeoff, model.rules, out.table_)
+        random = out._compare_candidates(stages)
+        out.fs_ = model.cold_start(out.candidates_, random)
+        out.fs_prob_, out.cold_start_choice_ = out.fs_.predict_proba(out.candidates_), model.cold_start_choice
+        out._read_cold_start()
+        out.labels_, out.link_mode_ = None, model.link_mode
+        out.labeled_ = model.labeled_pairs(out.records_[out.settings_.primary_key])
+        out.classifier_ = model.classifier
+        with scoring_threads(len(out.candidates_)):
+            first = out.score(out.candidates_)
+        out.competition_ = model.competition(out.table_.n, out.candidates_.left, out.candidates_.right, first)
+        out.prob_ = first if out.competition_ is None else \
+            out.competition_.predict_proba(first, out.candidates_.left, out.candidates_.right)
+        out.balanced_threshold_ = model.balanced_threshold
+        stages.finish()
+        return out
 
-    def attach_records(self, records: pd.DataFrame) -> Matcher:
-        """Give a fitted matcher its input rows back: the service caches fits without them (they are the
-        dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
+    def _copy(self) -> Matcher:
+        """A shallow copy: the fitted parts are shared and never written into, only rebound on the copy."""
+        return copy.copy(self)
+
+    def with_records(self, records: pd.DataFrame) -> Matcher:
+        """This fitted matcher with its input rows given back: the service caches fits without them (they are
+        the dataset file, which every run reads anyway, and a million rows of Python strings unpickle slowly).
         Only the row count is checked: the columns and keys were validated when the matcher was fitted.
         The primary-key column alone is enough for everything but whole output rows: ``predict`` then gives
         the key, ``match_id`` and ``match_confidence_score`` (the service joins those to its dataset file)."""
         rows = _keyed(records, self.settings_.primary_key)
         if len(rows) != self.table_.n:
             raise InputError(f"the fitted matcher saw {self.table_.n} records, not {len(rows)}")
-        self.records_ = rows
-        return self
+        out = self._copy()
+        out.records_ = rows
+        return out
+
+    def with_knobs(self, settings: Settings, progress: ProgressCallback | None = None) -> Matcher:
+        """This fitted matcher under ``settings`` (same fit, e.g. a cached one): it takes their knobs that act
+        after the fit (precision/recall, enforce labels, one-to-one; the next ``refit_labels`` decides the link
+        mode and second stage with them) and reports to ``progress``."""
+        out = self._copy()
+        out.settings, out.progress = settings, progress
+        out.settings_ = dataclasses.replace(
+            self.settings_, precision_recall_tradeoff=settings.precision_recall_tradeoff,
+            enforce_labels=settings.enforce_labels, one_to_one=settings.one_to_one)
+        return out
+
+    def with_candidate_design(self, design: np.ndarray) -> Matcher:
+        """This fitted matcher with ``candidate_design()`` given (e.g. memory-mapped from the service's cache)."""
+        if design.shape[0] != len(self.candidates_):
+            raise ValueError(f"a design of {design.shape[0]} rows for {len(self.candidates_)} candidates")
+        out = self._copy()
+        out.candidate_design_ = design
+        return out
+
+    def without_data(self) -> Matcher:
+        """This fitted matcher without its input rows, progress callback and candidates' design matrix: what
+        the service caches (the rows are the dataset file, the design a file of its own; ``with_records`` and
+        ``with_candidate_design`` give them back)."""
+        out = self._copy()
+        del out.records_
+        out.progress, out.candidate_design_ = None, None
+        return out
 
     def refit_labels(self, labels: Labels | None,
                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> Matcher:
-        """Learn from new labels reusing blocking and features: a labeling round costs seconds.
+        """A new fitted matcher that learnt from ``labels`` reusing this one's blocking and features (a labeling
+        round costs seconds); this one is left as it was.
 
-        ``score_candidates(self)`` may replace ``self.score(self.candidates_)`` with an equivalent that spreads
-        the work (the service scores large candidate sets in partitions on several workers)."""
+        ``score_candidates(matcher)`` may replace ``matcher.score(matcher.candidates_)`` with an equivalent that
+        spreads the work (the service scores large candidate sets in partitions on several workers)."""
+        out = self._copy()
+        out._learn_labels(labels, score_candidates)
+        return out
+
+    def _learn_labels(self, labels: Labels | None,
+                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> None:
         self.labels_ = labels
         self.labeled_ = self._labeled_pairs(labels)
         self.link_mode_ = self._link_mode()
@@ -123,14 +211,13 @@ class Matcher:
             self.competition_, self.prob_ = self.second_stage(self.classifier_, self.labeled_, prob)
         # only the classifier's probabilities are calibrated (on the labels); the cold start keeps 0.5
         self.balanced_threshold_ = expected_f1_threshold(self.prob_) if self.classifier_ is not None else 0.5
-        return self
 
     def _link_mode(self) -> LinkMode:
         source, lab = self.table_.source, self.labeled_
         labeled = None
         if source is not None and lab is not None:
             labeled = label_evidence(self.table_.n, source, lab.left, lab.right, lab.is_match)
-        return decide(self.settings_.one_to_one, source is not None, self.model_link_evidence_, labeled)
+        return decide_link_mode(self.settings_.one_to_one, source is not None, self.model_link_evidence_, labeled)
 
     @property
     def links_one_to_one(self) -> bool:
@@ -224,7 +311,8 @@ class Matcher:
         features = compare(self.table_, lab.left, lab.right)
         X = self.design(features)
         y, groups = lab.is_match, lab.set_id.astype(str)
-        pseudo = self._pseudo_labels(lab, self.fs_.predict_proba(features))
+        pseudo = pseudo_labels(self.fs_prob_, self.candidates_.left, self.candidates_.right, self.table_.n, lab,
+                               self.fs_.predict_proba(features), self.settings_.seed)
         if pseudo is not None:
             idx, py = pseudo
             X = np.vstack([X, self.candidate_design()[idx]])
@@ -241,30 +329,8 @@ class Matcher:
         keep = source[lab.left] != source[lab.right]
         return LabeledPairs(lab.left[keep], lab.right[keep], lab.is_match[keep], lab.set_id[keep])
 
-    def _pseudo_labels(self, lab: LabeledPairs, lab_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Confident cold-start verdicts on unlabeled candidates, PSEUDO_SHARE as many as the human labels:
-        a few labels then refine the unsupervised model rather than start from nothing. ``lab_prob`` is the
-        unsupervised probability of each labeled pair: a class of verdicts the humans contradict is dropped
-        (on products, pairs scored >= 0.95 are matches less than half the time), and only the verdicts more
-        extreme than every contradicted one remain (``_uncontradicted``)."""
-        p = self.fs_prob_
-        n = self.table_.n
-        ids = np.minimum(self.candidates_.left, self.candidates_.right).astype(np.int64) * n + \
-            np.maximum(self.candidates_.left, self.candidates_.right)
-        lab_ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
-        free = ~np.isin(ids, lab_ids)
-        rng = np.random.default_rng(self.settings_.seed)
-        pos = np.flatnonzero(free & (p >= 0.95))
-        neg = np.flatnonzero(free & (p <= 0.05))
-        if len(pos) < 5 or len(neg) < 5:
-            return None
-        # counted, not weighted: sample weights make gradient boosting's binning ~10x slower
-        per_class = max(PSEUDO_MIN, int(PSEUDO_SHARE * len(lab.left) / 2))
-        pos = rng.permutation(_uncontradicted(pos, p[pos], lab_prob, lab.is_match, 0.95))[:per_class]
-        neg = rng.permutation(_uncontradicted(neg, -p[neg], -lab_prob, ~lab.is_match, -0.05))[:per_class]
-        return np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
-
-    def score(self, features: PairFeatures, classifier: PairClassifier | None | str = "fitted") -> np.ndarray:
+    def score(self, features: PairFeatures,
+              classifier: PairClassifier | FrozenClassifier | None | str = "fitted") -> np.ndarray:
         """P(match) for each pair: the classifier when trained, else the Fellegi-Sunter posterior. Without the
         one-to-one second stage, which needs every candidate's score: ``prob_`` holds the final probabilities."""
         model = self.classifier_ if isinstance(classifier, str) else classifier
@@ -276,26 +342,30 @@ class Matcher:
         return self.fs_.predict_proba(features)
 
     @property
-    def threshold(self) -> float:
-        """The probability a pair needs to be linked. precision_recall_tradeoff 0.5 is the balanced threshold
-        (``expected_f1_threshold`` once a classifier is trained, else 0.5); moving it towards 0 or 1 moves the
-        threshold linearly towards 0.01 or 0.99."""
-        p = float(np.clip(self.settings_.precision_recall_tradeoff, 0.01, 0.99))
-        centre = getattr(self, "balanced_threshold_", 0.5)
-        if p <= 0.5:
-            return 0.01 + (p - 0.01) / 0.49 * (centre - 0.01)
-        return centre + (p - 0.5) / 0.49 * (0.99 - centre)
+    def default_decision(self) -> Decision:
+        """The decisions the settings of the fit hold (``Decision.from_settings``)."""
+        return Decision.from_settings(self.settings_)
 
-    def predict(self, precision_recall_tradeoff: float | None = None, enforce_labels: bool | None = None,
-                one_to_one_links: bool | None = None) -> MatchResult:
-        if precision_recall_tradeoff is not None:
-            self.settings_.precision_recall_tradeoff = precision_recall_tradeoff
-        enforce = self.settings_.enforce_labels if enforce_labels is None else enforce_labels
-        asked = self.settings_.one_to_one if one_to_one_links is None else one_to_one_links
-        if asked and self.table_.source is None:
+    @property
+    def threshold(self) -> float:
+        """The probability a pair needs to be linked under ``default_decision`` (``Decision.threshold``):
+        precision_recall_tradeoff 0.5 is the balanced threshold (``expected_f1_threshold`` once a classifier is
+        trained, else 0.5)."""
+        return self.default_decision.threshold(self.balanced_threshold_)
+
+    def predict(self, decision: Decision | None = None, *, precision_recall_tradeoff: float | None = None,
+                enforce_labels: bool | None = None, one_to_one_links: bool | None = None) -> MatchResult:
+        """The clusters under ``decision`` (default: ``default_decision``). Changes nothing in the matcher.
+        The keywords are a shorthand for the decision of the fit's settings with those fields replaced."""
+        if decision is None:
+            changed: dict[str, Any] = {"precision_recall_tradeoff": precision_recall_tradeoff,
+                                       "enforce_labels": enforce_labels, "one_to_one": one_to_one_links}
+            decision = dataclasses.replace(self.default_decision,
+                                           **{k: v for k, v in changed.items() if v is not None})
+        if decision.one_to_one and self.table_.source is None:
             raise SettingsError("one-to-one links need a source column (two-table linkage)")
-        one = self.links_one_to_one if one_to_one_links is None else one_to_one_links
-        return assemble_result(self, enforce, one)
+        one = self.links_one_to_one if decision.one_to_one is None else decision.one_to_one
+        return assemble_result(self, decision, one)
 
     def edges(self, enforce: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate pairs and probabilities; with enforce, labeled pairs are pinned to 1 or 0."""
@@ -317,11 +387,13 @@ class Matcher:
         m = lab.is_match
         return Constraints(must=(lab.left[m], lab.right[m]), cannot=(lab.left[~m], lab.right[~m]))
 
-    def cluster_labels(self, enforce: bool, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """Cluster per record plus the edges it was decided on (candidates + completed pairs)."""
+    def cluster_labels(self, decision: Decision, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Cluster per record plus the edges it was decided on (candidates + completed pairs), linking
+        one-to-one when ``one``."""
+        enforce = decision.enforce_labels
         left, right, prob = self.edges(enforce)
         constraints = self.constraints() if enforce else None
-        n, t = self.table_.n, self.threshold
+        n, t = self.table_.n, decision.threshold(self.balanced_threshold_)
         if one:
             return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
         strong = prob >= t
@@ -331,38 +403,11 @@ class Matcher:
         if len(ml):
             left, right = np.r_[left, ml], np.r_[right, mr]
             prob = np.r_[prob, self.score(compare(self.table_, ml, mr))]
-        labels = cluster(n, left, right, prob, t, constraints, self.settings_.max_cluster_size, drawn)
+        labels = cluster(n, left, right, prob, t, constraints, decision.max_cluster_size, drawn)
         return labels, (left, right, prob)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
         return pairs_frame(self, min_probability)
-
-
-def _trusted(correct: np.ndarray) -> bool:
-    """Whether verdicts are consistent with being PSEUDO_MIN_PRECISION right, given which of them the humans
-    confirmed: a one-sided binomial test at 5% (no labeled verdicts: no evidence against them)."""
-    if len(correct) == 0:
-        return True
-    test = binomtest(int(correct.sum()), len(correct), PSEUDO_MIN_PRECISION, alternative="less")
-    return bool(test.pvalue >= 0.05)
-
-
-def _uncontradicted(pool: np.ndarray, score: np.ndarray, lab_score: np.ndarray, correct: np.ndarray,
-                    cut: float) -> np.ndarray:
-    """The pseudo-label candidates ``pool`` (``score >= cut``) a class of verdicts may use, given the labeled
-    pairs' scores and whether each verdict ``lab_score >= cut`` was right (scores oriented: higher = surer).
-
-    All of them while the humans do not reject the verdicts (``_trusted``); else only those scored beyond
-    every contradicted labeled pair, or none if fewer than 5. Active learning labels exactly where the
-    unsupervised model errs (a cora round held 7 labeled pairs at P <= 0.05, 6 of them matches, while 97% of
-    the 21,714 candidates there are non-matches): dropping the whole class then trained on 356 matches
-    against 94 non-matches, whose probabilities summed to 32,077 matches among 37,709 candidates (14,352
-    true) and F1 fell from 0.86 to 0.70."""
-    verdict = lab_score >= cut
-    if _trusted(correct[verdict]):
-        return pool
-    keep = pool[score > lab_score[verdict & ~correct].max()]
-    return keep if len(keep) >= 5 else pool[:0]
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

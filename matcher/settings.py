@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher import column_types
+from matcher.decision import Decision, unit_interval
 from matcher.errors import SettingsError, shown
 
 
@@ -49,12 +50,8 @@ class Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for knob in ("precision_recall_tradeoff", "accuracy_cost_tradeoff"):
-            value = getattr(self, knob)
-            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
-                raise SettingsError(f"{knob} must be a number in [0, 1], got {shown(value)}")
-        if self.max_cluster_size is not None and self.max_cluster_size < 2:
-            raise SettingsError("max_cluster_size must be at least 2")
+        unit_interval("accuracy_cost_tradeoff", self.accuracy_cost_tradeoff)
+        Decision.from_settings(self)  # the knobs that act after the fit, validated where every decision is
         self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]
 
     @property

@@ -101,6 +101,8 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome, main: str) -> 
             content = content.resolve()
         if isinstance(content, pd.DataFrame | pa.Table):
             write_table(content, target)
+        elif isinstance(content, bytes):
+            store.publish(content, target)
         else:
             store.publish(json.dumps(jsonable(content), indent=2).encode("utf-8"), target)
     return store.output_path(run_id, main).relative_to(store.root).as_posix()
@@ -108,7 +110,7 @@ def _publish(store: ArtifactStore, run_id: str, outcome: Outcome, main: str) -> 
 
 def _deferred(content: FileContent) -> TypeGuard[Deferred]:
     """Deferred content (``RunContext.Deferred``) is written last: others are written while it is computed."""
-    return not isinstance(content, pd.DataFrame | pa.Table | dict)
+    return not isinstance(content, pd.DataFrame | pa.Table | dict | bytes)
 
 
 def _discard_deferred(outcome: Outcome) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from matcher.classifier import PairClassifier
+from matcher.frozen import Classifier
 from matcher.pipeline import Matcher
 from services import run_lock
 from services.config import Config
@@ -163,7 +163,7 @@ JOB_FILE = "job.pkl"  # the classifier, the name of its method to apply, and whe
 
 @dataclass(frozen=True)
 class Job:
-    classifier: PairClassifier
+    classifier: Classifier
     method: str
     source: RowsInFile | None  # None: each partition's rows are an input Parquet file in the job's directory
 
@@ -231,7 +231,7 @@ class PartitionedJob:
         self.fs, self.directory = settings.run_dir(job_id)
         self.sizes: list[int] = []
 
-    def start(self, classifier: PairClassifier, method: str, count: int, rows_of: Callable[[int], np.ndarray]
+    def start(self, classifier: Classifier, method: str, count: int, rows_of: Callable[[int], np.ndarray]
               ) -> PartitionedJob:
         """Write and queue partitions ``0..count-1``, whose rows ``rows_of(p)`` builds, one by one."""
         def hand_out() -> None:
@@ -243,7 +243,7 @@ class PartitionedJob:
                 self.report("handing out partitions", 0.1 * (p + 1) / count)
         return self._begin(Job(classifier, method, None), hand_out)
 
-    def start_on_file(self, classifier: PairClassifier, method: str, source: RowsInFile) -> PartitionedJob:
+    def start_on_file(self, classifier: Classifier, method: str, source: RowsInFile) -> PartitionedJob:
         """Queue every partition of ``source`` at once: whoever scores one reads its rows from the file."""
         def hand_out() -> None:
             self.sizes = [b - a for a, b in source.bounds]
@@ -322,16 +322,16 @@ class Ready:
         return None
 
 
-OddsOf = Callable[[PairClassifier, np.ndarray], Pending]  # a classifier's log2 odds of a matrix's rows
+OddsOf = Callable[[Classifier, np.ndarray], Pending]  # a classifier's log2 odds of a matrix's rows
 
 
-def in_process(classifier: PairClassifier, X: np.ndarray) -> Pending:
+def in_process(classifier: Classifier, X: np.ndarray) -> Pending:
     return Ready(classifier.log2_odds(X))
 
 
 def spread_odds(settings: FanoutSettings, job_id: str, send: Send, report: Report) -> OddsOf:
     """``OddsOf`` handing the rows out in partitions: returns once they are queued (see ``PartitionedJob``)."""
-    def odds_of(classifier: PairClassifier, X: np.ndarray) -> Pending:
+    def odds_of(classifier: Classifier, X: np.ndarray) -> Pending:
         parts = bounds(len(X), settings.partitions)
         if len(parts) < 2:
             return in_process(classifier, X)

@@ -75,7 +75,7 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     cached (without labels, which change every round). ``scorer`` may spread the scoring of the candidates
     (``Matcher.refit_labels``); it reports its own progress as 0..1, shown after the fit.
 
-    The matcher keeps ``records`` (``Matcher.attach_records``): every column, or the primary key alone when
+    The matcher keeps ``records`` (``Matcher.with_records``): every column, or the primary key alone when
     the caller builds its output rows itself; a fit reads every column from ``fit_records`` (default: these)."""
     settings = settings_for(transform)
     directory = store.model_dir(transform.id, cache_version(transform))
@@ -86,10 +86,8 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
             fit_records() if fit_records is not None else records, None)
         _save(fitted, directory)
         _prune(directory)
-    _attach_design(fitted, directory / DESIGN_FILE)
-    fitted.attach_records(records)
-    _apply_knobs(fitted, settings)
-    fitted.settings, fitted.progress = settings, progress
+    # knobs that act after the fit: the cached matcher takes this transform's current values
+    fitted = _with_design(fitted, directory / DESIGN_FILE).with_records(records).with_knobs(settings, progress)
     progress("labels", FIT_SHARE)
     return fitted.refit_labels(labels, scorer)  # on one OpenMP thread for a small candidate set
 
@@ -103,13 +101,6 @@ def scorer_progress(progress: ProgressCallback) -> ProgressCallback:
     return _scaled(progress, FIT_SHARE, 1.0)
 
 
-def _apply_knobs(fitted: Matcher, settings: Settings) -> None:
-    """Knobs that act after the fit: the cached matcher takes this transform's current values."""
-    fitted.settings_.precision_recall_tradeoff = settings.precision_recall_tradeoff
-    fitted.settings_.enforce_labels = settings.enforce_labels
-    fitted.settings_.one_to_one = settings.one_to_one
-
-
 def _load(path: Path) -> Matcher | None:
     try:
         fitted = mapped_pickle.load(path)
@@ -121,24 +112,24 @@ def _load(path: Path) -> Matcher | None:
     return fitted if isinstance(fitted, Matcher) else None
 
 
-def _attach_design(fitted: Matcher, path: Path) -> None:
-    """Give the matcher its candidates' design matrix memory-mapped from ``path``, built and written first if
+def _with_design(fitted: Matcher, path: Path) -> Matcher:
+    """The matcher with its candidates' design matrix memory-mapped from ``path``, built and written first if
     missing or stale (checked on its first rows): a refit then never builds it (~1.5 s at 1M records), the
     fan-out's partition tasks read their row ranges straight from the file (the data directory is shared by
     every worker), and the rows no run touches cost no memory. Without a usable file it stays in memory."""
     n = len(fitted.candidates_)
     if n == 0:
-        return
+        return fitted
     design = _mapped(path, n)
     head = fitted.design(fitted.candidates_.subset(np.arange(min(n, 64))))
     if design is None or design.shape[1] != head.shape[1] or not np.array_equal(design[:len(head)], head,
                                                                                    equal_nan=True):
-        fitted.candidate_design_ = None
-        built = fitted.candidate_design()
+        built = fitted.design(fitted.candidates_)
         _write_atomically(path, lambda handle: np.save(handle, built, allow_pickle=False))
         design = _mapped(path, n)
-    if design is not None:
-        fitted.candidate_design_ = design
+        if design is None:
+            design = built
+    return fitted.with_candidate_design(design)
 
 
 def _mapped(path: Path, rows: int) -> np.ndarray | None:
@@ -160,18 +151,12 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 def _save(fitted: Matcher, directory: Path) -> None:
     """Atomic: a reader sees a whole pickle or none. Neither the progress callback (a closure), the records
-    (the dataset file itself, given back by ``attach_records``) nor the candidates' design matrix (a file of its
-    own, ``_attach_design``) are pickled."""
-    callback, fitted.progress = fitted.progress, None
-    records = fitted.records_
-    del fitted.records_
-    design, fitted.candidate_design_ = getattr(fitted, "candidate_design_", None), None
-    try:
-        _write_atomically(directory / MODEL_FILE, lambda handle: mapped_pickle.dump(fitted, handle))
-        meta = {"engine": engine_version(), "records": int(fitted.table_.n)}
-        _write_atomically(directory / "meta.json", lambda handle: handle.write(json.dumps(meta).encode()))
-    finally:
-        fitted.progress, fitted.records_, fitted.candidate_design_ = callback, records, design
+    (the dataset file itself, given back by ``with_records``) nor the candidates' design matrix (a file of its
+    own, ``_with_design``) are pickled (``Matcher.without_data``)."""
+    cached = fitted.without_data()
+    _write_atomically(directory / MODEL_FILE, lambda handle: mapped_pickle.dump(cached, handle))
+    meta = {"engine": engine_version(), "records": int(fitted.table_.n)}
+    _write_atomically(directory / "meta.json", lambda handle: handle.write(json.dumps(meta).encode()))
 
 
 def _prune(current: Path) -> None:

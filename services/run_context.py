@@ -40,7 +40,7 @@ class Deferred(Protocol):
     def discard(self) -> None: ...
 
 
-FileContent: TypeAlias = pd.DataFrame | pa.Table | dict[str, Any] | Deferred  # a table, JSON or deferred
+FileContent: TypeAlias = pd.DataFrame | pa.Table | dict[str, Any] | bytes | Deferred  # a table, JSON, bytes, deferred
 
 
 @dataclass

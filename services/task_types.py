@@ -7,6 +7,7 @@ Output files (deterministic names under ``outputs/<run id>/``):
     LABELING_SET_GENERATION  labeling_set.csv (+ labeling_sets rows with why each set was chosen)
     EVALUATION               evaluation.json  (+ transforms.evaluation_metrics)
     FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score),
+                             model.zip (the model it matched with, docs/model-format.md: services.models),
                              stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions),
                              clusters.parquet (records of clusters of 2+ in review order, for the Matches page)
     EXPORT_LABELS            labels.csv (re-importable labeling file)
@@ -31,6 +32,7 @@ from matcher.labels import SET_COLUMN, Labels, read_labels
 from services import run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
+from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
 from storage.models import Label, LabelingSet, Transform, utcnow
@@ -100,7 +102,7 @@ def find_matches(ctx: RunContext) -> Outcome:
         matches = records if rows is None else rows
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
                                      "stats.json": result.stats, "pairs.parquet": pairs,
-                                     "clusters.parquet": review_table(matches, ranks)}
+                                     "clusters.parquet": review_table(matches, ranks), **model_files(matcher)}
     return Outcome(files)
 
 

@@ -53,7 +53,7 @@ def test_labels_replace_the_cold_start_and_its_warning(people) -> None:
     frame = make_labels(records, truth, fitted.candidates_.left, fitted.candidates_.right, n_sets=20, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
+        fitted = fitted.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
     assert fitted.classifier_ is not None and fitted.predict().stats["cold_start_warning"] is None
 
 

@@ -14,7 +14,10 @@ from matcher.active import choose_sets, labeling_file
 from matcher.classifier import PairClassifier
 from matcher.competition import Competition, top_two
 from matcher.labels import read_labels
-from matcher.pipeline import LabeledPairs, Matcher, _trusted, _uncontradicted
+from matcher.pipeline import LabeledPairs, Matcher
+from matcher.pseudo_labels import pseudo_labels
+from matcher.pseudo_labels import trusted as _trusted
+from matcher.pseudo_labels import uncontradicted as _uncontradicted
 from matcher.settings import Settings
 
 
@@ -56,14 +59,21 @@ def test_trusted_rejects_verdicts_the_humans_contradict() -> None:
 
 def test_contradicted_pseudo_matches_are_dropped(people, people_matcher: Matcher) -> None:
     matcher = people_matcher
+
+    def pseudo(lab: LabeledPairs, lab_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = pseudo_labels(matcher.fs_prob_, matcher.candidates_.left, matcher.candidates_.right,
+                              matcher.table_.n, lab, lab_prob, matcher.settings_.seed)
+        assert found is not None
+        return found
+
     left, right = matcher.candidates_.left[:40], matcher.candidates_.right[:40]
     lab = LabeledPairs(left, right, np.zeros(40, bool), np.repeat(np.arange(4), 10).astype(str))
-    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 1.0))  # humans: none of the 'sure' pairs match
+    idx, is_match = pseudo(lab, np.full(40, 1.0))  # humans: none of the 'sure' pairs match
     assert not is_match.any() and len(idx) > 0
     # contradicted at 0.99: only candidates the model is surer of than that may still be pseudo-matches
-    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.99))
+    idx, is_match = pseudo(lab, np.full(40, 0.99))
     assert (matcher.fs_.predict_proba(matcher.candidates_.subset(idx[is_match])) > 0.99).all()
-    idx, is_match = matcher._pseudo_labels(lab, np.full(40, 0.5))  # no labeled verdict to check
+    idx, is_match = pseudo(lab, np.full(40, 0.5))  # no labeled verdict to check
     assert is_match.sum() > 0 and (~is_match).sum() > 0
 
 
@@ -101,7 +111,7 @@ def test_one_to_one_labels_fit_the_competition_stage(linkage, one_to_one_matcher
     records, truth, source = linkage
     matcher = copy.copy(one_to_one_matcher)
     frame = make_labels(records, truth, matcher.candidates_.left, matcher.candidates_.right, n_sets=20, seed=1)
-    matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
+    matcher = matcher.refit_labels(read_labels(frame, "id", known_keys=records["id"]))
     assert matcher.competition_ is not None
     assert np.all((matcher.prob_ >= 0) & (matcher.prob_ <= 1))
     assert score_output(matcher.predict().records, truth, source)["f1"] >= 0.97

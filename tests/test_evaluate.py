@@ -301,7 +301,7 @@ def test_one_class_labels_warn(people, people_matcher: Matcher, matches: bool) -
     matcher = copy.copy(people_matcher)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "too few to train a classifier" is the pipeline's own warning
-        matcher.refit_labels(read_labels(one_class_labels(records, truth, matches), "id"))
+        matcher = matcher.refit_labels(read_labels(one_class_labels(records, truth, matches), "id"))
 
     with pytest.warns(UserWarning, match="one class"):
         report = evaluate(matcher)
@@ -548,6 +548,6 @@ def test_a_refit_on_labels_scores_small_candidate_sets_on_one_thread(people_matc
     monkeypatch.setattr(PairClassifier, "predict_proba", spy)
     matcher = copy.copy(people_matcher)
     with threadpool_limits(limits=2, user_api="openmp"):
-        matcher.refit_labels(read_labels(many_sets, "id"))
+        matcher = matcher.refit_labels(read_labels(many_sets, "id"))
         assert _openmp_threads() == 2, "the limit ends with the refit"
     assert seen and all(threads == 1 for threads in seen), seen

@@ -93,7 +93,7 @@ def build_state(client: Client) -> dict[str, str]:
     assert page["clusters"], "the FIND_MATCHES run found no cluster to fuzz"
     labeler = client.call("POST", "/users", 201, json={"name": "fuzzed labeler", "role": "labeler"})
     return {"dataset_id": dataset_id, "transform_id": transform_id, "set_id": set_id, "run_id": run["id"],
-            "match_id": page["clusters"][0]["match_id"], "user_id": labeler["user"]["id"],
+            "version": run["id"], "match_id": page["clusters"][0]["match_id"], "user_id": labeler["user"]["id"],
             "token_id": labeler["token"]["id"]}
 
 

@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import FIXTURES, load_fixture, make_labels
 from worker_support import Service, make_service
 
+from matcher.decision import Decision
 from matcher.io import read_table
 from matcher.labels import Labels, read_labels
+from matcher.model_file import load_model, save_model
 from matcher.pipeline import Matcher
 from matcher.settings import Settings
 from services import model_cache
@@ -91,3 +94,24 @@ def test_the_fit_reloads_mapped_and_an_unreadable_one_is_fitted_again(service: S
         fit_file.write_bytes(damaged)
         np.testing.assert_array_equal(fitted(service, transform, labels).prob_, expected)
         assert fit_file.read_bytes() == whole
+
+
+def test_a_cached_a_reloaded_and_a_fresh_fit_decide_alike(service: Service, labels: Labels, tmp_path: Path) -> None:
+    """The same labels three ways: fitted now, reloaded from the service's cache, and saved to a model file
+    and applied (``matcher.model_file``): every decision gives the same output rows and statistics."""
+    records = read_table(PEOPLE, "id")
+    fresh = Matcher(Settings(primary_key="id")).fit(records, labels)
+    transform = service.add_transform(service.add_dataset(PEOPLE))
+    fitted(service, transform, labels)
+    cached = fitted(service, transform, labels)  # the second call reloads the cached fit
+    assert isinstance(cached.candidate_design_, np.memmap)
+    save_model(fresh, tmp_path / "model.zip")
+    reloaded = Matcher.from_model(load_model(tmp_path / "model.zip"), records)
+    for tradeoff in (0.0, 0.2, 0.5, 0.8, 1.0):
+        for enforce in (False, True):
+            decision = Decision(precision_recall_tradeoff=tradeoff, enforce_labels=enforce)
+            expected = fresh.predict(decision)
+            for other in (cached, reloaded):
+                result = other.predict(decision)
+                pd.testing.assert_frame_equal(result.records, expected.records)
+                assert result.stats == expected.stats

@@ -457,7 +457,7 @@ def test_labels_showing_duplicates_in_a_source_turn_one_to_one_off(linkage) -> N
     labels = read_labels(pd.DataFrame(rows).merge(records, on="id"), "id", known_keys=records["id"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted.refit_labels(labels)
+        fitted = fitted.refit_labels(labels)
     assert fitted.link_mode_.evidence["decided_by"] == "labels"
     assert not fitted.links_one_to_one and fitted.predict().stats["one_to_one"] is False
 
