@@ -85,6 +85,7 @@ class FellegiSunter:
             self._em(candidates)
         elif self.dependence != "none":
             raise ValueError(f"dependence must be 'tree' or 'none', not {self.dependence!r}")
+        self.__dict__.pop("_present", None)  # the fit's working cache: not part of the model
         return self
 
     def _em(self, candidates: PairFeatures) -> None:
@@ -109,8 +110,7 @@ class FellegiSunter:
     def _m_step(self, candidates: PairFeatures, posterior: np.ndarray) -> None:
         # m is floored (a match can disagree on any column now and then: typos, moves; without the floor EM
         # learns m=0 and one typo vetoes a pair with -18 bits); u is not: flooring it drowns rare agreements
-        self.m_ = {c: self._distribution(candidates.levels[c], k, posterior, LEVEL_FLOOR)
-                   for c, k in self.n_levels_.items()}
+        self.m_ = {c: self._candidate_distribution(candidates, c, posterior, LEVEL_FLOOR) for c in self.n_levels_}
         self.lambda_ = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
         children = [c for c, p in self.parent_.items() if p is not None]
         self.m_cond_ = {c: self._conditional(candidates, c, posterior, self.m_[c], LEVEL_FLOOR) for c in children}
@@ -121,8 +121,8 @@ class FellegiSunter:
             return
         self.prior_ = self.lambda_
         if self.estimate_u:
-            self.u_ = {c: self._distribution(candidates.levels[c], k, 1 - posterior)
-                       for c, k in self.n_levels_.items()}
+            rest = 1 - posterior
+            self.u_ = {c: self._candidate_distribution(candidates, c, rest) for c in self.n_levels_}
             self.u_cond_ = {c: self._conditional(candidates, c, 1 - posterior, self.u_[c]) for c in children}
         else:
             self.u_cond_ = {c: self._conditional(candidates, c, None, self.u_[c]) for c in children}
@@ -149,6 +149,21 @@ class FellegiSunter:
         m = np.append(m / m.sum() * 0.3, 0.7) if k > 1 else np.ones(1)
         return m / m.sum()
 
+    def _candidate_distribution(self, candidates: PairFeatures, column: str, weights: np.ndarray,
+                                floor: float = 0.0) -> np.ndarray:
+        """``_distribution`` of one column over the candidates, the pairs where it is present found once per
+        fit (EM asks for every column twice per iteration: the masks cost more than the counting)."""
+        levels = candidates.levels[column]
+        cache = self.__dict__.setdefault("_present", {})
+        if column not in cache or cache[column][0] is not levels:
+            where = np.flatnonzero(levels >= 0).astype(np.int32 if len(levels) < 2**31 else np.int64)
+            cache[column] = (levels, where, levels[where])
+        _, where, present = cache[column]
+        counts = np.bincount(present, weights=weights[where], minlength=self.n_levels_[column]).astype(np.float64)
+        counts += 1e-3  # as _distribution with weights
+        probs = np.maximum(counts / counts.sum(), floor)
+        return probs / probs.sum()
+
     @staticmethod
     def _distribution(levels: np.ndarray, k: int, weights: np.ndarray | None, floor: float = 0.0) -> np.ndarray:
         present = levels >= 0
@@ -169,8 +184,10 @@ class FellegiSunter:
             if self.tf_adjust and c in features.tf:
                 tf = features.tf[c]
                 exact = (levels == k - 1) & ~np.isnan(tf)
-                weight = np.where(exact & self._rarity_counts(c, given),
-                                  weight + self._rarity(c, tf, self._u_top(c, given)), weight)
+                # only exact agreements take a value's rarity: computed on those alone (EM scores every
+                # candidate each iteration, and most candidates do not agree exactly on a given column)
+                rare = np.flatnonzero(exact & self._rarity_counts(c, given))
+                weight[rare] += self._rarity(c, tf[rare], self._u_top(c, given[rare]))
                 if self.cap_near:
                     weight = self._capped_near(c, features, exact, given, weight)
             out[c] = np.where(levels >= 0, weight, 0.0)
