@@ -76,7 +76,7 @@ class Matcher:
         # the cold start's probability of every candidate (fs_prob_) is read again by every refit (pseudo-labels;
         # the scores while no classifier can be trained): ~1 s at 1M records each time
         self.fs_, self.fs_prob_, self.cold_start_choice_ = choose_cold_start(self.candidates_, random)
-        self._read_cold_start()
+        self._read_link_evidence()  # the first pass needs the link mode, not the records' best scores
         # term frequencies over the entities of a first pass, then the cold start again (matcher.entity_tf)
         entities = self._unsupervised_clusters()
         recount(self.table_, entities, self.candidates_, random)
@@ -107,9 +107,12 @@ class Matcher:
 
     def _read_cold_start(self) -> None:
         """What the cold start's scores tell about the records: link evidence and each record's best scores."""
+        self._read_link_evidence()
+        self.best_ = self._best_per_record(self.candidates_)
+
+    def _read_link_evidence(self) -> None:
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
                                                    self.fs_prob_) if self.table_.source is not None else None
-        self.best_ = self._best_per_record(self.candidates_)
 
     @classmethod
     def from_model(cls, model: SavedModel, records: pd.DataFrame, progress: ProgressCallback | None = None
