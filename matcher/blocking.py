@@ -18,6 +18,7 @@ Two kinds of passes, unioned:
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass
 
@@ -262,6 +263,13 @@ class Blocker:
         self.neighbour_pairs_ = len(pair_ids) - before
         self.pair_ids_ = pair_ids
 
+    def touching(self, rows: np.ndarray) -> Blocker:
+        """This blocker with only the candidate pairs holding at least one of ``rows`` (a boolean mask)."""
+        left, right = decode(self.pair_ids_, len(rows))
+        out = copy.copy(self)
+        out.pair_ids_ = self.pair_ids_[rows[left] | rows[right]]
+        return out
+
     @property
     def n_pairs_(self) -> int:
         return len(self.pair_ids_)
@@ -303,7 +311,7 @@ class Blocker:
         return np.concatenate([paired, windowed])
 
     def _neighbour_pass(self, table: PreparedTable, budget: BlockingBudget) -> np.ndarray:
-        if table.n > TFIDF_MAX_ROWS:
+        if table.scale > TFIDF_MAX_ROWS:
             return np.zeros(0, dtype=np.int64)
         max_df = 5 * budget.max_block_size
         found = [tfidf_neighbours(m, budget.neighbours, table.source, max_df) for m in table.tfidf.values()]

@@ -15,14 +15,18 @@ from pathlib import Path
 
 from matcher import __version__
 from matcher.active import MAX_SET, MIN_SET, choose_sets, labeling_file
+from matcher.cli_store import add_store_verbs
 from matcher.decision import Decision
+from matcher.entity_store import EntityStore
 from matcher.errors import MatcherError, SettingsError
 from matcher.evaluate import evaluate
+from matcher.incremental import store_from_fit
 from matcher.io import read_table, write_table
 from matcher.labels import Labels, read_labels
 from matcher.model_file import load_model, save_model
 from matcher.pipeline import Matcher
 from matcher.progress import StderrBar
+from matcher.results import MatchResult
 from matcher.settings import Settings
 
 
@@ -70,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--model", metavar="MODEL",
                        help="apply a model saved by --save-model instead of fitting one: to the same file or a new "
                             "one with its columns (no --labels, --settings or --accuracy-cost: the model has them)")
+    match.add_argument("--store", metavar="DIR",
+                       help="keep the matched records and their entities in this entity store (created, or "
+                            "reconciled so that entity ids survive the re-run) for `match-incremental`")
+    match.add_argument("--changes", help="with --store: the entity changelog of this run against the store")
     match.set_defaults(run=run_match)
 
     sets = verbs.add_parser("labeling-set", help="choose records for humans to label (Glue's labeling file)")
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "decides")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     evaluate.set_defaults(run=run_evaluate)
+    add_store_verbs(verbs, _unit_interval)
     return parser
 
 
@@ -117,7 +126,7 @@ def fit_matcher(args: argparse.Namespace) -> Matcher:
         labels = read_labels(args.labels, settings.primary_key, known_keys=records[settings.primary_key])
         _warn_contradictions(labels)
     progress = None if args.quiet else StderrBar()
-    return Matcher(settings, progress=progress).fit(records, labels)
+    return Matcher(settings, progress=progress, keep_index=bool(getattr(args, "store", None))).fit(records, labels)
 
 
 def _warn_contradictions(labels: Labels) -> None:
@@ -187,14 +196,20 @@ def apply_saved_model(args: argparse.Namespace) -> Matcher:
             raise SettingsError(f"the model was fitted with {flag} {saved!r}, not {given!r}")
     records = read_table(args.data, settings.primary_key, settings.source_column)
     model.require_columns(records.columns)
-    return Matcher.from_model(model, records, progress=None if args.quiet else StderrBar())
+    return Matcher.from_model(model, records, progress=None if args.quiet else StderrBar(),
+                              keep_index=bool(args.store))
 
 
 def run_match(args: argparse.Namespace) -> int:
     matcher = apply_saved_model(args) if args.model else fit_matcher(args)
     if args.save_model:
         save_model(matcher, args.save_model)
-    result = matcher.predict(_decision(matcher, args))
+    decision = _decision(matcher, args)
+    result = matcher.predict(decision)
+    if args.store:
+        result = _into_store(matcher, result, decision, args)
+    elif args.changes:
+        raise SettingsError("--changes needs --store: changes are counted against a store")
     write_table(result.records, args.output)
     if args.pairs_output:
         write_table(matcher.explain_pairs(args.pairs_min_probability), args.pairs_output)
@@ -212,6 +227,20 @@ def run_match(args: argparse.Namespace) -> int:
     if s["cold_start_warning"]:
         print(f"matcher: warning: {s['cold_start_warning']}", file=sys.stderr)
     return 0
+
+
+def _into_store(matcher: Matcher, result: MatchResult, decision: Decision, args: argparse.Namespace) -> MatchResult:
+    """``--store``: the run's clusters written to the store, their ids reconciled with its entities."""
+    store = EntityStore(args.store)
+    with store.writing():
+        previous = store.read() if store.exists() else None
+        outcome = store_from_fit(matcher, result, decision, previous)
+        version = store.publish(outcome.contents)
+    if args.changes:
+        write_table(outcome.changes, args.changes)
+    if not args.quiet:
+        print(f"entity store {args.store} version {version}: {len(outcome.contents.records)} records", file=sys.stderr)
+    return MatchResult(outcome.records, {**result.stats, "store_version": version})
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -7,6 +7,7 @@ The TF-IDF helpers also serve the whole-record text (``matcher.prepare``) and it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from matcher import normalize, product
+from matcher.reference import DocFreq, weigh
 
 if TYPE_CHECKING:
     from matcher.prepare import PreparedTable
@@ -26,23 +28,46 @@ Sims = dict[str, np.ndarray]
 CHAR_TFIDF_MAX_ROWS = 300_000
 
 
-def tfidf(norm: pd.Series, analyzer: str = "word") -> sparse.csr_matrix:
+def tfidf(norm: pd.Series, analyzer: str = "word", table: PreparedTable | None = None,
+          space: str | None = None) -> sparse.csr_matrix:
     """Word TF-IDF (rare shared words) or character 3-gram TF-IDF (robust to 'cs3' vs 'cs 3').
 
     Tokenised once per distinct value, then weighted over rows: the same matrix as vectorising every row,
-    at the cost of the distinct values only (1M addresses hold far fewer distinct ones).
+    at the cost of the distinct values only (1M addresses hold far fewer distinct ones). With a ``table`` and the
+    ``space`` it names, the table's reference (``matcher.reference``) gives the IDF, and the table keeps these
+    rows' document frequencies when asked to.
     """
-    if analyzer == "word":
-        counter = CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
-    else:
-        counter = CountVectorizer(analyzer="char_wb", ngram_range=(3, 3), dtype=np.float32)
+    counter = word_counter() if analyzer == "word" else \
+        CountVectorizer(analyzer="char_wb", ngram_range=(3, 3), dtype=np.float32)
     codes, uniques = pd.factorize(norm.fillna(""), use_na_sentinel=True)
     try:
         counts = counter.fit_transform(np.asarray(uniques, dtype=object)).tocsr()
     except ValueError:  # an all-empty column has no vocabulary
         return sparse.csr_matrix((len(norm), 1), dtype=np.float32)
-    rows = counts[codes]
-    return TfidfTransformer(sublinear_tf=True).fit_transform(rows).astype(np.float32).tocsr()
+    return weigh_rows(counts[codes], counter, table, space)[0]
+
+
+def word_counter() -> CountVectorizer:
+    return CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+
+
+def weigh_rows(rows: sparse.csr_matrix, counter: CountVectorizer, table: PreparedTable | None,
+               space: str | None) -> tuple[sparse.csr_matrix, Callable[[sparse.csr_matrix], sparse.csr_matrix]]:
+    """TF-IDF of token counts per row, IDF from these rows or from the table's reference for ``space``; and the
+    same weighing for other counts in this vocabulary."""
+    reference = None
+    if table is not None and space is not None:
+        tokens = counter.get_feature_names_out()
+        if table.keep_index:
+            table.doc_freq[space] = DocFreq.of_counts(rows, tokens)
+        if table.reference is not None:
+            reference = table.reference.doc_freq.get(space)
+    if reference is None:
+        fitted = TfidfTransformer(sublinear_tf=True).fit(rows)
+        return fitted.transform(rows).astype(np.float32).tocsr(), \
+            lambda counts: fitted.transform(counts).astype(np.float32).tocsr()
+    idf = reference.idf(tokens, np.bincount(rows.indices, minlength=rows.shape[1]))
+    return weigh(rows, idf), lambda counts: weigh(counts, idf)
 
 
 def code_tokens(norm: pd.Series) -> np.ndarray:
@@ -67,9 +92,9 @@ def tfidf_cosine(matrix: sparse.csr_matrix, table: PreparedTable, column: str | 
 # -- free text: word and character TF-IDF, digit-bearing codes, product numbers ---------------------------------
 
 def prepare_free_text(table: PreparedTable, column: str, norm: pd.Series, raw: pd.Series) -> None:
-    table.tfidf[column] = tfidf(norm)
-    if len(raw) <= CHAR_TFIDF_MAX_ROWS:
-        table.char_tfidf[column] = tfidf(norm, "char")
+    table.tfidf[column] = tfidf(norm, table=table, space=f"{column}:word")
+    if table.scale <= CHAR_TFIDF_MAX_ROWS:
+        table.char_tfidf[column] = tfidf(norm, "char", table, f"{column}:char")
         table.version_numbers[column] = product.version_numbers(norm)
     table.code_tokens[column] = code_tokens(norm)
 
@@ -123,7 +148,7 @@ def prepare_number(table: PreparedTable, column: str, norm: pd.Series, raw: pd.S
 
 def compare_number(table: PreparedTable, column: str, left: np.ndarray, right: np.ndarray, strings: Sims) -> Sims:
     sims = {**strings, f"{column}:rel": _relative(table, column, left, right)}
-    if table.n <= CHAR_TFIDF_MAX_ROWS:
+    if table.scale <= CHAR_TFIDF_MAX_ROWS:
         sims[f"{column}:log2"] = product.price_closeness(table.numbers[column], left, right)
     return sims
 

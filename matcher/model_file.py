@@ -111,6 +111,25 @@ class SavedModel:
             return None
         return LabeledPairs(left[keep], right[keep], lab["is_match"][keep].astype(bool), lab["set_id"][keep])
 
+    def erased(self, keys: set[str], values: dict[str, set[str]]) -> bytes:
+        """This model's file without the labeled pairs naming ``keys`` and without the term frequencies of
+        ``values`` (column -> values no record holds any more): what erasing records leaves of it. Scores of the
+        records that remain are unchanged (a value no one holds is never compared)."""
+        manifest, arrays = json.loads(json.dumps(self.manifest)), dict(self.arrays)
+        if manifest["labels"]["pairs"]:
+            keep = ~(np.isin(arrays["labels.key_a"].astype(str), list(keys))
+                     | np.isin(arrays["labels.key_b"].astype(str), list(keys)))
+            for name in LABEL_ARRAYS:
+                arrays[f"labels.{name}"] = arrays[f"labels.{name}"][keep]
+            manifest["labels"]["pairs"] = int(keep.sum())
+        for i, column in enumerate(manifest.get("term_frequencies", [])):
+            gone = values.get(column)
+            if gone:
+                keep = ~np.isin(arrays[f"tf.{i}.values"].astype(str), list(gone))
+                arrays[f"tf.{i}.values"] = arrays[f"tf.{i}.values"][keep]
+                arrays[f"tf.{i}.freq"] = arrays[f"tf.{i}.freq"][keep]
+        return _pack(manifest, arrays)
+
     def competition(self, n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> Competition | None:
         """The one-to-one second stage with its saved coefficients, its rivals read off these candidates'
         first-stage probabilities ``prob`` (as ``Competition.fit`` does on the data it is fitted on)."""
@@ -128,7 +147,10 @@ class SavedModel:
 
 def model_bytes(fitted: Matcher) -> bytes:
     """``fitted`` as the bytes of a model file."""
-    manifest, arrays = _contents(fitted)
+    return _pack(*_contents(fitted))
+
+
+def _pack(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     members = {f"{ARRAY_DIR}{name}.npy": _npy(array) for name, array in sorted(arrays.items())}
     members[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
@@ -169,11 +191,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_model(path: str | Path) -> SavedModel:
-    """Read and check a saved model; an ``InputError`` naming what is wrong when it cannot be used."""
-    where = f"model {path}"
+def load_model(path: str | Path | bytes) -> SavedModel:
+    """Read and check a saved model (a file, or its bytes); an ``InputError`` naming what is wrong when it cannot
+    be used."""
+    where = "model" if isinstance(path, bytes) else f"model {path}"
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(path) if isinstance(path, bytes) else path) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
         raise InputError(f"{where} cannot be read as a model file: {exc}") from exc

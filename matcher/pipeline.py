@@ -44,6 +44,7 @@ from matcher.settings import Settings
 
 if TYPE_CHECKING:
     from matcher.model_file import SavedModel
+    from matcher.reference import Subset
 
 RANDOM_PAIRS = 200_000
 
@@ -57,9 +58,11 @@ class Matcher:
     candidate_design_: np.ndarray | None
     classifier_: Classifier | None
 
-    def __init__(self, settings: Settings, progress: ProgressCallback | None = None) -> None:
+    def __init__(self, settings: Settings, progress: ProgressCallback | None = None, keep_index: bool = False
+                 ) -> None:
         self.settings = settings
         self.progress = progress
+        self.keep_index = keep_index  # keep what an entity store needs (``PreparedTable.keep_index``)
 
     def fit(self, records: pd.DataFrame, labels: Labels | None = None) -> Matcher:
         progress = Progress(self.progress)
@@ -69,7 +72,7 @@ class Matcher:
                                         base=Settings.from_dict(self.settings.to_dict()))
         if not self.settings_.data_columns:
             raise SettingsError("no data columns to compare besides the primary key and source column")
-        self.table_ = prepare(self.records_, self.settings_, progress)
+        self.table_ = prepare(self.records_, self.settings_, progress, keep_index=self.keep_index)
         progress.stage("blocking")
         self.blocker_ = Blocker(self.settings_.accuracy_cost_tradeoff).fit(self.table_, progress)
         random = self._compare_candidates(progress)
@@ -96,13 +99,13 @@ class Matcher:
         entity, _ = self.cluster_labels(Decision(), self.links_one_to_one)
         return entity
 
-    def _compare_candidates(self, progress: Progress) -> PairFeatures:
+    def _compare_candidates(self, progress: Progress, n_random: int = RANDOM_PAIRS) -> PairFeatures:
         """Compare the blocker's candidate pairs (``candidates_``); returns random pairs compared likewise."""
         progress.stage("features")
         left, right = decode(self.blocker_.pair_ids_, self.table_.n)
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
-        rl, rr = random_pairs(self.table_.n, RANDOM_PAIRS, self.table_.source, self.settings_.seed)
+        rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
         return compare(self.table_, rl, rr)
 
     def _read_cold_start(self) -> None:
@@ -115,24 +118,30 @@ class Matcher:
                                                    self.fs_prob_) if self.table_.source is not None else None
 
     @classmethod
-    def from_model(cls, model: SavedModel, records: pd.DataFrame, progress: ProgressCallback | None = None
-                   ) -> Matcher:
+    def from_model(cls, model: SavedModel, records: pd.DataFrame, progress: ProgressCallback | None = None,
+                   subset: Subset | None = None, keep_index: bool = False) -> Matcher:
         """A saved model (``matcher.model_file``) applied to ``records`` with its columns, the data it was
         fitted on or another: re-blocked by its rules, compared, scored by its models (no EM, no classifier
-        fit), with its link mode, balanced threshold and the labeled pairs whose keys are in ``records``."""
-        out = cls(model.settings, progress)
+        fit), with its link mode, balanced threshold and the labeled pairs whose keys are in ``records``.
+        ``subset``: ``records`` are part of a larger dataset, an entity store's (``matcher.reference.Subset``)."""
+        out = cls(model.settings, progress, keep_index or bool(subset and subset.keep_index))
         stages = Progress(progress)
         out.records_ = _validated(records, model.settings)
         stages.stage("prepare")
         out.settings_ = Settings.from_dict(model.settings.to_dict())
-        out.table_ = prepare(out.records_, out.settings_, stages)
+        out.table_ = prepare(out.records_, out.settings_, stages, subset.reference if subset else None,
+                             out.keep_index)
         use_value_term_freqs(out.table_, model.term_frequencies)
         stages.stage("blocking")
         out.blocker_ = Blocker.from_rules(out.settings_.accuracy_cost_tradeoff, model.rules, out.table_)
-        random = out._compare_candidates(stages)
+        if subset is not None and subset.touching is not None:
+            out.blocker_ = out.blocker_.touching(subset.touching)
+        random = out._compare_candidates(stages, subset.random_pairs if subset else RANDOM_PAIRS)
         out.fs_ = model.cold_start(out.candidates_, random)
         out.fs_prob_, out.cold_start_choice_ = out.fs_.predict_proba(out.candidates_), model.cold_start_choice
         out._read_cold_start()
+        if subset is not None and subset.best_floor is not None:
+            out.best_ = [np.maximum(best, floor) for best, floor in zip(out.best_, subset.best_floor, strict=True)]
         out.labels_, out.link_mode_ = None, model.link_mode
         out.labeled_ = model.labeled_pairs(out.records_[out.settings_.primary_key])
         out.classifier_ = model.classifier

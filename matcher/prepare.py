@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from matcher import column_types
-from matcher.comparators import CHAR_TFIDF_MAX_ROWS, tfidf
+from matcher.comparators import CHAR_TFIDF_MAX_ROWS, tfidf, weigh_rows, word_counter
 from matcher.progress import Progress
+from matcher.reference import DocFreq, Reference
 from matcher.settings import ColumnSettings, Settings
 
 
@@ -40,6 +40,19 @@ class PreparedTable:
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     source: np.ndarray | None = None  # int source codes for linkage
     placeholders: dict[str, str] = field(default_factory=dict)  # column -> filler value read as missing
+    # the whole dataset these rows belong to, when they are a subset of it (``matcher.reference``)
+    reference: Reference | None = None
+    # what an entity store keeps to match later rows against these (``matcher.incremental``): each TF-IDF space's
+    # document frequencies and each blocking key's value hashes (0 where missing)
+    keep_index: bool = False
+    doc_freq: dict[str, DocFreq] = field(default_factory=dict)
+    key_hashes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> int:
+        """Rows of the whole dataset: what switches size-dependent features on or off, so that a subset gets the
+        features the whole got."""
+        return self.reference.n if self.reference is not None else self.n
 
 
 # a filler standing for "unknown": zeros (0, 0.0, 00000), n/a, none, null, unknown, dashes, question marks, 9999
@@ -63,17 +76,30 @@ def _codes(series: pd.Series) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def _term_freq(codes: np.ndarray) -> np.ndarray:
+def value_hashes(values: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each value, 0 where missing (a real value's hash is never 0)."""
+    out = pd.util.hash_array(values.fillna("").to_numpy(dtype=object), categorize=True)
+    out[out == 0] = 1
+    out[values.isna().to_numpy()] = 0
+    return out
+
+
+def _term_freq(codes: np.ndarray, holders: int = 0) -> np.ndarray:
+    """Each row's value's share of the rows holding a value, or of ``holders`` when given (a subset's rows among
+    the whole's entities: ``matcher.reference``)."""
     valid = codes >= 0
     counts = np.bincount(codes[valid]) if valid.any() else np.zeros(0, dtype=np.int64)
     tf = np.full(len(codes), np.nan)
-    tf[valid] = counts[codes[valid]] / max(int(valid.sum()), 1)
+    tf[valid] = counts[codes[valid]] / max(holders or int(valid.sum()), 1)
     return tf
 
 
-def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = None) -> PreparedTable:
-    """``progress`` is told after each column: at 1M rows the stage takes ~15 s, a few seconds per column."""
-    table = PreparedTable(n=len(df), columns=settings.data_columns, codes={}, uniques={}, term_freq={})
+def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = None,
+            reference: Reference | None = None, keep_index: bool = False) -> PreparedTable:
+    """``progress`` is told after each column: at 1M rows the stage takes ~15 s, a few seconds per column.
+    ``reference``: the whole dataset's statistics when ``df`` is a subset of it (``matcher.reference``)."""
+    table = PreparedTable(n=len(df), columns=settings.data_columns, codes={}, uniques={}, term_freq={},
+                          reference=reference, keep_index=keep_index)
     # normalised strings only serve the whole-record text below: comparators work on codes and uniques, and
     # 1M Python strings per column would make the cached fit slow to load (seconds of unpickling per run)
     values: dict[str, np.ndarray] = {}
@@ -82,7 +108,7 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
             progress.update(i / len(settings.data_columns))
         kind = column_types.of(col)
         norm = kind.normaliser(df[col.name])
-        filler = placeholder(norm)
+        filler = reference.placeholders.get(col.name) if reference is not None else placeholder(norm)
         if filler is not None:
             norm = norm.mask(norm == filler)
             table.placeholders[col.name] = filler
@@ -90,10 +116,12 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
         codes, uniques = pd.factorize(norm, use_na_sentinel=True)
         table.codes[col.name] = codes.astype(np.int64)
         table.uniques[col.name] = np.asarray(uniques, dtype=object)
-        table.term_freq[col.name] = _term_freq(table.codes[col.name])
+        table.term_freq[col.name] = _term_freq(table.codes[col.name], reference.entities if reference else 0)
         if col.blocking:
             for key, series in kind.blocking_keys(col.name, norm).items():
                 table.keys[key] = _codes(series)
+                if keep_index:
+                    table.key_hashes[key] = value_hashes(series)
         if kind.prepare is not None:
             kind.prepare(table, col.name, norm, df[col.name])
     if settings.source_column:
@@ -106,7 +134,7 @@ def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     """TF-IDF of all text columns together: catches values in the 'wrong' column (a brand inside the title on
     one side, in the manufacturer column on the other)."""
     names = [c.name for c in table.columns if column_types.of(c).record_text]
-    if len(names) < 2 or table.n > CHAR_TFIDF_MAX_ROWS:
+    if len(names) < 2 or table.scale > CHAR_TFIDF_MAX_ROWS:
         return
     text = pd.Series([""] * table.n, dtype=object)
     for name in names:
@@ -115,24 +143,23 @@ def _record_text(table: PreparedTable, values: dict[str, np.ndarray]) -> None:
     # cross-column lookups only between sources: two sources fill the same columns differently (one names the
     # manufacturer in its title, one leaves descriptions empty); one source's duplicates do not (cora: -0.01 F1)
     worded = list(table.tfidf) if table.source is not None else []  # the columns with a word TF-IDF: free text
-    words, table.in_record_tfidf = _shared_vocabulary_tfidf(text, {c: values[c] for c in worded})
-    table.record_tfidf = [words, tfidf(text, "char")]
+    words, table.in_record_tfidf = _shared_vocabulary_tfidf(table, text, {c: values[c] for c in worded})
+    table.record_tfidf = [words, tfidf(text, "char", table, "~record:char")]
 
 
-def _shared_vocabulary_tfidf(text: pd.Series, columns: dict[str, np.ndarray]
+def _shared_vocabulary_tfidf(table: PreparedTable, text: pd.Series, columns: dict[str, np.ndarray]
                              ) -> tuple[sparse.csr_matrix, dict[str, sparse.csr_matrix]]:
     """Word TF-IDF of the record text (as ``comparators.tfidf``) and of each column's values in the same vocabulary and
     IDF, so a column's words can be looked up in the other record's text whichever column holds them."""
-    counter = CountVectorizer(token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+    counter = word_counter()
     codes, uniques = pd.factorize(text.fillna(""), use_na_sentinel=True)
     try:
         counts = counter.fit_transform(np.asarray(uniques, dtype=object)).tocsr()[codes]
     except ValueError:  # no text at all
         return sparse.csr_matrix((len(text), 1), dtype=np.float32), {}
-    weights = TfidfTransformer(sublinear_tf=True).fit(counts)
+    words, weighed = weigh_rows(counts, counter, table, "~record:word")
     per_column = {}
     for name, values in columns.items():
         col_codes, col_uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), use_na_sentinel=True)
-        col_counts = counter.transform(np.asarray(col_uniques, dtype=object)).tocsr()[col_codes]
-        per_column[name] = weights.transform(col_counts).astype(np.float32).tocsr()
-    return weights.transform(counts).astype(np.float32).tocsr(), per_column
+        per_column[name] = weighed(counter.transform(np.asarray(col_uniques, dtype=object)).tocsr()[col_codes])
+    return words, per_column

@@ -1,0 +1,210 @@
+"""An entity store: matched records, their stable entity ids, and what matching later rows against them needs.
+
+A store is a directory. Each run publishes a new **version**, a directory written in full under a temporary name
+and then renamed into ``versions/``; the file ``CURRENT`` names the version readers use and is replaced
+atomically after the rename. A run killed at any moment leaves ``CURRENT`` on the previous, complete version
+(an unfinished temporary directory is removed by the next run). Runs that write are serialised by an exclusive
+lock on ``lock`` (``EntityStore.writing``). The last ``KEEP_VERSIONS`` versions are kept; erasure keeps one.
+
+A version holds (``docs/entity-store.md`` describes the files):
+``manifest.json`` (format, version number, primary key, counts, the next unused entity id, the reference
+statistics), ``model.zip`` (the fitted model, ``matcher.model_file``), ``records.parquet`` (the raw rows),
+``entities.parquet`` (per record: key, match_id, match_confidence_score), ``hashes.parquet`` (per record and
+blocking key, a hash of the key's value), ``best.npy`` (per record, its best candidate scores), ``docfreq/*``
+(document frequencies per TF-IDF space), ``merged.parquet`` (ids merged into others) and ``history.parquet``
+(every entity change of every run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matcher.errors import InputError
+from matcher.reference import DocFreq, Reference
+
+FORMAT = 1
+KEEP_VERSIONS = 3
+HISTORY_COLUMNS = ["version", "match_id", "change", "related_ids", "records_before", "records_after"]
+
+
+class StoreError(InputError):
+    """The store is missing, of another format, or does not fit what it is asked to do."""
+
+
+@dataclass
+class StoreContents:
+    """Everything one version holds. Rows of ``records``, ``ids``, ``scores``, ``hashes`` and ``best`` align."""
+
+    primary_key: str
+    source_column: str | None
+    records: pd.DataFrame
+    ids: np.ndarray  # int64 match id per record
+    scores: np.ndarray  # float64 match confidence per record
+    hashes: pd.DataFrame  # uint64 per blocking key
+    best: np.ndarray  # float32 (records, context scores)
+    reference: Reference
+    next_id: int
+    model: bytes
+    merged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"match_id": pd.Series(dtype="int64"),
+                                                                       "merged_into": pd.Series(dtype="int64")}))
+    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
+    version: int = 0
+    created_by: str = ""
+    decision: dict[str, Any] = field(default_factory=dict)  # the decision of the run that made it (``Decision``)
+
+    @property
+    def keys(self) -> pd.Series:
+        return self.records[self.primary_key]
+
+    def entities_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({self.primary_key: self.keys.to_numpy(dtype=object), "match_id": self.ids,
+                             "match_confidence_score": self.scores})
+
+    def entity_sizes(self) -> pd.Series:
+        return pd.Series(self.ids).value_counts()
+
+
+class EntityStore:
+    """A store directory (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def _current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    def exists(self) -> bool:
+        return self._current_file.is_file()
+
+    def current_version(self) -> int:
+        if not self.exists():
+            raise StoreError(f"{self.root}: no entity store here (create one with `matcher match ... --store DIR`)")
+        return int(self._current_file.read_text(encoding="utf-8").strip().lstrip("v"))
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock (blocking until another run releases it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                self._remove_unfinished()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def read(self, version: int | None = None) -> StoreContents:
+        number = self.current_version() if version is None else version
+        where = self.root / "versions" / f"v{number:06d}"
+        manifest = json.loads((where / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise StoreError(f"{where}: store format {manifest.get('format')!r}, this matcher reads {FORMAT}")
+        entities = pd.read_parquet(where / "entities.parquet")
+        records = pd.read_parquet(where / "records.parquet")
+        ref = manifest["reference"]
+        doc_freq = {}
+        for i, space in enumerate(ref["spaces"]):  # files by position: column names need not be file names
+            frame = pd.read_parquet(where / "docfreq" / f"{i}.parquet")
+            doc_freq[space] = DocFreq(frame["token"].to_numpy(dtype=object), frame["df"].to_numpy(dtype=np.int64),
+                                      int(ref["n"]))
+        return StoreContents(
+            primary_key=manifest["primary_key"], source_column=manifest["source_column"], records=records,
+            ids=entities["match_id"].to_numpy(dtype=np.int64),
+            scores=entities["match_confidence_score"].to_numpy(dtype=np.float64),
+            hashes=pd.read_parquet(where / "hashes.parquet"), best=np.load(where / "best.npy"),
+            reference=Reference(int(ref["n"]), dict(ref["placeholders"]), doc_freq, int(ref["entities"])),
+            next_id=int(manifest["next_id"]), model=(where / "model.zip").read_bytes(),
+            merged=pd.read_parquet(where / "merged.parquet"), history=pd.read_parquet(where / "history.parquet"),
+            version=number, created_by=manifest.get("created_by", ""), decision=manifest.get("decision", {}))
+
+    def publish(self, contents: StoreContents, keep: int = KEEP_VERSIONS) -> int:
+        """Write ``contents`` as the next version and make it current; returns its number. Call inside
+        ``writing()``."""
+        number = (self.current_version() if self.exists() else 0) + 1
+        versions = self.root / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        temporary = versions / f".tmp-{uuid.uuid4().hex}"
+        temporary.mkdir()
+        try:
+            _write_version(temporary, contents, number)
+            os.rename(temporary, versions / f"v{number:06d}")
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        _replace_text(self._current_file, f"v{number:06d}\n")
+        _fsync_dir(self.root)
+        self.prune(keep)
+        return number
+
+    def prune(self, keep: int) -> list[Path]:
+        """Remove all but the last ``keep`` versions; returns the directories removed."""
+        current = self.current_version()
+        removed = []
+        for path in sorted((self.root / "versions").glob("v*")):
+            number = int(path.name[1:])
+            if number <= current - keep:
+                shutil.rmtree(path)
+                removed.append(path)
+        return removed
+
+    def _remove_unfinished(self) -> None:
+        for path in (self.root / "versions").glob(".tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_version(where: Path, c: StoreContents, number: int) -> None:
+    (where / "model.zip").write_bytes(c.model)
+    c.records.to_parquet(where / "records.parquet", index=False)
+    c.entities_frame().to_parquet(where / "entities.parquet", index=False)
+    c.hashes.to_parquet(where / "hashes.parquet", index=False)
+    np.save(where / "best.npy", c.best.astype(np.float32))
+    (where / "docfreq").mkdir()
+    for i, space in enumerate(sorted(c.reference.doc_freq)):
+        freq = c.reference.doc_freq[space]
+        pd.DataFrame({"token": pd.Series(freq.tokens, dtype=object), "df": freq.df}).to_parquet(
+            where / "docfreq" / f"{i}.parquet", index=False)
+    c.merged.to_parquet(where / "merged.parquet", index=False)
+    c.history.to_parquet(where / "history.parquet", index=False)
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "version": number, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "created_by": c.created_by, "decision": c.decision, "primary_key": c.primary_key,
+        "source_column": c.source_column,
+        "records": len(c.records), "entities": int(len(np.unique(c.ids))), "next_id": int(c.next_id),
+        "reference": {"n": c.reference.n, "placeholders": c.reference.placeholders,
+                      "entities": c.reference.entities, "spaces": sorted(c.reference.doc_freq)},
+    }
+    (where / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    for path in where.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _replace_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
