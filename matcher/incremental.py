@@ -55,8 +55,11 @@ def store_from_fit(fitted: Matcher, result: MatchResult, decision: Decision, pre
                    created_by: str = "match") -> Outcome:
     """The store after a full run: its clusters reconciled with ``previous`` (if any) by the stable-id rules."""
     table, key = fitted.table_, fitted.settings_.primary_key
-    if not table.keep_index:
-        raise ValueError("the matcher was fitted without keep_index: it holds no key hashes for a store")
+    if not table.keep_index:  # a fit made without the store's index (e.g. cached by the service): prepared again
+        missing = [c.name for c in fitted.settings_.data_columns if c.name not in fitted.records_.columns]
+        if missing:
+            raise ValueError(f"the fitted matcher holds its keys only, not the columns {missing}: give it its rows")
+        table = prepare(fitted.records_, fitted.settings_, keep_index=True)
     keys = fitted.records_[key].astype(str)
     labels = pd.factorize(result.records["match_id"])[0]
     if previous is None:
