@@ -63,7 +63,7 @@ def use_value_term_freqs(table: PreparedTable, saved: dict[str, tuple[np.ndarray
     import pandas as pd
 
     for column, (values, freq) in saved.items():
-        if column not in table.term_freq:
+        if column not in table.term_freq or not len(table.uniques[column]):  # no value at all (every row missing)
             continue
         at = pd.Index(values).get_indexer(np.asarray(table.uniques[column], dtype=str))
         codes = table.codes[column]
