@@ -14,8 +14,11 @@ import pandas as pd
 
 from matcher.decision import Decision
 from matcher.entity_store import EntityStore, StoreContents
+from matcher.errors import SettingsError
 from matcher.incremental import Outcome, forget, match_batch
 from matcher.io import read_raw_table, read_table, write_table
+from matcher.model_file import load_model
+from matcher.survivorship import golden_records, rules_for
 
 
 def add_store_verbs(verbs: Any, unit_interval: Any) -> None:
@@ -36,10 +39,15 @@ def add_store_verbs(verbs: Any, unit_interval: Any) -> None:
     inc.add_argument("--quiet", action="store_true", help="no summary line")
     inc.set_defaults(run=run_match_incremental)
 
-    ent = verbs.add_parser("entities", help="every stored record with its entity's match_id")
+    ent = verbs.add_parser("entities", help="one golden record per entity (or every record with its match_id)")
     ent.add_argument("--store", required=True, help="entity store directory")
-    ent.add_argument("--output", required=True, help="CSV or Parquet: the records with match_id, "
-                                                     "match_confidence_score")
+    ent.add_argument("--output", required=True, help="CSV or Parquet: per entity match_id, records, and per column "
+                                                     "the surviving value and <column>__from (its record's key)")
+    ent.add_argument("--records", action="store_true",
+                     help="write every stored record with its match_id and match_confidence_score instead")
+    ent.add_argument("--survivorship", metavar="RULES.json",
+                     help="per column rules for the golden record, e.g. {\"email\": {\"rule\": \"most_recent\", "
+                          "\"date_column\": \"updated\"}} (default: the settings' survivorship, else by type)")
     ent.set_defaults(run=run_entities)
 
     fgt = verbs.add_parser("forget", help="erase records from an entity store; their entities are re-clustered")
@@ -75,11 +83,28 @@ def run_match_incremental(args: argparse.Namespace) -> int:
 
 def run_entities(args: argparse.Namespace) -> int:
     contents = EntityStore(args.store).read()
-    out = contents.records.copy()
-    out["match_id"] = contents.ids
-    out["match_confidence_score"] = contents.scores
+    if args.records:
+        out = contents.records.copy()
+        out["match_id"] = contents.ids
+        out["match_confidence_score"] = contents.scores
+    else:
+        settings = load_model(contents.model).settings
+        if args.survivorship:
+            settings = replace(settings, survivorship=_json_object(args.survivorship))
+        rules = rules_for(settings, contents.columns)
+        out = golden_records(contents.records, contents.ids, contents.primary_key, rules)
     write_table(out, args.output)
     return 0
+
+
+def _json_object(path: str) -> dict[str, Any]:
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"cannot read survivorship rules {path}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SettingsError(f"survivorship rules {path} must hold a JSON object of column -> rule")
+    return value
 
 
 def run_forget(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from matcher.errors import InputError
 from matcher.reference import DocFreq, Reference
@@ -44,12 +47,27 @@ class StoreError(InputError):
 
 
 @dataclass
+class Segment:
+    """A run of consecutive stored rows kept in files of their own: a version re-uses (hard-links) the files of
+    the segments it did not change, so a batch writes its own rows, not the store's."""
+
+    id: str
+    rows: int
+    changed: bool = True  # written by the next publish (else linked from the version it was read from)
+
+    @classmethod
+    def new(cls, rows: int) -> Segment:
+        return cls(uuid.uuid4().hex, rows)
+
+
+@dataclass
 class StoreContents:
-    """Everything one version holds. Rows of ``records``, ``ids``, ``scores``, ``hashes`` and ``best`` align."""
+    """Everything one version holds. Rows of ``table``, ``ids``, ``scores``, ``hashes`` and ``best`` align;
+    ``segments`` cut them into the runs of rows stored together."""
 
     primary_key: str
     source_column: str | None
-    records: pd.DataFrame
+    table: pa.Table  # the stored records, every column as text
     ids: np.ndarray  # int64 match id per record
     scores: np.ndarray  # float64 match confidence per record
     hashes: pd.DataFrame  # uint64 per blocking key
@@ -57,6 +75,7 @@ class StoreContents:
     reference: Reference
     next_id: int
     model: bytes
+    segments: list[Segment]
     merged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"match_id": pd.Series(dtype="int64"),
                                                                        "merged_into": pd.Series(dtype="int64")}))
     history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
@@ -64,9 +83,22 @@ class StoreContents:
     created_by: str = ""
     decision: dict[str, Any] = field(default_factory=dict)  # the decision of the run that made it (``Decision``)
 
+    @functools.cached_property
+    def records(self) -> pd.DataFrame:
+        """The stored records as a DataFrame (converted once; a batch needs a few rows: ``rows``)."""
+        return self.table.to_pandas()
+
+    def rows(self, positions: np.ndarray) -> pd.DataFrame:
+        return self.table.take(pa.array(np.asarray(positions, dtype=np.int64))).to_pandas()
+
     @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    @functools.cached_property
     def keys(self) -> pd.Series:
-        return self.records[self.primary_key]
+        return pd.Series(self.table.column(self.primary_key).to_numpy(zero_copy_only=False), dtype=object,
+                         name=self.primary_key).astype(str)
 
     def entities_frame(self) -> pd.DataFrame:
         return pd.DataFrame({self.primary_key: self.keys.to_numpy(dtype=object), "match_id": self.ids,
@@ -74,6 +106,13 @@ class StoreContents:
 
     def entity_sizes(self) -> pd.Series:
         return pd.Series(self.ids).value_counts()
+
+
+def table_of(records: pd.DataFrame, like: pa.Schema | None = None) -> pa.Table:
+    """Records as an Arrow table of text columns (in ``like``'s schema when given, to append to a store)."""
+    table = pa.Table.from_pandas(records, preserve_index=False)
+    schema = like or pa.schema([pa.field(name, pa.large_string()) for name in table.column_names])
+    return table.select(schema.names).cast(schema)
 
 
 class EntityStore:
@@ -108,27 +147,35 @@ class EntityStore:
 
     def read(self, version: int | None = None) -> StoreContents:
         number = self.current_version() if version is None else version
-        where = self.root / "versions" / f"v{number:06d}"
+        where = self._version_dir(number)
         manifest = json.loads((where / "manifest.json").read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT:
             raise StoreError(f"{where}: store format {manifest.get('format')!r}, this matcher reads {FORMAT}")
-        entities = pd.read_parquet(where / "entities.parquet")
-        records = pd.read_parquet(where / "records.parquet")
+        segments = [Segment(s["id"], int(s["rows"]), changed=False) for s in manifest["segments"]]
+        parts = [where / "segments" / s.id for s in segments]
+        table = pa.concat_tables([pq.read_table(p / "records.parquet") for p in parts]) if parts else \
+            pa.table({})
+        entities = np.load(where / "entities.npz")
         ref = manifest["reference"]
         doc_freq = {}
         for i, space in enumerate(ref["spaces"]):  # files by position: column names need not be file names
             frame = pd.read_parquet(where / "docfreq" / f"{i}.parquet")
             doc_freq[space] = DocFreq(frame["token"].to_numpy(dtype=object), frame["df"].to_numpy(dtype=np.int64),
                                       int(ref["n"]))
+        history = [pd.read_parquet(p) for p in sorted((where / "history").glob("*.parquet"))]
         return StoreContents(
-            primary_key=manifest["primary_key"], source_column=manifest["source_column"], records=records,
-            ids=entities["match_id"].to_numpy(dtype=np.int64),
-            scores=entities["match_confidence_score"].to_numpy(dtype=np.float64),
-            hashes=pd.read_parquet(where / "hashes.parquet"), best=np.load(where / "best.npy"),
+            primary_key=manifest["primary_key"], source_column=manifest["source_column"], table=table,
+            ids=entities["match_id"], scores=entities["match_confidence_score"],
+            hashes=pd.concat([pd.read_parquet(p / "hashes.parquet") for p in parts], ignore_index=True),
+            best=np.vstack([np.load(p / "best.npy") for p in parts]),
             reference=Reference(int(ref["n"]), dict(ref["placeholders"]), doc_freq, int(ref["entities"])),
-            next_id=int(manifest["next_id"]), model=(where / "model.zip").read_bytes(),
-            merged=pd.read_parquet(where / "merged.parquet"), history=pd.read_parquet(where / "history.parquet"),
+            next_id=int(manifest["next_id"]), model=(where / "model.zip").read_bytes(), segments=segments,
+            merged=pd.read_parquet(where / "merged.parquet"),
+            history=pd.concat(history, ignore_index=True) if history else pd.DataFrame(columns=HISTORY_COLUMNS),
             version=number, created_by=manifest.get("created_by", ""), decision=manifest.get("decision", {}))
+
+    def _version_dir(self, number: int) -> Path:
+        return self.root / "versions" / f"v{number:06d}"
 
     def publish(self, contents: StoreContents, keep: int = KEEP_VERSIONS) -> int:
         """Write ``contents`` as the next version and make it current; returns its number. Call inside
@@ -139,7 +186,8 @@ class EntityStore:
         temporary = versions / f".tmp-{uuid.uuid4().hex}"
         temporary.mkdir()
         try:
-            _write_version(temporary, contents, number)
+            previous = self._version_dir(number - 1) if number > 1 else None
+            _write_version(temporary, contents, number, previous)
             os.rename(temporary, versions / f"v{number:06d}")
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -165,24 +213,37 @@ class EntityStore:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _write_version(where: Path, c: StoreContents, number: int) -> None:
+def _write_version(where: Path, c: StoreContents, number: int, previous: Path | None) -> None:
     (where / "model.zip").write_bytes(c.model)
-    c.records.to_parquet(where / "records.parquet", index=False)
-    c.entities_frame().to_parquet(where / "entities.parquet", index=False)
-    c.hashes.to_parquet(where / "hashes.parquet", index=False)
-    np.save(where / "best.npy", c.best.astype(np.float32))
+    start = 0
+    for segment in c.segments:
+        target = where / "segments" / segment.id
+        source = previous / "segments" / segment.id if previous is not None else None
+        if not segment.changed and source is not None and source.is_dir():
+            shutil.copytree(source, target, copy_function=os.link)  # the same rows: the same files
+        else:
+            target.mkdir(parents=True)
+            rows = slice(start, start + segment.rows)
+            pq.write_table(c.table.slice(start, segment.rows), target / "records.parquet")
+            c.hashes.iloc[rows].to_parquet(target / "hashes.parquet", index=False)
+            np.save(target / "best.npy", c.best[rows].astype(np.float32))
+        start += segment.rows
+    if start != len(c.ids):
+        raise ValueError(f"segments hold {start} rows, the store {len(c.ids)}")
+    np.savez(where / "entities.npz", match_id=c.ids.astype(np.int64),
+             match_confidence_score=c.scores.astype(np.float64))
     (where / "docfreq").mkdir()
     for i, space in enumerate(sorted(c.reference.doc_freq)):
         freq = c.reference.doc_freq[space]
         pd.DataFrame({"token": pd.Series(freq.tokens, dtype=object), "df": freq.df}).to_parquet(
             where / "docfreq" / f"{i}.parquet", index=False)
     c.merged.to_parquet(where / "merged.parquet", index=False)
-    c.history.to_parquet(where / "history.parquet", index=False)
+    _write_history(where / "history", c.history, number, previous)
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": number, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "created_by": c.created_by, "decision": c.decision, "primary_key": c.primary_key,
-        "source_column": c.source_column,
-        "records": len(c.records), "entities": int(len(np.unique(c.ids))), "next_id": int(c.next_id),
+        "source_column": c.source_column, "records": len(c.ids), "entities": int(len(np.unique(c.ids))),
+        "next_id": int(c.next_id), "segments": [{"id": s.id, "rows": s.rows} for s in c.segments],
         "reference": {"n": c.reference.n, "placeholders": c.reference.placeholders,
                       "entities": c.reference.entities, "spaces": sorted(c.reference.doc_freq)},
     }
@@ -191,6 +252,19 @@ def _write_version(where: Path, c: StoreContents, number: int) -> None:
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def _write_history(where: Path, history: pd.DataFrame, number: int, previous: Path | None) -> None:
+    """One file per version's changes: the earlier ones linked from the previous version when it has them."""
+    where.mkdir()
+    versions = history["version"].astype(np.int64) if len(history) else pd.Series(dtype=np.int64)
+    for version in sorted(set(versions.tolist())):
+        name = f"{version:06d}.parquet"
+        source = previous / "history" / name if previous is not None else None
+        if version < number and source is not None and source.is_file():
+            os.link(source, where / name)
+        else:
+            history[versions == version].to_parquet(where / name, index=False)
 
 
 def _replace_text(path: Path, text: str) -> None:

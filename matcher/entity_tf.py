@@ -11,7 +11,10 @@ each entity holds a value once. The cold start is then fitted again with these f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 
 from matcher.features import PairFeatures, equal_tf
 from matcher.prepare import PreparedTable
@@ -57,15 +60,15 @@ def value_term_freqs(table: PreparedTable, columns: list[str]) -> dict[str, tupl
     return out
 
 
-def use_value_term_freqs(table: PreparedTable, saved: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+def use_value_term_freqs(table: PreparedTable, saved: Mapping[str, tuple[np.ndarray | pd.Index, np.ndarray]]
+                        ) -> None:
     """Give the table's rows the saved frequency of their value where the model saw it (new values keep the
-    table's own, counted over its records)."""
-    import pandas as pd
-
+    table's own, counted over its records). The values may come as an index (built once, looked up often)."""
     for column, (values, freq) in saved.items():
         if column not in table.term_freq or not len(table.uniques[column]):  # no value at all (every row missing)
             continue
-        at = pd.Index(values).get_indexer(np.asarray(table.uniques[column], dtype=str))
+        index = values if isinstance(values, pd.Index) else pd.Index(values)
+        at = index.get_indexer(np.asarray(table.uniques[column], dtype=str))
         codes = table.codes[column]
         known = (codes >= 0) & (at[np.maximum(codes, 0)] >= 0)
         table.term_freq[column] = np.where(known, freq[at[np.maximum(codes, 0)]], table.term_freq[column])

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from matcher import column_types
 from matcher.blocking import BlockingBudget
 from matcher.decision import Decision
-from matcher.entity_store import StoreContents, StoreError
+from matcher.entity_store import Segment, StoreContents, StoreError, table_of
 from matcher.errors import InputError, shown_all
 from matcher.model_file import SavedModel, load_model, model_bytes
 from matcher.pipeline import Matcher
@@ -73,7 +74,8 @@ def store_from_fit(fitted: Matcher, result: MatchResult, decision: Decision, pre
     done = reconcile(old, labels, before, next_id)
     hashes = pd.DataFrame({k: table.key_hashes[k] for k in _rule_keys(fitted.blocker_.rules_)})
     contents = StoreContents(
-        primary_key=key, source_column=fitted.settings_.source_column, records=fitted.records_.copy(),
+        primary_key=key, source_column=fitted.settings_.source_column, table=table_of(fitted.records_),
+        segments=[Segment.new(len(keys))],
         ids=done.ids, scores=result.records["match_confidence_score"].to_numpy(dtype=np.float64),
         hashes=hashes, best=np.column_stack(fitted.best_).astype(np.float32),
         reference=Reference(table.n, dict(table.placeholders), dict(table.doc_freq), int(len(np.unique(labels)))),
@@ -95,7 +97,7 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
     key = store.primary_key
     at = pd.Index(store.keys.astype(str)).get_indexer(batch[key])
     updated = at >= 0
-    kept = np.ones(len(store.records), dtype=bool)
+    kept = np.ones(len(store.ids), dtype=bool)
     kept[at[updated]] = False
     reference, batch_hashes = _reference_with(store, model, batch, ~kept)
     decision = decision or Decision(**store.decision)
@@ -118,7 +120,7 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
     done = reconcile(old, labels, {i: n for i, n in _sizes(store.ids).items() if i in touched}, store.next_id)
 
     # store positions of the batch's rows: an update keeps its record's place, a new record comes last
-    position = np.where(updated, at, len(store.records) + np.cumsum(~updated) - 1)
+    position = np.where(updated, at, len(store.ids) + np.cumsum(~updated) - 1)
     contents = _updated_contents(store, batch, position, rows, done.ids, result, best, batch_best, batch_hashes,
                                  reference, done.next_id, created_by, decision)
     _carry_history(contents, store, done.changes, store.version + 1)
@@ -129,7 +131,7 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
              "probed_records": int(len(probe_rows)), "probe_pairs": int(len(probe.candidates_)),
              "touched_entities": len(touched), "reclustered_records": int(len(rows) + len(batch)),
              "candidate_pairs": int(len(matcher.candidates_)), "threshold": t,
-             "store_records": len(contents.records), "store_entities": int(len(np.unique(contents.ids)))}
+             "store_records": len(contents.ids), "store_entities": int(len(np.unique(contents.ids)))}
     return Outcome(contents, out, done.changes, _record_changes(result.records[key], old, done.ids), stats)
 
 
@@ -138,14 +140,14 @@ def _batch_rows(store: StoreContents, batch: pd.DataFrame, model: SavedModel) ->
     if key not in batch.columns:
         raise InputError(f"the batch has no primary key column {key!r}; its columns are: "
                          f"{shown_all(list(map(str, batch.columns)))}")
-    missing = [c for c in store.records.columns if c not in batch.columns]
-    extra = [c for c in batch.columns if c not in store.records.columns]
+    missing = [c for c in store.columns if c not in batch.columns]
+    extra = [c for c in batch.columns if c not in store.columns]
     if missing or extra:
         raise InputError("the batch's columns differ from the store's: "
                          + "; ".join(f"{what} {shown_all(cols)}" for what, cols in
                                      (("missing", missing), ("not in the store", extra)) if cols))
     model.require_columns(batch.columns)
-    out = batch[list(store.records.columns)].reset_index(drop=True)
+    out = batch[store.columns].reset_index(drop=True)
     out[key] = out[key].astype(str)
     if out[key].duplicated().any():
         raise InputError(f"primary key {key!r} is not unique in the batch: "
@@ -160,7 +162,7 @@ def _reference_with(store: StoreContents, model: SavedModel, batch: pd.DataFrame
     scale = Reference(store.reference.n + len(batch) - int(replaced.sum()), store.reference.placeholders, {},
                       store.reference.entities)
     added = prepare(batch, model.settings, reference=scale, keep_index=True)
-    removed = prepare(store.records[replaced].reset_index(drop=True), model.settings, reference=scale,
+    removed = prepare(store.rows(np.flatnonzero(replaced)), model.settings, reference=scale,
                       keep_index=True).doc_freq if replaced.any() else {}
     reference = store.reference.with_rows(added.doc_freq, removed, len(batch), int(replaced.sum()),
                                           store.reference.entities)
@@ -184,16 +186,21 @@ def _probe_rows(store: StoreContents, model: SavedModel, batch_hashes: dict[str,
                 kept: np.ndarray) -> np.ndarray:
     """Stored rows (still kept) sharing a block of a used rule with a batch record; at most the model's block
     limit per block (a larger block is one of few values shared by many: its first records stand for it)."""
-    limit = BlockingBudget.from_tradeoff(model.settings.accuracy_cost_tradeoff, len(store.records)).max_block_size
+    limit = BlockingBudget.from_tradeoff(model.settings.accuracy_cost_tradeoff, len(store.ids)).max_block_size
+    rules = [r for r in model.rules if r.used and all(k in store.hashes.columns and k in batch_hashes for k in r.keys)]
+    # each key matched once, by a hash lookup (np.isin sorts the whole column); a conjunction is looked at only on
+    # the rows that share each of its keys with the batch
+    shares = {}
+    for key in {k for rule in rules for k in rule.keys}:
+        wanted = batch_hashes[key]
+        shares[key] = pd.Series(store.hashes[key].to_numpy()).isin(wanted[wanted != 0]).to_numpy() & kept
     found = []
-    for rule in model.rules:
-        if not rule.used or not all(k in store.hashes.columns and k in batch_hashes for k in rule.keys):
-            continue
+    for rule in rules:
+        rows = np.flatnonzero(np.logical_and.reduce([shares[k] for k in rule.keys]))
         wanted = _rule_hashes([batch_hashes[k] for k in rule.keys])
-        wanted = np.unique(wanted[wanted != 0])
-        stored = _rule_hashes([store.hashes[k].to_numpy() for k in rule.keys])
-        hit = np.flatnonzero(np.isin(stored, wanted) & kept)
-        values = stored[hit]
+        stored = _rule_hashes([store.hashes[k].to_numpy()[rows] for k in rule.keys])
+        match = pd.Series(stored).isin(wanted[wanted != 0]).to_numpy()
+        hit, values = rows[match], stored[match]
         order = np.argsort(values, kind="stable")
         starts = np.r_[True, values[order][1:] != values[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
         rank = np.arange(len(order)) - np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
@@ -205,7 +212,7 @@ def _subset_matcher(model: SavedModel, store: StoreContents, rows: np.ndarray, b
                     reference: Reference, touching_batch: bool = False,
                     best_floor: np.ndarray | None = None) -> Matcher:
     """The model applied to stored ``rows`` followed by the batch's rows."""
-    records = pd.concat([store.records.iloc[rows], batch], ignore_index=True)
+    records = pd.concat([store.rows(rows), batch], ignore_index=True)
     records[store.primary_key] = records[store.primary_key].astype(str)
     touching = np.r_[np.zeros(len(rows), dtype=bool), np.ones(len(batch), dtype=bool)] if touching_batch else None
     floor = [best_floor[:, k] for k in range(best_floor.shape[1])] if best_floor is not None else \
@@ -226,14 +233,21 @@ def _updated_contents(store: StoreContents, batch: pd.DataFrame, position: np.nd
                       ids: np.ndarray, result: MatchResult, best: np.ndarray, batch_best: np.ndarray,
                       batch_hashes: dict[str, np.ndarray], reference: Reference, next_id: int,
                       created_by: str, decision: Decision) -> StoreContents:
-    appended = position >= len(store.records)
+    n = len(store.ids)
+    appended = position >= n
     n_new = int(appended.sum())
-    records = store.records.copy()
-    for column in records.columns:  # updates in place, column by column (keeps each column's dtype)
-        values = records[column].to_numpy(dtype=object, copy=True)
-        values[position[~appended]] = batch[column].to_numpy(dtype=object)[~appended]
-        records[column] = pd.Series(values, dtype=records[column].dtype)
-    records = pd.concat([records, batch[appended]], ignore_index=True)
+    table, segments = store.table, [replace(segment) for segment in store.segments]
+    if (~appended).any():  # updates: their rows replaced in place, their segments rewritten
+        at = position[~appended]
+        bounds = np.cumsum([0] + [segment.rows for segment in segments])
+        for i in set((np.searchsorted(bounds, at, side="right") - 1).tolist()):
+            segments[i].changed = True
+        order = np.arange(n)
+        order[at] = n + np.arange(len(at))
+        table = pa.concat_tables([table, table_of(batch[~appended], like=table.schema)]).take(pa.array(order))
+    if n_new:
+        table = pa.concat_tables([table, table_of(batch[appended], like=table.schema)])
+        segments.append(Segment.new(n_new))
     new_ids = np.r_[store.ids, np.zeros(n_new, dtype=np.int64)]
     scores = np.r_[store.scores, np.zeros(n_new)]
     score = result.records["match_confidence_score"].to_numpy(dtype=np.float64)
@@ -248,7 +262,7 @@ def _updated_contents(store: StoreContents, batch: pd.DataFrame, position: np.nd
         column[position] = batch_hashes.get(k, np.zeros(len(batch), dtype=np.uint64))
         hashes[k] = column
     reference = replace(reference, entities=int(len(np.unique(new_ids))))
-    return replace(store, records=records, ids=new_ids, scores=scores, hashes=hashes, best=all_best,
+    return replace(store, table=table, segments=segments, ids=new_ids, scores=scores, hashes=hashes, best=all_best,
                    reference=reference, next_id=next_id, created_by=created_by, version=store.version + 1,
                    decision=asdict(decision))
 
@@ -264,15 +278,15 @@ def forget(store: StoreContents, keys: pd.Series, created_by: str = "forget") ->
     if (at < 0).any():
         raise InputError(f"{int((at < 0).sum())} key(s) are not in the store: "
                          f"{shown_all(wanted[at < 0].tolist())}")
-    removed = np.zeros(len(store.records), dtype=bool)
+    removed = np.zeros(len(store.ids), dtype=bool)
     removed[at] = True
-    gone = store.records[removed].reset_index(drop=True)
+    gone = store.rows(np.flatnonzero(removed))
     scale = replace(store.reference, doc_freq={})
     erased = prepare(gone, model.settings, reference=scale, keep_index=True)
     reference = store.reference.with_rows({}, erased.doc_freq, 0, len(gone), store.reference.entities)
     touched = set(store.ids[removed].tolist())
     rows = np.flatnonzero(~removed & np.isin(store.ids, list(touched)))
-    empty = store.records.iloc[:0]
+    empty = store.rows(np.zeros(0, dtype=np.int64))
     labels, score = np.zeros(0, dtype=np.int64), np.zeros(0)
     if len(rows):
         matcher = _subset_matcher(model, store, rows, empty, reference, best_floor=store.best[rows])
@@ -285,10 +299,11 @@ def forget(store: StoreContents, keys: pd.Series, created_by: str = "forget") ->
     ids[rows], scores[rows] = done.ids, score
     kept = ~removed
     contents = replace(
-        store, records=store.records[kept].reset_index(drop=True), ids=ids[kept], scores=scores[kept],
+        store, table=store.table.filter(pa.array(kept)), segments=_segments_kept(store.segments, kept),
+        ids=ids[kept], scores=scores[kept],
         hashes=store.hashes[kept].reset_index(drop=True), best=store.best[kept],
         reference=replace(reference, entities=int(len(np.unique(ids[kept])))), next_id=done.next_id,
-        model=model.erased(set(wanted), _values_no_longer_held(model, erased, store.records[kept])),
+        model=model.erased(set(wanted), _values_no_longer_held(model, erased, store, kept)),
         created_by=created_by, version=store.version + 1)
     _carry_history(contents, store, done.changes, store.version + 1)
     key = store.primary_key
@@ -301,7 +316,18 @@ def forget(store: StoreContents, keys: pd.Series, created_by: str = "forget") ->
                     "reclustered_records": int(len(rows))})
 
 
-def _values_no_longer_held(model: SavedModel, erased: PreparedTable, remaining: pd.DataFrame
+def _segments_kept(segments: list[Segment], kept: np.ndarray) -> list[Segment]:
+    """The segments once the rows not ``kept`` are gone: those that lost rows are rewritten, empty ones dropped."""
+    out, start = [], 0
+    for segment in segments:
+        rows = int(kept[start:start + segment.rows].sum())
+        start += segment.rows
+        if rows:
+            out.append(Segment(segment.id, rows, segment.changed or rows < segment.rows))
+    return out
+
+
+def _values_no_longer_held(model: SavedModel, erased: PreparedTable, store: StoreContents, kept: np.ndarray
                            ) -> dict[str, set[str]]:
     """Per term-frequency column, the erased records' normalised values that no remaining record holds."""
     out = {}
@@ -310,7 +336,9 @@ def _values_no_longer_held(model: SavedModel, erased: PreparedTable, remaining: 
         if not theirs:
             continue
         settings = next(c for c in model.settings.data_columns if c.name == column)
-        still = set(map(str, column_types.of(settings).normaliser(remaining[column]).dropna().unique()))
+        remaining = pd.Series(store.table.column(column).filter(pa.array(kept)).to_numpy(zero_copy_only=False),
+                              dtype=object)
+        still = set(map(str, column_types.of(settings).normaliser(remaining).dropna().unique()))
         out[column] = theirs - still
     return out
 

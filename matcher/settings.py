@@ -48,11 +48,15 @@ class Settings:
     one_to_one: bool | None = None  # linkage: None decides from the data and labels (matcher.link_mode)
     max_cluster_size: int | None = None  # no cap by default: entities of thousands of records stay whole
     seed: int = 0
+    # golden records: column -> {"rule": ..., ...} (``matcher.survivorship``); other columns: their type's default
+    survivorship: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unit_interval("accuracy_cost_tradeoff", self.accuracy_cost_tradeoff)
         Decision.from_settings(self)  # the knobs that act after the fit, validated where every decision is
         self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]
+        if not isinstance(self.survivorship, dict):
+            raise SettingsError(f"survivorship must be an object of column -> rule, got {shown(self.survivorship)}")
 
     @property
     def data_columns(self) -> list[ColumnSettings]:

@@ -27,13 +27,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from matcher import column_types
 from matcher.errors import InputError, SettingsError, shown, shown_all
+
+if TYPE_CHECKING:
+    from matcher.settings import Settings
 
 FROM = "__from"  # suffix of a value's provenance column: "<column>__from"
 _TEXT = pd.StringDtype("pyarrow")  # fast strip/len, and NA for missing values on pandas 2 and 3 alike
@@ -177,6 +180,15 @@ def _check_rule(where: str, rule: ColumnRule, columns: list[str]) -> None:
             raise SettingsError(f"{where}: {name} {shown(value)} is not a column; columns: {shown_all(columns)}")
     if rule.source_order and rule.rule != "source_order":
         raise SettingsError(f"{where}: source_order only applies to rule source_order")
+
+
+def rules_for(settings: Settings, columns: list[str]) -> dict[str, ColumnRule]:
+    """Every column's rule: the settings' ``survivorship`` where given, else its type's default (``ignore`` for
+    a column the settings do not type, such as the source column)."""
+    typed = {c.name: c.type for c in settings.columns}
+    given = rules_from_dict(settings.survivorship, columns)
+    return {c: given.get(c) or default_rule(typed.get(c, column_types.IGNORE)) for c in columns
+            if c != settings.primary_key}
 
 
 def golden_records(records: pd.DataFrame, ids: np.ndarray, primary_key: str, rules: dict[str, ColumnRule],

@@ -61,7 +61,7 @@ def store(base_store: Path, tmp_path: Path) -> Path:
 
 def _entities(store: Path, tmp_path: Path) -> pd.DataFrame:
     out = tmp_path / f"entities-{time.monotonic_ns()}.csv"
-    code, _, err = run_quietly("entities", "--store", store, "--output", out)
+    code, _, err = run_quietly("entities", "--store", store, "--output", out, "--records")
     assert code == 0, err
     return pd.read_csv(out, dtype=str, keep_default_na=False)
 
@@ -224,3 +224,26 @@ def test_user_errors_are_one_line(store: Path, split: dict[str, Path], tmp_path:
     code, out, err = run(capsys, "forget", tmp_path / "keys.csv", "--store", store)
     assert_one_line_error(code, out, err, "no-such-key")
     assert EntityStore(store).current_version() == 1  # nothing published by a refused run
+
+
+def test_golden_records_one_per_entity_with_provenance(store: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    records = _entities(store, tmp_path).set_index("id")
+    (tmp_path / "rules.json").write_text('{"email": {"rule": "longest"}}')
+    code, _, err = run(capsys, "entities", "--store", store, "--output", tmp_path / "golden.csv",
+                       "--survivorship", tmp_path / "rules.json")
+    assert code == 0, err
+    golden = pd.read_csv(tmp_path / "golden.csv", dtype=str, keep_default_na=False)
+    assert sorted(golden["match_id"].astype(int)) == sorted(records["match_id"].astype(int).unique())
+    assert golden["records"].astype(int).sum() == len(records)
+    for column in ("given_name", "surname", "email", "phone"):
+        given = golden[golden[column + "__from"] != ""]
+        source = records.loc[given[column + "__from"]]
+        assert (source[column].to_numpy() == given[column].to_numpy()).all()  # the value is its record's
+        assert (source["match_id"].to_numpy() == given["match_id"].to_numpy()).all()  # of its own entity
+    longest = records.groupby("match_id")["email"].agg(lambda v: max(len(x) for x in v))
+    assert (golden.set_index("match_id")["email"].str.len() == longest[golden["match_id"]].to_numpy()).all()
+    (tmp_path / "bad.json").write_text('{"email": {"rule": "newest"}}')
+    code, out, err = run(capsys, "entities", "--store", store, "--output", tmp_path / "g.csv", "--survivorship",
+                         tmp_path / "bad.json")
+    assert_one_line_error(code, out, err, "'email'")
