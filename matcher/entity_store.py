@@ -242,7 +242,7 @@ def _write_version(where: Path, c: StoreContents, number: int, previous: Path | 
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": number, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "created_by": c.created_by, "decision": c.decision, "primary_key": c.primary_key,
-        "source_column": c.source_column, "records": len(c.ids), "entities": int(len(np.unique(c.ids))),
+        "source_column": c.source_column, "records": len(c.ids), "entities": c.reference.entities,
         "next_id": int(c.next_id), "segments": [{"id": s.id, "rows": s.rows} for s in c.segments],
         "reference": {"n": c.reference.n, "placeholders": c.reference.placeholders,
                       "entities": c.reference.entities, "spaces": sorted(c.reference.doc_freq)},

@@ -34,7 +34,7 @@ from matcher.pipeline import Matcher
 from matcher.prepare import PreparedTable, prepare
 from matcher.reference import Reference, Subset
 from matcher.results import MatchResult
-from matcher.stable_ids import reconcile
+from matcher.stable_ids import Reconciled, reconcile
 
 GOLDEN_RATIO_64 = np.uint64(0x9E3779B97F4A7C15)
 
@@ -117,12 +117,12 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
     result = matcher.predict(decision)
     labels = pd.factorize(result.records["match_id"])[0]
     old = np.r_[store.ids[rows], np.where(updated, store.ids[np.maximum(at, 0)], -1)]
-    done = reconcile(old, labels, {i: n for i, n in _sizes(store.ids).items() if i in touched}, store.next_id)
+    done = reconcile(old, labels, _sizes(store.ids, touched), store.next_id)
 
     # store positions of the batch's rows: an update keeps its record's place, a new record comes last
     position = np.where(updated, at, len(store.ids) + np.cumsum(~updated) - 1)
-    contents = _updated_contents(store, batch, position, rows, done.ids, result, best, batch_best, batch_hashes,
-                                 reference, done.next_id, created_by, decision)
+    contents = _updated_contents(store, batch, position, rows, done, result, best, batch_best, batch_hashes,
+                                 reference, created_by, decision)
     _carry_history(contents, store, done.changes, store.version + 1)
     out = batch.copy()
     out["match_id"] = done.ids[len(rows):]
@@ -131,7 +131,7 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
              "probed_records": int(len(probe_rows)), "probe_pairs": int(len(probe.candidates_)),
              "touched_entities": len(touched), "reclustered_records": int(len(rows) + len(batch)),
              "candidate_pairs": int(len(matcher.candidates_)), "threshold": t,
-             "store_records": len(contents.ids), "store_entities": int(len(np.unique(contents.ids)))}
+             "store_records": len(contents.ids), "store_entities": contents.reference.entities}
     return Outcome(contents, out, done.changes, _record_changes(result.records[key], old, done.ids), stats)
 
 
@@ -230,10 +230,10 @@ def _linked_entities(store: StoreContents, probe: Matcher, rows: np.ndarray, thr
 
 
 def _updated_contents(store: StoreContents, batch: pd.DataFrame, position: np.ndarray, rows: np.ndarray,
-                      ids: np.ndarray, result: MatchResult, best: np.ndarray, batch_best: np.ndarray,
-                      batch_hashes: dict[str, np.ndarray], reference: Reference, next_id: int,
-                      created_by: str, decision: Decision) -> StoreContents:
-    n = len(store.ids)
+                      done: Reconciled, result: MatchResult, best: np.ndarray, batch_best: np.ndarray,
+                      batch_hashes: dict[str, np.ndarray], reference: Reference, created_by: str,
+                      decision: Decision) -> StoreContents:
+    n, ids = len(store.ids), done.ids
     appended = position >= n
     n_new = int(appended.sum())
     table, segments = store.table, [replace(segment) for segment in store.segments]
@@ -261,9 +261,9 @@ def _updated_contents(store: StoreContents, batch: pd.DataFrame, position: np.nd
         column = hashes[k].to_numpy(copy=True)
         column[position] = batch_hashes.get(k, np.zeros(len(batch), dtype=np.uint64))
         hashes[k] = column
-    reference = replace(reference, entities=int(len(np.unique(new_ids))))
+    reference = replace(reference, entities=_entities_after(store, done.changes))
     return replace(store, table=table, segments=segments, ids=new_ids, scores=scores, hashes=hashes, best=all_best,
-                   reference=reference, next_id=next_id, created_by=created_by, version=store.version + 1,
+                   reference=reference, next_id=done.next_id, created_by=created_by, version=store.version + 1,
                    decision=asdict(decision))
 
 
@@ -293,8 +293,7 @@ def forget(store: StoreContents, keys: pd.Series, created_by: str = "forget") ->
         result = matcher.predict(Decision(**store.decision))
         labels = pd.factorize(result.records["match_id"])[0]
         score = result.records["match_confidence_score"].to_numpy(dtype=np.float64)
-    done = reconcile(store.ids[rows], labels, {i: n for i, n in _sizes(store.ids).items() if i in touched},
-                     store.next_id)
+    done = reconcile(store.ids[rows], labels, _sizes(store.ids, touched), store.next_id)
     ids, scores = store.ids.copy(), store.scores.copy()
     ids[rows], scores[rows] = done.ids, score
     kept = ~removed
@@ -302,7 +301,7 @@ def forget(store: StoreContents, keys: pd.Series, created_by: str = "forget") ->
         store, table=store.table.filter(pa.array(kept)), segments=_segments_kept(store.segments, kept),
         ids=ids[kept], scores=scores[kept],
         hashes=store.hashes[kept].reset_index(drop=True), best=store.best[kept],
-        reference=replace(reference, entities=int(len(np.unique(ids[kept])))), next_id=done.next_id,
+        reference=replace(reference, entities=_entities_after(store, done.changes)), next_id=done.next_id,
         model=model.erased(set(wanted), _values_no_longer_held(model, erased, store, kept)),
         created_by=created_by, version=store.version + 1)
     _carry_history(contents, store, done.changes, store.version + 1)
@@ -345,9 +344,20 @@ def _values_no_longer_held(model: SavedModel, erased: PreparedTable, store: Stor
 
 # -- shared ----------------------------------------------------------------------------------------------------
 
-def _sizes(ids: np.ndarray) -> dict[int, int]:
+def _sizes(ids: np.ndarray, only: set[int] | None = None) -> dict[int, int]:
+    """Records per entity id (of the ids in ``only`` when given: a batch touches few of a million)."""
+    if only is not None:
+        ids = ids[pd.Series(ids).isin(list(only)).to_numpy()]
     values, counts = np.unique(ids, return_counts=True)
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def _entities_after(store: StoreContents, changes: pd.DataFrame) -> int:
+    """The store's entity count after ``changes``: new ids in, absorbed and removed ones out (no pass over the
+    store's million ids)."""
+    change = changes["change"]
+    gone = (change == "REMOVED") | ((change == "MERGED") & (changes["records_after"] == 0))
+    return int(store.reference.entities + (change == "NEW").sum() - gone.sum())
 
 
 def _carry_history(contents: StoreContents, previous: StoreContents | None, changes: pd.DataFrame,

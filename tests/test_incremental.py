@@ -5,6 +5,7 @@ its own, made from a store built once per module (a copy of its directory)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -98,6 +99,9 @@ def test_batches_match_as_well_as_one_run_and_untouched_ids_never_change(
     truth = pd.read_csv(PEOPLE / "truth.csv", dtype=str)
     assert score_output(after, truth)["f1"] > 0.97
     assert {"GREW", "NEW"} <= set(changes1["change"])
+    manifest = json.loads((store / "versions" / "v000003" / "manifest.json").read_text())
+    assert manifest["entities"] == after["match_id"].nunique() and manifest["records"] == 600
+    assert len(manifest["segments"]) == 3  # the base's rows and each batch's, none rewritten
 
 
 def test_exact_copies_join_the_entities_of_their_originals(store: Path, split: dict[str, Path],
