@@ -6,13 +6,12 @@ atomically after the rename. A run killed at any moment leaves ``CURRENT`` on th
 (an unfinished temporary directory is removed by the next run). Runs that write are serialised by an exclusive
 lock on ``lock`` (``EntityStore.writing``). The last ``KEEP_VERSIONS`` versions are kept; erasure keeps one.
 
-A version holds (``docs/entity-store.md`` describes the files):
-``manifest.json`` (format, version number, primary key, counts, the next unused entity id, the reference
-statistics), ``model.zip`` (the fitted model, ``matcher.model_file``), ``records.parquet`` (the raw rows),
-``entities.parquet`` (per record: key, match_id, match_confidence_score), ``hashes.parquet`` (per record and
-blocking key, a hash of the key's value), ``best.npy`` (per record, its best candidate scores), ``docfreq/*``
-(document frequencies per TF-IDF space), ``merged.parquet`` (ids merged into others) and ``history.parquet``
-(every entity change of every run).
+A version holds (``docs/entity-store.md`` describes the files): ``manifest.json`` (format, version number,
+primary key, counts, the next unused entity id, the segments, the reference statistics), ``model.zip`` (the
+fitted model, ``matcher.model_file``), per segment of rows ``records.parquet`` (the raw rows), ``hashes.npy``
+(per record and blocking key, a hash of the key's value) and ``best.npy`` (per record, its best candidate
+scores), ``entities.npz`` (match id and confidence per record), ``docfreq/*`` (document frequencies per TF-IDF
+space), ``merged.parquet`` (ids merged into others) and ``history/*`` (every entity change of every run).
 """
 
 from __future__ import annotations
@@ -166,7 +165,8 @@ class EntityStore:
         return StoreContents(
             primary_key=manifest["primary_key"], source_column=manifest["source_column"], table=table,
             ids=entities["match_id"], scores=entities["match_confidence_score"],
-            hashes=pd.concat([pd.read_parquet(p / "hashes.parquet") for p in parts], ignore_index=True),
+            hashes=pd.DataFrame(np.vstack([np.load(p / "hashes.npy") for p in parts]) if parts else None,
+                                columns=manifest["hash_keys"]),
             best=np.vstack([np.load(p / "best.npy") for p in parts]),
             reference=Reference(int(ref["n"]), dict(ref["placeholders"]), doc_freq, int(ref["entities"])),
             next_id=int(manifest["next_id"]), model=(where / "model.zip").read_bytes(), segments=segments,
@@ -225,7 +225,7 @@ def _write_version(where: Path, c: StoreContents, number: int, previous: Path | 
             target.mkdir(parents=True)
             rows = slice(start, start + segment.rows)
             pq.write_table(c.table.slice(start, segment.rows), target / "records.parquet")
-            c.hashes.iloc[rows].to_parquet(target / "hashes.parquet", index=False)
+            np.save(target / "hashes.npy", c.hashes.iloc[rows].to_numpy(dtype=np.uint64))
             np.save(target / "best.npy", c.best[rows].astype(np.float32))
         start += segment.rows
     if start != len(c.ids):
@@ -244,6 +244,7 @@ def _write_version(where: Path, c: StoreContents, number: int, previous: Path | 
         "created_by": c.created_by, "decision": c.decision, "primary_key": c.primary_key,
         "source_column": c.source_column, "records": len(c.ids), "entities": c.reference.entities,
         "next_id": int(c.next_id), "segments": [{"id": s.id, "rows": s.rows} for s in c.segments],
+        "hash_keys": list(c.hashes.columns),
         "reference": {"n": c.reference.n, "placeholders": c.reference.placeholders,
                       "entities": c.reference.entities, "spaces": sorted(c.reference.doc_freq)},
     }
