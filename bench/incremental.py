@@ -83,13 +83,18 @@ def quality(bench: Path, batches: int, seed: int) -> dict:
         base = Matcher(settings, keep_index=True).fit(records.iloc[order[:half]].reset_index(drop=True))
         store = _into_store(base, Path(tmp) / "store")
         out["base_seconds"] = round(time.perf_counter() - start, 2)
-        times = []
+        times, stats = [], []
         for rows in np.array_split(order[half:], batches):
             start = time.perf_counter()
             with store.writing():
-                store.publish(match_batch(store.read(), records.iloc[rows].reset_index(drop=True)).contents)
+                outcome = match_batch(store.read(), records.iloc[rows].reset_index(drop=True))
+                store.publish(outcome.contents)
             times.append(time.perf_counter() - start)
+            stats.append(outcome.stats)
         out["batch_seconds_mean"] = round(float(np.mean(times)), 2)
+        out["batch_means"] = {k: round(float(np.mean([s[k] for s in stats])), 1) for k in
+                              ("batch_records", "probed_records", "touched_entities", "reclustered_records",
+                               "candidate_pairs")}
         final = store.read()
         out["incremental"] = _f1(final.keys, final.ids, records, truth, source, key)
         model = load_model(final.model)
