@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -245,6 +246,7 @@ def _write_version(where: Path, c: StoreContents, number: int, previous: Path | 
         "source_column": c.source_column, "records": len(c.ids), "entities": c.reference.entities,
         "next_id": int(c.next_id), "segments": [{"id": s.id, "rows": s.rows} for s in c.segments],
         "hash_keys": list(c.hashes.columns),
+        "model_sha256": hashlib.sha256(c.model).hexdigest(),  # which fitted model made these matches
         "reference": {"n": c.reference.n, "placeholders": c.reference.placeholders,
                       "entities": c.reference.entities, "spaces": sorted(c.reference.doc_freq)},
     }
