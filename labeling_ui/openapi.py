@@ -284,7 +284,12 @@ def _schemas() -> dict[str, Any]:
         "LabelingSet": _obj({"set_id": STR, "task_run_id": NSTR, "reason": {"type": "object"},
                              "record_keys": {"type": "array", "items": STR},
                              "records": {"type": "array", "items": {"type": "object"}},
-                             "labels": {"type": "array", "items": _ref("Label")}, "created_at": NTIME},
+                             "labels": {"type": "array", "items": _ref("Label")}, "created_at": NTIME,
+                             "suggested_groups": {
+                                 "type": ["array", "null"], "items": {"type": "array", "items": STR},
+                                 "description": "the model's guess at the set's entities when the set was generated: "
+                                                "record keys linked by a pair at or above the model's threshold, "
+                                                "every record in exactly one group; null when the set has none"}},
                             ("set_id", "record_keys", "records", "labels")),
         "LabelingSetSummary": _obj({"set_id": STR, "task_run_id": NSTR, "size": INT, "labeled": INT,
                                     "created_at": NTIME}, ("set_id", "size", "labeled")),

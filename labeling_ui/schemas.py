@@ -100,7 +100,8 @@ def label_json(label: Label) -> dict[str, Any]:
 def labeling_set_json(view: SetView) -> dict[str, Any]:
     return {"set_id": view.set_id, "task_run_id": view.task_run_id, "reason": view.reason,
             "record_keys": view.record_keys, "records": view.records,
-            "labels": [label_json(label) for label in view.labels], "created_at": iso(view.created_at)}
+            "labels": [label_json(label) for label in view.labels], "created_at": iso(view.created_at),
+            "suggested_groups": view.suggested_groups}
 
 
 def set_summary_json(summary: SetSummary) -> dict[str, Any]:

@@ -161,25 +161,50 @@ def choose_sets(matcher: Matcher, num_sets: int = 10, set_size: int = 12, exclud
     members: list[int] = []
     seeds: list[float] = []
     order = _seed_order(_seed_scores(matcher), np.random.default_rng(seed))
+    threshold = float(matcher.threshold)  # the model's own cut: what FIND_MATCHES would link
     for grown, seed_prob in _seed_groups(matcher, adj, order, blocked, group):
         members += grown[:size - len(members)]  # the last group of a set may keep only its seed pair
         seeds.append(seed_prob)
         if not linkage or len(members) > size - MIN_SET:  # no room left for another pair
-            sets.append(_labeling_set(members, seeds, adj, keys))
+            sets.append(_labeling_set(members, seeds, adj, keys, threshold))
             members, seeds = [], []
         if len(sets) >= num_sets:
             break
     if members and len(sets) < num_sets:
-        sets.append(_labeling_set(members, seeds, adj, keys))
+        sets.append(_labeling_set(members, seeds, adj, keys, threshold))
     return sets
 
 
-def _labeling_set(members: list[int], seeds: list[float], adj, keys: np.ndarray) -> LabelingSet:
+def _labeling_set(members: list[int], seeds: list[float], adj, keys: np.ndarray, threshold: float) -> LabelingSet:
     local = {(x, y): p for x in members for p, y in adj[x] if x < y}
     name = uuid.uuid5(SET_NAMESPACE, "|".join(sorted(str(keys[m]) for m in members)))
     reason = _reason(members, seeds[0], local)
     reason["seed_pairs"] = len(seeds)
+    groups = suggested_groups(members, local, threshold)
+    reason["suggested_groups"] = [[str(keys[m]) for m in group] for group in groups]
     return LabelingSet(str(name), np.array(members), reason)
+
+
+def suggested_groups(members: list[int], pair_prob: dict[tuple[int, int], float], threshold: float) -> list[list[int]]:
+    """The model's guess at the set's entities: records joined by a pair at or above ``threshold`` (connected
+    components of the set's own pairs), each group in set order, groups in the order of their first member. The
+    labeling screen puts each group's records next to each other, so a labeler confirms or splits a guess
+    instead of hunting for duplicates across the set."""
+    parent = {m: m for m in members}
+
+    def root(m: int) -> int:
+        while parent[m] != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return m
+
+    for (a, b), p in pair_prob.items():
+        if p >= threshold and a in parent and b in parent:
+            parent[root(b)] = root(a)
+    groups: dict[int, list[int]] = {}
+    for m in members:
+        groups.setdefault(root(m), []).append(m)
+    return list(groups.values())
 
 
 def labeling_file(matcher: Matcher, sets: list[LabelingSet]) -> pd.DataFrame:

@@ -40,6 +40,7 @@ class SetView:
     records: list[dict[str, Any]]
     labels: list[Label]
     created_at: datetime | None = None
+    suggested_groups: list[list[str]] | None = None  # the model's guess at the set's entities (None: no guess)
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,29 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str) -> Set
     keys = [str(k) for k in proposal.record_keys] if proposal else []
     keys += [label.record_key for label in labels if label.record_key not in keys]
     rows = read_rows(config, transform.dataset_id, transform.primary_key, keys)
+    reason = dict(proposal.reason or {}) if proposal else {}
     return SetView(set_id=set_id, task_run_id=proposal.task_run_id if proposal else None,
-                   reason=dict(proposal.reason or {}) if proposal else {}, record_keys=keys,
+                   reason=reason, record_keys=keys,
                    records=[rows.get(k, {transform.primary_key: k}) for k in keys], labels=labels,
-                   created_at=proposal.created_at if proposal else None)
+                   created_at=proposal.created_at if proposal else None,
+                   suggested_groups=suggested_groups(reason.pop("suggested_groups", None), keys))
+
+
+def suggested_groups(stored: Any, keys: list[str]) -> list[list[str]] | None:
+    """The groups the generation stored with the set (``matcher.active.suggested_groups``), covering every record of
+    the set exactly once: a key stored twice or no longer in the set is dropped, a record the model left out (one
+    labeled later, outside the proposal) is a group of its own. None for a set without a guess (generated before
+    the guess was stored, made by a user, or known from imported labels)."""
+    if not isinstance(stored, list):
+        return None
+    wanted, seen, groups = set(keys), set(), []
+    for group in stored:
+        members = [k for k in group if isinstance(k, str) and k in wanted and k not in seen] \
+            if isinstance(group, list) else []
+        seen.update(members)
+        if members:
+            groups.append(members)
+    return groups + [[k] for k in keys if k not in seen]
 
 
 def list_sets(db: Database, transform_id: str) -> list[SetSummary]:

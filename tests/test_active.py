@@ -324,3 +324,33 @@ def test_random_seeds_favour_uncertain_pairs() -> None:
     overlap = np.mean([len(s & set(range(10))) for s in first_ten])
     assert overlap >= 5  # uniform draws: 0.1 of the ten on average
     assert sorted(_weighted_permutation(weight, rng).tolist()) == list(range(1000))  # a permutation
+
+
+def test_each_set_carries_the_models_suggested_groups(people_matcher: Matcher) -> None:
+    """Every record of a set in exactly one suggested group; records in one group are joined by pairs at or above
+    the model's threshold, records of different groups never (the labeling screen puts a group's rows together)."""
+    matcher = copy.copy(people_matcher)
+    keys = matcher.records_["id"].to_numpy(dtype=object)
+    prob = {(int(a), int(b)): float(p) for a, b, p in
+            zip(matcher.candidates_.left, matcher.candidates_.right, matcher.prob_, strict=True)}
+    position = {str(k): i for i, k in enumerate(keys)}
+    sets = choose_sets(matcher, num_sets=6, set_size=10)
+    assert any(len(g) >= 2 for s in sets for g in s.reason["suggested_groups"])  # the fixture has duplicates
+    for s in sets:
+        groups = [[position[k] for k in g] for g in s.reason["suggested_groups"]]
+        assert sorted(m for g in groups for m in g) == sorted(s.rows.tolist())
+        first = {m: min(s.rows.tolist().index(x) for x in g) for g in groups for m in g}
+        assert [min(s.rows.tolist().index(x) for x in g) for g in groups] == sorted(set(first.values()))
+        group_of = {m: i for i, g in enumerate(groups) for m in g}
+        for (a, b), p in prob.items():
+            if a in group_of and b in group_of and p >= matcher.threshold:
+                assert group_of[a] == group_of[b], (keys[a], keys[b], p)
+        for g in (g for g in groups if len(g) > 1):  # a group is connected by strong pairs
+            reached, todo = {g[0]}, [g[0]]
+            while todo:
+                x = todo.pop()
+                for y in g:
+                    if y not in reached and prob.get((min(x, y), max(x, y)), 0.0) >= matcher.threshold:
+                        reached.add(y)
+                        todo.append(y)
+            assert reached == set(g)

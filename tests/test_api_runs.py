@@ -289,6 +289,21 @@ def test_labels_upload_starts_an_import_run(api: Api) -> None:
     assert Path(params["path"]).parent == api.config.data_dir / "uploads"
 
 
+def test_a_labeling_set_answers_the_models_suggested_groups(api: Api) -> None:
+    """The groups stored by the generation, as record keys covering the set once; a set without any: null."""
+    tid = api.transform()["id"]
+    keys = people_frame()["id"].tolist()
+    stored = {"uncertain_pairs": 1, "suggested_groups": [[keys[2], keys[9]], [keys[5]], [keys[9], keys[11]]]}
+    add_labeling_set(api.db, tid, "set-g", [keys[5], keys[2], keys[9], keys[7]], stored)
+    got = api.call("GET", f"/transforms/{tid}/labeling-sets/set-g", api.labeler).get_json()
+    # a key repeated or not in the set is dropped; a record the guess left out is a group of its own
+    assert got["suggested_groups"] == [[keys[2], keys[9]], [keys[5]], [keys[7]]]
+    assert got["reason"] == {"uncertain_pairs": 1}  # the groups are answered once, not in "why this set" too
+    add_labeling_set(api.db, tid, "set-old", [keys[5], keys[2]], {"uncertain_pairs": 2})
+    assert api.call("GET", f"/transforms/{tid}/labeling-sets/set-old", api.labeler).get_json()[
+        "suggested_groups"] is None
+
+
 def test_labeling_set_get_and_put(api: Api) -> None:
     tid = api.transform()["id"]
     keys = people_frame()["id"].tolist()

@@ -111,7 +111,7 @@ const ui = {
    *  <mark class="chardiff">; a gap where `base` has characters `value` lacks. Short values only: the table is
    *  quadratic and long texts read better highlighted whole. Returns null when a character diff says nothing
    *  (a value too long, empty, or sharing less than half its characters with `base`). */
-  charDiff(value, base) {
+  charDiff(value, base, title = `differs from the most common value “${base}”`) {
     const a = [...value], b = [...base];
     if (!a.length || !b.length || a.length > ui.CHARDIFF_MAX || b.length > ui.CHARDIFF_MAX) return null;
     const same = (x, y) => x.toLowerCase() === y.toLowerCase();
@@ -124,7 +124,7 @@ const ui = {
     if (2 * lcs[0][0] < Math.max(a.length, b.length)) return null;  // mostly different: marks would be noise
     // walk the alignment: between two matched characters, value-only characters are marked; base-only ones
     // (nothing to mark in value) leave a thin gap mark, unless value has changed characters right there
-    const parts = [], title = `differs from the most common value “${base}”`;
+    const parts = [];
     let i = 0, j = 0, plain = "", added = "", dropped = 0;
     const close = () => {
       if (added || dropped) {
@@ -145,6 +145,21 @@ const ui = {
     return parts;
   },
   CHARDIFF_MAX: 40,
+  /** For values too long for `charDiff`: the common beginning and end (case-insensitive) stay plain, what lies
+   *  between is marked (or a gap where `base` has characters `value` lacks). Linear, so any length; null when
+   *  the two share less than half their characters at the edges (marks would be noise). */
+  edgeDiff(value, base, title) {
+    const a = [...value], b = [...base], same = (x, y) => x.toLowerCase() === y.toLowerCase();
+    let head = 0, tail = 0;
+    while (head < a.length && head < b.length && same(a[head], b[head])) head++;
+    while (tail < a.length - head && tail < b.length - head && same(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
+    if (2 * (head + tail) < Math.max(a.length, b.length) || head + tail === Math.max(a.length, b.length)) return null;
+    const middle = a.slice(head, a.length - tail).join("");
+    return [a.slice(0, head).join(""),
+      middle ? ui.el("mark", { class: "chardiff", title, text: middle })
+        : ui.el("mark", { class: "chardiff gap", title, "aria-label": "characters missing here" }),
+      a.slice(a.length - tail).join("")].filter((p) => p !== "");
+  },
 };
 
 async function initHeader() {
@@ -160,3 +175,60 @@ async function initHeader() {
   } catch (exc) { ui.showError(exc.message); }
 }
 ui.ready = initHeader();
+
+/** The step bar of a transform's pages: upload, transform, label, evaluate, find matches, review; each done step
+ *  ticked, the next one marked and said in words, with what the transform's status (READY/NOT_READY) means. */
+ui.steps = {
+  async state(id) {
+    const [t, sets, found] = await Promise.all([ui.api(`/transforms/${id}`),
+      ui.api(`/transforms/${id}/labeling-sets`),
+      ui.api(`/transforms/${id}/task-runs?type=FIND_MATCHES&status=SUCCEEDED&limit=1`)]);
+    return { t, waiting: sets.labeling_sets.filter((s) => s.labeled === 0).length, matched: found.task_runs.length > 0 };
+  },
+  /** [name, page, done] per step and the sentence saying what to do next. */
+  plan({ t, waiting, matched }) {
+    const id = t.id, admin = ui.isAdmin(), labels = t.label_count;
+    const steps = [["Upload", `/datasets/${t.dataset_id}`, true], ["Transform", `/transforms/${id}/edit`, true],
+      ["Label", `/transforms/${id}/label`, labels > 0], ["Evaluate", `/transforms/${id}/quality`, !!t.evaluation_metrics],
+      ["Find matches", `/transforms/${id}/runs`, matched], ["Review", `/transforms/${id}/matches`, false]];
+    let next;
+    if (!labels && !waiting) {
+      next = ["Label", admin ? "generate labeling sets (Task runs → Generate labeling sets), then label them."
+        : "an admin generates labeling sets (Task runs); then label them."];
+    } else if (!labels) {
+      next = ["Label", `label a set in the labeling workspace (${waiting} waiting): group the records that are the same entity, then save.`];
+    } else if (!t.evaluation_metrics) {
+      next = ["Evaluate", `evaluate (Task runs → Evaluate) to see how well the model does with your ${labels} labels.`];
+    } else if (!matched) {
+      next = ["Find matches", "find matches (Task runs → Find matches) to cluster the whole dataset."];
+    } else {
+      next = ["Review", "review the matches: confirm or split clusters on the Matches page, then label more sets "
+        + "and evaluate again while quality still improves."];
+    }
+    const status = labels ? `READY: it has ${labels} label${labels === 1 ? "" : "s"} to learn from.`
+      : "NOT_READY: no labels yet. Evaluate is refused until the transform has labels, and Find matches only has "
+        + "the unsupervised cold start; label one set (or import a labels file) to make it READY.";
+    return { steps, next, status };
+  },
+  render(plan) {
+    const bar = document.getElementById("steps");
+    const [nextName, nextText] = plan.next;
+    bar.dataset.next = nextName;
+    bar.replaceChildren(
+      ui.el("ol", {}, plan.steps.map(([name, href, done], i) => {
+        const isNext = name === nextName;
+        return ui.el("li", { class: [done ? "done" : "", isNext ? "next" : ""].join(" ").trim() || null,
+          "data-step": name }, ui.el("a", { href, "aria-current": isNext ? "step" : null },
+          `${done ? "✓" : i + 1} ${name}`));
+      })),
+      ui.el("p", { class: "next-step" }, ui.el("strong", { text: "Next: " }), nextText),
+      ui.el("p", { class: "status-help" }, ui.el("span", { class: "status " + plan.status.split(":")[0],
+        text: plan.status.split(":")[0] }), plan.status.slice(plan.status.indexOf(":"))));
+  },
+  async refresh() {
+    const id = document.body.dataset.transformId;
+    if (!id || !document.getElementById("steps") || !ui.token()) return;
+    try { ui.steps.render(ui.steps.plan(await ui.steps.state(id))); } catch (_) { /* the page shows its own errors */ }
+  },
+};
+ui.ready.then(() => ui.steps.refresh());

@@ -3,9 +3,13 @@
 (function () {
   const id = ui.ids().transformId;
   const GROUP_KEYS = "123456789abcdefghilmopqrtvwxyz".split("");  // no n/u/s/j/k: those are commands
+  // a records cell shows about 30 characters (max-width 260px); a longer value that differs from the focused
+  // record keeps CONTEXT characters either side of each difference and elides the rest in the middle
+  const FIT = 30, CONTEXT = 8;
   const SKIP_KEY = `matcher.skipped.${id}`;
   const draftKey = (setId) => `matcher.draft.${id}.${setId}`;
-  const state = { transform: null, sets: [], set: null, columns: [], labels: {}, focus: 0, undo: [], busy: false };
+  const state = { transform: null, sets: [], set: null, columns: [], labels: {}, focus: 0, undo: [], busy: false,
+    order: [], suggested: {}, missingShown: false };  // focus: a position in `order` (the rows as shown)
 
   const skipped = () => JSON.parse(sessionStorage.getItem(SKIP_KEY) || "[]");
   const addSkipped = (setId) => sessionStorage.setItem(SKIP_KEY, JSON.stringify([...new Set([...skipped(), setId])]));
@@ -20,10 +24,27 @@
     localStorage.setItem(draftKey(state.set.set_id), JSON.stringify({ labels: state.labels, focus: state.focus }));
   }
 
-  function changeLabels(next) {
+  function changeLabels(next, focus = state.focus) {
     state.undo.push({ labels: Object.assign({}, state.labels), focus: state.focus });
-    state.labels = next; saveDraft(); render();
+    state.labels = next; state.focus = focus; saveDraft(); render();
   }
+
+  /** Rows in the order of the model's suggested groups (the records it takes for one entity side by side), each
+   *  group in the set's order; the set's own order when the set has no suggestion. `suggested` maps a record key
+   *  to [group number, size of its group, position in it]. */
+  function displayOrder(set) {
+    const index = new Map(set.record_keys.map((k, i) => [k, i])), order = [], suggested = {};
+    const groups = (set.suggested_groups || []).map((g) => g.filter((k) => index.has(k)));
+    groups.forEach((g, gi) => g.forEach((k, at) => {
+      if (k in suggested) return;
+      order.push(index.get(k)); suggested[k] = [gi, g.length, at];
+    }));
+    set.record_keys.forEach((k, i) => {
+      if (!(k in suggested)) { order.push(i); suggested[k] = [groups.length + i, 1, 0]; }
+    });
+    return { order, suggested };
+  }
+  const keyAt = (position) => state.set.record_keys[state.order[position]];
 
   function progressText() {
     const done = state.sets.filter((s) => s.labeled > 0).length;
@@ -46,46 +67,57 @@
     return "Why this set: " + parts.join("; ") + ".";
   }
 
-  /** Per column, the most common value; a cell differing from it is highlighted. */
-  function majorities(records) {
-    const out = {};
-    for (const c of state.columns) {
-      const counts = new Map();
-      for (const r of records) { const v = norm(r[c]); counts.set(v, (counts.get(v) || 0) + 1); }
-      let best = null, n = 0, tie = false;
-      for (const [v, k] of counts) { if (k > n) { best = v; n = k; tie = false; } else if (k === n) tie = true; }
-      out[c] = { value: best, uniform: counts.size === 1, tie: tie && n === 1 };
-    }
-    return out;
-  }
   const norm = (v) => (v === null || v === undefined ? "" : String(v).trim().toLowerCase());
+  const text = (v) => (v === null || v === undefined ? "" : String(v).trim());
 
-  /** A value; highlighted when it differs from the set's most common one, with the differing characters marked
-   *  when both are short (a whole long text highlighted reads better than scattered marks). */
-  function cell(column, raw, major, isKey) {
-    const v = raw === null || raw === undefined ? "" : String(raw).trim();
-    const differs = !isKey && !major.uniform && (major.tie || norm(v) !== major.value);
-    const marked = differs && !major.tie ? ui.charDiff(v, major.value) : null;
-    return ui.el("td", { class: [isKey ? "key-col" : "", differs ? "diff" : ""].join(" ").trim() || null,
-      title: v, "data-col": column }, marked || v);
+  /** Too long to fit: each plain run keeps CONTEXT characters next to a mark, the rest becomes "…", so the cut
+   *  never falls on a difference (an end ellipsis hid e-mails differing after the 30th character). */
+  function elide(parts) {
+    const length = parts.reduce((n, p) => n + [...(typeof p === "string" ? p : p.textContent)].length, 0);
+    const marks = parts.map((p) => typeof p !== "string");
+    const first = marks.indexOf(true), last = marks.lastIndexOf(true);
+    if (length <= FIT || first < 0) return { parts, elided: false };
+    return { elided: true, parts: parts.map((p, i) => {
+      if (typeof p !== "string") return p;
+      const c = [...p], keep = (a, b) => c.slice(a, b).join("");
+      if (i < first) return c.length > CONTEXT + 1 ? "…" + keep(-CONTEXT) : p;
+      if (i > last) return c.length > CONTEXT + 1 ? keep(0, CONTEXT) + "…" : p;
+      return c.length > 2 * CONTEXT + 1 ? keep(0, CONTEXT) + "…" + keep(-CONTEXT) : p;
+    }) };
+  }
+
+  /** A value; highlighted when it differs from the focused record's, with the differing characters marked when
+   *  the two are mostly alike (a value with nothing in common reads better highlighted whole). */
+  function cell(column, raw, baseRaw, isKey, isFocus) {
+    const v = text(raw), base = text(baseRaw);
+    const differs = !isKey && !isFocus && norm(v) !== norm(base);
+    const title = `differs from the focused record's “${base}”`;
+    const marked = differs && v && base ? ui.charDiff(v, base, title) || ui.edgeDiff(v, base, title) : null;
+    const shown = marked ? elide(marked) : { parts: v, elided: false };
+    return ui.el("td", { class: [isKey ? "key-col" : "", differs ? "diff" : "", shown.elided ? "elided" : ""]
+      .join(" ").trim() || null, title: v, "data-col": column }, shown.parts);
   }
 
   function render() {
     const set = state.set, table = document.getElementById("records");
     const keys = set.record_keys, pk = state.transform.primary_key;
-    const major = majorities(set.records);
+    const base = set.records[state.order[state.focus]] || {};
     const head = ui.el("thead", {}, ui.el("tr", {},
       ui.el("th", { scope: "col", class: "group-col", text: "Group" }),
       state.columns.map((c) => ui.el("th", { scope: "col", class: c === pk ? "key-col" : null, text: c }))));
-    const body = ui.el("tbody", {}, set.records.map((rec, i) => {
-      const label = state.labels[keys[i]] || "";
-      const row = ui.el("tr", { "data-key": keys[i], "data-index": i, class: i === state.focus ? "focused" : null,
-        "aria-selected": i === state.focus ? "true" : "false",
+    const body = ui.el("tbody", {}, state.order.map((r, i) => {
+      const rec = set.records[r], key = keys[r], label = state.labels[key] || "";
+      const [group, size, at] = state.suggested[key];
+      const classes = [i === state.focus ? "focused" : "", size > 1 ? "suggested" : "",
+        size > 1 && at === 0 ? "suggested-first" : "", size > 1 && at === size - 1 ? "suggested-last" : ""];
+      const row = ui.el("tr", { "data-key": key, "data-index": r, "data-suggested": group,
+        class: classes.filter(Boolean).join(" ") || null, "aria-selected": i === state.focus ? "true" : "false",
+        title: size > 1 ? `the model takes these ${size} records for one entity` : null,
         onclick: () => { state.focus = i; saveDraft(); render(); } },
         ui.el("th", { scope: "row", class: "group-col" }, label
           ? ui.el("span", { class: "group", style: `--h:${hue(label)}`, text: label })
           : ui.el("span", { class: "group none", text: "·" })),
-        state.columns.map((c) => cell(c, rec[c], major[c], c === pk)));
+        state.columns.map((c) => cell(c, rec[c], base[c], c === pk, i === state.focus)));
       if (label) row.style.setProperty("--h", hue(label));
       return row;
     }));
@@ -95,6 +127,7 @@
     document.getElementById("set-title").textContent =
       `Set ${set.set_id}: ${keys.length} records · ${labeled} labeled in ${groups} group${groups === 1 ? "" : "s"}`;
     document.getElementById("undo-btn").disabled = !state.undo.length;
+    if (state.missingShown) showMissing(keys.filter((k) => !state.labels[k]).length);
     const focused = body.children[state.focus];
     if (focused) focused.scrollIntoView({ block: "nearest" });
   }
@@ -124,7 +157,8 @@
     }
     const set = await ui.api(`/transforms/${id}/labeling-sets/${encodeURIComponent(setId)}`);
     empty.hidden = true; ws.hidden = false;
-    state.set = set; state.undo = [];
+    state.set = set; state.undo = []; state.missingShown = false;
+    Object.assign(state, displayOrder(set));
     const pk = state.transform.primary_key, seen = new Set([pk]);
     state.columns = [pk];
     for (const r of set.records) for (const c of Object.keys(r)) if (!seen.has(c)) { seen.add(c); state.columns.push(c); }
@@ -148,9 +182,8 @@
     if (!state.set || state.busy) return;
     const keys = state.set.record_keys, missing = keys.filter((k) => !state.labels[k]);
     if (missing.length) {
-      ui.showError(`${missing.length} record${missing.length === 1 ? " has" : "s have"} no group yet: `
-        + "press a digit or letter on each, or n to mark all different.");
-      state.focus = keys.indexOf(missing[0]); render(); return;
+      state.missingShown = true;
+      state.focus = state.order.findIndex((r) => !state.labels[keys[r]]); render(); return;
     }
     state.busy = true;
     try {
@@ -160,10 +193,18 @@
         await ui.api(`/transforms/${id}/labeling-sets/${encodeURIComponent(setId)}`, { method: "PUT", body: { labels } });
         localStorage.removeItem(draftKey(setId));
         await loadSets();
+        ui.steps.refresh();
         await openSet(nextSetId(setId));
         ui.notice(`Saved set ${setId}.`);
       });
     } finally { state.busy = false; }
+  }
+
+  /** The "no group yet" alert, kept up to date while the labeler fills the gaps; gone once every record has one. */
+  function showMissing(count) {
+    if (!count) { state.missingShown = false; ui.showError(null); return; }
+    ui.showError(`${count} record${count === 1 ? " has" : "s have"} no group yet: `
+      + "press a group key on each, or n to mark all different.");
   }
 
   async function skip() {
@@ -187,15 +228,17 @@
     else if (key === "s") skip();
     else if (key === "n") allDifferent();
     else if (key.length === 1 && GROUP_KEYS.includes(key.toLowerCase())) {
-      const next = Object.assign({}, state.labels); next[state.set.record_keys[state.focus]] = key.toLowerCase();
-      changeLabels(next);
+      const next = Object.assign({}, state.labels); next[keyAt(state.focus)] = key.toLowerCase();
+      changeLabels(next, Math.min(n - 1, state.focus + 1));  // on to the next record: one key per record
     } else return;
     e.preventDefault();
   }
 
   function allDifferent() {
     const next = {};
-    state.set.record_keys.forEach((k, i) => { next[k] = i < GROUP_KEYS.length ? GROUP_KEYS[i] : `g${i + 1}`; });
+    state.order.forEach((r, i) => {  // in the order shown: the first row is 1, the next 2, ...
+      next[state.set.record_keys[r]] = i < GROUP_KEYS.length ? GROUP_KEYS[i] : `g${i + 1}`;
+    });
     changeLabels(next);
   }
 
@@ -212,6 +255,8 @@
     document.getElementById("skip-btn").addEventListener("click", skip);
     document.getElementById("undo-btn").addEventListener("click", () => { undo(); });
     document.getElementById("diff-btn").addEventListener("click", () => { if (state.set) allDifferent(); });
+    document.getElementById("group-keys").replaceChildren(
+      ...GROUP_KEYS.flatMap((k, i) => [i ? " " : "", ui.el("kbd", { text: k })]));
     await loadSets();
     await openSet(nextSetId(null));
   }));

@@ -66,7 +66,7 @@
         }) }) : ""));
   }
 
-  let lastError = null, lastBody = null;
+  let lastError = null, lastBody = null, lastEnded = null;
   async function refresh() {
     try {
       const body = await ui.api(`/transforms/${id}/task-runs?limit=50`);
@@ -74,6 +74,8 @@
       // redraw only what changed (or ticks: elapsed time of active runs), so Tab never loses its place for nothing
       if (text === lastBody && !body.task_runs.some((r) => ACTIVE.includes(r.status))) return clearError();
       lastBody = text;
+      const ended = body.task_runs.filter((r) => !ACTIVE.includes(r.status)).map((r) => r.id + r.status).join();
+      if (ended !== lastEnded) { lastEnded = ended; ui.steps.refresh(); }  // a run ended: the next step moved
       const tbody = document.querySelector("#runs-table tbody");
       const focused = document.activeElement && document.activeElement.closest("tr[data-run] [data-focus]");
       const focusKey = focused ? [focused.closest("tr").dataset.run, focused.dataset.focus] : null;
