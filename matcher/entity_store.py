@@ -175,6 +175,15 @@ class EntityStore:
             history=pd.concat(history, ignore_index=True) if history else pd.DataFrame(columns=HISTORY_COLUMNS),
             version=number, created_by=manifest.get("created_by", ""), decision=manifest.get("decision", {}))
 
+    def read_records(self, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
+        """The stored records (only ``columns`` when given) of a version (default: the current one), without the
+        rest of the version: e.g. the keys alone to see which records a dataset lacks."""
+        where = self._version_dir(self.current_version() if version is None else version)
+        manifest = json.loads((where / "manifest.json").read_text(encoding="utf-8"))
+        parts = [pq.read_table(where / "segments" / s["id"] / "records.parquet", columns=columns)
+                 for s in manifest["segments"]]
+        return pa.concat_tables(parts) if parts else pa.table({})
+
     def _version_dir(self, number: int) -> Path:
         return self.root / "versions" / f"v{number:06d}"
 
