@@ -1,0 +1,204 @@
+"""Several simulated labelers per labeling set, consolidated by majority vote and by Dawid-Skene.
+
+Usage::
+
+    python bench/labelers.py [DATASET|BENCH_DIR ...] [--sets 10] [--set-size 10] [--flip 0.1 0.2 0.3] [--seed 0]
+                             [--errors pair|record]
+
+Per dataset (default: febrl3, dblp_acm, cora): fit a matcher without labels, choose one round of ``--sets``
+labeling sets with ``matcher.active.choose_sets`` (as ``bench/labeling_rounds.py`` does), and let one labeler per
+``--flip`` rate answer every pair of every set from truth.csv, each pair's answer flipped with that probability
+(flips are per pair and independent, so one labeler's answer to a set need not be transitive; ``--errors record``
+instead gives each record a wrong label with that probability, so answers stay transitive). The answers are
+consolidated by majority vote and by Dawid-Skene (``matcher.consolidation``); then the matcher is refitted on
+the record groups of each consolidation (``group_labels``: connected components of the matching pairs), on the
+perfect labels and on the best labeler's answers alone, and its clustering scored against truth.csv.
+
+Prints one JSON line per dataset: pairs answered, pair accuracy of each consolidation against truth, each
+labeler's true accuracy (the share of its answers that were right) next to Dawid-Skene's estimate and the
+majority's agreement, the accuracy of the record groups trained on, and the pairwise F1 of each refitted matcher;
+``dawid_skene_adjudicated`` is Dawid-Skene after a perfect reviewer answered the pairs whose posterior is within
+(0.2, 0.8) (``uncertain_pairs`` without splits; ``adjudication_queue`` gives that queue's size and the size with
+splits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from labeling_rounds import DATASETS, label_from_truth  # noqa: E402
+from score import pairwise_scores  # noqa: E402
+
+from matcher.active import choose_sets, labeling_file  # noqa: E402
+from matcher.consolidation import (  # noqa: E402
+    ANSWER_COLUMNS,
+    PAIR_KEY,
+    Consolidated,
+    consolidate,
+    dawid_skene,
+    group_labels,
+    majority_vote,
+    uncertain_pairs,
+)
+from matcher.io import read_table  # noqa: E402
+from matcher.labels import Labels, read_labels  # noqa: E402
+from matcher.pipeline import Matcher  # noqa: E402
+from matcher.settings import Settings  # noqa: E402
+
+
+def simulated_answers(truth_pairs: pd.DataFrame, flips: list[float], rng: np.random.Generator) -> pd.DataFrame:
+    """One labeler per flip rate (named ``flip10`` for 10%), answering every pair, each flipped independently."""
+    frames = []
+    for rate in flips:
+        flipped = rng.random(len(truth_pairs)) < rate
+        said = truth_pairs["is_match"].to_numpy(dtype=bool) ^ flipped
+        frames.append(truth_pairs.assign(labeler=f"flip{round(rate * 100):02d}", is_match=said)[ANSWER_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def record_error_answers(perfect: Labels, flips: list[float], rng: np.random.Generator) -> pd.DataFrame:
+    """One labeler per rate, answering whole sets the Glue way: each record, with that probability, gets a wrong
+    label (another group's of the set, or a new one of its own). Answers stay transitive, as a real labeler's do;
+    the rate is per record, so the share of wrong pair answers differs (reported as the labeler's true accuracy)."""
+    frames = []
+    rows = perfect.rows
+    for rate in flips:
+        labels = rows["label"].to_numpy(dtype=object).copy()
+        for positions in rows.groupby("labeling_set_id").indices.values():
+            for p in positions[rng.random(len(positions)) < rate]:
+                others = sorted(set(labels[positions]) - {labels[p]})
+                options = [*others, f"new-{p}"]
+                labels[p] = options[int(rng.integers(len(options)))]
+        answer = Labels(rows.assign(label=labels)).pairs()
+        frames.append(answer.assign(labeler=f"rec{round(rate * 100):02d}")[ANSWER_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def pair_accuracy(consolidated: Consolidated, truth_pairs: pd.DataFrame) -> dict:
+    merged = consolidated.pairs.merge(truth_pairs, on=PAIR_KEY, suffixes=("", "_true"))
+    right = merged["is_match"] == merged["is_match_true"]
+    on_matches = merged["is_match_true"].to_numpy(dtype=bool)
+    return {"accuracy": round(float(right.mean()), 4),
+            "accuracy_on_matches": round(float(right[on_matches].mean()), 4) if on_matches.any() else None,
+            "accuracy_on_non_matches": round(float(right[~on_matches].mean()), 4)}
+
+
+def labeler_table(answers: pd.DataFrame, truth_pairs: pd.DataFrame, ds: Consolidated, mv: Consolidated) -> dict:
+    merged = answers.merge(truth_pairs, on=PAIR_KEY, suffixes=("", "_true"))
+    true = (merged["is_match"] == merged["is_match_true"]).groupby(merged["labeler"]).mean()
+    estimated = ds.labelers.set_index("labeler")["accuracy"]
+    agreement = mv.labelers.set_index("labeler")["accuracy"]
+    return {name: {"true": round(float(true[name]), 4), "dawid_skene": round(float(estimated[name]), 4),
+                   "majority_agreement": round(float(agreement[name]), 4),
+                   "error": round(float(estimated[name] - true[name]), 4)} for name in true.index}
+
+
+def f1_of(matcher: Matcher, labels: Labels, truth: pd.Series, records: pd.DataFrame, pk: str, src: str | None
+          ) -> float:
+    result = matcher.refit_labels(labels).predict()
+    score = pairwise_scores(result.records[[pk, "match_id"]].rename(columns={pk: "id"}), truth.reset_index(),
+                            records[src] if src else None)
+    return round(float(score["f1"]), 4)
+
+
+def grouping_changes(consolidated: Consolidated) -> dict:
+    """Consolidated pair verdicts the record groups (``group_labels``) reverse, as they must where the verdicts are
+    not transitive (a ~ b, b ~ c but a !~ c), and the grouped labels' accuracy."""
+    grouped = group_labels(consolidated).pairs()
+    merged = consolidated.pairs.merge(grouped, on=PAIR_KEY, suffixes=("", "_grouped"))
+    return {"nonmatch_to_match": int((merged["is_match_grouped"] & ~merged["is_match"]).sum()),
+            "match_to_nonmatch": int((~merged["is_match_grouped"] & merged["is_match"]).sum())}
+
+
+def grouped_accuracy(consolidated: Consolidated, truth_pairs: pd.DataFrame) -> dict:
+    """The record groups' pair verdicts against truth: accuracy, and their errors by kind."""
+    merged = group_labels(consolidated).pairs().merge(truth_pairs, on=PAIR_KEY, suffixes=("", "_true"))
+    said, true = merged["is_match"].to_numpy(dtype=bool), merged["is_match_true"].to_numpy(dtype=bool)
+    return {"accuracy": round(float((said == true).mean()), 4), "false_matches": int((said & ~true).sum()),
+            "missed_matches": int((~said & true).sum())}
+
+
+def adjudicated(consolidated: Consolidated, truth_pairs: pd.DataFrame, include_splits: bool) -> Consolidated:
+    """``consolidated`` after a perfect reviewer answered its ``uncertain_pairs`` (posterior 0 or 1 from truth)."""
+    queue = uncertain_pairs(consolidated, include_splits=include_splits)
+    truth = truth_pairs.set_index(PAIR_KEY)["is_match"]
+    pairs = consolidated.pairs.set_index(PAIR_KEY)
+    reviewed = pd.MultiIndex.from_frame(queue[PAIR_KEY])
+    decided = truth.reindex(reviewed).to_numpy(dtype=bool)
+    pairs.loc[reviewed, "is_match"] = decided
+    pairs.loc[reviewed, "posterior"] = decided.astype(float)
+    return dataclasses.replace(consolidated, pairs=pairs.reset_index()[consolidated.pairs.columns])
+
+
+def run(name: str, num_sets: int, set_size: int, flips: list[float], seed: int, errors: str = "pair") -> dict:
+    started = time.time()
+    bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
+    meta = json.loads((bench / "meta.json").read_text())
+    pk, src = meta["primary_key"], meta["source_column"]
+    records = read_table(bench / "records.csv", pk, src)
+    truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
+    matcher = Matcher(Settings(primary_key=pk, source_column=src)).fit(records)
+    sets = choose_sets(matcher, num_sets, set_size, set(), seed=seed)
+    perfect = read_labels(label_from_truth(labeling_file(matcher, sets), truth, pk), pk)
+    truth_pairs = perfect.pairs()
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])  # independent errors per dataset
+    answers = (simulated_answers(truth_pairs, flips, rng) if errors == "pair"
+               else record_error_answers(perfect, flips, rng))
+    mv, ds, auto = majority_vote(answers), dawid_skene(answers), consolidate(answers)
+    best = answers[answers["labeler"] == answers["labeler"].min()]  # the lowest flip rate
+    single = majority_vote(best)
+    reviewed = adjudicated(ds, truth_pairs, include_splits=False)
+    f1 = {"no_labels": f1_of(matcher, Labels.empty(), truth, records, pk, src),
+          "perfect": f1_of(matcher, perfect, truth, records, pk, src),
+          "majority_vote": f1_of(matcher, group_labels(mv), truth, records, pk, src),
+          "dawid_skene": f1_of(matcher, group_labels(ds), truth, records, pk, src),
+          "best_labeler_alone": f1_of(matcher, group_labels(single), truth, records, pk, src),
+          "dawid_skene_adjudicated": f1_of(matcher, group_labels(reviewed), truth, records, pk, src)}
+    return {
+        "dataset": name, "sets": len(sets), "records_labeled": len(perfect.rows), "pairs": len(truth_pairs),
+        "match_pairs": int(truth_pairs["is_match"].sum()), "answers": len(answers), "seed": seed, "errors": errors,
+        "auto_method": auto.method,
+        "pair_accuracy": {"majority_vote": pair_accuracy(mv, truth_pairs),
+                          "dawid_skene": pair_accuracy(ds, truth_pairs),
+                          "best_labeler_alone": pair_accuracy(single, truth_pairs)},
+        "dawid_skene_iterations": ds.iterations, "dawid_skene_converged": ds.converged,
+        "match_prior": {"true": round(float(truth_pairs["is_match"].mean()), 4),
+                        "dawid_skene": round(ds.match_prior, 4)},
+        "labeler_accuracy": labeler_table(answers, truth_pairs, ds, mv),
+        "grouping_changes": {"majority_vote": grouping_changes(mv), "dawid_skene": grouping_changes(ds)},
+        "grouped_pair_accuracy": {"majority_vote": grouped_accuracy(mv, truth_pairs),
+                                  "dawid_skene": grouped_accuracy(ds, truth_pairs),
+                                  "best_labeler_alone": grouped_accuracy(single, truth_pairs),
+                                  "dawid_skene_adjudicated": grouped_accuracy(reviewed, truth_pairs)},
+        "adjudication_queue": {"band": len(uncertain_pairs(ds, include_splits=False)),
+                               "band_or_split": len(uncertain_pairs(ds))},
+        "f1": f1, "seconds": round(time.time() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("datasets", nargs="*", default=["febrl3", "dblp_acm", "cora"])
+    parser.add_argument("--sets", type=int, default=10)
+    parser.add_argument("--set-size", type=int, default=10)
+    parser.add_argument("--flip", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--errors", choices=["pair", "record"], default="pair",
+                        help="pair: every pair answer flipped independently; record: records given a wrong label")
+    args = parser.parse_args()
+    for name in args.datasets:
+        print(json.dumps(run(name, args.sets, args.set_size, args.flip, args.seed, args.errors)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
