@@ -270,6 +270,13 @@ class Blocker:
         out.pair_ids_ = self.pair_ids_[rows[left] | rows[right]]
         return out
 
+    def without_within(self, group: np.ndarray) -> Blocker:
+        """This blocker without the candidate pairs inside one group (``group``: a number per row, -1 for none)."""
+        left, right = decode(self.pair_ids_, len(group))
+        out = copy.copy(self)
+        out.pair_ids_ = self.pair_ids_[(group[left] != group[right]) | (group[left] < 0)]
+        return out
+
     @property
     def n_pairs_(self) -> int:
         return len(self.pair_ids_)

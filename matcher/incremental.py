@@ -113,7 +113,11 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
 
     rows = np.flatnonzero(kept & np.isin(store.ids, list(touched)))
     floor = np.vstack([best[rows], batch_best])
-    matcher = _subset_matcher(model, store, rows, batch, reference, best_floor=floor)
+    # a stored entity the batch joins or merges with keeps its inside (pinned); one whose record the batch
+    # updates is re-clustered whole (its evidence changed)
+    free = set(store.ids[~kept].tolist())
+    pinned = np.r_[np.where(np.isin(store.ids[rows], list(free)), -1, store.ids[rows]), np.full(len(batch), -1)]
+    matcher = _subset_matcher(model, store, rows, batch, reference, best_floor=floor, pinned=pinned)
     result = matcher.predict(decision)
     labels = pd.factorize(result.records["match_id"])[0]
     old = np.r_[store.ids[rows], np.where(updated, store.ids[np.maximum(at, 0)], -1)]
@@ -210,7 +214,7 @@ def _probe_rows(store: StoreContents, model: SavedModel, batch_hashes: dict[str,
 
 def _subset_matcher(model: SavedModel, store: StoreContents, rows: np.ndarray, batch: pd.DataFrame,
                     reference: Reference, touching_batch: bool = False,
-                    best_floor: np.ndarray | None = None) -> Matcher:
+                    best_floor: np.ndarray | None = None, pinned: np.ndarray | None = None) -> Matcher:
     """The model applied to stored ``rows`` followed by the batch's rows."""
     records = pd.concat([store.rows(rows), batch], ignore_index=True)
     records[store.primary_key] = records[store.primary_key].astype(str)
@@ -218,7 +222,8 @@ def _subset_matcher(model: SavedModel, store: StoreContents, rows: np.ndarray, b
     floor = [best_floor[:, k] for k in range(best_floor.shape[1])] if best_floor is not None else \
         [np.r_[store.best[rows, k], np.full(len(batch), -np.inf, dtype=np.float32)]
          for k in range(store.best.shape[1])]
-    return Matcher.from_model(model, records, subset=Subset(reference, touching=touching, best_floor=floor))
+    return Matcher.from_model(model, records, subset=Subset(reference, touching=touching, best_floor=floor,
+                                                            pinned=pinned))
 
 
 def _linked_entities(store: StoreContents, probe: Matcher, rows: np.ndarray, threshold: float) -> set[int]:

@@ -56,6 +56,7 @@ class Matcher:
     once a classifier needs it ``candidate_design_`` (``candidate_design``)."""
 
     candidate_design_: np.ndarray | None
+    pinned_: np.ndarray | None  # from_model on a store's subset: groups of rows kept together (Subset.pinned)
     classifier_: Classifier | None
 
     def __init__(self, settings: Settings, progress: ProgressCallback | None = None, keep_index: bool = False
@@ -136,6 +137,9 @@ class Matcher:
         out.blocker_ = Blocker.from_rules(out.settings_.accuracy_cost_tradeoff, model.rules, out.table_)
         if subset is not None and subset.touching is not None:
             out.blocker_ = out.blocker_.touching(subset.touching)
+        out.pinned_ = subset.pinned if subset is not None else None
+        if out.pinned_ is not None:
+            out.blocker_ = out.blocker_.without_within(out.pinned_)
         random = out._compare_candidates(stages, subset.random_pairs if subset else RANDOM_PAIRS)
         out.fs_ = model.cold_start(out.candidates_, random)
         out.fs_prob_, out.cold_start_choice_ = out.fs_.predict_proba(out.candidates_), model.cold_start_choice
@@ -405,12 +409,18 @@ class Matcher:
         enforce = decision.enforce_labels
         left, right, prob = self.edges(enforce)
         constraints = self.constraints() if enforce else None
+        pinned = getattr(self, "pinned_", None)  # groups of rows kept together (``Subset.pinned``)
+        if pinned is not None:
+            constraints = pinned_constraints(constraints or Constraints(), pinned)
         n, t = self.table_.n, decision.threshold(self.balanced_threshold_)
         if one:
             return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
         strong = prob >= t
         comp = components(n, left[strong], right[strong])
         ml, mr, drawn = missing_component_pairs(comp, self.blocker_.pair_ids_, self.settings_.seed)
+        if pinned is not None:  # a pinned group's inside is never scored again
+            outside = (pinned[ml] != pinned[mr]) | (pinned[ml] < 0)
+            ml, mr, drawn = ml[outside], mr[outside], drawn[outside]
         drawn = np.r_[np.zeros(len(left), dtype=bool), drawn]
         if len(ml):
             left, right = np.r_[left, ml], np.r_[right, mr]
@@ -420,6 +430,15 @@ class Matcher:
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
         return pairs_frame(self, min_probability)
+
+
+def pinned_constraints(constraints: Constraints, pinned: np.ndarray) -> Constraints:
+    """``constraints`` plus must-links chaining the rows of each pinned group (-1: not pinned)."""
+    rows = np.flatnonzero(pinned >= 0)
+    rows = rows[np.argsort(pinned[rows], kind="stable")]
+    same = pinned[rows[1:]] == pinned[rows[:-1]]
+    must = (np.r_[constraints.must[0], rows[:-1][same]], np.r_[constraints.must[1], rows[1:][same]])
+    return Constraints(must=must, cannot=constraints.cannot)
 
 
 def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -96,3 +96,6 @@ class Subset:
     best_floor: list[np.ndarray] | None = None  # per context score, each row's best over the whole, if known
     keep_index: bool = False  # keep what a store needs (``PreparedTable.keep_index``)
     random_pairs: int = 20_000  # random pairs compared (they only tell which values are rare among these rows)
+    # a group number per row (-1: free): rows of one group stay together and their pairs are never scored again
+    # (a stored entity a batch only joins or merges with: its inside was decided by the run that stored it)
+    pinned: np.ndarray | None = None
