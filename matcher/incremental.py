@@ -125,7 +125,10 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
     result = matcher.predict(decision)
     labels = pd.factorize(result.records["match_id"])[0]
     old = np.r_[store.ids[rows], np.where(updated, store.ids[np.maximum(at, 0)], -1)]
-    done = reconcile(old, labels, _sizes(store.ids, touched), store.next_id)
+    # an update is its old version leaving its entity and its new version arriving: the new version does not
+    # vote for its old entity's id (a record moved to another entity must not carry its old id along)
+    done = reconcile(np.r_[store.ids[rows], np.full(len(batch), -1)], labels, _sizes(store.ids, touched),
+                     store.next_id)
 
     # store positions of the batch's rows: an update keeps its record's place, a new record comes last
     position = np.where(updated, at, len(store.ids) + np.cumsum(~updated) - 1)

@@ -251,3 +251,23 @@ def test_golden_records_one_per_entity_with_provenance(store: Path, tmp_path: Pa
     code, out, err = run(capsys, "entities", "--store", store, "--output", tmp_path / "g.csv", "--survivorship",
                          tmp_path / "bad.json")
     assert_one_line_error(code, out, err, "'email'")
+
+
+def test_an_update_that_moves_a_record_to_another_entity(store: Path, tmp_path: Path) -> None:
+    before = _entities(store, tmp_path)
+    sizes = before["match_id"].map(before["match_id"].value_counts())
+    pair_id = before.loc[sizes == 2, "match_id"].iloc[0]
+    moved_key = before.loc[before["match_id"] == pair_id, "id"].iloc[1]
+    other = before[sizes == 1].iloc[0]  # a record of another entity: the moved record becomes its copy
+    row = before[before["id"] == moved_key].drop(columns=["match_id", "match_confidence_score"]).copy()
+    for column in row.columns.drop("id"):
+        row[column] = other[column]
+    row.to_csv(tmp_path / "moved.csv", index=False)
+    out, changes = _incremental(store, tmp_path / "moved.csv", tmp_path)
+    assert out["match_id"].iloc[0] == other["match_id"]  # it joined the entity it now copies
+    change = changes.set_index("match_id")
+    # the old version left (the entity SHRANK, keeping its id), the new one joined the other entity (GREW)
+    assert change.loc[pair_id, "change"] == "SHRANK" and change.loc[pair_id, "records_after"] == "1"
+    assert change.loc[other["match_id"], "change"] == "GREW"
+    after = _entities(store, tmp_path).set_index("id")
+    assert (after["match_id"] == pair_id).sum() == 1 and len(after) == len(before)
