@@ -118,9 +118,15 @@ def match_batch(store: StoreContents, batch: pd.DataFrame, decision: Decision | 
     rows = np.flatnonzero(kept & np.isin(store.ids, list(touched)))
     floor = np.vstack([best[rows], batch_best])
     # a stored entity the batch joins or merges with keeps its inside (pinned); one whose record the batch
-    # updates is re-clustered whole (its evidence changed)
-    free = set(store.ids[~kept].tolist())
-    pinned = np.r_[np.where(np.isin(store.ids[rows], list(free)), -1, store.ids[rows]), np.full(len(batch), -1)]
+    # updates is re-clustered whole (its evidence changed). One-to-one links are never pinned: a batch record
+    # may be a stored record's better partner (DBLP-ACM in 10 batches: 0.9855 free, 0.9772 pinned), and their
+    # entities are pairs, cheap to re-cluster
+    one = probe.links_one_to_one if decision.one_to_one is None else bool(decision.one_to_one)
+    pinned = None
+    if not (one and store.source_column):
+        free = set(store.ids[~kept].tolist())
+        pinned = np.r_[np.where(np.isin(store.ids[rows], list(free)), -1, store.ids[rows]),
+                       np.full(len(batch), -1)]
     matcher = _subset_matcher(model, store, rows, batch, reference, best_floor=floor, pinned=pinned)
     result = matcher.predict(decision)
     labels = pd.factorize(result.records["match_id"])[0]
