@@ -37,7 +37,8 @@ def exact_key(column: str, norm: pd.Series) -> dict[str, pd.Series]:
 def name_keys(column: str, norm: pd.Series) -> dict[str, pd.Series]:
     """Spelling-tolerant variants: sound-alike, and word order for multi-word names."""
     keys = {column: norm, f"{column}{KEY_VARIANT}phonetic": normalize.phonetic(norm)}
-    if float(norm.str.count(" ").mean() or 0) >= 0.5:
+    spaces = norm.str.count(" ").mean()  # NA when no row has a value (a subset re-clustered by erasure)
+    if pd.notna(spaces) and float(spaces) >= 0.5:
         keys[f"{column}{KEY_VARIANT}sorted"] = normalize.sorted_tokens(norm)
     return keys
 
