@@ -66,6 +66,8 @@ def use_value_term_freqs(table: PreparedTable, saved: dict[str, tuple[np.ndarray
         if column not in table.term_freq:
             continue
         at = pd.Index(values).get_indexer(np.asarray(table.uniques[column], dtype=str))
+        if not len(at):  # no row holds a value (a subset re-clustered by erasure): nothing to look up
+            continue
         codes = table.codes[column]
         known = (codes >= 0) & (at[np.maximum(codes, 0)] >= 0)
         table.term_freq[column] = np.where(known, freq[at[np.maximum(codes, 0)]], table.term_freq[column])
