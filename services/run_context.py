@@ -109,7 +109,10 @@ class RunContext:
         table = table.replace_schema_metadata(None)
         if len(table) != len(matched) or not all(pa.types.is_string(f.type) for f in table.schema):
             return None
-        table = table.append_column("match_id", pa.array(matched["match_id"].to_numpy(dtype=object), pa.string()))
+        ids = matched["match_id"]
+        id_column = pa.array(ids.to_numpy(dtype=np.int64), pa.int64()) if pd.api.types.is_integer_dtype(ids) else \
+            pa.array(ids.to_numpy(dtype=object), pa.string())  # the entity store's ids, else smallest keys
+        table = table.append_column("match_id", id_column)
         scores = matched["match_confidence_score"].to_numpy(dtype=np.float64)
         return table.append_column("match_confidence_score", pa.array(scores, pa.float64()))
 

@@ -1,0 +1,328 @@
+"""Each transform's entity store (``matcher.entity_store``): written by its FIND_MATCHES runs, grown by its
+FIND_INCREMENTAL_MATCHES runs, read by the entities API.
+
+The store lives under ``stores/<transform_id>`` of the data directory (``storage.artifacts``). Runs change it
+under the store's own write lock (an exclusive ``flock``), so two runs on one transform queue there, each reading
+the version the other published; readers never lock (a version is complete before ``CURRENT`` names it).
+
+A run publishes the store as the last step of its handler, after its last cooperative cancellation check, and
+tags the version with its run id (``created_by``). A run re-delivered after its worker died between publishing
+the store and committing SUCCEEDED finds its own tag on the current version and rebuilds its outputs from that
+version (the batch's ids, the version's history rows) instead of matching the batch a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from matcher.decision import Decision
+from matcher.entity_store import EntityStore, StoreContents
+from matcher.errors import shown, shown_all
+from matcher.incremental import match_batch, store_from_fit
+from matcher.io import read_table
+from matcher.pipeline import Matcher
+from matcher.results import MatchResult
+from services import run_types
+from services.config import Config
+from services.errors import Conflict, NotFound, ValidationError
+from services.run_context import Outcome, RunContext
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import Dataset, Transform
+
+CHANGES_FILE = "changes.csv"
+CHANGES_PARQUET = "changes.parquet"
+PAGE_MAX = 500
+MAX_OFFSET = 2**31 - 1
+SHOWN_KEYS = 5  # keys listed per entity in the entities list
+
+
+def store_of(root: ArtifactStore | Config, transform_id: str) -> EntityStore:
+    store = root if isinstance(root, ArtifactStore) else ArtifactStore(root.data_dir)
+    return EntityStore(store.entity_store_dir(transform_id))
+
+
+def decision_for(transform: Transform) -> Decision:
+    """The transform's knobs that act after the fit, as a FIND_MATCHES run applies them."""
+    return Decision(precision_recall_tradeoff=float(transform.precision_recall_tradeoff),
+                    enforce_labels=bool(transform.enforce_provided_labels),
+                    one_to_one=None if transform.one_to_one is None else bool(transform.one_to_one))
+
+
+def _tag(ctx: RunContext) -> str:
+    return f"{ctx.claimed.run.type} {ctx.claimed.run.id}"
+
+
+def no_store(transform_id: str) -> str:
+    return (f"transform {transform_id} has no entity store yet: run FIND_MATCHES on it first (its store keeps the "
+            "matched records and their stable match ids)")
+
+
+# -- FIND_MATCHES -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    records: pd.DataFrame  # the run's key, match_id (the store's), match_confidence_score
+    changes: pd.DataFrame
+    version: int
+
+
+def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult) -> Stored:
+    """A FIND_MATCHES run's clusters written to the transform's store, their ids reconciled with its entities
+    (``matcher.stable_ids``): ids survive re-runs. A re-delivered run reconciles with its own version: same ids."""
+    full = fitted.with_records(ctx.records())  # the store keeps whole rows; the cached fit holds keys only
+    store = store_of(ctx.store, ctx.transform.id)
+    with store.writing():
+        previous = store.read() if store.exists() else None
+        outcome = store_from_fit(full, result, fitted.default_decision, previous, created_by=_tag(ctx))
+        ctx.progress.report("publishing the entity store", 0.94)  # the last chance to stop before it is visible
+        version = store.publish(outcome.contents)
+    return Stored(outcome.records, outcome.changes, version)
+
+
+# -- FIND_INCREMENTAL_MATCHES ---------------------------------------------------------------------------------
+
+
+def check_batch(config: Config, session: Session, transform: Transform, params: dict[str, Any]) -> None:
+    """At start (the API): the store exists (409), the batch dataset exists and has the transform's columns
+    (422 naming the columns that differ, ``params.dataset_id``)."""
+    if not store_of(config, transform.id).exists():
+        raise Conflict(no_store(transform.id))
+    dataset_id = params.get("dataset_id")
+    if dataset_id is None:
+        raise ValidationError("params.dataset_id is required: the id of the uploaded batch (POST /datasets)",
+                              field="params.dataset_id")
+    batch = session.get(Dataset, dataset_id)
+    if batch is None:
+        raise ValidationError(f"dataset {shown(dataset_id)} not found", field="params.dataset_id")
+    expected = list(session.get_one(Dataset, transform.dataset_id).columns)
+    missing = [c for c in expected if c not in batch.columns]
+    extra = [c for c in batch.columns if c not in expected]
+    if missing or extra:
+        parts = [f"{what} {shown_all(cols)}" for what, cols in (("missing", missing), ("not in the transform's "
+                                                                                       "dataset", extra)) if cols]
+        raise ValidationError(f"the batch's columns differ from the transform's dataset: {'; '.join(parts)}",
+                              field="params.dataset_id")
+
+
+def find_incremental_matches(ctx: RunContext) -> Outcome:
+    """The batch matched into the store with the stored model (``matcher.incremental.match_batch``); publishes
+    the batch's rows with match_id and match_confidence_score, and the entity changelog."""
+    param = run_types.FIND_INCREMENTAL_MATCHES.param("dataset_id")
+    batch_id = str(param.read(ctx.params))
+    path = ctx.store.dataset_path(batch_id)
+    if not path.is_file():
+        raise NotFound(f"the batch dataset {batch_id} has no data file; upload it again")
+    ctx.progress.report("reading the batch", 0.05)
+    batch = read_table(path, ctx.transform.primary_key, ctx.transform.source_column)
+    store = store_of(ctx.store, ctx.transform.id)
+    if not store.exists():
+        raise Conflict(no_store(ctx.transform.id))
+    tag = _tag(ctx)
+    with store.writing():  # a second run on this transform waits here for the first to publish
+        ctx.progress.report("matching the batch", 0.1)
+        current = store.read()
+        if current.created_by == tag:  # re-delivered after its store version was published
+            records, changes, stats = _rebuilt(current, batch)
+            version = current.version
+        else:
+            outcome = match_batch(current, batch, _batch_decision(ctx.transform, current), created_by=tag)
+            ctx.progress.report("publishing the entity store", 0.9)
+            version = store.publish(outcome.contents)
+            records, changes, stats = outcome.records, outcome.changes, outcome.stats
+    counts = {str(k): int(v) for k, v in changes["change"].value_counts().items()}
+    summary = {**stats, "batch_dataset_id": batch_id, "store_version": version, "changes": counts}
+    return Outcome({"matches.csv": records, "matches.parquet": records, CHANGES_FILE: changes,
+                    CHANGES_PARQUET: changes, "stats.json": summary})
+
+
+def _batch_decision(transform: Transform, current: StoreContents) -> Decision:
+    """The transform's knobs now, the store's cluster cap and link mode when the transform leaves it open."""
+    stored = Decision(**current.decision)
+    mine = decision_for(transform)
+    return Decision(mine.precision_recall_tradeoff, mine.enforce_labels,
+                    stored.one_to_one if mine.one_to_one is None else mine.one_to_one, stored.max_cluster_size)
+
+
+def _rebuilt(current: StoreContents, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    key = current.primary_key
+    at = pd.Index(current.keys.astype(str)).get_indexer(batch[key].astype(str))
+    if (at < 0).any():
+        raise Conflict("the store version this run published does not hold its batch; start the run again")
+    records = batch[list(current.records.columns)].reset_index(drop=True)
+    records["match_id"] = current.ids[at]
+    records["match_confidence_score"] = current.scores[at]
+    history = current.history
+    changes = history[history["version"] == current.version].drop(columns="version").reset_index(drop=True)
+    return records, changes, {"batch_records": len(batch), "rebuilt_from_store": True}
+
+
+# -- reading the store ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityPage:
+    transform_id: str
+    store_version: int
+    offset: int
+    limit: int
+    total: int  # entities matching q
+    columns: list[str]
+    entities: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EntityView:
+    transform_id: str
+    match_id: int
+    status: str  # ACTIVE, MERGED (into ``merged_into``) or REMOVED
+    merged_into: int | None
+    records: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+def _transform(db: Database, transform_id: str) -> Transform:
+    with db.session() as session:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
+            raise NotFound(f"transform {transform_id} not found")
+        return transform
+
+
+def _current(config: Config, transform_id: str, *names: str) -> tuple[int, list[pd.DataFrame]]:
+    store = store_of(config, transform_id)
+    if not store.exists():
+        raise NotFound(no_store(transform_id))
+    return current_files(store, *names)
+
+
+def current_files(store: EntityStore, *names: str) -> tuple[int, list[pd.DataFrame]]:
+    """Some Parquet files of the current version, read without the model (a version's files are never
+    rewritten; an erasure may prune the version between reading CURRENT and its files: then read again)."""
+    for attempt in range(3):
+        version = store.current_version()
+        where = store.root / "versions" / f"v{version:06d}"
+        try:
+            return version, [pd.read_parquet(where / f"{name}.parquet") for name in names]
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def list_entities(config: Config, db: Database, transform_id: str, q: str | None, offset: int,
+                  limit: int) -> EntityPage:
+    """The store's entities by match_id, ``q`` (case-insensitive) found in some value of one of their records."""
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError(f"offset must be from 0 to {MAX_OFFSET}, got {shown(offset)}", field="offset")
+    if not 1 <= limit <= PAGE_MAX:
+        raise ValidationError(f"limit must be from 1 to {PAGE_MAX}, got {shown(limit)}", field="limit")
+    transform = _transform(db, transform_id)
+    version, (records, entities) = _current(config, transform_id, "records", "entities")
+    ids = entities["match_id"].to_numpy(dtype=np.int64)
+    if q:
+        hit = np.zeros(len(records), dtype=bool)
+        for column in records.columns:
+            hit |= records[column].astype("string").str.contains(q, case=False, regex=False).fillna(False).to_numpy(
+                dtype=bool)
+        wanted = np.unique(ids[hit])
+    else:
+        wanted = np.unique(ids)
+    page = wanted[offset:offset + limit]
+    rows = np.flatnonzero(np.isin(ids, page))
+    rows = rows[np.argsort(ids[rows], kind="stable")]
+    members = records.iloc[rows].astype(object).where(records.iloc[rows].notna(), None)
+    out = []
+    for match_id, group in members.groupby(ids[rows], sort=True):
+        first = group.iloc[0].to_dict()
+        out.append({"match_id": int(match_id), "records": len(group),
+                    "keys": [str(k) for k in group[transform.primary_key].head(SHOWN_KEYS)],
+                    "values": {str(k): _text(v) for k, v in first.items()}})
+    return EntityPage(transform_id, version, offset, limit, int(len(wanted)), [str(c) for c in records.columns], out)
+
+
+def get_entity(config: Config, db: Database, transform_id: str, match_id: int) -> EntityView:
+    """An entity's records and history; an id merged into another names the survivor (followed to the current
+    one); an id never used is a 404."""
+    _transform(db, transform_id)
+    _, (records, entities, history, merged) = _current(config, transform_id, "records", "entities", "history",
+                                                       "merged")
+    ids = entities["match_id"].to_numpy(dtype=np.int64)
+    mine = history[history["match_id"] == match_id]
+    rows = np.flatnonzero(ids == match_id)
+    if not len(rows) and mine.empty:
+        raise NotFound(f"transform {transform_id} has no entity with match_id {match_id}")
+    survivor = _survivor(merged, match_id) if not len(rows) else None
+    status = "ACTIVE" if len(rows) else "MERGED" if survivor is not None else "REMOVED"
+    members = records.iloc[rows].copy()
+    members["match_confidence_score"] = entities["match_confidence_score"].to_numpy()[rows]
+    listed = [{str(k): json_value(v) for k, v in r.items()} for r in members.astype(object).to_dict("records")]
+    events = [{str(k): json_value(v) for k, v in r.items()} for r in mine.astype(object).to_dict("records")]
+    return EntityView(transform_id, match_id, status, survivor, listed, events)
+
+
+def _survivor(merged: pd.DataFrame, match_id: int) -> int | None:
+    into = dict(zip(merged["match_id"].astype(np.int64).tolist(), merged["merged_into"].astype(np.int64).tolist(),
+                    strict=True))
+    if match_id not in into:
+        return None
+    current, seen = match_id, set()
+    while current in into and current not in seen:
+        seen.add(current)
+        current = into[current]
+    return current
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+# -- a run's changelog ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    run_id: str
+    counts: dict[str, int]
+    total: int
+    offset: int
+    limit: int
+    changes: list[dict[str, Any]]
+
+
+def run_changes(config: Config, run_id: str, run_type: str, status: str, output: str | None, offset: int,
+                limit: int) -> ChangePage:
+    """One page of the changelog a run published (FIND_MATCHES, FIND_INCREMENTAL_MATCHES)."""
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError(f"offset must be from 0 to {MAX_OFFSET}, got {shown(offset)}", field="offset")
+    if not 1 <= limit <= PAGE_MAX:
+        raise ValidationError(f"limit must be from 1 to {PAGE_MAX}, got {shown(limit)}", field="limit")
+    if CHANGES_FILE not in run_types.get(run_type).files:
+        raise NotFound(f"task run {run_id} is a {run_type} run: it has no entity changelog")
+    if status != "SUCCEEDED" or not output:
+        raise NotFound(f"task run {run_id} is {status}: its changelog exists once it has SUCCEEDED")
+    path = Path(config.data_dir) / Path(output).parent / CHANGES_FILE
+    if not path.is_file():
+        raise NotFound(f"task run {run_id} has no {CHANGES_FILE} (it predates entity stores)")
+    frame = pd.read_csv(path, dtype={"related_ids": str}, keep_default_na=False)
+    counts = {str(k): int(v) for k, v in frame["change"].value_counts().items()} if len(frame) else {}
+    page = frame.iloc[offset:offset + limit]
+    rows = [{str(k): json_value(v) for k, v in r.items()} for r in page.astype(object).to_dict("records")]
+    return ChangePage(run_id, counts, len(frame), offset, limit, rows)
