@@ -359,7 +359,12 @@ def _schemas() -> dict[str, Any]:
                          "files_rewritten": {"type": "array", "items": STR,
                                              "description": "paths under the data directory rewritten without "
                                                             "the records"},
-                         "files_deleted": {"type": "array", "items": STR}, "labels_deleted": INT},
+                         "files_deleted": {"type": "array", "items": STR}, "labels_deleted": INT,
+                         "datasets_elsewhere": {"type": "array", "items": STR,
+                                                "description": "ids of other datasets (of no transform on this "
+                                                               "dataset) whose primary-key column holds some of the "
+                                                               "keys: not rewritten (a key there may name another "
+                                                               "record); delete them if they are copies"}},
                         ("transform_id", "erased", "changes", "files_rewritten", "files_deleted")),
         "LabelsUpload": _obj({"file": {"type": "string", "format": "binary"}, "replace": BOOL}, ("file",)),
         "Label": _obj({"record_key": STR, "label": STR, "labeled_by": NSTR, "labeled_at": TIME},

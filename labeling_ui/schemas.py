@@ -146,7 +146,7 @@ def entity_json(view: EntityView) -> dict[str, Any]:
 def erasure_json(done: Erasure) -> dict[str, Any]:
     return {"transform_id": done.transform_id, "erased": done.erased, "store_version": done.store_version,
             "changes": done.changes, "files_rewritten": done.rewritten, "files_deleted": done.deleted,
-            "labels_deleted": done.labels_deleted}
+            "labels_deleted": done.labels_deleted, "datasets_elsewhere": done.datasets_elsewhere}
 
 
 def user_json(user: User, active_tokens: int) -> dict[str, Any]:

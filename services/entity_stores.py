@@ -74,6 +74,19 @@ class Stored:
     version: int
 
 
+def records_beyond(ctx: RunContext) -> pd.DataFrame | None:
+    """The store's records whose keys are not in the transform's dataset (added by incremental runs): a
+    FIND_MATCHES re-run matches them with the dataset's, so their entities and ids survive it too."""
+    store = store_of(ctx.store, ctx.transform.id)
+    if not store.exists():
+        return None
+    key = ctx.transform.primary_key
+    _, (records,) = current_files(store, "records")
+    dataset_keys = pd.Index(ctx.record_keys()[key].astype(str))
+    beyond = records[~records[key].astype(str).isin(dataset_keys)]
+    return beyond.reset_index(drop=True) if len(beyond) else None
+
+
 def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult) -> Stored:
     """A FIND_MATCHES run's clusters written to the transform's store, their ids reconciled with its entities
     (``matcher.stable_ids``): ids survive re-runs. A re-delivered run reconciles with its own version: same ids."""

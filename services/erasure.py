@@ -16,7 +16,9 @@ reads the files being rewritten). The records are found by key. Everything that 
   deleted; a JSON file naming an erased key is deleted;
 * labels and labeling sets naming the keys, and stored idempotent responses echoing them (a dataset preview).
 
-The answer lists the files rewritten and deleted (relative to the data directory).
+The answer lists the files rewritten and deleted (relative to the data directory), and the other datasets
+whose primary-key column holds some of the keys: they belong to no transform on this dataset, and a key there
+may name another record, so they are not rewritten; the caller decides (``DELETE /datasets/{id}``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Erasure:
     rewritten: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     labels_deleted: int = 0
+    # other datasets (no transform on this dataset uses them) with a column named like the primary key holding
+    # some of the keys: maybe copies of the records, maybe other records under the same keys; left as they are
+    datasets_elsewhere: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,15 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
     for run in scope.runs:
         _scrub_outputs(art, art.output_dir(run.id), key, wanted, done)
     done.labels_deleted = _scrub_rows(db, scope.siblings, wanted, datasets)
+    done.datasets_elsewhere = _elsewhere(db, art, set(datasets), key, keys)
     return done
+
+
+def _elsewhere(db: Database, art: ArtifactStore, mine: set[str], key: str, keys: list[str]) -> list[str]:
+    with db.session() as session:
+        others = [d for d, columns in session.execute(select(Dataset.id, Dataset.columns))
+                  if d not in mine and key in (columns or [])]
+    return [d for d in others if _held(art.dataset_path(d), key, keys)]
 
 
 def _keys(body: Any) -> list[str]:

@@ -1,0 +1,269 @@
+"""Incremental matching through the REST API with a real Celery worker: FIND_MATCHES writes the transform's
+entity store, FIND_INCREMENTAL_MATCHES matches an uploaded batch into it, the entities API reads it, and
+DELETE /transforms/ID/records erases records from it and from every file of the data directory.
+
+One module-scoped service (data directory, SQLite database and broker, one ``celery worker`` subprocess) and one
+app built on it whose runs are queued on that broker, as ``matcher serve`` does.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from api_support import is_problem, people_frame
+from flask.testing import FlaskClient
+from worker_support import RUN_TIMEOUT, Service, make_service
+
+from labeling_ui import create_app
+from services import users
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
+
+BASE_ROWS = 500
+UNIQUE_EMAIL = "zq-erase-7f3a9c@example.invalid"  # in no fixture: its absence after erasure means something
+UNIQUE_SURNAME = "Quixotlewaite"
+COPIED = ["r0000004", "r0000010", "r0000020", "r0000033"]  # stored records sent again under new keys
+
+
+@dataclass
+class Client:
+    client: FlaskClient
+    token: str
+    data_dir: Path
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.client.open(f"/api/v1{path}", method=method,
+                                headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+
+    def upload(self, frame: pd.DataFrame, name: str) -> str:
+        response = self.call("POST", "/datasets", data={"file": (io.BytesIO(frame.to_csv(index=False).encode()),
+                                                                 f"{name}.csv")},
+                             content_type="multipart/form-data")
+        assert response.status_code == 201, response.get_json()
+        return str(response.get_json()["id"])
+
+    def transform(self, dataset_id: str, name: str) -> str:
+        response = self.call("POST", "/transforms", json={"name": name, "dataset_id": dataset_id, "primary_key": "id"})
+        assert response.status_code == 201, response.get_json()
+        return str(response.get_json()["id"])
+
+    def run(self, transform_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a run through the API and poll it until it ends; it must succeed."""
+        response = self.call("POST", f"/transforms/{transform_id}/task-runs", json=body)
+        assert response.status_code == 202, response.get_json()
+        run: dict[str, Any] = response.get_json()
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while run["status"] not in ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT"):
+            assert time.monotonic() < deadline, f"run {run['id']} still {run['status']}"
+            time.sleep(0.2)
+            run = self.call("GET", f"/task-runs/{run['id']}").get_json()
+        assert run["status"] == "SUCCEEDED", run
+        return run
+
+    def output(self, run: dict[str, Any], query: str = "format=parquet") -> pd.DataFrame:
+        response = self.call("GET", f"/task-runs/{run['id']}/output?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        if "parquet" in response.mimetype:
+            return pd.read_parquet(io.BytesIO(response.get_data()))
+        return pd.read_csv(io.BytesIO(response.get_data()), dtype=str, keep_default_na=False)
+
+
+@dataclass
+class Flow:
+    api: Client
+    transform_id: str
+    base: pd.DataFrame
+    batch: pd.DataFrame
+    first: pd.DataFrame  # the first FIND_MATCHES run's matches
+    incremental_run: dict[str, Any]
+    incremental: pd.DataFrame  # the batch's rows with match ids
+    changes: pd.DataFrame
+    rerun: pd.DataFrame  # a second FIND_MATCHES run's matches
+
+
+def base_records() -> pd.DataFrame:
+    base = people_frame(600).head(BASE_ROWS).copy()
+    marked = base["id"] == "r0000007"
+    base.loc[marked, "email"] = UNIQUE_EMAIL
+    base.loc[marked, "surname"] = UNIQUE_SURNAME
+    return base
+
+
+def batch_records(base: pd.DataFrame) -> pd.DataFrame:
+    """Exact copies of stored records under new keys, and 20 records the store has not seen."""
+    copies = base[base["id"].isin(COPIED)].assign(id=lambda f: "copy-" + f["id"])
+    return pd.concat([copies, people_frame(600).iloc[BASE_ROWS:BASE_ROWS + 20]], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = make_service(tmp_path_factory.mktemp("incremental") / "data")
+    service.start_worker()
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def api(service: Service) -> Client:
+    app = create_app(service.config)  # queues on the service's broker, like ``matcher serve``
+    app.testing = True
+    _, token = users.create_user(service.db, "root", "admin")
+    return Client(app.test_client(), token, service.config.data_dir)
+
+
+@pytest.fixture(scope="module")
+def flow(api: Client) -> Flow:
+    base = base_records()
+    transform_id = api.transform(api.upload(base, "base"), "people")
+    first = api.output(api.run(transform_id, {"type": "FIND_MATCHES"}))
+    batch = batch_records(base)
+    run = api.run(transform_id, {"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": api.upload(batch, "b")}})
+    incremental = api.output(run)
+    changes = api.output(run, "file=changes")
+    rerun = api.output(api.run(transform_id, {"type": "FIND_MATCHES"}))
+    return Flow(api, transform_id, base, batch, first, run, incremental, changes, rerun)
+
+
+def test_find_matches_publishes_the_store_s_integer_ids(flow: Flow) -> None:
+    first = flow.first
+    assert pd.api.types.is_integer_dtype(first["match_id"]) and first["id"].tolist() == flow.base["id"].tolist()
+    assert first["match_id"].nunique() < len(first)  # the people fixture has duplicates
+    page = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities?limit=500").get_json()
+    assert page["store_version"] >= 1 and page["columns"] == list(flow.base.columns)
+
+
+def test_a_batch_of_copies_joins_their_entities_and_untouched_ids_stay(flow: Flow) -> None:
+    out, changes, first = flow.incremental, flow.changes, flow.first
+    assert out["id"].tolist() == flow.batch["id"].tolist()
+    assert list(out.columns) == [*flow.base.columns, "match_id", "match_confidence_score"]
+    id_of = first.set_index("id")["match_id"]
+    copies = out[out["id"].str.startswith("copy-")]
+    originals = copies["id"].str.removeprefix("copy-")
+    assert copies["match_id"].astype(int).tolist() == id_of[originals].astype(int).tolist()
+    grew = set(changes.loc[changes["change"] == "GREW", "match_id"].astype(int))
+    assert set(id_of[originals].astype(int)) <= grew
+    assert set(changes["change"]) <= {"NEW", "GREW", "MERGED", "SPLIT"}
+    # every stored record outside the entities the changelog names keeps its id
+    touched = set(changes["match_id"].astype(int))
+    for related in changes["related_ids"]:
+        touched |= {int(i) for i in str(related).split(";") if i}
+    entities = stored_entities(flow)
+    untouched = first[~first["match_id"].isin(touched)]
+    assert len(untouched) > BASE_ROWS // 2
+    assert (entities.loc[untouched["id"], "match_id"].to_numpy() == untouched["match_id"].to_numpy()).all()
+
+
+def stored_entities(flow: Flow) -> pd.DataFrame:
+    """Every stored record's match id, read through the entities API."""
+    rows = []
+    page = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities?limit=500").get_json()
+    for offset in range(0, page["total"], 500):
+        listed = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities?limit=500&offset={offset}")
+        for entity in listed.get_json()["entities"]:
+            detail = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/{entity['match_id']}")
+            rows += [(r["id"], entity["match_id"]) for r in detail.get_json()["records"]]
+    return pd.DataFrame(rows, columns=["id", "match_id"]).set_index("id")
+
+
+def test_a_find_matches_re_run_keeps_the_ids_of_entities_it_does_not_change(flow: Flow) -> None:
+    """The re-run matches the dataset and the records the incremental run added (they stay in the store); it
+    fits again on them all, so a few clusters may change: every entity whose records are the same keeps its id."""
+    rerun = flow.rerun
+    assert rerun["id"].tolist() == [*flow.base["id"], *flow.batch["id"]]
+    before = pd.concat([flow.first, flow.incremental])[["id", "match_id"]].astype({"match_id": int})
+    old = before.groupby("match_id")["id"].apply(frozenset)
+    new = rerun.astype({"match_id": int}).groupby("match_id")["id"].apply(frozenset)
+    same = [(members, match_id) for match_id, members in old.items() if members in set(new)]
+    assert len(same) >= 0.9 * len(old)
+    id_now = {members: match_id for match_id, members in new.items()}
+    assert all(id_now[members] == match_id for members, match_id in same)
+
+
+def test_the_changelog_is_served_as_json_and_as_files(flow: Flow) -> None:
+    run_id = flow.incremental_run["id"]
+    body = flow.api.call("GET", f"/task-runs/{run_id}/changes?limit=5").get_json()
+    assert body["total"] == len(flow.changes) and sum(body["counts"].values()) == len(flow.changes)
+    assert len(body["changes"]) == min(5, len(flow.changes))
+    parquet = flow.api.output(flow.incremental_run, "file=changes&format=parquet")
+    assert parquet["match_id"].astype(int).tolist() == flow.changes["match_id"].astype(int).tolist()
+    is_problem(flow.api.call("GET", f"/task-runs/{run_id}/output?file=nope"), 422, "file")
+
+
+def test_an_entity_lists_its_records_and_history(flow: Flow) -> None:
+    grown = int(flow.changes.loc[flow.changes["change"] == "GREW", "match_id"].iloc[0])
+    entity = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/{grown}").get_json()
+    assert entity["status"] == "ACTIVE" and entity["merged_into"] is None
+    assert any(r["id"].startswith("copy-") for r in entity["records"])
+    assert [h["change"] for h in entity["history"]][:2] == ["NEW", "GREW"]
+    found = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities?q={UNIQUE_SURNAME.upper()}").get_json()
+    assert found["total"] == 1 and found["entities"][0]["values"]["email"] == UNIQUE_EMAIL
+    is_problem(flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/999999"), 404)
+    is_problem(flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/abc"), 404)
+
+
+def test_no_store_is_a_409_and_other_columns_a_422(flow: Flow) -> None:
+    api = flow.api
+    fresh = api.transform(api.upload(flow.base.tail(50), "fresh"), "no store yet")
+    batch = api.upload(flow.batch, "batch again")
+    body = {"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}}
+    assert "no entity store" in is_problem(api.call("POST", f"/transforms/{fresh}/task-runs", json=body), 409)["detail"]
+    is_problem(api.call("GET", f"/transforms/{fresh}/entities"), 404)
+    renamed = api.upload(flow.batch.rename(columns={"email": "e_mail"}), "renamed")
+    wrong = api.call("POST", f"/transforms/{flow.transform_id}/task-runs",
+                     json={"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": renamed}})
+    detail = is_problem(wrong, 422, "params.dataset_id")["detail"]
+    assert "'email'" in detail and "'e_mail'" in detail
+    missing = api.call("POST", f"/transforms/{flow.transform_id}/task-runs", json={"type": "FIND_INCREMENTAL_MATCHES"})
+    is_problem(missing, 422, "params.dataset_id")
+
+
+def file_texts(path: Path) -> Iterator[bytes]:
+    """A file's bytes, and what a compressed format holds: Parquet decoded, zip members inflated."""
+    data = path.read_bytes()
+    yield data
+    if data.startswith(b"PAR1"):
+        yield pq.read_table(path).to_pandas().to_csv(index=False).encode()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                member = archive.read(name)
+                yield member
+                if member.startswith(b"PAR1"):
+                    yield pq.read_table(io.BytesIO(member)).to_pandas().to_csv(index=False).encode()
+
+
+def holding(data_dir: Path, *values: str) -> list[str]:
+    return sorted({str(path.relative_to(data_dir)) for path in data_dir.rglob("*") if path.is_file()
+                   for text in file_texts(path) for value in values if value.encode() in text})
+
+
+def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow) -> None:
+    """Runs last in this module (it changes the store and the files the other tests read)."""
+    api, tid = flow.api, flow.transform_id
+    copy = api.upload(flow.base.head(10), "a copy of some records")  # a dataset of no transform
+    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME)  # the search finds them before
+    erased = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": ["r0000007", "copy-r0000010"]})
+    assert erased.status_code == 200, erased.get_json()
+    body = erased.get_json()
+    assert body["erased"] == ["r0000007", "copy-r0000010"] and body["store_version"] >= 4
+    assert {c["change"] for c in body["changes"]} <= {"REMOVED", "SHRANK", "SPLIT"} and body["changes"]
+    assert any(p.startswith("datasets/") for p in body["files_rewritten"])
+    assert any(p.startswith("outputs/") for p in body["files_rewritten"])
+    assert copy in body["datasets_elsewhere"]  # reported, not rewritten (so are the uploads of refused batches)
+    for other in body["datasets_elsewhere"]:  # their owner deletes them
+        assert api.call("DELETE", f"/datasets/{other}").status_code == 204
+    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME) == []
+    assert api.call("GET", f"/transforms/{tid}/entities?q={UNIQUE_EMAIL}").get_json()["total"] == 0
+    is_problem(api.call("DELETE", f"/transforms/{tid}/records", json={"keys": ["r0000007"]}), 422, "keys")
+    after = api.output(api.run(tid, {"type": "FIND_MATCHES"}))  # the next run fits again on what is left
+    assert "r0000007" not in set(after["id"]) and "copy-r0000010" not in set(after["id"])
+    assert len(after) == BASE_ROWS + len(flow.batch) - 2
