@@ -9,6 +9,7 @@ app built on it whose runs are queued on that broker, as ``matcher serve`` does.
 from __future__ import annotations
 
 import io
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,12 +20,14 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from api_support import is_problem, people_frame
+from api_support import is_problem, people_frame, set_status, sqlite_api
 from flask.testing import FlaskClient
 from worker_support import RUN_TIMEOUT, Service, make_service
 
 from labeling_ui import create_app
-from services import users
+from matcher.entity_store import EntityStore
+from services import engine, users
+from storage.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
 
@@ -267,3 +270,29 @@ def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow) -> None:
     after = api.output(api.run(tid, {"type": "FIND_MATCHES"}))  # the next run fits again on what is left
     assert "r0000007" not in set(after["id"]) and "copy-r0000010" not in set(after["id"])
     assert len(after) == BASE_ROWS + len(flow.batch) - 2
+
+
+def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same_outputs(tmp_path: Path) -> None:
+    """Its worker died between publishing the store and committing SUCCEEDED: the re-delivered run finds its own
+    version current and rebuilds its outputs from it, without matching the batch a second time (in-process
+    engine, as the worker calls it)."""
+    api = sqlite_api(tmp_path)
+    art = ArtifactStore(api.config.data_dir)
+    tid = api.transform(rows=300)["id"]
+
+    def execute(body: dict[str, Any]) -> str:
+        run_id = str(api.call("POST", f"/transforms/{tid}/task-runs", json=body).get_json()["id"])
+        assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
+        return run_id
+
+    execute({"type": "FIND_MATCHES"})
+    batch = api.upload(people_frame(330).tail(30).to_csv(index=False).encode(), "batch.csv").get_json()["id"]
+    run_id = execute({"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}})
+    folder = art.output_dir(run_id)
+    matches, changes = (folder / "matches.csv").read_bytes(), (folder / "changes.csv").read_bytes()
+    version = EntityStore(art.entity_store_dir(tid)).current_version()
+    set_status(api, run_id, "RUNNING")
+    shutil.rmtree(folder)
+    assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
+    assert EntityStore(art.entity_store_dir(tid)).current_version() == version
+    assert (folder / "matches.csv").read_bytes() == matches and (folder / "changes.csv").read_bytes() == changes
