@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_entities import entity_paths, entity_schemas
 from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
 from matcher.labels import MAX_LABEL_LENGTH
-from services import entity_stores, erasure, run_types
+from services import run_types
 from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
 from services.task_runs import TIMEOUT_RANGE
@@ -61,7 +62,8 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    return {**_dataset_paths(), **_transform_paths(), **_run_paths(), **_entity_paths(),
+    return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            **entity_paths(_op, _json, _body, _path_param, _query),
             **user_paths(_op, _json, _body, _path_param),
             "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
@@ -209,43 +211,6 @@ def _run_paths() -> dict[str, Any]:
     }
 
 
-def _entity_paths() -> dict[str, Any]:
-    tf = _path_param("transform_id")
-    page = [_query("q", {"type": "string"}, "only entities with a record holding this text in some value "
-                                             "(case-insensitive)"),
-            _query("offset", {"type": "integer", "minimum": 0, "maximum": entity_stores.MAX_OFFSET},
-                   "entities to skip"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": entity_stores.PAGE_MAX},
-                   "entities per page (default 50)")]
-    return {
-        "/transforms/{transform_id}/entities": {
-            "parameters": [tf],
-            "get": _op("A page of the transform's entities (its entity store, written by FIND_MATCHES and "
-                       "FIND_INCREMENTAL_MATCHES runs) by match_id, each with its record count, first keys and "
-                       "its first record's values; 404 when the transform has no store yet",
-                       {"200": _json("EntityPage", "One page of entities")}, "401 404 422", parameters=page),
-        },
-        "/transforms/{transform_id}/entities/{match_id}": {
-            "parameters": [tf, _path_param("match_id")],
-            "get": _op("An entity: its records and its history (every change of every run); an id merged into "
-                       "another answers status MERGED with the surviving id in merged_into, an erased one "
-                       "REMOVED; 404 for an id never used",
-                       {"200": _json("Entity", "The entity")}, "401 404"),
-        },
-        "/transforms/{transform_id}/records": {
-            "parameters": [tf],
-            "delete": _op("Erase records by key, synchronously (no task run): they leave the entity store (their "
-                          "entities re-clustered: REMOVED, SPLIT, SHRANK; earlier store versions deleted) and "
-                          "every file of the service that held them: the dataset and batch files are rewritten, "
-                          "the fitted-model caches deleted, earlier run outputs rewritten without the rows (their "
-                          "model files deleted); the answer lists the files. 409 while a run of a transform on "
-                          "the same dataset is active; 422 names keys found nowhere",
-                          {"200": _json("Erasure", "Erased")}, "400 401 403 404 409 415 422",
-                          requestBody=_body("ErasureRequest")),
-        },
-    }
-
-
 def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(required), **extra}
 
@@ -330,42 +295,6 @@ def _schemas() -> dict[str, Any]:
         "ClusterPairs": _obj({"run_id": STR, "match_id": STR, "min_probability": UNIT,
                               "pairs": {"type": "array", "items": _ref("ClusterPair")}},
                              ("run_id", "match_id", "pairs")),
-        "Change": _obj(_change_fields(), ("match_id", "change")),
-        "ChangePage": _obj({"run_id": STR, "counts": {"type": "object", "additionalProperties": INT},
-                            "total": INT, "offset": INT, "limit": INT,
-                            "changes": {"type": "array", "items": _ref("Change")}},
-                           ("run_id", "counts", "total", "changes")),
-        "EntitySummary": _obj({"match_id": INT, "records": INT, "keys": {"type": "array", "items": STR},
-                               "values": {"type": "object", "additionalProperties": NSTR}},
-                              ("match_id", "records", "keys", "values")),
-        "EntityPage": _obj({"transform_id": STR, "store_version": INT, "offset": INT, "limit": INT, "total": INT,
-                            "columns": {"type": "array", "items": STR},
-                            "entities": {"type": "array", "items": _ref("EntitySummary")}},
-                           ("transform_id", "store_version", "total", "entities")),
-        "Entity": _obj({"transform_id": STR, "match_id": INT,
-                        "status": {"type": "string", "enum": ["ACTIVE", "MERGED", "REMOVED"]},
-                        "merged_into": {"type": ["integer", "null"]},
-                        "records": {"type": "array", "items": {"type": "object"}},
-                        "history": {"type": "array", "items": _obj({"version": INT, **_change_fields()})}},
-                       ("transform_id", "match_id", "status", "records", "history")),
-        "ErasureRequest": _obj({"keys": {"type": "array", "items": {"type": "string", "minLength": 1},
-                                         "minItems": 1, "maxItems": erasure.MAX_KEYS}}, ("keys",),
-                               additionalProperties=False),
-        "Erasure": _obj({"transform_id": STR, "erased": {"type": "array", "items": STR},
-                         "store_version": {"type": ["integer", "null"],
-                                           "description": "the store version without them (null: no store held "
-                                                          "them)"},
-                         "changes": {"type": "array", "items": _ref("Change")},
-                         "files_rewritten": {"type": "array", "items": STR,
-                                             "description": "paths under the data directory rewritten without "
-                                                            "the records"},
-                         "files_deleted": {"type": "array", "items": STR}, "labels_deleted": INT,
-                         "datasets_elsewhere": {"type": "array", "items": STR,
-                                                "description": "ids of other datasets (of no transform on this "
-                                                               "dataset) whose primary-key column holds some of the "
-                                                               "keys: not rewritten (a key there may name another "
-                                                               "record); delete them if they are copies"}},
-                        ("transform_id", "erased", "changes", "files_rewritten", "files_deleted")),
         "LabelsUpload": _obj({"file": {"type": "string", "format": "binary"}, "replace": BOOL}, ("file",)),
         "Label": _obj({"record_key": STR, "label": STR, "labeled_by": NSTR, "labeled_at": TIME},
                       ("record_key", "label")),
@@ -386,14 +315,6 @@ def _schemas() -> dict[str, Any]:
             {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
             additionalProperties=False)}}, ("labels",), additionalProperties=False),
     }
-
-
-CHANGES = ("NEW", "GREW", "MERGED", "SPLIT", "SHRANK", "REMOVED")
-
-
-def _change_fields() -> dict[str, Any]:
-    return {"match_id": INT, "change": {"type": "string", "enum": list(CHANGES)}, "related_ids": NSTR,
-            "records_before": INT, "records_after": INT}
 
 
 def _run_create_schemas() -> dict[str, Any]:
@@ -434,6 +355,6 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
-        "components": {"schemas": {**_schemas(), **user_schemas()},
+        "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }
