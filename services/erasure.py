@@ -107,6 +107,7 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
     for run in scope.runs:
         _scrub_outputs(art, art.output_dir(run.id), key, wanted, done)
     done.labels_deleted = _scrub_rows(db, scope.siblings, wanted, datasets)
+    db.checkpoint()  # SQLite: the WAL's images of the rows just deleted leave the disk
     done.datasets_elsewhere = _elsewhere(db, art, set(datasets), key, keys)
     return done
 

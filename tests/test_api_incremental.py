@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from api_support import is_problem, people_frame, set_status, sqlite_api
+from api_support import add_labeling_set, is_problem, people_frame, set_status, sqlite_api
 from flask.testing import FlaskClient
 from worker_support import RUN_TIMEOUT, Service, make_service
 
@@ -249,11 +249,16 @@ def holding(data_dir: Path, *values: str) -> list[str]:
                    for text in file_texts(path) for value in values if value.encode() in text})
 
 
-def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow) -> None:
-    """Runs last in this module (it changes the store and the files the other tests read)."""
+def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow, service: Service) -> None:
+    """Runs last in this module (it changes the store and the files the other tests read). The erased key is
+    labeled first, so the database held it too."""
     api, tid = flow.api, flow.transform_id
+    add_labeling_set(service.db, tid, "set-erased", ["r0000007", "r0000008"])
+    labeled = api.call("PUT", f"/transforms/{tid}/labeling-sets/set-erased", json={"labels": [
+        {"record_key": "r0000007", "label": "A"}, {"record_key": "r0000008", "label": "B"}]})
+    assert labeled.status_code == 200, labeled.get_json()
     copy = api.upload(flow.base.head(10), "a copy of some records")  # a dataset of no transform
-    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME)  # the search finds them before
+    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME, "r0000007")  # the search finds them before
     erased = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": ["r0000007", "copy-r0000010"]})
     assert erased.status_code == 200, erased.get_json()
     body = erased.get_json()
@@ -264,7 +269,8 @@ def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow) -> None:
     assert copy in body["datasets_elsewhere"]  # reported, not rewritten (so are the uploads of refused batches)
     for other in body["datasets_elsewhere"]:  # their owner deletes them
         assert api.call("DELETE", f"/datasets/{other}").status_code == 204
-    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME) == []
+    assert body["labels_deleted"] == 1
+    assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME, "r0000007") == []
     assert api.call("GET", f"/transforms/{tid}/entities?q={UNIQUE_EMAIL}").get_json()["total"] == 0
     is_problem(api.call("DELETE", f"/transforms/{tid}/records", json={"keys": ["r0000007"]}), 422, "keys")
     after = api.output(api.run(tid, {"type": "FIND_MATCHES"}))  # the next run fits again on what is left
@@ -296,3 +302,5 @@ def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same
     assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
     assert EntityStore(art.entity_store_dir(tid)).current_version() == version
     assert (folder / "matches.csv").read_bytes() == matches and (folder / "changes.csv").read_bytes() == changes
+    assert api.call("DELETE", f"/transforms/{tid}").status_code == 204
+    assert not art.entity_store_dir(tid).exists()  # the store goes with its transform
