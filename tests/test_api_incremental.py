@@ -63,7 +63,9 @@ class Client:
         """Start a run through the API and poll it until it ends; it must succeed."""
         response = self.call("POST", f"/transforms/{transform_id}/task-runs", json=body)
         assert response.status_code == 202, response.get_json()
-        run: dict[str, Any] = response.get_json()
+        return self.run_until_done(response.get_json())
+
+    def run_until_done(self, run: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + RUN_TIMEOUT
         while run["status"] not in ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT"):
             assert time.monotonic() < deadline, f"run {run['id']} still {run['status']}"
@@ -229,6 +231,36 @@ def test_no_store_is_a_409_and_other_columns_a_422(flow: Flow) -> None:
     is_problem(missing, 422, "params.dataset_id")
 
 
+def test_two_incremental_runs_on_one_transform_queue_on_the_store_lock(flow: Flow, service: Service) -> None:
+    """Two workers take two batches at once; the second batch copies the first's records under new keys. Each
+    copy joins its original's entity only if the run that came second matched against the version the first
+    published (run concurrently on one version, each would make its own entities). The test holds the lock
+    until both runs are waiting on it, so that they do run at once."""
+    api = flow.api
+    service.start_worker()
+    tid = api.transform(api.upload(people_frame(600).tail(60), "lock base"), "lock")
+    api.run(tid, {"type": "FIND_MATCHES"})
+    first = people_frame(600).iloc[BASE_ROWS + 20:BASE_ROWS + 30]
+    second = first.assign(id="b-" + first["id"])
+    batches = [api.upload(batch, name) for batch, name in ((first, "first"), (second, "second"))]
+    with EntityStore(service.store.entity_store_dir(tid)).writing():
+        runs = [api.call("POST", f"/transforms/{tid}/task-runs", json={
+            "type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}}).get_json() for batch in batches]
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while any(api.call("GET", f"/task-runs/{run['id']}").get_json()["stage"] != "reading the batch"
+                  for run in runs):  # its last report before the lock
+            assert time.monotonic() < deadline, "the two runs did not both start"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    outputs = [api.output(api.run_until_done(run)) for run in runs]
+    ids = [out.set_index("id")["match_id"].astype(int) for out in outputs]
+    assert (ids[0][first["id"]].to_numpy() == ids[1][second["id"]].to_numpy()).all()
+    counts = [api.call("GET", f"/task-runs/{run['id']}/changes").get_json()["counts"] for run in runs]
+    assert {"GREW": len(first)} in counts  # the run that came second: each copy joined its original's entity
+    entities = api.call("GET", f"/transforms/{tid}/entities?limit=500").get_json()["entities"]
+    assert sum(e["records"] for e in entities) == 60 + 2 * len(first)  # neither run's records were lost
+
+
 def file_texts(path: Path) -> Iterator[bytes]:
     """A file's bytes, and what a compressed format holds: Parquet decoded, zip members inflated."""
     data = path.read_bytes()
@@ -298,6 +330,8 @@ def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same
     matches, changes = (folder / "matches.csv").read_bytes(), (folder / "changes.csv").read_bytes()
     version = EntityStore(art.entity_store_dir(tid)).current_version()
     set_status(api, run_id, "RUNNING")
+    refused = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [people_frame(1)["id"].iloc[0]]})
+    assert "active" in is_problem(refused, 409)["detail"]  # erasure waits for the runs reading the files
     shutil.rmtree(folder)
     assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
     assert EntityStore(art.entity_store_dir(tid)).current_version() == version
