@@ -86,7 +86,10 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     progress("loading", 0.0)
     fitted = _load(directory / MODEL_FILE)
     if fitted is None:
-        fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE)).fit(
+        # keep_index: what the transform's entity store needs (key hashes, document frequencies), kept with the
+        # fit so that writing the store after a run does not prepare the whole dataset again (2.5 s of a 3.9 s
+        # cached FIND_MATCHES run at 50k records otherwise)
+        fitted = Matcher(settings, progress=_scaled(progress, 0.0, FIT_SHARE), keep_index=True).fit(
             fit_records() if fit_records is not None else records, None)
         _save(fitted, directory)
         _prune(directory)
