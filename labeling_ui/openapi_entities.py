@@ -68,7 +68,9 @@ def entity_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -> 
 def entity_schemas() -> dict[str, Any]:
     return {
         "Change": _obj(_change_fields(), ("match_id", "change")),
-        "ChangePage": _obj({"run_id": STR, "counts": {"type": "object", "additionalProperties": INT},
+        "ChangePage": _obj({"run_id": STR, "store_version": {"type": ["integer", "null"], "description":
+                            "the entity store version the run published"},
+                            "counts": {"type": "object", "additionalProperties": INT},
                             "total": INT, "offset": INT, "limit": INT,
                             "changes": {"type": "array", "items": _ref("Change")}},
                            ("run_id", "counts", "total", "changes")),

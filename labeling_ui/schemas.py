@@ -129,8 +129,8 @@ def parse_match_id(value: str, transform_id: str) -> int:
 
 
 def change_page_json(page: ChangePage) -> dict[str, Any]:
-    return {"run_id": page.run_id, "counts": page.counts, "total": page.total, "offset": page.offset,
-            "limit": page.limit, "changes": page.changes}
+    return {"run_id": page.run_id, "store_version": page.store_version, "counts": page.counts,
+            "total": page.total, "offset": page.offset, "limit": page.limit, "changes": page.changes}
 
 
 def entity_page_json(page: EntityPage) -> dict[str, Any]:

@@ -13,6 +13,7 @@ version (the batch's ids, the version's history rows) instead of matching the ba
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,6 +314,7 @@ def json_value(value: Any) -> Any:
 @dataclass(frozen=True)
 class ChangePage:
     run_id: str
+    store_version: int | None  # the store version the run published (its stats.json)
     counts: dict[str, int]
     total: int
     offset: int
@@ -338,4 +340,12 @@ def run_changes(config: Config, run_id: str, run_type: str, status: str, output:
     counts = {str(k): int(v) for k, v in frame["change"].value_counts().items()} if len(frame) else {}
     page = frame.iloc[offset:offset + limit]
     rows = [{str(k): json_value(v) for k, v in r.items()} for r in page.astype(object).to_dict("records")]
-    return ChangePage(run_id, counts, len(frame), offset, limit, rows)
+    return ChangePage(run_id, _store_version(path.parent / "stats.json"), counts, len(frame), offset, limit, rows)
+
+
+def _store_version(stats: Path) -> int | None:
+    try:
+        version = json.loads(stats.read_text(encoding="utf-8")).get("store_version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, int) else None

@@ -197,6 +197,7 @@ def test_the_changelog_is_served_as_json_and_as_files(flow: Flow) -> None:
     run_id = flow.incremental_run["id"]
     body = flow.api.call("GET", f"/task-runs/{run_id}/changes?limit=5").get_json()
     assert body["total"] == len(flow.changes) and sum(body["counts"].values()) == len(flow.changes)
+    assert body["store_version"] == 2  # FIND_MATCHES published version 1
     assert len(body["changes"]) == min(5, len(flow.changes))
     parquet = flow.api.output(flow.incremental_run, "file=changes&format=parquet")
     assert parquet["match_id"].astype(int).tolist() == flow.changes["match_id"].astype(int).tolist()

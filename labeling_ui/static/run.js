@@ -16,6 +16,9 @@
   async function loadPage() {
     const page = await ui.api(`/task-runs/${ids.runId}/changes?offset=${state.rows.length}&limit=${PAGE}`);
     state.total = page.total;
+    if (state.rows.length === 0 && page.store_version !== null) {
+      document.getElementById("run-meta").append(` · entity store version ${page.store_version}`);
+    }
     if (state.rows.length === 0) {
       document.querySelector("#change-counts tbody").replaceChildren(...Object.entries(page.counts).map(([c, n]) =>
         ui.el("tr", { "data-change": c }, ui.el("td", { text: c }), ui.el("td", { class: "num", text: n }))));
