@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from matcher.decision import Decision
@@ -82,10 +85,19 @@ def records_beyond(ctx: RunContext) -> pd.DataFrame | None:
     if not store.exists():
         return None
     key = ctx.transform.primary_key
-    _, (records,) = current_files(store, "records")
-    dataset_keys = pd.Index(ctx.record_keys()[key].astype(str))
-    beyond = records[~records[key].astype(str).isin(dataset_keys)]
-    return beyond.reset_index(drop=True) if len(beyond) else None
+    for _attempt in range(3):  # the key column first: most stores hold the dataset's records alone
+        version = store.current_version()
+        where = store.root / "versions" / f"v{version:06d}" / "records.parquet"
+        try:
+            keys = pq.read_table(where, columns=[key]).column(0).cast(pa.string())
+            mine = pa.array(ctx.record_keys()[key].astype(object).to_numpy(), pa.string())
+            beyond = ~pc.is_in(keys, value_set=mine).to_numpy(zero_copy_only=False)  # pandas' isin: 50x slower
+            if not beyond.any():
+                return None
+            return pd.read_parquet(where).iloc[np.flatnonzero(beyond)].reset_index(drop=True)
+        except FileNotFoundError:  # pruned by an erasure meanwhile: read the version after it
+            continue
+    raise Conflict("the entity store changed three times while this run read it; start the run again")
 
 
 def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult) -> Stored:
