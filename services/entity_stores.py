@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matcher.decision import Decision
@@ -38,7 +39,8 @@ from services.errors import Conflict, NotFound, ValidationError
 from services.run_context import Outcome, RunContext
 from storage.artifacts import ArtifactStore
 from storage.db import Database
-from storage.models import Dataset, Transform
+from storage.models import Dataset, TaskRun, Transform
+from storage.run_status import ACTIVE
 
 CHANGES_FILE = "changes.csv"
 CHANGES_PARQUET = "changes.parquet"
@@ -78,12 +80,18 @@ class Stored:
     version: int
 
 
-def records_beyond(ctx: RunContext) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class Beyond:
+    records: pd.DataFrame | None  # the store's records beyond the dataset's, None when there are none
+    version: int | None  # the store version they were read from (None: no store yet)
+
+
+def records_beyond(ctx: RunContext) -> Beyond:
     """The store's records whose keys are not in the transform's dataset (added by incremental runs): a
     FIND_MATCHES re-run matches them with the dataset's, so their entities and ids survive it too."""
     store = store_of(ctx.store, ctx.transform.id)
     if not store.exists():
-        return None
+        return Beyond(None, None)
     key = ctx.transform.primary_key
     for _attempt in range(3):  # the key column first: most stores hold the dataset's records alone
         version = store.current_version()
@@ -93,24 +101,52 @@ def records_beyond(ctx: RunContext) -> pd.DataFrame | None:
             mine = pa.array(ctx.record_keys()[key].astype(object).to_numpy(), pa.string())
             beyond = ~pc.is_in(keys, value_set=mine).to_numpy(zero_copy_only=False)  # pandas' isin: 50x slower
             if not beyond.any():
-                return None
-            return pd.read_parquet(where).iloc[np.flatnonzero(beyond)].reset_index(drop=True)
+                return Beyond(None, version)
+            return Beyond(pd.read_parquet(where).iloc[np.flatnonzero(beyond)].reset_index(drop=True), version)
         except FileNotFoundError:  # pruned by an erasure meanwhile: read the version after it
             continue
     raise Conflict("the entity store changed three times while this run read it; start the run again")
 
 
-def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult) -> Stored:
+def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult, seen: int | None) -> Stored:
     """A FIND_MATCHES run's clusters written to the transform's store, their ids reconciled with its entities
-    (``matcher.stable_ids``): ids survive re-runs. A re-delivered run reconciles with its own version: same ids."""
+    (``matcher.stable_ids``): ids survive re-runs. A re-delivered run reconciles with its own version: same ids.
+    ``seen``: the store version the run read its records beyond the dataset from (``records_beyond``); records
+    an incremental run added since then would leave the store, so the run fails instead (the API refuses to
+    start the two at once; this covers runs queued before that check)."""
     full = fitted.with_records(ctx.records())  # the store keeps whole rows; the cached fit holds keys only
     store = store_of(ctx.store, ctx.transform.id)
     with store.writing():
         previous = store.read() if store.exists() else None
+        if previous is not None and previous.version != seen:
+            _check_nothing_added(previous, full.records_[ctx.transform.primary_key])
         outcome = store_from_fit(full, result, fitted.default_decision, previous, created_by=_tag(ctx))
         ctx.progress.report("publishing the entity store", 0.94)  # the last chance to stop before it is visible
         version = store.publish(outcome.contents)
     return Stored(outcome.records, outcome.changes, version)
+
+
+def _check_nothing_added(previous: StoreContents, keys: pd.Series) -> None:
+    missing = ~previous.keys.astype(str).isin(set(keys.astype(str)))
+    if missing.any():
+        raise Conflict(f"an incremental run added {int(missing.sum())} record(s) to the entity store while this "
+                       "FIND_MATCHES run matched; nothing was published: start FIND_MATCHES again")
+
+
+STORE_WRITERS = ("FIND_MATCHES", "FIND_INCREMENTAL_MATCHES")
+
+
+def check_one_writer(session: Session, transform_id: str, task_type: str) -> None:
+    """A FIND_MATCHES and a FIND_INCREMENTAL_MATCHES run never run at once on one transform (409): the first
+    would drop from the store the records the other adds while it fits."""
+    if task_type not in STORE_WRITERS:
+        return
+    other = next(t for t in STORE_WRITERS if t != task_type)
+    active = session.scalar(select(func.count()).select_from(TaskRun).where(
+        TaskRun.transform_id == transform_id, TaskRun.type == other, TaskRun.status.in_(ACTIVE)))
+    if active:
+        raise Conflict(f"a {other} run of this transform is active: {task_type} waits until it has ended (both "
+                       "write the transform's entity store)")
 
 
 # -- FIND_INCREMENTAL_MATCHES ---------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ def start_run(config: Config, db: Database, transform_id: str, task_type: str, p
             raise NotFound(f"transform {transform_id} not found")
         if run_type.needs_labels and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
+        entity_stores.check_one_writer(session, transform_id, task_type)
         if run_type.needs_store:
             entity_stores.check_batch(config, session, transform, params)
         for name in run_type.required():

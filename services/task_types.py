@@ -93,13 +93,14 @@ def evaluation(ctx: RunContext) -> Outcome:
 def find_matches(ctx: RunContext) -> Outcome:
     """The explanations of the pairs inside clusters are handed out to free workers on large runs and
     gathered when the engine writes pairs.parquet, after the other files: it explains while this one writes."""
-    ctx.use_extra_records(entity_stores.records_beyond(ctx))  # what incremental runs added stays matched
+    beyond = entity_stores.records_beyond(ctx)
+    ctx.use_extra_records(beyond.records)  # what incremental runs added stays matched
     keys = ctx.record_keys()  # the other columns only matter to the output rows, built from the file in Arrow
     matcher = ctx.matcher(keys, ctx.labels(keys), fit_records=ctx.records, meanwhile=ctx.read_dataset_ahead)
     ctx.progress.report("clustering", 0.92)
     result = matcher.predict()
     ctx.progress.report("writing the entity store", 0.93)
-    stored = entity_stores.write_from_fit(ctx, matcher, result)  # match ids: the store's stable ones
+    stored = entity_stores.write_from_fit(ctx, matcher, result, beyond.version)  # match ids: the store's stable ones
     ctx.progress.report("explaining pairs", 0.95)
     ranks = ClusterRanks.of(stored.records)
     pairs = explain_clusters(matcher, stored.records, ranks, ctx.odds_of(len(matcher.candidates_)))

@@ -26,8 +26,9 @@ from worker_support import RUN_TIMEOUT, Service, make_service
 
 from labeling_ui import create_app
 from matcher.entity_store import EntityStore
-from services import engine, users
+from services import engine, entity_stores, users
 from storage.artifacts import ArtifactStore
+from storage.models import TaskRun
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")  # kombu's
 
@@ -333,9 +334,42 @@ def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same
     set_status(api, run_id, "RUNNING")
     refused = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [people_frame(1)["id"].iloc[0]]})
     assert "active" in is_problem(refused, 409)["detail"]  # erasure waits for the runs reading the files
+    refused = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"})
+    assert "FIND_INCREMENTAL_MATCHES run of this transform is active" in is_problem(refused, 409)["detail"]
     shutil.rmtree(folder)
     assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
     assert EntityStore(art.entity_store_dir(tid)).current_version() == version
     assert (folder / "matches.csv").read_bytes() == matches and (folder / "changes.csv").read_bytes() == changes
     assert api.call("DELETE", f"/transforms/{tid}").status_code == 204
     assert not art.entity_store_dir(tid).exists()  # the store goes with its transform
+
+
+def test_a_find_matches_run_fails_when_an_incremental_run_added_records_while_it_fitted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API refuses to start the two at once; a FIND_MATCHES queued before an incremental run started (its row
+    written directly here) still must not drop the records that run added: it fails and publishes nothing."""
+    api = sqlite_api(tmp_path)
+    art = ArtifactStore(api.config.data_dir)
+    tid = api.transform(rows=300)["id"]
+    first = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"}).get_json()["id"]
+    assert engine.execute(api.db, art, first) == "SUCCEEDED"
+    batch = api.upload(people_frame(330).tail(30).to_csv(index=False).encode(), "batch.csv").get_json()["id"]
+    incremental = api.call("POST", f"/transforms/{tid}/task-runs", json={
+        "type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}}).get_json()["id"]
+    with api.db.session() as session:
+        rerun = TaskRun(transform_id=tid, type="FIND_MATCHES", params={})
+        session.add(rerun)
+        session.flush()
+        rerun_id = rerun.id
+    read_beyond = entity_stores.records_beyond
+
+    def meanwhile(ctx: Any) -> Any:
+        found = read_beyond(ctx)
+        assert engine.execute(api.db, art, incremental) == "SUCCEEDED"  # publishes while the re-run fits
+        return found
+
+    monkeypatch.setattr(entity_stores, "records_beyond", meanwhile)
+    store = EntityStore(art.entity_store_dir(tid))
+    assert engine.execute(api.db, art, rerun_id) == "FAILED"
+    assert "added 30 record(s)" in api.call("GET", f"/task-runs/{rerun_id}").get_json()["error_message"]
+    assert len(store.read().records) == 330  # the batch stayed in the store
