@@ -20,13 +20,15 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from api_support import add_labeling_set, is_problem, people_frame, set_status, sqlite_api
+from api_support import add_labeling_set, is_problem, make_api, people_frame, set_status, sqlite_api
+from db_support import temporary_postgres_database
 from flask.testing import FlaskClient
 from worker_support import RUN_TIMEOUT, Service, make_service
 
 from labeling_ui import create_app
 from matcher.entity_store import EntityStore
 from services import engine, entity_stores, users
+from services.config import Config
 from storage.artifacts import ArtifactStore
 from storage.models import TaskRun
 
@@ -373,3 +375,33 @@ def test_a_find_matches_run_fails_when_an_incremental_run_added_records_while_it
     assert engine.execute(api.db, art, rerun_id) == "FAILED"
     assert "added 30 record(s)" in api.call("GET", f"/task-runs/{rerun_id}").get_json()["error_message"]
     assert len(store.read().records) == 330  # the batch stayed in the store
+
+
+def test_an_incremental_run_and_an_erasure_on_postgres(tmp_path: Path) -> None:
+    """The same service code on PostgreSQL (the production database): a batch matched in, a labeled record
+    erased with its label, its values gone from the data directory's files."""
+    with temporary_postgres_database("matcher_test_incremental") as url:
+        api = make_api(Config.from_env(tmp_path, database_url=url))
+        try:
+            assert api.db.engine.dialect.name == "postgresql"
+            art = ArtifactStore(api.config.data_dir)
+            tid = api.transform(rows=300)["id"]
+            first = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"}).get_json()["id"]
+            assert engine.execute(api.db, art, first) == "SUCCEEDED"
+            batch = api.upload(people_frame(330).tail(30).to_csv(index=False).encode(), "b.csv").get_json()["id"]
+            run = api.call("POST", f"/transforms/{tid}/task-runs", json={
+                "type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}}).get_json()["id"]
+            assert engine.execute(api.db, art, run) == "SUCCEEDED"
+            gone = people_frame(330).iloc[310]  # a batch record
+            add_labeling_set(api.db, tid, "s", [gone["id"], people_frame(1)["id"].iloc[0]])
+            assert api.call("PUT", f"/transforms/{tid}/labeling-sets/s", json={"labels": [
+                {"record_key": gone["id"], "label": "A"}]}).status_code == 200
+            values = [v for v in (gone["email"], gone["phone"]) if v]
+            assert values and holding(api.config.data_dir, *values)  # found before
+            body = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [gone["id"]]}).get_json()
+            assert body["labels_deleted"] == 1 and body["store_version"] == 3
+            assert f"datasets/{batch}.parquet" in body["files_rewritten"]
+            assert holding(api.config.data_dir, *values) == []
+        finally:
+            api.db.engine.dispose()
+            api.app.extensions["matcher"].db.engine.dispose()
