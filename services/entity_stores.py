@@ -44,6 +44,7 @@ from storage.run_status import ACTIVE
 
 CHANGES_FILE = "changes.csv"
 CHANGES_PARQUET = "changes.parquet"
+RECORD_CHANGES = "record_changes"  # .csv and .parquet: per record whose id changed, its old and new id
 PAGE_MAX = 500
 MAX_OFFSET = 2**31 - 1
 SHOWN_KEYS = 5  # keys listed per entity in the entities list
@@ -77,7 +78,16 @@ def no_store(transform_id: str) -> str:
 class Stored:
     records: pd.DataFrame  # the run's key, match_id (the store's), match_confidence_score
     changes: pd.DataFrame
+    record_changes: pd.DataFrame
     version: int
+
+    def files(self) -> dict[str, pd.DataFrame]:
+        return changelog_files(self.changes, self.record_changes)
+
+
+def changelog_files(changes: pd.DataFrame, record_changes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {CHANGES_FILE: changes, CHANGES_PARQUET: changes, f"{RECORD_CHANGES}.csv": record_changes,
+            f"{RECORD_CHANGES}.parquet": record_changes}
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ def write_from_fit(ctx: RunContext, fitted: Matcher, result: MatchResult, seen: 
         outcome = store_from_fit(full, result, fitted.default_decision, previous, created_by=_tag(ctx))
         ctx.progress.report("publishing the entity store", 0.94)  # the last chance to stop before it is visible
         version = store.publish(outcome.contents)
-    return Stored(outcome.records, outcome.changes, version)
+    return Stored(outcome.records, outcome.changes, outcome.record_changes, version)
 
 
 def _check_nothing_added(previous: StoreContents, keys: pd.Series) -> None:
@@ -193,16 +203,28 @@ def find_incremental_matches(ctx: RunContext) -> Outcome:
         current = store.read()
         if current.created_by == tag:  # re-delivered after its store version was published
             records, changes, stats = _rebuilt(current, batch)
-            version = current.version
+            version, before, after = current.version, store.read(current.version - 1), current
         else:
             outcome = match_batch(current, batch, _batch_decision(ctx.transform, current), created_by=tag)
             ctx.progress.report("publishing the entity store", 0.9)
             version = store.publish(outcome.contents)
             records, changes, stats = outcome.records, outcome.changes, outcome.stats
+            before, after = current, outcome.contents
     counts = {str(k): int(v) for k, v in changes["change"].value_counts().items()}
     summary = {**stats, "batch_dataset_id": batch_id, "store_version": version, "changes": counts}
-    return Outcome({"matches.csv": records, "matches.parquet": records, CHANGES_FILE: changes,
-                    CHANGES_PARQUET: changes, "stats.json": summary})
+    return Outcome({"matches.csv": records, "matches.parquet": records, "stats.json": summary,
+                    **changelog_files(changes, _record_changes(before, after))})
+
+
+def _record_changes(before: StoreContents, after: StoreContents) -> pd.DataFrame:
+    """Every record of ``after`` whose id is not its id in ``before`` (new records: no old id), in store order:
+    computed from the two versions, so a re-delivered run rebuilds it alike."""
+    keys = after.keys.astype(str)
+    old = pd.Series(before.ids, index=before.keys.astype(str)).reindex(keys.to_numpy()).to_numpy()
+    changed = np.isnan(old) | (old != after.ids)
+    return pd.DataFrame({after.primary_key: keys.to_numpy(dtype=object)[changed],
+                         "old_match_id": pd.array(old[changed], dtype="Int64"),
+                         "new_match_id": after.ids[changed]})
 
 
 def _batch_decision(transform: Transform, current: StoreContents) -> Decision:

@@ -129,6 +129,7 @@ class RunType:
 
 
 CSV_ONLY = ("csv",)
+STORE_FILES = ("changes.csv", "record_changes.csv")  # services.entity_stores: the run's changelogs
 LABELING_SET_GENERATION = RunType(
     "LABELING_SET_GENERATION", "Labeling set generation", "services.task_types:labeling_set_generation",
     startable=True, output="labeling_set.csv", formats=CSV_ONLY,
@@ -138,11 +139,11 @@ LABELING_SET_GENERATION = RunType(
 EVALUATION = RunType("EVALUATION", "Evaluation", "services.task_types:evaluation", startable=True,
                      output="evaluation.json", formats=(), needs_labels=True)
 FIND_MATCHES = RunType("FIND_MATCHES", "Find matches", "services.task_types:find_matches", startable=True,
-                       output="matches.csv", formats=("csv", "parquet"), files=("changes.csv",))
+                       output="matches.csv", formats=("csv", "parquet"), files=STORE_FILES)
 # Matches an uploaded batch into the transform's entity store (services.entity_stores); 409 without a store.
 FIND_INCREMENTAL_MATCHES = RunType(
     "FIND_INCREMENTAL_MATCHES", "Find incremental matches", "services.entity_stores:find_incremental_matches",
-    startable=True, output="matches.csv", formats=("csv", "parquet"), files=("changes.csv",),
+    startable=True, output="matches.csv", formats=("csv", "parquet"), files=STORE_FILES,
     params=(DatasetParam("dataset_id", "the batch: an uploaded dataset with the transform's columns"),),
     needs_store=True)
 EXPORT_LABELS = RunType("EXPORT_LABELS", "Export labels", "services.task_types:export_labels", startable=True,

@@ -8,12 +8,13 @@ Output files (deterministic names under ``outputs/<run id>/``):
     EVALUATION               evaluation.json  (+ transforms.evaluation_metrics)
     FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score;
                              match_id is the transform's entity store's stable id, services.entity_stores),
-                             changes.csv, changes.parquet (the store's entity changelog of this run),
+                             changes.csv/.parquet (the store's entity changelog of this run),
+                             record_changes.csv/.parquet (per record whose id changed: old and new id),
                              model.zip (the model it matched with, docs/model-format.md: services.models),
                              stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions),
                              clusters.parquet (records of clusters of 2+ in review order, for the Matches page)
-    FIND_INCREMENTAL_MATCHES matches.csv, matches.parquet (the batch's rows), changes.csv, changes.parquet,
-                             stats.json (services.entity_stores)
+    FIND_INCREMENTAL_MATCHES matches.csv, matches.parquet (the batch's rows), changes.csv/.parquet,
+                             record_changes.csv/.parquet, stats.json (services.entity_stores)
     EXPORT_LABELS            labels.csv (re-importable labeling file)
     IMPORT_LABELS            import_summary.json (+ labels rows, appended per set or replacing all)
 """
@@ -114,8 +115,7 @@ def find_matches(ctx: RunContext) -> Outcome:
     stats = {**result.stats, "store_version": stored.version}
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
                                      "stats.json": stats, "pairs.parquet": pairs,
-                                     entity_stores.CHANGES_FILE: stored.changes,
-                                     entity_stores.CHANGES_PARQUET: stored.changes,
+                                     **stored.files(),
                                      "clusters.parquet": review_table(matches, ranks), **model_files(matcher)}
     return Outcome(files)
 

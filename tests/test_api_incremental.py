@@ -205,6 +205,11 @@ def test_the_changelog_is_served_as_json_and_as_files(flow: Flow) -> None:
     parquet = flow.api.output(flow.incremental_run, "file=changes&format=parquet")
     assert parquet["match_id"].astype(int).tolist() == flow.changes["match_id"].astype(int).tolist()
     is_problem(flow.api.call("GET", f"/task-runs/{run_id}/output?file=nope"), 422, "file")
+    per_record = flow.api.output(flow.incremental_run, "file=record_changes")
+    batch = per_record[per_record["id"].isin(flow.batch["id"])]
+    assert sorted(batch["id"]) == sorted(flow.batch["id"]) and (batch["old_match_id"] == "").all()
+    ids = flow.incremental.set_index("id")["match_id"].astype(str)
+    assert (batch["new_match_id"] == ids[batch["id"]].to_numpy()).all()
 
 
 def test_an_entity_lists_its_records_and_history(flow: Flow) -> None:
@@ -331,7 +336,8 @@ def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same
     batch = api.upload(people_frame(330).tail(30).to_csv(index=False).encode(), "batch.csv").get_json()["id"]
     run_id = execute({"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}})
     folder = art.output_dir(run_id)
-    matches, changes = (folder / "matches.csv").read_bytes(), (folder / "changes.csv").read_bytes()
+    names = ("matches.csv", "changes.csv", "record_changes.csv")
+    published = [(folder / name).read_bytes() for name in names]
     version = EntityStore(art.entity_store_dir(tid)).current_version()
     set_status(api, run_id, "RUNNING")
     refused = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [people_frame(1)["id"].iloc[0]]})
@@ -341,7 +347,7 @@ def test_a_run_re_delivered_after_publishing_its_store_version_rebuilds_the_same
     shutil.rmtree(folder)
     assert engine.execute(api.db, art, run_id) == "SUCCEEDED"
     assert EntityStore(art.entity_store_dir(tid)).current_version() == version
-    assert (folder / "matches.csv").read_bytes() == matches and (folder / "changes.csv").read_bytes() == changes
+    assert [(folder / name).read_bytes() for name in names] == published
     assert api.call("DELETE", f"/transforms/{tid}").status_code == 204
     assert not art.entity_store_dir(tid).exists()  # the store goes with its transform
 
