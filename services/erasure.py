@@ -106,7 +106,7 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
             done.deleted.append(_relative(art, cache) + "/")
     for run in scope.runs:
         _scrub_outputs(art, art.output_dir(run.id), key, wanted, done)
-    done.labels_deleted = _scrub_rows(db, scope.siblings, wanted, datasets)
+    done.labels_deleted = _scrub_rows(db, scope.siblings, wanted)
     db.checkpoint()  # SQLite: the WAL's images of the rows just deleted leave the disk
     done.datasets_elsewhere = _elsewhere(db, art, set(datasets), key, keys)
     return done
@@ -244,7 +244,7 @@ def _names_a_key(path: Path, wanted: set[str]) -> bool:
     return any(json.dumps(k) in text for k in wanted)
 
 
-def _scrub_rows(db: Database, siblings: list[str], wanted: set[str], datasets: list[str]) -> int:
+def _scrub_rows(db: Database, siblings: list[str], wanted: set[str]) -> int:
     """Labels and labeling-set members naming the keys, and stored idempotent answers echoing them."""
     keys = sorted(wanted)
     with db.session() as session:
@@ -258,7 +258,7 @@ def _scrub_rows(db: Database, siblings: list[str], wanted: set[str], datasets: l
                     labeling_set.reason = {"note": "records of this set were erased"}
         for row in session.scalars(select(IdempotencyKey)):
             text = json.dumps(row.body)
-            if any(json.dumps(k) in text for k in keys) or any(d in text for d in datasets):
+            if any(json.dumps(k) in text for k in keys):  # a dataset's preview holding an erased row
                 session.delete(row)
     return deleted
 

@@ -46,14 +46,14 @@ class Client:
     token: str
     data_dir: Path
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         return self.client.open(f"/api/v1{path}", method=method,
-                                headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+                                headers={"Authorization": f"Bearer {self.token}", **(headers or {})}, **kwargs)
 
-    def upload(self, frame: pd.DataFrame, name: str) -> str:
+    def upload(self, frame: pd.DataFrame, name: str, headers: dict[str, str] | None = None) -> str:
         response = self.call("POST", "/datasets", data={"file": (io.BytesIO(frame.to_csv(index=False).encode()),
                                                                  f"{name}.csv")},
-                             content_type="multipart/form-data")
+                             content_type="multipart/form-data", headers=headers)
         assert response.status_code == 201, response.get_json()
         return str(response.get_json()["id"])
 
@@ -298,7 +298,9 @@ def test_erasure_leaves_no_trace_in_the_data_directory(flow: Flow, service: Serv
     labeled = api.call("PUT", f"/transforms/{tid}/labeling-sets/set-erased", json={"labels": [
         {"record_key": "r0000007", "label": "A"}, {"record_key": "r0000008", "label": "B"}]})
     assert labeled.status_code == 200, labeled.get_json()
-    copy = api.upload(flow.base.head(10), "a copy of some records")  # a dataset of no transform
+    # a dataset of no transform, uploaded with an Idempotency-Key: the database keeps the answer, whose preview
+    # holds the erased record's values
+    copy = api.upload(flow.base.head(10), "a copy of some records", headers={"Idempotency-Key": "copy-1"})
     assert holding(api.data_dir, UNIQUE_EMAIL, UNIQUE_SURNAME, "r0000007")  # the search finds them before
     erased = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": ["r0000007", "copy-r0000010"]})
     assert erased.status_code == 200, erased.get_json()
