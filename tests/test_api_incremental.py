@@ -23,7 +23,7 @@ import pytest
 from api_support import add_labeling_set, is_problem, make_api, people_frame, set_status, sqlite_api
 from db_support import temporary_postgres_database
 from flask.testing import FlaskClient
-from worker_support import RUN_TIMEOUT, Service, make_service
+from worker_support import RUN_TIMEOUT, Service, make_service, matcher_worker_command
 
 from labeling_ui import create_app
 from matcher.entity_store import EntityStore
@@ -413,3 +413,35 @@ def test_an_incremental_run_and_an_erasure_on_postgres(tmp_path: Path) -> None:
         finally:
             api.db.engine.dispose()
             api.app.extensions["matcher"].db.engine.dispose()
+
+
+def test_a_worker_killed_mid_run_leaves_the_previous_version_serving(tmp_path: Path) -> None:
+    """SIGKILL while the incremental run is under way (held at the store's lock by the test, with a version
+    half written by an earlier crash lying beside): the store still serves its previous version; a new
+    ``matcher worker`` re-queues the run, which succeeds and publishes the next version."""
+    service = make_service(tmp_path / "data")
+    try:
+        app = create_app(service.config)
+        app.testing = True
+        api = Client(app.test_client(), users.create_user(service.db, "root", "admin")[1], service.config.data_dir)
+        first = service.start_worker()
+        tid = api.transform(api.upload(people_frame(300), "base"), "crash")
+        api.run(tid, {"type": "FIND_MATCHES"})
+        batch = api.upload(people_frame(330).tail(30), "batch")
+        store = EntityStore(service.store.entity_store_dir(tid))
+        with store.writing():
+            (store.root / "versions" / ".tmp-crashed").mkdir()  # what a publish killed midway leaves
+            run = api.call("POST", f"/transforms/{tid}/task-runs", json={
+                "type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": batch}}).get_json()
+            service.wait(run["id"], lambda r: r.stage == "reading the batch")  # its last report before the lock
+            first.kill()
+        assert service.run(run["id"]).status == "RUNNING"
+        page = api.call("GET", f"/transforms/{tid}/entities?limit=1").get_json()
+        assert page["store_version"] == 1 and store.current_version() == 1
+        service.start_worker(matcher_worker_command(service.config.data_dir))  # re-queues the orphan at start
+        done = api.run_until_done(run)
+        assert done["attempts"] == 2
+        assert store.current_version() == 2 and not list((store.root / "versions").glob(".tmp-*"))
+        assert len(api.output(done)) == 30
+    finally:
+        service.close()
