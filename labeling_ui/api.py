@@ -11,7 +11,7 @@ from labeling_ui.auth import authenticate_request
 from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
-from services import clusters, datasets, entity_stores, erasure, labels, models, outputs, task_runs, transforms
+from services import clusters, datasets, entities, erasure, labels, models, outputs, task_runs, transforms
 from services.errors import ValidationError
 from services.validation import only_fields
 
@@ -216,7 +216,7 @@ def run_changes(run_id: str) -> Any:
     run = task_runs.get_run(ms.db, run_id)
     offset = schemas.parse_int(request.args.get("offset"), "offset", 0)
     limit = schemas.parse_int(request.args.get("limit"), "limit", 100)
-    page = entity_stores.run_changes(ms.config, run.id, run.type, run.status, run.output, offset, limit)
+    page = entities.run_changes(ms.config, run.id, run.type, run.status, run.output, offset, limit)
     return jsonify(schemas.change_page_json(page))
 
 
@@ -228,14 +228,14 @@ def list_entities(transform_id: str) -> Any:
     """A page of the entity store's entities by match_id; ``q`` searches the values of their records."""
     offset = schemas.parse_int(request.args.get("offset"), "offset", 0)
     limit = schemas.parse_int(request.args.get("limit"), "limit", 50)
-    page = entity_stores.list_entities(ms.config, ms.db, transform_id, request.args.get("q") or None, offset, limit)
+    page = entities.list_entities(ms.config, ms.db, transform_id, request.args.get("q") or None, offset, limit)
     return jsonify(schemas.entity_page_json(page))
 
 
 @bp.get("/transforms/<transform_id>/entities/<match_id>")
 def get_entity(transform_id: str, match_id: str) -> Any:
     number = schemas.parse_match_id(match_id, transform_id)
-    return jsonify(schemas.entity_json(entity_stores.get_entity(ms.config, ms.db, transform_id, number)))
+    return jsonify(schemas.entity_json(entities.get_entity(ms.config, ms.db, transform_id, number)))
 
 
 @bp.delete("/transforms/<transform_id>/records")

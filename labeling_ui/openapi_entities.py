@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from matcher.stable_ids import GREW, MERGED, NEW, REMOVED, SHRANK, SPLIT
-from services import entity_stores, erasure
+from services import entities, erasure
 
 STR, NSTR, INT = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}
 
@@ -32,9 +32,9 @@ def entity_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -> 
     tf = path_param("transform_id")
     page = [query("q", {"type": "string"}, "only entities with a record holding this text in some value "
                                             "(case-insensitive)"),
-            query("offset", {"type": "integer", "minimum": 0, "maximum": entity_stores.MAX_OFFSET},
+            query("offset", {"type": "integer", "minimum": 0, "maximum": entities.MAX_OFFSET},
                   "entities to skip"),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": entity_stores.PAGE_MAX},
+            query("limit", {"type": "integer", "minimum": 1, "maximum": entities.PAGE_MAX},
                   "entities per page (default 50)")]
     return {
         "/transforms/{transform_id}/entities": {

@@ -8,7 +8,7 @@ from typing import Any
 from matcher.errors import shown
 from services import tokens
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
-from services.entity_stores import ChangePage, EntityPage, EntityView
+from services.entities import ChangePage, EntityPage, EntityView
 from services.erasure import Erasure
 from services.errors import NotFound, ValidationError
 from services.labels import SetSummary, SetView

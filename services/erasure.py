@@ -38,7 +38,7 @@ from sqlalchemy import delete, func, select
 
 from matcher.errors import shown, shown_all
 from matcher.incremental import forget
-from services import entity_stores
+from services import entities, entity_stores
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
@@ -174,7 +174,7 @@ def _forget(store: Any, keys: list[str]) -> tuple[int | None, list[dict[str, Any
         outcome = forget(current, pd.Series(keys, dtype=object))
         version = store.publish(outcome.contents, keep=1)  # earlier versions hold the values
     rows = outcome.changes.astype(object).to_dict("records")
-    return version, [{str(k): entity_stores.json_value(v) for k, v in r.items()} for r in rows]
+    return version, [{str(k): entities.json_value(v) for k, v in r.items()} for r in rows]
 
 
 def _rewrite_dataset(art: ArtifactStore, dataset_id: str, key: str, wanted: set[str]) -> int | None:
