@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import delete, func, select
 
+from matcher.entity_store import EntityStore
 from matcher.errors import shown, shown_all
 from matcher.incremental import forget
 from services import entities, entity_stores
@@ -69,7 +70,7 @@ class Erasure:
 @dataclass(frozen=True)
 class _Scope:
     transform: Transform
-    siblings: list[str]  # ids of the transforms on the same dataset, this one included
+    siblings: dict[str, str]  # transform id -> primary key, of the transforms on the same dataset (this one too)
     runs: list[TaskRun]  # their runs
     batch_datasets: list[str]  # datasets their incremental runs matched
 
@@ -80,19 +81,22 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
     art = ArtifactStore(config.data_dir)
     datasets = [scope.transform.dataset_id, *scope.batch_datasets]
     key = scope.transform.primary_key
-    held = set().union(*(_held(art.dataset_path(d), key, keys) for d in datasets))
     stores = {t: entity_stores.store_of(art, t) for t in scope.siblings}
-    in_stores = {t: _store_keys(s, keys) for t, s in stores.items()}
-    unknown = [k for k in keys if k not in held and not any(k in found for found in in_stores.values())]
+    held = set().union(*(_held(art.dataset_path(d), key, keys) for d in datasets),
+                       _store_keys(stores[transform_id], key, key, set(keys)))
+    unknown = [k for k in keys if k not in held]
     if unknown:
         raise ValidationError(f"{len(unknown)} key(s) are in neither the transform's data nor its entity store: "
                               f"{shown_all(unknown)}", field="keys")
+    wanted = set(keys)
+    # each transform on the dataset names the records by its own primary key
+    theirs = {t: wanted if pk == key else _translated(art, datasets, stores[t], key, pk, wanted)
+              for t, pk in scope.siblings.items()}
     done = Erasure(transform_id, keys, None, [])
     for tid, store in stores.items():
-        version, changes = _forget(store, in_stores[tid])
+        version, changes = _forget(store, sorted(_store_keys(store, key, scope.siblings[tid], wanted)))
         if tid == transform_id:
             done.store_version, done.changes = version, changes
-    wanted = set(keys)
     for dataset_id in datasets:
         rows = _rewrite_dataset(art, dataset_id, key, wanted)
         if rows is not None:
@@ -105,8 +109,10 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
             shutil.rmtree(cache)
             done.deleted.append(_relative(art, cache) + "/")
     for run in scope.runs:
-        _scrub_outputs(art, art.output_dir(run.id), key, wanted, done)
-    done.labels_deleted = _scrub_rows(db, scope.siblings, wanted)
+        mine = theirs[run.transform_id]
+        columns = {scope.siblings[run.transform_id]: mine, **dict.fromkeys(KEY_COLUMNS, mine), key: wanted}
+        _scrub_outputs(art, art.output_dir(run.id), columns, done)
+    done.labels_deleted = _scrub_rows(db, theirs)
     db.checkpoint()  # SQLite: the WAL's images of the rows just deleted leave the disk
     done.datasets_elsewhere = _elsewhere(db, art, set(datasets), key, keys)
     return done
@@ -136,7 +142,8 @@ def _scope(db: Database, transform_id: str) -> _Scope:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
-        siblings = list(session.scalars(select(Transform.id).where(Transform.dataset_id == transform.dataset_id)))
+        siblings = {t: pk for t, pk in session.execute(select(Transform.id, Transform.primary_key).where(
+            Transform.dataset_id == transform.dataset_id))}
         active = session.scalar(select(func.count()).select_from(TaskRun).where(
             TaskRun.transform_id.in_(siblings), TaskRun.status.in_(ACTIVE)))
         if active:
@@ -158,15 +165,29 @@ def _held(path: Path, key: str, keys: list[str]) -> set[str]:
     return set(column.filter(found).to_pylist())
 
 
-def _store_keys(store: Any, keys: list[str]) -> list[str]:
+def _store_keys(store: EntityStore, key: str, pk: str, wanted: set[str]) -> set[str]:
+    """The store's own keys (``pk``) of its records whose ``key`` column is in ``wanted``."""
     if not store.exists():
-        return []
-    _, (entities,) = entity_stores.current_files(store, "entities")
-    stored = set(entities.iloc[:, 0].astype(str))
-    return [k for k in keys if k in stored]
+        return set()
+    _, (records,) = entity_stores.current_files(store, "records")
+    if key not in records.columns or pk not in records.columns:
+        return set()
+    return set(records.loc[records[key].astype(str).isin(wanted), pk].astype(str))
 
 
-def _forget(store: Any, keys: list[str]) -> tuple[int | None, list[dict[str, Any]]]:
+def _translated(art: ArtifactStore, datasets: list[str], store: EntityStore, key: str, pk: str,
+                wanted: set[str]) -> set[str]:
+    """``wanted`` (values of ``key``) as another transform's keys (values of its ``pk``), from the rows."""
+    found = _store_keys(store, key, pk, wanted)
+    for dataset_id in datasets:
+        path = art.dataset_path(dataset_id)
+        if path.is_file():
+            rows = pq.read_table(path, columns=[key, pk]).to_pandas()
+            found |= set(rows.loc[rows[key].astype(str).isin(wanted), pk].dropna().astype(str))
+    return found
+
+
+def _forget(store: EntityStore, keys: list[str]) -> tuple[int | None, list[dict[str, Any]]]:
     if not keys:
         return None, []
     with store.writing():
@@ -199,17 +220,18 @@ def _rewrite_dataset(art: ArtifactStore, dataset_id: str, key: str, wanted: set[
     return len(kept_rows)
 
 
-def _scrub_outputs(art: ArtifactStore, folder: Path, key: str, wanted: set[str], done: Erasure) -> None:
-    """A run's output files: tables rewritten without the erased rows; the model of a run that held them, and
-    JSON naming them, deleted."""
+def _scrub_outputs(art: ArtifactStore, folder: Path, columns: dict[str, set[str]], done: Erasure) -> None:
+    """A run's output files: tables rewritten without the erased rows (``columns``: column -> erased values);
+    the model of a run that held them, and JSON naming them, deleted."""
     if not folder.is_dir():
         return
     held = False
+    named = set().union(*columns.values())
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.suffix in TABLES and _rewrite_table(path, key, wanted):
+        if path.suffix in TABLES and _rewrite_table(path, columns):
             done.rewritten.append(_relative(art, path))
             held = True
-        elif path.suffix == ".json" and _names_a_key(path, wanted):
+        elif path.suffix == ".json" and _names_a_key(path, named):
             path.unlink()
             done.deleted.append(_relative(art, path))
     model = folder / "model.zip"
@@ -218,21 +240,19 @@ def _scrub_outputs(art: ArtifactStore, folder: Path, key: str, wanted: set[str],
         done.deleted.append(_relative(art, model))
 
 
-def _rewrite_table(path: Path, key: str, wanted: set[str]) -> bool:
+def _rewrite_table(path: Path, columns: dict[str, set[str]]) -> bool:
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str,
                                                                                  keep_default_na=False)
-    columns = [c for c in (key, *KEY_COLUMNS) if c in frame.columns]
-    if not columns:
-        return False
     erased = np.zeros(len(frame), dtype=bool)
-    for column in columns:
-        erased |= frame[column].astype(str).isin(wanted).to_numpy()
+    for column, values in columns.items():
+        if column in frame.columns and values:
+            erased |= frame[column].astype(str).isin(values).to_numpy()
     if not erased.any():
         return False
     kept = frame[~erased].reset_index(drop=True)
     if path.suffix == ".parquet":
         write_atomically(path, lambda handle: kept.to_parquet(handle, index=False))
-    else:  # as published: write_table neutralises formula-like cells, read back raw here and written alike
+    else:  # as published: write_table neutralised formula-like cells, read back raw here and written alike
         temporary = path.with_name(f".erasing-{path.name}")
         kept.to_csv(temporary, index=False)
         temporary.replace(path)
@@ -244,21 +264,25 @@ def _names_a_key(path: Path, wanted: set[str]) -> bool:
     return any(json.dumps(k) in text for k in wanted)
 
 
-def _scrub_rows(db: Database, siblings: list[str], wanted: set[str]) -> int:
-    """Labels and labeling-set members naming the keys, and stored idempotent answers echoing them."""
-    keys = sorted(wanted)
+def _scrub_rows(db: Database, theirs: dict[str, set[str]]) -> int:
+    """Labels and labeling-set members naming the keys (each transform's own), and stored idempotent answers
+    echoing them."""
+    deleted = 0
     with db.session() as session:
-        result = session.execute(delete(Label).where(Label.transform_id.in_(siblings), Label.record_key.in_(keys)))
-        deleted = int(getattr(result, "rowcount", 0) or 0)
-        for labeling_set in session.scalars(select(LabelingSet).where(LabelingSet.transform_id.in_(siblings))):
-            members = [k for k in labeling_set.record_keys if k not in wanted]
-            if len(members) != len(labeling_set.record_keys):
-                labeling_set.record_keys = members
-                if any(json.dumps(k) in json.dumps(labeling_set.reason) for k in keys):
-                    labeling_set.reason = {"note": "records of this set were erased"}
+        for tid, wanted in theirs.items():
+            keys = sorted(wanted)
+            result = session.execute(delete(Label).where(Label.transform_id == tid, Label.record_key.in_(keys)))
+            deleted += int(getattr(result, "rowcount", 0) or 0)
+            for labeling_set in session.scalars(select(LabelingSet).where(LabelingSet.transform_id == tid)):
+                members = [k for k in labeling_set.record_keys if k not in wanted]
+                if len(members) != len(labeling_set.record_keys):
+                    labeling_set.record_keys = members
+                    if any(json.dumps(k) in json.dumps(labeling_set.reason) for k in keys):
+                        labeling_set.reason = {"note": "records of this set were erased"}
+        named = [json.dumps(k) for k in sorted(set().union(*theirs.values()))]
         for row in session.scalars(select(IdempotencyKey)):
             text = json.dumps(row.body)
-            if any(json.dumps(k) in text for k in keys):  # a dataset's preview holding an erased row
+            if any(k in text for k in named):  # a dataset's preview holding an erased row
                 session.delete(row)
     return deleted
 

@@ -445,3 +445,27 @@ def test_a_worker_killed_mid_run_leaves_the_previous_version_serving(tmp_path: P
         assert len(api.output(done)) == 30
     finally:
         service.close()
+
+
+def test_erasure_reaches_a_transform_keyed_by_another_column_of_the_dataset(tmp_path: Path) -> None:
+    """Two transforms on one dataset, keyed by ``id`` and by ``ref``: erasing by ``id`` through the first also
+    erases the record from the second's store, labels and outputs, where it is named by its ``ref``."""
+    api = sqlite_api(tmp_path)
+    art = ArtifactStore(api.config.data_dir)
+    frame = people_frame(300).assign(ref=lambda f: "ref-" + f["id"].str[1:])
+    dataset = api.upload(frame.to_csv(index=False).encode(), "people.csv").get_json()["id"]
+    by_id, by_ref = (api.call("POST", "/transforms", json={"name": pk, "dataset_id": dataset, "primary_key": pk})
+                     .get_json()["id"] for pk in ("id", "ref"))
+    for tid in (by_id, by_ref):
+        run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "FIND_MATCHES"}).get_json()["id"]
+        assert engine.execute(api.db, art, run) == "SUCCEEDED"
+    alone = (frame["email"] != "") & (frame["email"].map(frame["email"].value_counts()) == 1)
+    gone = frame[alone].iloc[5]  # an e-mail no other record holds
+    add_labeling_set(api.db, by_ref, "s", [gone["ref"], frame["ref"].iloc[0]])
+    assert api.call("PUT", f"/transforms/{by_ref}/labeling-sets/s", json={"labels": [
+        {"record_key": gone["ref"], "label": "A"}]}).status_code == 200
+    assert holding(api.config.data_dir, gone["ref"], gone["email"])
+    body = api.call("DELETE", f"/transforms/{by_id}/records", json={"keys": [gone["id"]]}).get_json()
+    assert body["labels_deleted"] == 1
+    assert holding(api.config.data_dir, gone["ref"], gone["email"]) == []
+    assert len(EntityStore(art.entity_store_dir(by_ref)).read().records) == 299
