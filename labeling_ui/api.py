@@ -11,7 +11,7 @@ from labeling_ui.auth import authenticate_request
 from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
-from services import clusters, datasets, labels, models, outputs, task_runs, transforms
+from services import clusters, datasets, entities, erasure, labels, models, outputs, task_runs, transforms
 from services.errors import ValidationError
 from services.validation import only_fields
 
@@ -190,7 +190,8 @@ def cancel_task_run(run_id: str) -> Any:
 
 @bp.get("/task-runs/<run_id>/output")
 def task_run_output(run_id: str) -> Any:
-    found = outputs.output_file(ms.config, ms.db, run_id, request.args.get("format") or None)
+    found = outputs.output_file(ms.config, ms.db, run_id, request.args.get("format") or None,
+                                request.args.get("file") or None)
     return send_file(found.path, mimetype=found.media_type, as_attachment=True,
                      download_name=found.download_name)
 
@@ -207,6 +208,40 @@ def list_clusters(run_id: str) -> Any:
 def cluster_pairs(run_id: str, match_id: str) -> Any:
     """A FIND_MATCHES cluster's scored pairs with per-column contributions (the Matches page's explanation)."""
     return jsonify(schemas.cluster_pairs_json(clusters.cluster_pairs(ms.config, ms.db, run_id, match_id)))
+
+
+@bp.get("/task-runs/<run_id>/changes")
+def run_changes(run_id: str) -> Any:
+    """A page of the entity changelog of a FIND_MATCHES or FIND_INCREMENTAL_MATCHES run, with counts per change."""
+    run = task_runs.get_run(ms.db, run_id)
+    offset = schemas.parse_int(request.args.get("offset"), "offset", 0)
+    limit = schemas.parse_int(request.args.get("limit"), "limit", 100)
+    page = entities.run_changes(ms.config, run.id, run.type, run.status, run.output, offset, limit)
+    return jsonify(schemas.change_page_json(page))
+
+
+# -- entities (the transform's entity store) -------------------------------------------------------------------
+
+
+@bp.get("/transforms/<transform_id>/entities")
+def list_entities(transform_id: str) -> Any:
+    """A page of the entity store's entities by match_id; ``q`` searches the values of their records."""
+    offset = schemas.parse_int(request.args.get("offset"), "offset", 0)
+    limit = schemas.parse_int(request.args.get("limit"), "limit", 50)
+    page = entities.list_entities(ms.config, ms.db, transform_id, request.args.get("q") or None, offset, limit)
+    return jsonify(schemas.entity_page_json(page))
+
+
+@bp.get("/transforms/<transform_id>/entities/<match_id>")
+def get_entity(transform_id: str, match_id: str) -> Any:
+    number = schemas.parse_match_id(match_id, transform_id)
+    return jsonify(schemas.entity_json(entities.get_entity(ms.config, ms.db, transform_id, number)))
+
+
+@bp.delete("/transforms/<transform_id>/records")
+def erase_records(transform_id: str) -> Any:
+    """Erasure, synchronous: the records leave the store and every file the service holds (services.erasure)."""
+    return jsonify(schemas.erasure_json(erasure.erase_records(ms.config, ms.db, transform_id, _json_body())))
 
 
 # -- labeling sets ----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_entities import entity_paths, entity_schemas
 from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
 from matcher.labels import MAX_LABEL_LENGTH
 from services import run_types
@@ -62,6 +63,7 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            **entity_paths(_op, _json, _body, _path_param, _query),
             **user_paths(_op, _json, _body, _path_param),
             "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
@@ -150,6 +152,11 @@ def _run_paths() -> dict[str, Any]:
     offers = "; ".join(f"{fmt} for {', '.join(run_types.offering(fmt))}" for fmt in run_types.download_formats())
     fmt = _query("format", {"type": "string", "enum": list(run_types.download_formats())},
                  f"convert: {offers} (default: the file as published)")
+    stems = list(run_types.file_stems())
+    file = _query("file", {"type": "string", "enum": stems},
+                  "another file of the run instead of its main output: "
+                  + "; ".join(f"{stem} for {', '.join(n for n, t in run_types.REGISTRY.items() if t.file(stem))}"
+                              for stem in stems))
     return {
         "/transforms/{transform_id}/task-runs": {
             "parameters": [_path_param("transform_id")],
@@ -172,7 +179,17 @@ def _run_paths() -> dict[str, Any]:
             "parameters": [run],
             "get": _op("Download the output of a SUCCEEDED run", {"200": {"description": "The file",
                                                                           "content": files}},
-                       "401 404 409 422", parameters=[fmt]),
+                       "401 404 409 422", parameters=[fmt, file]),
+        },
+        "/task-runs/{run_id}/changes": {
+            "parameters": [run],
+            "get": _op("A page of the entity changelog of a SUCCEEDED FIND_MATCHES or FIND_INCREMENTAL_MATCHES "
+                       "run (one row per entity touched), with the count of each change",
+                       {"200": _json("ChangePage", "One page of changes")}, "401 404 422",
+                       parameters=[_query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                                          "rows to skip"),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+                                          "rows per page (default 100)")]),
         },
         "/task-runs/{run_id}/clusters": {
             "parameters": [run],
@@ -313,8 +330,10 @@ def _run_create_schemas() -> dict[str, Any]:
                "description": "this run's timeout in minutes (default: the transform's)"}
     bodies = {f"TaskRunCreate{_camel(name)}": _obj(
         {"type": {"type": "string", "const": name},
-         "params": _obj({p.name: p.schema() for p in run_types.get(name).params}, additionalProperties=False),
-         "timeout_minutes": timeout}, ("type",), description=_run_description(run_types.get(name)))
+         "params": _obj({p.name: p.schema() for p in run_types.get(name).params}, run_types.get(name).required(),
+                        additionalProperties=False),
+         "timeout_minutes": timeout}, ("type", "params") if run_types.get(name).required() else ("type",),
+        description=_run_description(run_types.get(name)))
         for name in run_types.startable()}
     mapping = {name: f"#/components/schemas/TaskRunCreate{_camel(name)}" for name in run_types.startable()}
     return {"TaskRunCreate": {"oneOf": [_ref(schema) for schema in bodies],
@@ -327,6 +346,8 @@ def _camel(name: str) -> str:
 
 def _run_description(run_type: run_types.RunType) -> str:
     needs = "; needs labels" if run_type.needs_labels else ""
+    needs += "; needs the transform's entity store (409 before its first FIND_MATCHES)" if run_type.needs_store \
+        else ""
     return f"{run_type.label}: publishes {run_type.output}{needs}"
 
 
@@ -339,6 +360,6 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
-        "components": {"schemas": {**_schemas(), **user_schemas()},
+        "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }

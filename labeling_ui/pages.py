@@ -26,6 +26,9 @@ PAGES = {
     "/transforms/<transform_id>/label": ("label", "label.html", "Labeling"),
     "/transforms/<transform_id>/quality": ("quality", "quality.html", "Quality"),
     "/transforms/<transform_id>/matches": ("matches", "matches.html", "Matches"),
+    "/transforms/<transform_id>/runs/<run_id>": ("run", "run.html", "Task run"),
+    "/transforms/<transform_id>/entities": ("entities", "entities.html", "Entities"),
+    "/transforms/<transform_id>/entities/<match_id>": ("entity", "entity.html", "Entity"),
     "/users": ("users", "users.html", "Users"),
 }
 

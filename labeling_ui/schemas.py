@@ -8,7 +8,9 @@ from typing import Any
 from matcher.errors import shown
 from services import tokens
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
-from services.errors import ValidationError
+from services.entities import ChangePage, EntityPage, EntityView
+from services.erasure import Erasure
+from services.errors import NotFound, ValidationError
 from services.labels import SetSummary, SetView
 from services.models import ModelVersion
 from services.transforms import TransformInfo
@@ -118,6 +120,34 @@ def cluster_page_json(page: ClusterPage) -> dict[str, Any]:
 def cluster_pairs_json(found: ClusterPairs) -> dict[str, Any]:
     return {"run_id": found.run_id, "match_id": found.match_id, "min_probability": PAIRS_MIN_PROBABILITY,
             "pairs": found.pairs}
+
+
+def parse_match_id(value: str, transform_id: str) -> int:
+    """An entity id is an integer; anything else names no entity (404, as an unknown id)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise NotFound(f"transform {transform_id} has no entity with match_id {shown(value)}")
+    return int(value)
+
+
+def change_page_json(page: ChangePage) -> dict[str, Any]:
+    return {"run_id": page.run_id, "store_version": page.store_version, "counts": page.counts,
+            "total": page.total, "offset": page.offset, "limit": page.limit, "changes": page.changes}
+
+
+def entity_page_json(page: EntityPage) -> dict[str, Any]:
+    return {"transform_id": page.transform_id, "store_version": page.store_version, "offset": page.offset,
+            "limit": page.limit, "total": page.total, "columns": page.columns, "entities": page.entities}
+
+
+def entity_json(view: EntityView) -> dict[str, Any]:
+    return {"transform_id": view.transform_id, "match_id": view.match_id, "status": view.status,
+            "merged_into": view.merged_into, "records": view.records, "history": view.history}
+
+
+def erasure_json(done: Erasure) -> dict[str, Any]:
+    return {"transform_id": done.transform_id, "erased": done.erased, "store_version": done.store_version,
+            "changes": done.changes, "files_rewritten": done.rewritten, "files_deleted": done.deleted,
+            "labels_deleted": done.labels_deleted, "datasets_elsewhere": done.datasets_elsewhere}
 
 
 def user_json(user: User, active_tokens: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from matcher.errors import shown
 from matcher.explain import ablation_contributions, ablation_matrix, contributions
@@ -118,8 +119,10 @@ class ClusterRanks:
 
     @classmethod
     def of(cls, records: pd.DataFrame) -> ClusterRanks:
-        codes, uniques = pd.factorize(records["match_id"].astype(str).to_numpy(dtype=object))
-        match_ids = np.asarray(uniques, dtype=object)
+        ids = records["match_id"]  # the entity store's integers, or the smallest keys of runs before it
+        codes, uniques = pd.factorize(ids.to_numpy() if pd.api.types.is_integer_dtype(ids) else
+                                      ids.astype(str).to_numpy(dtype=object))
+        match_ids = np.asarray(uniques)
         confidence = pd.to_numeric(records["match_confidence_score"], errors="coerce").to_numpy(dtype=float)
         size = np.bincount(codes, minlength=len(match_ids))
         total = np.bincount(codes, weights=np.nan_to_num(confidence, nan=np.inf), minlength=len(match_ids))
@@ -205,7 +208,9 @@ def _text(value: Any) -> str | None:
 def cluster_pairs(config: Config, db: Database, run_id: str, match_id: str) -> ClusterPairs:
     """One cluster's pairs, strongest first; 404 names the run, the cluster or the file that is missing."""
     folder = _pairs_folder(config, db, run_id)
-    frame = pd.read_parquet(folder / PAIRS_FILE, filters=[("match_id", "==", match_id)])
+    wanted = _as_stored(folder / PAIRS_FILE, match_id)
+    frame = pd.read_parquet(folder / PAIRS_FILE, filters=[("match_id", "==", wanted)]) if wanted is not None \
+        else pd.DataFrame()
     if frame.empty and not _is_cluster(folder / MATCHES_FILE, match_id):
         raise NotFound(f"task run {run_id} has no cluster with match_id {shown(match_id)}")
     return ClusterPairs(run_id, match_id, [_pair_json(row) for row in frame.to_dict("records")])
@@ -230,10 +235,19 @@ def _outputs_folder(config: Config, db: Database, run_id: str) -> Path:
 
 def _is_cluster(matches: Path, match_id: str) -> bool:
     """A lone record is a cluster without pairs; anything else unknown is a 404."""
-    if not matches.is_file():
+    wanted = _as_stored(matches, match_id) if matches.is_file() else None
+    if wanted is None:
         return False
-    found = pd.read_parquet(matches, columns=["match_id"], filters=[("match_id", "==", match_id)])
+    found = pd.read_parquet(matches, columns=["match_id"], filters=[("match_id", "==", wanted)])
     return not found.empty
+
+
+def _as_stored(path: Path, match_id: str) -> str | int | None:
+    """``match_id`` as the file stores it: an integer (entity store ids) or text; None when it cannot be one."""
+    field = pq.read_schema(path).field("match_id")
+    if not pa.types.is_integer(field.type):
+        return match_id
+    return int(match_id) if match_id.isascii() and match_id.isdigit() and len(match_id) <= 18 else None
 
 
 def _pair_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from services.task_runs import get_run
 from storage.db import Database
+from storage.models import TaskRun
 from storage.run_status import RunStatus
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
@@ -31,12 +32,19 @@ class OutputFile:
     download_name: str
 
 
-def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None) -> OutputFile:
-    """The published file as is (``fmt`` None), or in one of the formats its type offers (``RunType.formats``)."""
+def output_file(config: Config, db: Database, run_id: str, fmt: str | None = None,
+                file: str | None = None) -> OutputFile:
+    """The published file as is (``fmt`` None), or in one of the formats its type offers (``RunType.formats``).
+    ``file``: another file the type publishes (``RunType.files``, by stem: ``changes``), else its main output."""
     offered = run_types.download_formats()
     if fmt is not None and fmt not in offered:
         raise ValidationError(f"format must be one of {', '.join(offered)}, got {shown(fmt)}", field="format")
+    stems = run_types.file_stems()
+    if file is not None and file not in stems:
+        raise ValidationError(f"file must be one of {', '.join(stems)}, got {shown(file)}", field="file")
     run = get_run(db, run_id)
+    if file is not None:
+        return _other_file(config, run, file, fmt)
     if fmt is not None and fmt not in run_types.get(run.type).formats:
         raise ValidationError(f"format={fmt} is offered for {', '.join(run_types.offering(fmt))} runs only; "
                               "omit format for the file as published", field="format")
@@ -51,6 +59,24 @@ def output_file(config: Config, db: Database, run_id: str, fmt: str | None = Non
     if natural not in CONVERTIBLE:
         raise ValidationError(f"the output of this {run.type} run is {natural}; omit format", field="format")
     return OutputFile(_converted(source, fmt), MEDIA_TYPES[fmt], f"{run.type.lower()}-{run_id}.{fmt}")
+
+
+def _other_file(config: Config, run: TaskRun, stem: str, fmt: str | None) -> OutputFile:
+    name = run_types.get(run.type).file(stem)
+    if name is None:
+        raise ValidationError(f"file={stem} is not published by {run.type} runs", field="file")
+    if run.status != RunStatus.SUCCEEDED:
+        raise Conflict(f"task run {run.id} is {run.status}; its files are available once it has SUCCEEDED")
+    main = _published(config, run.output)
+    source = main.parent / name if main is not None else None
+    if source is None or not source.is_file():
+        raise NotFound(f"task run {run.id} ({run.type}) has no {name} (it predates it, or it was erased)")
+    natural = _format_of(source)
+    want = fmt or natural
+    if want not in CONVERTIBLE and want != natural:
+        raise ValidationError(f"{name} is {natural}; omit format", field="format")
+    path = source if want == natural else _converted(source, want)
+    return OutputFile(path, MEDIA_TYPES[want], f"{stem}-{run.id}.{want}")
 
 
 def _format_of(path: Path) -> str:

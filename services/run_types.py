@@ -56,6 +56,35 @@ class IntParam:
 
 
 @dataclass(frozen=True)
+class DatasetParam:
+    """A required param naming an uploaded dataset (``POST /datasets``) by its id; the service that starts the
+    run checks that the dataset exists and fits the transform (``services.entity_stores.check_batch``)."""
+
+    name: str
+    description: str
+    required: bool = True
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+            raise ValidationError(f"{self.name} must be a dataset id (1 to {MAX_ID} characters), got {shown(value)}",
+                                  field=f"params.{self.name}")
+        return value
+
+    def read(self, params: dict[str, Any]) -> str:
+        value = params.get(self.name)
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"the run has no {self.name}", field=self.name)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": MAX_ID, "description": self.description}
+
+
+MAX_ID = 36
+Param = IntParam | DatasetParam
+
+
+@dataclass(frozen=True)
 class RunType:
     name: str  # stored in task_runs.type
     label: str  # what a person reads (the runs page)
@@ -63,15 +92,24 @@ class RunType:
     startable: bool  # a user may start it with POST /transforms/{id}/task-runs (else another endpoint starts it)
     output: str  # the file of those it publishes that the output endpoint serves, e.g. "matches.csv"
     formats: tuple[str, ...]  # what ``GET .../output?format=`` offers (always: the file as published, no format)
-    params: tuple[IntParam, ...] = ()
+    params: tuple[Param, ...] = ()
     needs_labels: bool = False  # refused (409) while the transform has no labels
+    needs_store: bool = False  # refused (409) while the transform has no entity store (no FIND_MATCHES yet)
+    files: tuple[str, ...] = ()  # other published files ``GET .../output?file=<stem>`` serves, e.g. "changes.csv"
 
     @property
     def output_format(self) -> str:
         return self.output.rsplit(".", 1)[-1]
 
-    def param(self, name: str) -> IntParam:
+    def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)
+
+    def required(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if isinstance(p, DatasetParam) and p.required)
+
+    def file(self, stem: str) -> str | None:
+        """The published file named by ``stem`` (``changes`` -> ``changes.csv``), None if the type has none."""
+        return next((name for name in self.files if name.rsplit(".", 1)[0] == stem), None)
 
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
         accepted = {p.name: p for p in self.params}
@@ -91,6 +129,7 @@ class RunType:
 
 
 CSV_ONLY = ("csv",)
+STORE_FILES = ("changes.csv", "record_changes.csv")  # services.entity_stores: the run's changelogs
 LABELING_SET_GENERATION = RunType(
     "LABELING_SET_GENERATION", "Labeling set generation", "services.task_types:labeling_set_generation",
     startable=True, output="labeling_set.csv", formats=CSV_ONLY,
@@ -100,7 +139,13 @@ LABELING_SET_GENERATION = RunType(
 EVALUATION = RunType("EVALUATION", "Evaluation", "services.task_types:evaluation", startable=True,
                      output="evaluation.json", formats=(), needs_labels=True)
 FIND_MATCHES = RunType("FIND_MATCHES", "Find matches", "services.task_types:find_matches", startable=True,
-                       output="matches.csv", formats=("csv", "parquet"))
+                       output="matches.csv", formats=("csv", "parquet"), files=STORE_FILES)
+# Matches an uploaded batch into the transform's entity store (services.entity_stores); 409 without a store.
+FIND_INCREMENTAL_MATCHES = RunType(
+    "FIND_INCREMENTAL_MATCHES", "Find incremental matches", "services.entity_stores:find_incremental_matches",
+    startable=True, output="matches.csv", formats=("csv", "parquet"), files=STORE_FILES,
+    params=(DatasetParam("dataset_id", "the batch: an uploaded dataset with the transform's columns"),),
+    needs_store=True)
 EXPORT_LABELS = RunType("EXPORT_LABELS", "Export labels", "services.task_types:export_labels", startable=True,
                         output="labels.csv", formats=CSV_ONLY)
 # Started by a labels upload (services.labels), which validates the file first.
@@ -108,7 +153,8 @@ IMPORT_LABELS = RunType("IMPORT_LABELS", "Import labels", "services.task_types:i
                         output="import_summary.json", formats=())
 
 REGISTRY: dict[str, RunType] = {t.name: t for t in
-                                (LABELING_SET_GENERATION, EVALUATION, FIND_MATCHES, EXPORT_LABELS, IMPORT_LABELS)}
+                                (LABELING_SET_GENERATION, EVALUATION, FIND_MATCHES, FIND_INCREMENTAL_MATCHES,
+                                 EXPORT_LABELS, IMPORT_LABELS)}
 
 
 def names() -> tuple[str, ...]:
@@ -130,6 +176,11 @@ def get(name: Any) -> RunType:
 def download_formats() -> tuple[str, ...]:
     """Every format some type's output can be asked for, in first-seen order."""
     return tuple(dict.fromkeys(fmt for run_type in REGISTRY.values() for fmt in run_type.formats))
+
+
+def file_stems() -> tuple[str, ...]:
+    """Every ``file=`` the output endpoint may be asked for, in first-seen order."""
+    return tuple(dict.fromkeys(name.rsplit(".", 1)[0] for run_type in REGISTRY.values() for name in run_type.files))
 
 
 def offering(fmt: str) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 
 from matcher.errors import shown
-from services import run_types
+from services import entity_stores, run_types
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
@@ -60,6 +60,12 @@ def start_run(config: Config, db: Database, transform_id: str, task_type: str, p
             raise NotFound(f"transform {transform_id} not found")
         if run_type.needs_labels and not label_count(session, transform_id):
             raise Conflict(f"{task_type} needs labels: import a labels file or label a labeling set first")
+        entity_stores.check_one_writer(session, transform_id, task_type)
+        if run_type.needs_store:
+            entity_stores.check_batch(config, session, transform, params)
+        for name in run_type.required():
+            if name not in params:
+                raise ValidationError(f"params.{name} is required for {task_type}", field=f"params.{name}")
         run = TaskRun(transform_id=transform_id, type=task_type, status=RunStatus.STARTING, params=params,
                       timeout_minutes=timeout_minutes or transform.timeout_minutes, created_by=user_id)
         session.add(run)

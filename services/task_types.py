@@ -6,10 +6,15 @@ Output files (deterministic names under ``outputs/<run id>/``):
 
     LABELING_SET_GENERATION  labeling_set.csv (+ labeling_sets rows with why each set was chosen)
     EVALUATION               evaluation.json  (+ transforms.evaluation_metrics)
-    FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score),
+    FIND_MATCHES             matches.csv, matches.parquet (every input row + match_id, match_confidence_score;
+                             match_id is the transform's entity store's stable id, services.entity_stores),
+                             changes.csv/.parquet (the store's entity changelog of this run),
+                             record_changes.csv/.parquet (per record whose id changed: old and new id),
                              model.zip (the model it matched with, docs/model-format.md: services.models),
                              stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions),
                              clusters.parquet (records of clusters of 2+ in review order, for the Matches page)
+    FIND_INCREMENTAL_MATCHES matches.csv, matches.parquet (the batch's rows), changes.csv/.parquet,
+                             record_changes.csv/.parquet, stats.json (services.entity_stores)
     EXPORT_LABELS            labels.csv (re-importable labeling file)
     IMPORT_LABELS            import_summary.json (+ labels rows, appended per set or replacing all)
 """
@@ -29,7 +34,7 @@ from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services import run_types
+from services import entity_stores, run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
 from services.models import model_files
@@ -42,7 +47,10 @@ IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-paramet
 
 def _param(ctx: RunContext, name: str) -> int:
     """As the run was started (checked again: a row may have been written by an older version), or the default."""
-    return run_types.get(ctx.claimed.run.type).param(name).read(ctx.params)
+    param = run_types.get(ctx.claimed.run.type).param(name)
+    if not isinstance(param, run_types.IntParam):
+        raise TypeError(f"{name} is not an integer param")
+    return param.read(ctx.params)
 
 
 def labeling_set_generation(ctx: RunContext) -> Outcome:
@@ -86,22 +94,28 @@ def evaluation(ctx: RunContext) -> Outcome:
 def find_matches(ctx: RunContext) -> Outcome:
     """The explanations of the pairs inside clusters are handed out to free workers on large runs and
     gathered when the engine writes pairs.parquet, after the other files: it explains while this one writes."""
+    beyond = entity_stores.records_beyond(ctx)
+    ctx.use_extra_records(beyond.records)  # what incremental runs added stays matched
     keys = ctx.record_keys()  # the other columns only matter to the output rows, built from the file in Arrow
     matcher = ctx.matcher(keys, ctx.labels(keys), fit_records=ctx.records, meanwhile=ctx.read_dataset_ahead)
     ctx.progress.report("clustering", 0.92)
     result = matcher.predict()
+    ctx.progress.report("writing the entity store", 0.93)
+    stored = entity_stores.write_from_fit(ctx, matcher, result, beyond.version)  # match ids: the store's stable ones
     ctx.progress.report("explaining pairs", 0.95)
-    ranks = ClusterRanks.of(result.records)
-    pairs = explain_clusters(matcher, result.records, ranks, ctx.odds_of(len(matcher.candidates_)))
-    matches: pd.DataFrame | pa.Table | None = ctx.output_rows(result.records)  # one table for three files
+    ranks = ClusterRanks.of(stored.records)
+    pairs = explain_clusters(matcher, stored.records, ranks, ctx.odds_of(len(matcher.candidates_)))
+    matches: pd.DataFrame | pa.Table | None = ctx.output_rows(stored.records)  # one table for three files
     if matches is None:
         records = ctx.records()
         for column in ("match_id", "match_confidence_score"):
-            records[column] = result.records[column].to_numpy()
+            records[column] = stored.records[column].to_numpy()
         rows = to_arrow(records)
         matches = records if rows is None else rows
+    stats = {**result.stats, "store_version": stored.version}
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
-                                     "stats.json": result.stats, "pairs.parquet": pairs,
+                                     "stats.json": stats, "pairs.parquet": pairs,
+                                     **stored.files(),
                                      "clusters.parquet": review_table(matches, ranks), **model_files(matcher)}
     return Outcome(files)
 

@@ -6,6 +6,9 @@
     outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
     artifacts/<transform_id>/<version>/...   the engine's fitted state, reloadable (services.model_cache:
                                              matcher.fit, a storage.mapped_pickle, and design.npy)
+    stores/<transform_id>/...                the transform's entity store (matcher.entity_store: CURRENT,
+                                             versions/v000001/..., lock), written by FIND_MATCHES and
+                                             FIND_INCREMENTAL_MATCHES runs and by erasure
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class ArtifactStore:
 
     def model_dir(self, transform_id: str, version: str) -> Path:
         return self.root / "artifacts" / transform_id / version
+
+    def entity_store_dir(self, transform_id: str) -> Path:
+        return self.root / "stores" / transform_id
 
     def publish(self, data: bytes, target: Path) -> Path:
         """Write bytes atomically: readers see the whole file or none of it."""

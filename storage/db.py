@@ -1,5 +1,6 @@
 """Engine and sessions. SQLite (embedded default) gets WAL and a busy timeout so the web process and a
-worker can share one file; PostgreSQL needs nothing special."""
+worker can share one file, and secure_delete so that erased rows leave the file (``checkpoint`` empties the WAL
+of their old pages); PostgreSQL needs nothing special here (its dead rows go at VACUUM)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages (erasure)
             cursor.close()
 
         return engine
@@ -34,6 +36,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and truncate it (old page images leave the disk)."""
+        if self.url.startswith("sqlite"):
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -41,7 +41,7 @@ def largest_cluster(matches: pd.DataFrame) -> tuple[str, list[str]]:
     sizes = matches["match_id"].value_counts()
     match_id = str(sizes.index[0])
     assert sizes.iloc[0] >= 3, "the people fixture has clusters of three or more"
-    return match_id, matches.loc[matches["match_id"] == match_id, "id"].astype(str).tolist()
+    return match_id, matches.loc[matches["match_id"].astype(str) == match_id, "id"].astype(str).tolist()
 
 
 def test_find_matches_publishes_the_pairs_inside_clusters(matched: tuple[Api, str, str]) -> None:
@@ -109,7 +109,7 @@ def test_a_lone_record_is_a_cluster_without_pairs(matched: tuple[Api, str, str])
     matches, _ = outputs(api, run_id)
     lone = matches.loc[~matches["match_id"].duplicated(keep=False), "match_id"].iloc[0]
     body = api.call("GET", f"/task-runs/{run_id}/clusters/{lone}/pairs").get_json()
-    assert (body["match_id"], body["pairs"]) == (lone, [])
+    assert (body["match_id"], body["pairs"]) == (str(lone), [])
 
 
 def test_missing_runs_clusters_and_files_are_404s_naming_what_is_missing(matched: tuple[Api, str, str]) -> None:
@@ -176,7 +176,7 @@ def test_clusters_come_in_pages_largest_then_least_confident(matched: tuple[Api,
     assert order == sorted(order)
     assert listed[0]["size"] == sizes.iloc[0]
     for cluster in listed:
-        members = matches[matches["match_id"] == cluster["match_id"]]
+        members = matches[matches["match_id"].astype(str) == cluster["match_id"]]
         assert sorted(r["id"] for r in cluster["records"]) == sorted(members["id"])
         assert cluster["size"] == len(members) >= 2
         assert cluster["mean_confidence"] == pytest.approx(members["match_confidence_score"].astype(float).mean())

@@ -56,7 +56,9 @@ def test_a_downloaded_model_gives_the_runs_clusters(matched: tuple[Api, str, str
     applied = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     served = pd.read_parquet(api.config.data_dir / "outputs" / run_id / "matches.parquet")
     assert applied["id"].tolist() == served["id"].astype(str).tolist()
-    assert applied["match_id"].tolist() == served["match_id"].astype(str).tolist()
+    # the same clusters; the served ids are the transform's entity store's (services.entity_stores), the CLI's
+    # without a store the smallest keys
+    assert (pd.factorize(applied["match_id"])[0] == pd.factorize(served["match_id"])[0]).all()
     assert applied["match_id"].nunique() < ROWS
 
 

@@ -59,3 +59,9 @@ def test_a_type_registered_alone_is_prepared_compared_matched_and_reported(
     assert np.isfinite(features.tf["given_name"][same_initial]).all()  # term frequencies of the initial
     assert "given_name" in matcher.table_.keys  # blocked on by default, as an exact key
     assert matcher.predict().stats["column_types"]["given_name"] == "initial"
+
+
+def test_name_keys_of_a_column_without_any_value() -> None:
+    """Found by erasure through the service: the records left to re-cluster had no given name at all."""
+    keys = column_types.name_keys("given_name", pd.Series([None, None], dtype="string"))
+    assert set(keys) == {"given_name", "given_name~phonetic"}

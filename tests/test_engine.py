@@ -22,6 +22,7 @@ from conftest import FIXTURES
 from sqlalchemy import update
 from worker_support import ROOT, Service, make_service
 
+from matcher.incremental import store_from_fit
 from matcher.io import read_table, to_arrow, write_table
 from matcher.pipeline import Matcher
 from matcher.settings import Settings
@@ -180,9 +181,11 @@ def test_transient_errors_retry_with_backoff_until_max_retries(service: Service)
 
 def test_find_matches_writes_what_the_matcher_writes(service: Service, tmp_path: Path) -> None:
     """The run builds its output rows from the dataset file in Arrow and reads only the key column before
-    that; the files are still byte for byte what ``matcher match`` writes, on a fresh fit and a cached one."""
+    that; the files are still byte for byte what ``matcher match --store`` writes (match ids: the entity store's),
+    on a fresh fit and a cached one (whose store version reconciles with the first: the same ids)."""
     records = read_table(PEOPLE, "id")
-    expected = Matcher(Settings(primary_key="id")).fit(records).predict().records
+    fitted = Matcher(Settings(primary_key="id")).fit(records)
+    expected = store_from_fit(fitted, fitted.predict(), fitted.default_decision, None).records
     write_table(expected, tmp_path / "expected.csv")
     transform = service.add_transform(service.add_dataset(PEOPLE))
     for _ in range(2):  # the first run fits and caches the matcher, the second reloads it

@@ -16,6 +16,7 @@ from conftest import load_fixture, make_labels
 from test_brokers import REDIS_URL, require
 from worker_support import make_service, synth
 
+from matcher.incremental import store_from_fit
 from matcher.io import read_table
 from matcher.labels import read_labels
 from matcher.pipeline import Matcher
@@ -221,7 +222,7 @@ def test_two_workers_share_a_find_matches_run(tmp_path: Path) -> None:
         assert sum(f"{run.id}: 16 partitions of artifacts/{transform}/" in log for log in logs) == 1
 
         matcher = Matcher(Settings(primary_key="id")).fit(records, read_labels(labels, "id"))
-        expected = matcher.predict().records
+        expected = store_from_fit(matcher, matcher.predict(), matcher.default_decision, None).records  # store ids
         written = pd.read_csv(service.output(run), dtype=str, keep_default_na=False)
         assert written["id"].tolist() == expected["id"].tolist()
         assert written["match_id"].tolist() == expected["match_id"].astype(str).tolist()

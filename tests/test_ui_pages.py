@@ -13,9 +13,10 @@ from api_support import Api, sqlite_api
 PAGES = {"/": "Sign in", "/datasets": "Datasets", "/datasets/d1": "Dataset", "/transforms": "Transforms",
          "/transforms/new": "New transform", "/transforms/t1/edit": "Edit transform",
          "/transforms/t1/runs": "Task runs", "/transforms/t1/label": "Labeling", "/transforms/t1/quality": "Quality",
-         "/transforms/t1/matches": "Matches", "/users": "Users"}
+         "/transforms/t1/matches": "Matches", "/transforms/t1/runs/r1": "Task run",
+         "/transforms/t1/entities": "Entities", "/transforms/t1/entities/7": "Entity", "/users": "Users"}
 STATIC = ("app.js", "app.css", "signin.js", "datasets.js", "transforms.js", "runs.js", "label.js", "quality.js",
-          "matches.js", "users.js")
+          "matches.js", "users.js", "run.js", "entities.js")
 
 
 @pytest.fixture
@@ -97,3 +98,8 @@ def test_pages_hold_no_inline_script_or_style(api: Api, path: str) -> None:
     html = api.client.get(path).get_data(as_text=True)
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
     assert not re.search(r"\s(on[a-z]+|style)\s*=", html), path
+
+
+def test_the_runs_page_links_the_entities_and_offers_a_batch_run(api: Api) -> None:
+    html = api.client.get("/transforms/t1/runs").get_data(as_text=True)
+    assert 'href="entities"' in html and 'id="incremental"' in html and '<label for="batch">' in html

@@ -4,6 +4,7 @@
   const TABLE = document.getElementById("runs-table").dataset;
   const ACTIVE = JSON.parse(TABLE.activeStatuses);  // storage.run_status
   const LABELS = JSON.parse(TABLE.typeLabels);  // services.run_types
+  const CHANGELOG = ["FIND_MATCHES", "FIND_INCREMENTAL_MATCHES"];  // runs that publish an entity changelog
   let timer = null;
 
   function elapsed(run) {
@@ -46,7 +47,9 @@
         run.type === "EVALUATION" ? [" · ", ui.el("a", { href: `/transforms/${id}/quality`, class: "quality-link",
           "data-focus": "quality", text: "Quality" })] : null,
         run.type === "FIND_MATCHES" ? [" · ", ui.el("a", { href: `/transforms/${id}/matches`, class: "matches-link",
-          "data-focus": "matches", text: "Review matches" })] : null)
+          "data-focus": "matches", text: "Review matches" })] : null,
+        CHANGELOG.includes(run.type) ? [" · ", ui.el("a", { href: `/transforms/${id}/runs/${run.id}`,
+          class: "changes-link", "data-focus": "changes", text: "Entity changes" })] : null)
       : "";
     return ui.el("tr", { "data-run": run.id, "data-type": run.type, "data-status": run.status },
       ui.el("td", { text: LABELS[run.type] || run.type }),
@@ -93,9 +96,20 @@
     if (lastError) { ui.showError(null); lastError = null; }
   }
 
-  function start(type) {
+  async function listBatches() {
+    const select = document.getElementById("batch");
+    const { datasets } = await ui.api("/datasets");
+    select.append(...datasets.map((d) => ui.el("option", { value: d.id, text: `${d.name} (${d.row_count} rows)` })));
+    document.getElementById("incremental").addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (select.value) start("FIND_INCREMENTAL_MATCHES", { dataset_id: select.value });
+      else ui.showError("Choose the uploaded dataset to match (upload it on the Datasets page).");
+    });
+  }
+
+  function start(type, params) {
     return ui.guard(async () => {
-      const run = await ui.api(`/transforms/${id}/task-runs`, { method: "POST", body: { type },
+      const run = await ui.api(`/transforms/${id}/task-runs`, { method: "POST", body: { type, params },
         headers: { "Idempotency-Key": `${type}-${Date.now()}-${Math.random().toString(36).slice(2)}` } });
       ui.notice(`Started ${LABELS[type] || type} (${run.id})`);
       await refresh();
@@ -105,6 +119,7 @@
   ui.ready.then(async () => {
     await ui.guard(() => ui.transformName(id));
     document.querySelectorAll("button.start").forEach((b) => b.addEventListener("click", () => start(b.dataset.type)));
+    if (ui.isAdmin()) await ui.guard(listBatches);
     await refresh();
     timer = setInterval(refresh, 1000);
   });

@@ -21,7 +21,8 @@
         ui.el("a", { href: `/transforms/${t.id}/runs`, text: "Task runs" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/label`, text: "Label" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
-        ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }),
+        ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }), " · ",
+        ui.el("a", { href: `/transforms/${t.id}/entities`, class: "entities-link", text: "Entities" }),
         ui.isAdmin() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/edit`, class: "settings", text: "Settings" }),
           " ", ui.deleteButton(`transform ${t.name}`, `/transforms/${t.id}`,
             `Delete transform “${t.name}” with its ${t.label_count} labels, labeling sets, task runs, outputs and ` +
