@@ -184,6 +184,23 @@ class EntityStore:
                  for s in manifest["segments"]]
         return pa.concat_tables(parts) if parts else pa.table({})
 
+    def read_part(self, name: str, version: int | None = None) -> pd.DataFrame:
+        """One part of a version, without the rest (no model, no hashes): ``records``, ``entities`` (match_id and
+        match_confidence_score per record, in the records' order), ``history`` or ``merged``."""
+        number = self.current_version() if version is None else version
+        where = self._version_dir(number)
+        if name == "records":
+            return self.read_records(version=number).to_pandas()
+        if name == "entities":
+            with np.load(where / "entities.npz") as arrays:
+                return pd.DataFrame({k: arrays[k] for k in ("match_id", "match_confidence_score")})
+        if name == "history":
+            parts = [pd.read_parquet(p) for p in sorted((where / "history").glob("*.parquet"))]
+            return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=HISTORY_COLUMNS)
+        if name == "merged":
+            return pd.read_parquet(where / "merged.parquet")
+        raise ValueError(f"no part {name!r} in a store version")
+
     def _version_dir(self, number: int) -> Path:
         return self.root / "versions" / f"v{number:06d}"
 

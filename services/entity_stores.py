@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -99,14 +98,14 @@ def records_beyond(ctx: RunContext) -> Beyond:
     key = ctx.transform.primary_key
     for _attempt in range(3):  # the key column first: most stores hold the dataset's records alone
         version = store.current_version()
-        where = store.root / "versions" / f"v{version:06d}" / "records.parquet"
         try:
-            keys = pq.read_table(where, columns=[key]).column(0).cast(pa.string())
+            keys = store.read_records([key], version).column(0).cast(pa.string())
             mine = pa.array(ctx.record_keys()[key].astype(object).to_numpy(), pa.string())
             beyond = ~pc.is_in(keys, value_set=mine).to_numpy(zero_copy_only=False)  # pandas' isin: 50x slower
             if not beyond.any():
                 return Beyond(None, version)
-            return Beyond(pd.read_parquet(where).iloc[np.flatnonzero(beyond)].reset_index(drop=True), version)
+            rows = store.read_records(version=version).take(pa.array(np.flatnonzero(beyond)))
+            return Beyond(rows.to_pandas(), version)
         except FileNotFoundError:  # pruned by an erasure meanwhile: read the version after it
             continue
     raise Conflict("the entity store changed three times while this run read it; start the run again")
@@ -243,13 +242,13 @@ def _rebuilt(current: StoreContents, batch: pd.DataFrame) -> tuple[pd.DataFrame,
 
 
 def current_files(store: EntityStore, *names: str) -> tuple[int, list[pd.DataFrame]]:
-    """Some Parquet files of the current version, read without the model (a version's files are never
-    rewritten; an erasure may prune the version between reading CURRENT and its files: then read again)."""
+    """Some parts of the current version (``EntityStore.read_part``), read without the model (a version's files
+    are never rewritten; an erasure may prune the version between reading CURRENT and its files: then read
+    again)."""
     for attempt in range(3):
         version = store.current_version()
-        where = store.root / "versions" / f"v{version:06d}"
         try:
-            return version, [pd.read_parquet(where / f"{name}.parquet") for name in names]
+            return version, [store.read_part(name, version) for name in names]
         except FileNotFoundError:
             if attempt == 2:
                 raise
