@@ -85,8 +85,13 @@ def entity_schemas() -> dict[str, Any]:
                         "status": {"type": "string", "enum": ["ACTIVE", "MERGED", "REMOVED"]},
                         "merged_into": {"type": ["integer", "null"]},
                         "records": {"type": "array", "items": {"type": "object"}},
-                        "history": {"type": "array", "items": _obj({"version": INT, **_change_fields()})}},
-                       ("transform_id", "match_id", "status", "records", "history")),
+                        "history": {"type": "array", "items": _obj({"version": INT, **_change_fields()})},
+                        "golden": {"type": ["object", "null"], "description":
+                                   "the entity's golden record: per column the surviving value (values) and the key "
+                                   "of the record it came from (sources); null unless ACTIVE",
+                                   "properties": {"values": {"type": "object", "additionalProperties": NSTR},
+                                                  "sources": {"type": "object", "additionalProperties": NSTR}}}},
+                       ("transform_id", "match_id", "status", "records", "history", "golden")),
         "ErasureRequest": _obj({"keys": {"type": "array", "items": {"type": "string", "minLength": 1},
                                          "minItems": 1, "maxItems": erasure.MAX_KEYS}}, ("keys",),
                                additionalProperties=False),

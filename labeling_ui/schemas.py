@@ -141,7 +141,8 @@ def entity_page_json(page: EntityPage) -> dict[str, Any]:
 
 def entity_json(view: EntityView) -> dict[str, Any]:
     return {"transform_id": view.transform_id, "match_id": view.match_id, "status": view.status,
-            "merged_into": view.merged_into, "records": view.records, "history": view.history}
+            "merged_into": view.merged_into, "records": view.records, "history": view.history,
+            "golden": view.golden}
 
 
 def erasure_json(done: Erasure) -> dict[str, Any]:

@@ -184,6 +184,10 @@ class EntityStore:
                  for s in manifest["segments"]]
         return pa.concat_tables(parts) if parts else pa.table({})
 
+    def model_path(self, version: int | None = None) -> Path:
+        """The fitted model file of a version (default: the current one)."""
+        return self._version_dir(self.current_version() if version is None else version) / "model.zip"
+
     def read_part(self, name: str, version: int | None = None) -> pd.DataFrame:
         """One part of a version, without the rest (no model, no hashes): ``records``, ``entities`` (match_id and
         match_confidence_score per record, in the records' order), ``history`` or ``merged``."""

@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 from matcher.errors import shown
+from matcher.model_file import read_manifest
+from matcher.settings import Settings
+from matcher.survivorship import FROM, golden_records, rules_for
 from services import run_types
 from services.config import Config
 from services.entity_stores import CHANGES_FILE, current_files, no_store, store_of
@@ -43,6 +46,7 @@ class EntityView:
     merged_into: int | None
     records: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    golden: dict[str, Any] | None  # the survivor (``matcher.survivorship``): per column a value and its record's key
 
 
 def _transform(db: Database, transform_id: str) -> Transform:
@@ -108,7 +112,22 @@ def get_entity(config: Config, db: Database, transform_id: str, match_id: int) -
     members["match_confidence_score"] = entities["match_confidence_score"].to_numpy()[rows]
     listed = [{str(k): json_value(v) for k, v in r.items()} for r in members.astype(object).to_dict("records")]
     events = [{str(k): json_value(v) for k, v in r.items()} for r in mine.astype(object).to_dict("records")]
-    return EntityView(transform_id, match_id, status, survivor, listed, events)
+    golden = _golden(config, transform_id, records.iloc[rows].reset_index(drop=True), match_id) if len(rows) \
+        else None
+    return EntityView(transform_id, match_id, status, survivor, listed, events, golden)
+
+
+def _golden(config: Config, transform_id: str, records: pd.DataFrame, match_id: int) -> dict[str, Any]:
+    """The entity's golden record by the survivorship rules of the settings its model was fitted with (each
+    column's type default unless the settings name a rule): ``values`` and ``sources`` (the key each came from)."""
+    store = store_of(config, transform_id)
+    settings = Settings.from_dict(read_manifest(store.model_path())["settings"])
+    key = settings.primary_key
+    row = golden_records(records, np.full(len(records), match_id), key,
+                         rules_for(settings, [str(c) for c in records.columns])).iloc[0]
+    columns = [c for c in records.columns if c != key]
+    return {"values": {str(c): json_value(row[c]) for c in columns},
+            "sources": {str(c): json_value(row[c + FROM]) for c in columns}}
 
 
 def _survivor(merged: pd.DataFrame, match_id: int) -> int | None:

@@ -218,6 +218,10 @@ def test_an_entity_lists_its_records_and_history(flow: Flow) -> None:
     assert entity["status"] == "ACTIVE" and entity["merged_into"] is None
     assert any(r["id"].startswith("copy-") for r in entity["records"])
     assert [h["change"] for h in entity["history"]][:2] == ["NEW", "GREW"]
+    golden, by_key = entity["golden"], {r["id"]: r for r in entity["records"]}
+    assert set(golden["values"]) == set(entity["records"][0]) - {"id", "match_confidence_score"}
+    for column, value in golden["values"].items():  # each surviving value is its source record's own
+        assert value is None or by_key[golden["sources"][column]][column] == value
     found = flow.api.call("GET", f"/transforms/{flow.transform_id}/entities?q={UNIQUE_SURNAME.upper()}").get_json()
     assert found["total"] == 1 and found["entities"][0]["values"]["email"] == UNIQUE_EMAIL
     is_problem(flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/999999"), 404)

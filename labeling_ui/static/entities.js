@@ -41,6 +41,11 @@
       : e.status === "REMOVED" ? "Removed: its records were erased or re-matched into other entities."
         : `${e.records.length} record(s).`);
     document.getElementById("entity-records").replaceChildren(...recordsTable(e.records));
+    const golden = e.golden || { values: {}, sources: {} };
+    document.querySelector("#entity-golden tbody").replaceChildren(...Object.keys(golden.values).map((c) =>
+      ui.el("tr", {}, ui.el("th", { scope: "row", text: c }), ui.el("td", { text: golden.values[c] ?? "" }),
+        ui.el("td", { class: "key-col", text: golden.sources[c] ?? "" }))));
+    document.getElementById("golden-section").hidden = !e.golden;
     document.getElementById("records-section").hidden = !e.records.length;
     document.querySelector("#entity-history tbody").replaceChildren(...e.history.map((h) => ui.el("tr", {},
       ui.el("td", { class: "num", text: h.version }), ui.el("td", { text: h.change }),
