@@ -225,7 +225,12 @@ def _transform_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {"name": TEXT, "precision_recall_tradeoff": UNIT, "accuracy_cost_tradeoff": UNIT,
                               "enforce_provided_labels": BOOL,
                               "one_to_one": {"type": ["boolean", "null"],
-                                             "description": "linkage: null decides from the data and labels"}}
+                                             "description": "linkage: null decides from the data and labels"},
+                              "survivorship": {"type": ["object", "null"], "description":
+                                               "golden records: column -> {rule: most_frequent | most_recent | "
+                                               "longest | source_order | most_complete, date_column, "
+                                               "source_column, source_order}; null: each column's type default",
+                                               "additionalProperties": {"type": "object"}}}
     fields.update({k: {"type": "integer", "minimum": lo, "maximum": hi} for k, (lo, hi) in INTEGERS.items()})
     return fields
 

@@ -70,6 +70,7 @@ def transform_json(info: TransformInfo) -> dict[str, Any]:
             "source_column": t.source_column, "precision_recall_tradeoff": t.precision_recall_tradeoff,
             "accuracy_cost_tradeoff": t.accuracy_cost_tradeoff,
             "enforce_provided_labels": t.enforce_provided_labels, "one_to_one": t.one_to_one,
+            "survivorship": t.survivorship,
             "timeout_minutes": t.timeout_minutes, "max_retries": t.max_retries, "status": info.status,
             "label_count": info.label_count, "evaluation_metrics": t.evaluation_metrics,
             "created_by": t.created_by, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}

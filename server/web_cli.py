@@ -70,6 +70,9 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"matcher: error: {exc.detail}", file=sys.stderr)
         return 2
     db.engine.dispose()  # the web and worker processes open their own connections
+    from workers.celery_app import declare_task_queue
+
+    declare_task_queue(config)
     return serve.run(config, args.host, args.port, args.web_workers, args.access_log, not args.no_worker)
 
 

@@ -4,7 +4,7 @@ and the changelog a run published. Readers never lock: a version is complete bef
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def list_entities(config: Config, db: Database, transform_id: str, q: str | None
 def get_entity(config: Config, db: Database, transform_id: str, match_id: int) -> EntityView:
     """An entity's records and history; an id merged into another names the survivor (followed to the current
     one); an id never used is a 404."""
-    _transform(db, transform_id)
+    transform = _transform(db, transform_id)
     _, (records, entities, history, merged) = _current(config, transform_id, "records", "entities", "history",
                                                        "merged")
     ids = entities["match_id"].to_numpy(dtype=np.int64)
@@ -112,16 +112,18 @@ def get_entity(config: Config, db: Database, transform_id: str, match_id: int) -
     members["match_confidence_score"] = entities["match_confidence_score"].to_numpy()[rows]
     listed = [{str(k): json_value(v) for k, v in r.items()} for r in members.astype(object).to_dict("records")]
     events = [{str(k): json_value(v) for k, v in r.items()} for r in mine.astype(object).to_dict("records")]
-    golden = _golden(config, transform_id, records.iloc[rows].reset_index(drop=True), match_id) if len(rows) \
+    golden = _golden(config, transform, records.iloc[rows].reset_index(drop=True), match_id) if len(rows) \
         else None
     return EntityView(transform_id, match_id, status, survivor, listed, events, golden)
 
 
-def _golden(config: Config, transform_id: str, records: pd.DataFrame, match_id: int) -> dict[str, Any]:
-    """The entity's golden record by the survivorship rules of the settings its model was fitted with (each
-    column's type default unless the settings name a rule): ``values`` and ``sources`` (the key each came from)."""
-    store = store_of(config, transform_id)
+def _golden(config: Config, transform: Transform, records: pd.DataFrame, match_id: int) -> dict[str, Any]:
+    """The entity's golden record: ``values`` and ``sources`` (the key each came from), by the transform's
+    survivorship rules, else each column's type default (the types of the settings its model was fitted with)."""
+    store = store_of(config, transform.id)
     settings = Settings.from_dict(read_manifest(store.model_path())["settings"])
+    if transform.survivorship:
+        settings = replace(settings, survivorship=dict(transform.survivorship))
     key = settings.primary_key
     row = golden_records(records, np.full(len(records), match_id), key,
                          rules_for(settings, [str(c) for c in records.columns])).iloc[0]

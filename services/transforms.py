@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from matcher.errors import shown, shown_all
+from matcher.errors import SettingsError, shown, shown_all
 from matcher.io import MAX_LISTED
+from matcher.survivorship import rules_from_dict
 from services import upload_retention
 from services import validation as v
 from services.config import Config
@@ -25,7 +26,7 @@ KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
 FLAGS = ("enforce_provided_labels", "one_to_one")
 DECIDED_WHEN_NULL = {"one_to_one"}  # null: the engine decides from the data and the labels
 INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
-PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS)
+PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS, "survivorship")
 CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
 
 
@@ -52,6 +53,8 @@ def create_transform(config: Config, db: Database, data: Any, user_id: str | Non
             raise ValidationError(f"dataset {dataset_id} not found", field="dataset_id")
         _check_columns(dataset, primary_key, source_column)
         check_primary_key(config, dataset, primary_key)
+        if "survivorship" in data:
+            options["survivorship"] = survivorship_rules(data, list(dataset.columns), primary_key)
         transform = Transform(name=name, dataset_id=dataset_id, primary_key=primary_key,
                               source_column=source_column, created_by=user_id, **options)
         session.add(transform)
@@ -70,6 +73,19 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
         if key in data:
             options[key] = v.integer(data, key, low, high)
     return options
+
+
+def survivorship_rules(data: dict[str, Any], columns: list[str], primary_key: str) -> dict[str, Any] | None:
+    """The ``survivorship`` field: null, or column -> rule as the settings JSON takes it (``matcher.survivorship``),
+    checked against the dataset's columns (422 naming the column and the allowed rules)."""
+    value = data["survivorship"]
+    if value is None:
+        return None
+    try:
+        rules_from_dict(value, [c for c in columns if c != primary_key])
+    except SettingsError as exc:
+        raise ValidationError(str(exc), field="survivorship") from None
+    return dict(value)
 
 
 def _check_columns(dataset: Dataset, primary_key: str, source_column: str | None) -> None:
@@ -149,6 +165,8 @@ def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
+        if "survivorship" in data:
+            options["survivorship"] = survivorship_rules(data, list(transform.dataset.columns), transform.primary_key)
         for key, value in options.items():
             setattr(transform, key, value)
         session.flush()

@@ -80,6 +80,8 @@ class Transform(Base):
     timeout_minutes: Mapped[int] = mapped_column(Integer, default=2880)
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
     evaluation_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # golden records: column -> {"rule": ...} (matcher.survivorship); None: every column by its type's default
+    survivorship: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -228,6 +228,19 @@ def test_an_entity_lists_its_records_and_history(flow: Flow) -> None:
     is_problem(flow.api.call("GET", f"/transforms/{flow.transform_id}/entities/abc"), 404)
 
 
+def test_the_transform_sets_the_golden_record_rules(flow: Flow) -> None:
+    grown = int(flow.changes.loc[flow.changes["change"] == "GREW", "match_id"].iloc[0])
+    url = f"/transforms/{flow.transform_id}"
+    bad = flow.api.call("PATCH", url, json={"survivorship": {"email": {"rule": "newest"}}})
+    assert "'email'" in is_problem(bad, 422, "survivorship")["detail"]
+    patched = flow.api.call("PATCH", url, json={"survivorship": {"surname": {"rule": "longest"}}})
+    assert patched.status_code == 200 and patched.get_json()["survivorship"] == {"surname": {"rule": "longest"}}
+    entity = flow.api.call("GET", f"{url}/entities/{grown}").get_json()
+    longest = max((r["surname"] or "" for r in entity["records"]), key=len)
+    assert entity["golden"]["values"]["surname"] == longest
+    assert flow.api.call("PATCH", url, json={"survivorship": None}).get_json()["survivorship"] is None
+
+
 def test_no_store_is_a_409_and_other_columns_a_422(flow: Flow) -> None:
     api = flow.api
     fresh = api.transform(api.upload(flow.base.tail(50), "fresh"), "no store yet")

@@ -68,6 +68,18 @@ def make_celery(config: Config) -> MatcherCelery:
     return app
 
 
+def declare_task_queue(config: Config) -> None:
+    """Create the task queue once, before the processes that use it start: kombu's SQL transport creates a queue
+    on first use by a select then an insert, so a worker and a web process doing it at once fail one of them
+    (``UNIQUE constraint failed: kombu_queue.name``, a worker crash at ``matcher serve``'s start). Brokers with
+    servers declare queues atomically: nothing to do."""
+    if not _uses_sql_broker(config.broker_url):
+        return
+    app = make_celery(config)
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_declare(queue=TASK_QUEUE)
+
+
 def __getattr__(name: str) -> MatcherCelery:
     """``app``, built from the environment on first access (``celery -A workers.celery_app`` asks for it). Lazy so
     that the API process, which only dispatches with its own configuration, never builds an app it does not use
