@@ -271,3 +271,34 @@ def test_an_update_that_moves_a_record_to_another_entity(store: Path, tmp_path: 
     assert change.loc[other["match_id"], "change"] == "GREW"
     after = _entities(store, tmp_path).set_index("id")
     assert (after["match_id"] == pair_id).sum() == 1 and len(after) == len(before)
+
+
+def test_a_batch_that_bridges_entities_merges_them_by_the_rules(split: dict[str, Path], tmp_path: Path) -> None:
+    """A store made at a strict threshold holds people split into several entities; copies of their records
+    matched at the balanced threshold bring their entities together: the larger entity's id survives (ties: the
+    older id), each absorbed id is recorded, and its records carry the survivor's id."""
+    store = tmp_path / "store"
+    code, _, err = run_quietly("match", split["base"], "--primary-key", "id", "--output", tmp_path / "out.csv",
+                               "--store", store, "--precision-recall", "0.95", "--quiet")
+    assert code == 0, err
+    before = _entities(store, tmp_path)
+    copies = before.drop(columns=["match_id", "match_confidence_score"]).copy()
+    copies["id"] = ["copy-" + k for k in copies["id"]]
+    copies.to_csv(tmp_path / "copies.csv", index=False)
+    code, _, err = run_quietly("match-incremental", tmp_path / "copies.csv", "--store", store, "--output",
+                               tmp_path / "inc.csv", "--changes", tmp_path / "changes.csv", "--precision-recall",
+                               "0.5", "--quiet")
+    assert code == 0, err
+    changes = pd.read_csv(tmp_path / "changes.csv", dtype=str, keep_default_na=False)
+    after = _entities(store, tmp_path).set_index("id")
+    sizes = before["match_id"].value_counts()
+    survivors = changes[(changes["change"] == "MERGED") & (changes["records_after"] != "0")]
+    assert len(survivors) >= 1  # on this fixture: one person split at 0.95 (entities of 3 and 2 records), joined
+    for row in survivors.itertuples():
+        absorbed = row.related_ids.split(";")
+        for gone in absorbed:
+            mine = changes[changes["match_id"] == gone].iloc[0]
+            assert (mine["change"], mine["related_ids"], mine["records_after"]) == ("MERGED", row.match_id, "0")
+            assert (sizes[row.match_id], -int(row.match_id)) > (sizes[gone], -int(gone))  # larger, then older
+            originals = before.loc[before["match_id"] == gone, "id"]
+            assert (after.loc[originals, "match_id"] == row.match_id).all()
