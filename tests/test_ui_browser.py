@@ -283,11 +283,13 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     assert page.input_value("#t-pr") == "0.9"
     page.check("input[name=pr-preset][value='0.5']")
     page.check("#t-enforce")
+    page.fill("#t-survivorship", '{"email": {"rule": "longest"}}')
     shot(page, "05-transform-settings")
     page.click("#transform-form button[type=submit]")
     page.wait_for_url(f"{base}/transforms/{tid}/runs")
     saved = api_call(base, token, "GET", f"/transforms/{tid}")
     assert (saved["precision_recall_tradeoff"], saved["enforce_provided_labels"]) == (0.5, True)
+    assert saved["survivorship"] == {"email": {"rule": "longest"}}
 
     # task runs: generate labeling sets, watch the progress bar until SUCCEEDED
     page.click("button.start[data-type=LABELING_SET_GENERATION]")

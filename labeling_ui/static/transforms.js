@@ -53,6 +53,7 @@
     const knobs = {};
     document.querySelectorAll("fieldset.knob").forEach((f) => { knobs[f.dataset.knob] = bindKnob(f); });
     const name = document.getElementById("t-name"), enforce = document.getElementById("t-enforce");
+    const survivorship = document.getElementById("t-survivorship");
     const dsSelect = document.getElementById("t-dataset"), pk = document.getElementById("t-pk");
     let datasets = [];
     document.getElementById("t-fields").disabled = !ui.isAdmin();  // labelers see the settings, read-only
@@ -65,6 +66,7 @@
       knobs.precision_recall_tradeoff.set(t.precision_recall_tradeoff);
       knobs.accuracy_cost_tradeoff.set(t.accuracy_cost_tradeoff);
       enforce.checked = !!t.enforce_provided_labels;
+      survivorship.value = t.survivorship ? JSON.stringify(t.survivorship, null, 1) : "";
     } else {
       knobs.precision_recall_tradeoff.set(0.5); knobs.accuracy_cost_tradeoff.set(0.5);
       datasets = (await ui.api("/datasets")).datasets;
@@ -84,6 +86,12 @@
       const body = { name: name.value.trim(), precision_recall_tradeoff: knobs.precision_recall_tradeoff.get(),
         accuracy_cost_tradeoff: knobs.accuracy_cost_tradeoff.get(), enforce_provided_labels: enforce.checked };
       ui.guard(async () => {
+        const rules = survivorship.value.trim();
+        try {
+          body.survivorship = rules ? JSON.parse(rules) : null;
+        } catch (err) {
+          throw new Error(`Golden records: not JSON (${err.message})`);
+        }
         let t;
         if (id) t = await ui.api(`/transforms/${id}`, { method: "PATCH", body });
         else t = await ui.api("/transforms", { method: "POST", body: Object.assign(body, { dataset_id: dsSelect.value, primary_key: pk.value }) });
