@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from matcher.cluster import components
+
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
 
@@ -190,20 +192,13 @@ def suggested_groups(members: list[int], pair_prob: dict[tuple[int, int], float]
     components of the set's own pairs), each group in set order, groups in the order of their first member. The
     labeling screen puts each group's records next to each other, so a labeler confirms or splits a guess
     instead of hunting for duplicates across the set."""
-    parent = {m: m for m in members}
-
-    def root(m: int) -> int:
-        while parent[m] != m:
-            parent[m] = parent[parent[m]]
-            m = parent[m]
-        return m
-
-    for (a, b), p in pair_prob.items():
-        if p >= threshold and a in parent and b in parent:
-            parent[root(b)] = root(a)
+    local = {m: i for i, m in enumerate(members)}
+    strong = [(local[a], local[b]) for (a, b), p in pair_prob.items() if p >= threshold and a in local and b in local]
+    pairs = np.array(strong, dtype=np.int64).reshape(-1, 2)
+    root = dict(zip(members, components(len(members), pairs[:, 0], pairs[:, 1]).tolist(), strict=True))
     groups: dict[int, list[int]] = {}
     for m in members:
-        groups.setdefault(root(m), []).append(m)
+        groups.setdefault(root[m], []).append(m)
     return list(groups.values())
 
 

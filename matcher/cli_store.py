@@ -14,10 +14,10 @@ import pandas as pd
 
 from matcher.decision import Decision
 from matcher.entity_store import EntityStore, StoreContents
-from matcher.errors import SettingsError
 from matcher.incremental import Outcome, forget, match_batch
 from matcher.io import read_raw_table, read_table, write_table
 from matcher.model_file import load_model
+from matcher.settings import read_json_object
 from matcher.survivorship import golden_records, rules_for
 
 
@@ -90,21 +90,11 @@ def run_entities(args: argparse.Namespace) -> int:
     else:
         settings = load_model(contents.model).settings
         if args.survivorship:
-            settings = replace(settings, survivorship=_json_object(args.survivorship))
+            settings = replace(settings, survivorship=read_json_object(args.survivorship, "survivorship rules"))
         rules = rules_for(settings, contents.columns)
         out = golden_records(contents.records, contents.ids, contents.primary_key, rules)
     write_table(out, args.output)
     return 0
-
-
-def _json_object(path: str) -> dict[str, Any]:
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SettingsError(f"cannot read survivorship rules {path}: {exc}") from exc
-    if not isinstance(value, dict):
-        raise SettingsError(f"survivorship rules {path} must hold a JSON object of column -> rule")
-    return value
 
 
 def run_forget(args: argparse.Namespace) -> int:

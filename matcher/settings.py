@@ -83,10 +83,15 @@ class Settings:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> Settings:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SettingsError(f"cannot read settings {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise SettingsError(f"settings {path} must hold a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(read_json_object(path, "settings"))
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON file holding an object (settings, survivorship rules), else a SettingsError naming ``what``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{what} {path} must hold a JSON object")
+    return data
