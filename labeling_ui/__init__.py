@@ -15,6 +15,7 @@ from labeling_ui.health import healthz
 from labeling_ui.pages import bp as pages_bp
 from labeling_ui.security import register_security_headers
 from labeling_ui.users_api import bp as users_bp
+from labeling_ui.workforce_api import bp as _routes_on_api  # noqa: F401  (registers its routes on bp)
 from services.config import Config
 from services.task_runs import Dispatch, Revoke
 

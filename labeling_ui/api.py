@@ -12,12 +12,20 @@ from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
 from services import clusters, datasets, entities, erasure, labels, models, outputs, task_runs, transforms
+from services.answers import Caller
 from services.errors import ValidationError
 from services.validation import only_fields
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate_request)
 MAX_PREVIEW = 100
+UI_CLIENT = "web-ui"
+
+
+def request_caller() -> Caller:
+    """Who asks, with the audit trail's source: the web UI says so in a header (``X-Matcher-Client: web-ui``)."""
+    source = "ui" if request.headers.get("X-Matcher-Client") == UI_CLIENT else "api"
+    return Caller(g.user.name, g.user.role, source)
 
 
 def _json_body() -> Any:
@@ -249,24 +257,25 @@ def erase_records(transform_id: str) -> Any:
 
 @bp.get("/transforms/<transform_id>/labeling-sets")
 def list_labeling_sets(transform_id: str) -> Any:
-    sets = labels.list_sets(ms.db, transform_id)
+    sets = labels.list_sets(ms.db, transform_id, request_caller())
     return jsonify({"labeling_sets": [schemas.set_summary_json(s) for s in sets]})
 
 
 @bp.post("/transforms/<transform_id>/labeling-sets")
 def create_labeling_set(transform_id: str) -> Any:
     """An ad-hoc set with its labels (labelers allowed): {records: [keys], labels: [one per record]}."""
-    view, created = labels.create_adhoc_set(ms.config, ms.db, transform_id, _json_body(), g.user.name)
+    view, created = labels.create_adhoc_set(ms.config, ms.db, transform_id, _json_body(), request_caller())
     return _created(schemas.labeling_set_json(view), 201 if created else 200, "api.get_labeling_set",
                     transform_id=transform_id, set_id=view.set_id)
 
 
 @bp.get("/transforms/<transform_id>/labeling-sets/<set_id>")
 def get_labeling_set(transform_id: str, set_id: str) -> Any:
-    return jsonify(schemas.labeling_set_json(labels.get_set(ms.config, ms.db, transform_id, set_id)))
+    return jsonify(schemas.labeling_set_json(labels.get_set(ms.config, ms.db, transform_id, set_id, request_caller())))
 
 
 @bp.put("/transforms/<transform_id>/labeling-sets/<set_id>")
 def put_labeling_set(transform_id: str, set_id: str) -> Any:
-    view = labels.put_set_labels(ms.config, ms.db, transform_id, set_id, _json_body(), g.user.name)
+    """The caller's answer to the set (labelers allowed): decides it as the transform's labeling policy says."""
+    view = labels.put_set_labels(ms.config, ms.db, transform_id, set_id, _json_body(), request_caller())
     return jsonify(schemas.labeling_set_json(view))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labeling_ui.openapi_entities import entity_paths, entity_schemas
+from labeling_ui.openapi_labeling import labeling_paths, labeling_schemas, labeling_set_fields, policy_schema
 from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
 from matcher.labels import MAX_LABEL_LENGTH
 from services import run_types
@@ -12,6 +13,7 @@ from services.clusters import MAX_OFFSET, PAGE_MAX
 from services.labels import MAX_ADHOC
 from services.task_runs import TIMEOUT_RANGE
 from services.transforms import INTEGERS
+from services.users import ROLES
 from storage.run_status import RunStatus
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -64,6 +66,7 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 def _paths() -> dict[str, Any]:
     return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
             **entity_paths(_op, _json, _body, _path_param, _query),
+            **labeling_paths(_op, _json, _body, _path_param, _query),
             **user_paths(_op, _json, _body, _path_param),
             "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
@@ -230,7 +233,8 @@ def _transform_fields() -> dict[str, Any]:
                                                "golden records: column -> {rule: most_frequent | most_recent | "
                                                "longest | source_order | most_complete, date_column, "
                                                "source_column, source_order}; null: each column's type default",
-                                               "additionalProperties": {"type": "object"}}}
+                                               "additionalProperties": {"type": "object"}},
+                              "labeling_policy": policy_schema()}
     fields.update({k: {"type": "integer", "minimum": lo, "maximum": hi} for k, (lo, hi) in INTEGERS.items()})
     return fields
 
@@ -247,7 +251,7 @@ def _schemas() -> dict[str, Any]:
         "Problem": _obj({"type": STR, "title": STR, "status": INT, "detail": STR, "field": STR, "row": INT,
                          "line": INT},
                         ("type", "title", "status", "detail")),
-        "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]}},
+        "User": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": list(ROLES)}},
                      ("id", "name", "role")),
         "Column": _obj({"name": STR, "type": STR, "unique_non_empty": {
             "type": ["boolean", "null"], "description": "a value on every row, never twice: a possible primary key "
@@ -311,19 +315,22 @@ def _schemas() -> dict[str, Any]:
                                  "type": ["array", "null"], "items": {"type": "array", "items": STR},
                                  "description": "the model's guess at the set's entities when the set was generated: "
                                                 "record keys linked by a pair at or above the model's threshold, "
-                                                "every record in exactly one group; null when the set has none"}},
+                                                "every record in exactly one group; null when the set has none"},
+                             **labeling_set_fields()},
                             ("set_id", "record_keys", "records", "labels")),
         "LabelingSetSummary": _obj({"set_id": STR, "task_run_id": NSTR, "size": INT, "labeled": INT,
-                                    "created_at": NTIME}, ("set_id", "size", "labeled")),
+                                    "created_at": NTIME, "answers": INT, "review_state": NSTR,
+                                    "gold": {"type": ["boolean", "null"]}}, ("set_id", "size", "labeled")),
         "LabelingSetList": _obj({"labeling_sets": {"type": "array", "items": _ref("LabelingSetSummary")}},
                                 ("labeling_sets",)),
         "LabelingSetCreate": _obj({"records": {"type": "array", "items": {"type": "string", "minLength": 1},
                                                "minItems": 2, "maxItems": MAX_ADHOC, "uniqueItems": True},
                                    "labels": {"type": "array", "items": LABEL}}, ("records", "labels"),
                                   additionalProperties=False),
-        "LabelsPut": _obj({"labels": {"type": "array", "items": _obj(
-            {"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
-            additionalProperties=False)}}, ("labels",), additionalProperties=False),
+        "LabelPut": _obj({"record_key": STR, "label": {**NSTR, "maxLength": MAX_LABEL_LENGTH}}, ("record_key",),
+                         additionalProperties=False),
+        "LabelsPut": _obj({"labels": {"type": "array", "items": _ref("LabelPut")}}, ("labels",),
+                          additionalProperties=False),
     }
 
 
@@ -365,6 +372,6 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
-        "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas()},
+        "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas(), **labeling_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.tokens import MAX_EXPIRY_DAYS
+from services.users import ROLES
 
 ADMIN = "Admins only (labelers get 403). "
 STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
@@ -73,11 +74,11 @@ def user_schemas() -> dict[str, Any]:
              "expires_at": NTIME, "last_used_at": NTIME, "revoked_at": NTIME}
     secret = {"type": "string", "description": "the bearer token: shown in this answer only, never again"}
     return {
-        "UserAdmin": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": ["admin", "labeler"]},
+        "UserAdmin": _obj({"id": STR, "name": STR, "role": {"type": "string", "enum": list(ROLES)},
                            "created_at": TIME, "disabled_at": NTIME, "active_tokens": INT},
                           ("id", "name", "role", "disabled_at")),
         "UserList": _obj({"users": {"type": "array", "items": _ref("UserAdmin")}}, ("users",)),
-        "UserCreate": _obj({"name": TEXT, "role": {"type": "string", "enum": ["admin", "labeler"]},
+        "UserCreate": _obj({"name": TEXT, "role": {"type": "string", "enum": list(ROLES)},
                             "token_name": TEXT, **EXPIRY},
                            ("name", "role"), additionalProperties=False),
         "UserCreated": _obj({"user": _ref("UserAdmin"), "token": _ref("TokenCreatedBody")}, ("user", "token")),

@@ -11,6 +11,8 @@ from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
 from services.entities import ChangePage, EntityPage, EntityView
 from services.erasure import Erasure
 from services.errors import NotFound, ValidationError
+from services.label_history import HistoryPage
+from services.labeling_policy import policy_of
 from services.labels import SetSummary, SetView
 from services.models import ModelVersion
 from services.transforms import TransformInfo
@@ -70,7 +72,7 @@ def transform_json(info: TransformInfo) -> dict[str, Any]:
             "source_column": t.source_column, "precision_recall_tradeoff": t.precision_recall_tradeoff,
             "accuracy_cost_tradeoff": t.accuracy_cost_tradeoff,
             "enforce_provided_labels": t.enforce_provided_labels, "one_to_one": t.one_to_one,
-            "survivorship": t.survivorship,
+            "survivorship": t.survivorship, "labeling_policy": policy_of(t.labeling_policy).to_json(),
             "timeout_minutes": t.timeout_minutes, "max_retries": t.max_retries, "status": info.status,
             "label_count": info.label_count, "evaluation_metrics": t.evaluation_metrics,
             "created_by": t.created_by, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
@@ -101,15 +103,29 @@ def label_json(label: Label) -> dict[str, Any]:
 
 
 def labeling_set_json(view: SetView) -> dict[str, Any]:
+    answers = None if view.answers is None else [
+        {"labeler": a["labeler"], "answered_at": iso(a["answered_at"]),
+         "labels": [{"record_key": k, "label": v} for k, v in a["labels"].items()]} for a in view.answers]
     return {"set_id": view.set_id, "task_run_id": view.task_run_id, "reason": view.reason,
             "record_keys": view.record_keys, "records": view.records,
             "labels": [label_json(label) for label in view.labels], "created_at": iso(view.created_at),
-            "suggested_groups": view.suggested_groups}
+            "suggested_groups": view.suggested_groups, "answers_wanted": view.answers_wanted,
+            "answer_count": view.answer_count, "answered_by_me": view.answered_by_me, "answers": answers,
+            "gold": view.gold, "review_state": view.review_state, "consolidation": view.consolidation,
+            "blind": view.blind}
 
 
 def set_summary_json(summary: SetSummary) -> dict[str, Any]:
     return {"set_id": summary.set_id, "task_run_id": summary.task_run_id, "size": summary.size,
-            "labeled": summary.labeled, "created_at": iso(summary.created_at)}
+            "labeled": summary.labeled, "created_at": iso(summary.created_at), "answers": summary.answers,
+            "review_state": summary.review_state, "gold": summary.gold}
+
+
+def history_json(page: HistoryPage) -> dict[str, Any]:
+    return {"transform_id": page.transform_id, "total": page.total, "offset": page.offset, "limit": page.limit,
+            "events": [{"id": e.id, "labeling_set_id": e.labeling_set_id, "actor": e.actor, "source": e.source,
+                        "action": e.action, "at": iso(e.at), "before": e.before, "after": e.after, "note": e.note}
+                       for e in page.events]}
 
 
 def cluster_page_json(page: ClusterPage) -> dict[str, Any]:

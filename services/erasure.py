@@ -35,17 +35,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from matcher.entity_store import EntityStore
 from matcher.errors import shown, shown_all
 from matcher.incremental import forget
-from services import entities, entity_stores
+from services import entities, entity_stores, label_history
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from storage.artifacts import ArtifactStore, write_atomically
 from storage.db import Database
-from storage.models import Dataset, IdempotencyKey, Label, LabelingSet, TaskRun, Transform
+from storage.models import Dataset, IdempotencyKey, Label, LabelAnswer, LabelEvent, LabelingSet, TaskRun, Transform
 from storage.run_status import ACTIVE
 
 MAX_KEYS = 10_000
@@ -279,12 +280,37 @@ def _scrub_rows(db: Database, theirs: dict[str, set[str]]) -> int:
                     labeling_set.record_keys = members
                     if any(json.dumps(k) in json.dumps(labeling_set.reason) for k in keys):
                         labeling_set.reason = {"note": "records of this set were erased"}
+                    labeling_set.gold_labels = _without(labeling_set.gold_labels, wanted)
+                    if labeling_set.consolidation:
+                        labeling_set.consolidation = {"note": "records of this set were erased"}
+            result = session.execute(delete(LabelAnswer).where(LabelAnswer.transform_id == tid,
+                                                               LabelAnswer.record_key.in_(keys)))
+            deleted += int(getattr(result, "rowcount", 0) or 0)
+            _scrub_history(session, tid, wanted)
         named = [json.dumps(k) for k in sorted(set().union(*theirs.values()))]
         for row in session.scalars(select(IdempotencyKey)):
             text = json.dumps(row.body)
             if any(k in text for k in named):  # a dataset's preview holding an erased row
                 session.delete(row)
     return deleted
+
+
+def _without(labels: dict[str, Any] | None, wanted: set[str]) -> dict[str, Any] | None:
+    return None if labels is None else {k: v for k, v in labels.items() if k not in wanted}
+
+
+def _scrub_history(session: Session, transform_id: str, wanted: set[str]) -> None:
+    """The audit trail is never rewritten but for this: an erased record's key leaves every event naming it, and
+    an ``erase`` event says how many keys left which sets (not which: the keys themselves must go)."""
+    touched: dict[str, int] = {}
+    for event in session.scalars(select(LabelEvent).where(LabelEvent.transform_id == transform_id)):
+        before, after = _without(event.before, wanted) or {}, _without(event.after, wanted) or {}
+        if before != event.before or after != event.after:
+            event.before, event.after = before, after
+            touched[event.labeling_set_id] = touched.get(event.labeling_set_id, 0) + 1
+    for set_id in sorted(touched):
+        label_history.record(session, transform_id, set_id, label_history.MACHINE, "erasure", "erase", {}, {},
+                             note="erased records were removed from this set's history")
 
 
 def _relative(art: ArtifactStore, path: Path) -> str:

@@ -1,7 +1,9 @@
 """Labels: a labels file imported by a task run (validated here first), or one labeling set at a time from the UI.
 
-Both paths end in the same ``labels`` table; the UI replaces a whole set in one transaction, stamped with who
-labeled it and when.
+Both paths end in the same ``labels`` table (a set's decided labels); a save from the UI or the API is the
+caller's *answer*, which decides the set as the transform's labeling policy says (``services.answers``). What a
+caller sees of a set depends on their role: labelers see their own answer where several answers are wanted or the
+set is gold, and nothing of the model in a blind policy.
 """
 
 from __future__ import annotations
@@ -11,22 +13,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from matcher.active import SET_NAMESPACE
 from matcher.errors import MatcherError, shown
 from matcher.labels import MAX_LABEL_LENGTH, read_labels
-from services import run_types
+from services import label_history, run_types
 from services import validation as v
+from services.answers import SYSTEM, Caller, review, submit
 from services.config import Config
 from services.datasets import read_column, read_rows
 from services.errors import Conflict, NotFound, ServiceError, ValidationError
+from services.label_rows import decided_labels, replace_decided
+from services.labeling_policy import LabelingPolicy, policy_of
 from services.rows import get_or_404
 from services.task_runs import Dispatch, start_run
 from services.uploads import save_upload, user_message
 from storage.db import Database
-from storage.models import Label, LabelingSet, TaskRun, Transform, utcnow
+from storage.models import Label, LabelAnswer, LabelingSet, TaskRun, Transform, utcnow
 
 MAX_ADHOC = 500  # records in one ad-hoc set (a FIND_MATCHES cluster reviewed on the Matches page)
 
@@ -41,6 +47,14 @@ class SetView:
     labels: list[Label]
     created_at: datetime | None = None
     suggested_groups: list[list[str]] | None = None  # the model's guess at the set's entities (None: no guess)
+    answers_wanted: int = 1
+    answer_count: int = 0  # labelers who answered
+    answered_by_me: bool = False
+    answers: list[dict[str, Any]] | None = None  # each labeler's answer: only for those who decide
+    gold: bool | None = None  # None: not shown to this caller
+    review_state: str | None = None
+    consolidation: dict[str, Any] | None = None
+    blind: bool = False  # the model's reasons and suggestions withheld from this caller
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,9 @@ class SetSummary:
     size: int = 0
     labeled: int = 0
     created_at: datetime | None = None
+    answers: int = 0
+    review_state: str | None = None
+    gold: bool | None = None
 
 
 def start_import(config: Config, db: Database, transform_id: str, filename: str, stream: IO[bytes],
@@ -74,8 +91,8 @@ def _transform(db: Database, transform_id: str) -> Transform:
     return get_or_404(db, Transform, transform_id, "transform")
 
 
-def get_set(config: Config, db: Database, transform_id: str, set_id: str) -> SetView:
-    """A set's records (in the set's order), current labels and why the engine chose it.
+def get_set(config: Config, db: Database, transform_id: str, set_id: str, caller: Caller = SYSTEM) -> SetView:
+    """A set's records (in the set's order), labels and why the engine chose it, as ``caller`` may see it.
 
     A set known only from imported labels (no proposal row) is shown with its labeled records.
     """
@@ -83,21 +100,46 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str) -> Set
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
+        policy = policy_of(transform.labeling_policy)
         proposal = session.scalar(select(LabelingSet).where(LabelingSet.transform_id == transform_id,
                                                             LabelingSet.set_id == set_id))
         labels = list(session.scalars(select(Label).where(Label.transform_id == transform_id,
                                                           Label.labeling_set_id == set_id).order_by(Label.id)))
-    if proposal is None and not labels:
+        answer_rows = list(session.scalars(select(LabelAnswer).where(
+            LabelAnswer.transform_id == transform_id, LabelAnswer.labeling_set_id == set_id).order_by(LabelAnswer.id)))
+    if proposal is None and not labels and not answer_rows:
         raise NotFound(f"labeling set {shown(set_id)} not found for transform {shown(transform_id)}")
     keys = [str(k) for k in proposal.record_keys] if proposal else []
     keys += [label.record_key for label in labels if label.record_key not in keys]
     rows = read_rows(config, transform.dataset_id, transform.primary_key, keys)
     reason = dict(proposal.reason or {}) if proposal else {}
+    groups = suggested_groups(reason.pop("suggested_groups", None), keys)
+    gold = proposal is not None and proposal.gold_labels is not None
+    own_answer_only = not caller.decides and (gold or (proposal is not None and policy.answers_per_set > 1))
+    blind = policy.blind and not caller.decides
+    if own_answer_only:
+        labels = [Label(record_key=a.record_key, label=a.label, labeled_by=a.labeler, labeled_at=a.answered_at)
+                  for a in answer_rows if a.labeler == caller.name]
     return SetView(set_id=set_id, task_run_id=proposal.task_run_id if proposal else None,
-                   reason=reason, record_keys=keys,
+                   reason={} if blind else reason, record_keys=keys,
                    records=[rows.get(k, {transform.primary_key: k}) for k in keys], labels=labels,
                    created_at=proposal.created_at if proposal else None,
-                   suggested_groups=suggested_groups(reason.pop("suggested_groups", None), keys))
+                   suggested_groups=None if blind else groups,
+                   answers_wanted=policy.answers_per_set if proposal is not None else 1,
+                   answer_count=len({a.labeler for a in answer_rows}),
+                   answered_by_me=any(a.labeler == caller.name for a in answer_rows),
+                   answers=_answers_by_labeler(answer_rows) if caller.decides else None,
+                   gold=gold if caller.decides else None,
+                   review_state=proposal.review_state if proposal and caller.decides else None,
+                   consolidation=proposal.consolidation if proposal and caller.decides else None, blind=blind)
+
+
+def _answers_by_labeler(rows: list[LabelAnswer]) -> list[dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for a in rows:
+        entry = out.setdefault(a.labeler, {"labeler": a.labeler, "answered_at": a.answered_at, "labels": {}})
+        entry["labels"][a.record_key] = a.label
+    return list(out.values())
 
 
 def suggested_groups(stored: Any, keys: list[str]) -> list[list[str]] | None:
@@ -117,44 +159,77 @@ def suggested_groups(stored: Any, keys: list[str]) -> list[list[str]] | None:
     return groups + [[k] for k in keys if k not in seen]
 
 
-def list_sets(db: Database, transform_id: str) -> list[SetSummary]:
+def list_sets(db: Database, transform_id: str, caller: Caller = SYSTEM) -> list[SetSummary]:
     with db.session() as session:
-        if session.get(Transform, transform_id) is None:
+        transform = session.get(Transform, transform_id)
+        if transform is None:
             raise NotFound(f"transform {transform_id} not found")
+        policy = policy_of(transform.labeling_policy)
         proposals = list(session.scalars(select(LabelingSet).where(LabelingSet.transform_id == transform_id)
                                          .order_by(LabelingSet.created_at, LabelingSet.id)))
         counted = session.execute(select(Label.labeling_set_id, func.count()).where(
             Label.transform_id == transform_id).group_by(Label.labeling_set_id))
         labeled = {set_id: int(n) for set_id, n in counted}
-    sets = [SetSummary(p.set_id, p.task_run_id, len(p.record_keys), labeled.pop(p.set_id, 0), p.created_at)
-            for p in proposals]
+        answered = _answer_counts(session, transform_id, caller.name)
+    sets = [_summary(p, labeled.pop(p.set_id, 0), answered, policy, caller) for p in proposals]
     return sets + [SetSummary(set_id, None, n, n) for set_id, n in sorted(labeled.items())]
 
 
+def _answer_counts(session: Session, transform_id: str, me: str) -> dict[str, tuple[int, int]]:
+    """set id -> (labelers who answered, records I labeled)."""
+    out: dict[str, tuple[int, int]] = {}
+    rows = session.execute(select(LabelAnswer.labeling_set_id, LabelAnswer.labeler, func.count()).where(
+        LabelAnswer.transform_id == transform_id).group_by(LabelAnswer.labeling_set_id, LabelAnswer.labeler))
+    for set_id, labeler, n in rows:
+        labelers, mine = out.get(set_id, (0, 0))
+        out[set_id] = (labelers + 1, mine + (int(n) if labeler == me else 0))
+    return out
+
+
+def _summary(p: LabelingSet, labeled: int, answered: dict[str, tuple[int, int]], policy: LabelingPolicy,
+             caller: Caller) -> SetSummary:
+    gold = p.gold_labels is not None
+    labelers, mine = answered.get(p.set_id, (0, 0))
+    if not caller.decides and (gold or policy.answers_per_set > 1):
+        labeled = mine  # a labeler sees their own progress, not others' answers nor the answer key
+    return SetSummary(p.set_id, p.task_run_id, len(p.record_keys), labeled, p.created_at, labelers,
+                      p.review_state if caller.decides else None, gold if caller.decides else None)
+
+
 def put_set_labels(config: Config, db: Database, transform_id: str, set_id: str, body: Any,
-                   user_name: str) -> SetView:
-    """Replace the set's labels with ``body['labels']`` (empty label = unlabeled) in one transaction."""
+                   caller: Caller) -> SetView:
+    """The caller's answer to the set, ``body['labels']`` (empty label = unlabeled), in one transaction; it decides
+    the set's labels as the labeling policy says (``services.answers``)."""
     body = v.require_object(body)
     v.only_fields(body, ("labels",))
+    view = get_set(config, db, transform_id, set_id, caller)
+    chosen = _parse_labels(_label_items(body), set(view.record_keys), set_id)
+    submit(db, transform_id, set_id, dict(chosen), caller)
+    return get_set(config, db, transform_id, set_id, caller)
+
+
+def review_set(config: Config, db: Database, transform_id: str, set_id: str, body: Any, caller: Caller) -> SetView:
+    """A reviewer's decision on the set: ``{labels: [...], note?: str}`` replaces its decided labels."""
+    body = v.require_object(body)
+    v.only_fields(body, ("labels", "note"))
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 2000):
+        raise ValidationError("note must be a string of at most 2000 characters", field="note")
+    view = get_set(config, db, transform_id, set_id, caller)
+    chosen = _parse_labels(_label_items(body), set(view.record_keys), set_id)
+    review(db, transform_id, set_id, dict(chosen), caller, note)
+    return get_set(config, db, transform_id, set_id, caller)
+
+
+def _label_items(body: dict[str, Any]) -> list[Any]:
     items = body.get("labels")
     if not isinstance(items, list):
         raise ValidationError("labels must be a list of {record_key, label} objects", field="labels")
-    view = get_set(config, db, transform_id, set_id)
-    chosen = _parse_labels(items, set(view.record_keys), set_id)
-    now = utcnow()
-    try:
-        with db.session() as session:
-            session.execute(delete(Label).where(Label.transform_id == transform_id,
-                                                Label.labeling_set_id == set_id))
-            session.add_all(Label(transform_id=transform_id, labeling_set_id=set_id, record_key=key, label=label,
-                                  labeled_by=user_name, labeled_at=now) for key, label in chosen)
-    except IntegrityError as exc:  # another save of this set (or the transform's deletion) won the race
-        raise Conflict(f"labeling set {shown(set_id)} changed while saving; reload it and save again") from exc
-    return get_set(config, db, transform_id, set_id)
+    return items
 
 
 def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
-                     user_name: str) -> tuple[SetView, bool]:
+                     caller: Caller) -> tuple[SetView, bool]:
     """A labeling set the user made (e.g. a reviewed match cluster): ``{records: [keys], labels: [labels]}``.
 
     The set id is the uuid5 of the sorted keys (as the engine names its sets), so the same records always land in
@@ -188,15 +263,15 @@ def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
                                                                 LabelingSet.set_id == set_id))
             if existing is None:
                 session.add(LabelingSet(transform_id=transform_id, set_id=set_id, record_keys=list(keys),
-                                        reason={"source": "user", "labeled_by": user_name}))
-            session.execute(delete(Label).where(Label.transform_id == transform_id,
-                                                Label.labeling_set_id == set_id))
-            session.add_all(Label(transform_id=transform_id, labeling_set_id=set_id, record_key=key,
-                                  label=label.strip(), labeled_by=user_name, labeled_at=now)
-                            for key, label in zip(keys, values, strict=True))
+                                        reason={"source": "user", "labeled_by": caller.name}))
+            before = decided_labels(session, transform_id, [set_id])[set_id]
+            after = {key: label.strip() for key, label in zip(keys, values, strict=True)}
+            replace_decided(session, transform_id, set_id, after, caller.name, now)
+            label_history.record(session, transform_id, set_id, caller.name, caller.source, "label", before, after,
+                                 at=now)
     except IntegrityError as exc:  # a concurrent save of the same records (or the transform's deletion)
         raise Conflict(f"labeling set {shown(set_id)} changed while saving; try again") from exc
-    return get_set(config, db, transform_id, set_id), existing is None
+    return get_set(config, db, transform_id, set_id, caller), existing is None
 
 
 def _parse_labels(items: list[Any], allowed: set[str], set_id: str) -> list[tuple[str, str]]:

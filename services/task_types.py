@@ -34,9 +34,10 @@ from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services import entity_stores, run_types
+from services import entity_stores, label_history, run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
+from services.label_rows import decided_labels
 from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
@@ -142,14 +143,23 @@ def import_labels(ctx: RunContext) -> Outcome:
              "label": r["label"], "labeled_by": who, "labeled_at": now} for r in labels.rows.to_dict("records")]
 
     def apply(session: Session) -> None:
-        """One transaction: deleting first makes a re-delivered import rewrite, never double, its rows."""
+        """One transaction: deleting first makes a re-delivered import rewrite, never double, its rows (and find
+        nothing changed to add to the audit trail)."""
         mine = Label.transform_id == ctx.transform.id
+        before = decided_labels(session, ctx.transform.id) if replace else {
+            k: v for chunk in _chunks(replaced) for k, v in decided_labels(session, ctx.transform.id, chunk).items()}
         if replace:
             session.execute(delete(Label).where(mine))
         else:
             for chunk in _chunks(replaced):
                 session.execute(delete(Label).where(mine, Label.labeling_set_id.in_(chunk)))
         session.execute(insert(Label), rows)
+        after: dict[str, dict[str, str]] = {}
+        for row in rows:
+            after.setdefault(row["labeling_set_id"], {})[row["record_key"]] = row["label"]
+        for set_id in sorted(set(before) | set(after)):
+            label_history.record(session, ctx.transform.id, set_id, who or "unknown", "csv_import", "import",
+                                 before.get(set_id, {}), after.get(set_id, {}), note=Path(path).name, at=now)
 
     summary = _import_summary(labels, replace, replaced, who, Path(path).name)
     return Outcome({"import_summary.json": summary}, apply)

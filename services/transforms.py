@@ -17,6 +17,7 @@ from services import validation as v
 from services.config import Config
 from services.datasets import read_column, row_positions
 from services.errors import Conflict, NotFound, ValidationError
+from services.labeling_policy import parse_policy
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Dataset, Label, TaskRun, Transform
@@ -26,7 +27,7 @@ KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
 FLAGS = ("enforce_provided_labels", "one_to_one")
 DECIDED_WHEN_NULL = {"one_to_one"}  # null: the engine decides from the data and the labels
 INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
-PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS, "survivorship")
+PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS, "survivorship", "labeling_policy")
 CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
 
 
@@ -72,6 +73,8 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
     for key, (low, high) in INTEGERS.items():
         if key in data:
             options[key] = v.integer(data, key, low, high)
+    if "labeling_policy" in data:
+        options["labeling_policy"] = parse_policy(data["labeling_policy"])
     return options
 
 

@@ -1,4 +1,4 @@
-"""API users: a name, a role (admin or labeler), a time it was disabled (none: enabled) and its tokens
+"""API users: a name, a role (admin, reviewer or labeler), a time it was disabled (none: enabled) and its tokens
 (``services.tokens``). Users are never deleted: their names stay on the labels and runs they made."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.tokens import authenticate as authenticate  # re-exported: callers
 from storage.db import Database
 from storage.models import ApiToken, User, utcnow
 
-ROLES = ("admin", "labeler")
+ROLES = ("admin", "reviewer", "labeler")
 ADMIN_NAME = "admin"
 ADMIN_TOKEN_FILE = "admin-token"
 

@@ -33,7 +33,7 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # admin | labeler
+    role: Mapped[str] = mapped_column(String(20))  # admin | reviewer | labeler (services.users.ROLES)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set: none of its tokens work
 
@@ -82,6 +82,8 @@ class Transform(Base):
     evaluation_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # golden records: column -> {"rule": ...} (matcher.survivorship); None: every column by its type's default
     survivorship: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # how sets are labeled: answers per set, blind mode, gold share... (services.labeling_policy); None: defaults
+    labeling_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -89,7 +91,9 @@ class Transform(Base):
 
 
 class Label(Base):
-    """One labeled record in one labeling set: the single store the CSV import and the web UI both write."""
+    """One record's *decided* label in one labeling set: what training reads. Written by a single labeler's answer
+    (one answer per set), the consolidation of several labelers' answers, a reviewer's decision, a gold set or the
+    CSV import; every change is appended to ``label_events``."""
 
     __tablename__ = "labels"
     __table_args__ = (UniqueConstraint("transform_id", "labeling_set_id", "record_key"),
@@ -115,6 +119,44 @@ class LabelingSet(Base):
     record_keys: Mapped[list[Any]] = mapped_column(JSON)
     reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # gold: record key -> label (None: not gold); labelers answering a gold set are measured against it
+    gold_labels: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    review_state: Mapped[str | None] = mapped_column(String(20), default=None)  # None | needed | decided
+    consolidation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # how its labels were decided
+
+
+class LabelAnswer(Base):
+    """One labeler's answer for one record of a set; answers are never overwritten by another labeler's."""
+
+    __tablename__ = "label_answers"
+    __table_args__ = (UniqueConstraint("transform_id", "labeling_set_id", "labeler", "record_key"),
+                      Index("ix_label_answers_set", "transform_id", "labeling_set_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    labeling_set_id: Mapped[str] = mapped_column(String(MAX_SET_ID_LENGTH))
+    labeler: Mapped[str] = mapped_column(String(200))
+    record_key: Mapped[str] = mapped_column(String(500))
+    label: Mapped[str] = mapped_column(String(MAX_LABEL_LENGTH))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelEvent(Base):
+    """The audit trail: one appended row per change of an answer or of a set's decided labels (who, when, from
+    where, before and after as record key -> label). Rows are never updated or deleted, except that erasing a
+    record removes its key from them (services.erasure)."""
+
+    __tablename__ = "label_events"
+    __table_args__ = (Index("ix_label_events_set", "transform_id", "labeling_set_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    labeling_set_id: Mapped[str] = mapped_column(String(MAX_SET_ID_LENGTH))
+    actor: Mapped[str] = mapped_column(String(200))  # a user's name, or "machine" for consolidation
+    source: Mapped[str] = mapped_column(String(20))  # services.label_history.SOURCES
+    action: Mapped[str] = mapped_column(String(20))  # services.label_history.ACTIONS
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class TaskRun(Base):

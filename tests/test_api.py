@@ -15,6 +15,7 @@ from api_support import Api, add_labeling_set, files_in, is_problem, people_csv,
 
 from services import labels as label_service
 from services import transforms as transform_service
+from services.answers import Caller
 from storage.models import Dataset, Transform
 
 
@@ -198,7 +199,7 @@ def test_status_becomes_ready_once_labels_exist(api: Api) -> None:
     add_labeling_set(api.db, transform["id"], "s1", keys[:2])
     label_service.put_set_labels(api.config, api.db, transform["id"], "s1",
                                  {"labels": [{"record_key": keys[0], "label": "A"},
-                                             {"record_key": keys[1], "label": "B"}]}, "alice")
+                                             {"record_key": keys[1], "label": "B"}]}, Caller("alice", "labeler"))
     info = transform_service.get_transform(api.db, transform["id"])
     assert (info.status, info.label_count) == ("READY", 2)
     listed = api.call("GET", "/transforms").get_json()["transforms"]
