@@ -45,6 +45,7 @@ const ui = {
     const headers = Object.assign({}, options.headers || {});
     const token = options.token || ui.token();
     if (token) headers.Authorization = "Bearer " + token;
+    headers["X-Matcher-Client"] = "web-ui";  // the audit trail records changes made here as source "ui"
     let body = options.body;
     if (body !== undefined && !(body instanceof FormData) && typeof body !== "string") {
       body = JSON.stringify(body); headers["Content-Type"] = "application/json";
