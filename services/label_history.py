@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -74,7 +74,7 @@ def history_csv(db: Database, transform_id: str) -> str:
     while True:
         page = history(db, transform_id, offset=offset, limit=MAX_PAGE)
         for event in page.events:
-            row = [event.id, event.at.isoformat(), event.labeling_set_id, event.actor, event.source, event.action,
+            row = [event.id, _utc(event.at), event.labeling_set_id, event.actor, event.source, event.action,
                    json.dumps(event.before, sort_keys=True), json.dumps(event.after, sort_keys=True),
                    event.note or ""]
             writer.writerow([neutralise(c) if isinstance(c, str) else c for c in row])
@@ -82,3 +82,8 @@ def history_csv(db: Database, transform_id: str) -> str:
         if not page.events or offset >= page.total:
             return out.getvalue()
 
+
+
+def _utc(moment: datetime) -> str:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

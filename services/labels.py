@@ -80,7 +80,7 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
             read_labels(path, transform.primary_key, known_keys=keys)
         except MatcherError as exc:
             raise user_message(exc, path, filename) from None
-        params = {"path": str(path), "replace": replace}
+        params = {"path": str(path), "replace": replace, "filename": filename}
         return start_run(config, db, transform_id, run_types.IMPORT_LABELS.name, params, user_id, dispatch)
     except (MatcherError, ServiceError, OSError):  # ServiceUnavailable too: the run is FAILED, nothing reads it
         path.unlink(missing_ok=True)

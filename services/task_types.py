@@ -139,6 +139,7 @@ def import_labels(ctx: RunContext) -> Outcome:
     labels = read_labels(path, ctx.transform.primary_key, known_keys=records[ctx.transform.primary_key])
     replaced = sorted(set(labels.rows[SET_COLUMN]) | (set(labels.unlabeled_per_set) - {""}))
     now, who = utcnow(), ctx.claimed.user_name
+    filename = str(ctx.params.get("filename") or Path(path).name)  # the user's name for the file, if known
     rows = [{"transform_id": ctx.transform.id, "labeling_set_id": r[SET_COLUMN], "record_key": r["key"],
              "label": r["label"], "labeled_by": who, "labeled_at": now} for r in labels.rows.to_dict("records")]
 
@@ -159,7 +160,7 @@ def import_labels(ctx: RunContext) -> Outcome:
             after.setdefault(row["labeling_set_id"], {})[row["record_key"]] = row["label"]
         for set_id in sorted(set(before) | set(after)):
             label_history.record(session, ctx.transform.id, set_id, who or "unknown", "csv_import", "import",
-                                 before.get(set_id, {}), after.get(set_id, {}), note=Path(path).name, at=now)
+                                 before.get(set_id, {}), after.get(set_id, {}), note=filename, at=now)
 
     summary = _import_summary(labels, replace, replaced, who, Path(path).name)
     return Outcome({"import_summary.json": summary}, apply)

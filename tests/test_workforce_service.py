@@ -1,0 +1,150 @@
+"""The labeling workforce's rules, through the API on SQLite (runs executed in-process): one answer per set by
+default, answers never overwriting another labeler's, Dawid-Skene once the answers allow it, gold sets frozen,
+the audit trail of the UI, the CSV import and erasure (tests/test_api_workforce.py does the team end to end)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import Api, add_labeling_set, is_problem, labels_csv, people_frame, sqlite_api
+
+from services import engine, users
+from storage.artifacts import ArtifactStore
+
+KEYS = people_frame()["id"].tolist()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Api:
+    return sqlite_api(tmp_path)
+
+
+def token(api: Api, name: str, role: str = "labeler") -> str:
+    return users.create_user(api.db, name, role)[1]
+
+
+def put(api: Api, tid: str, set_id: str, labels: dict[str, str], who: str | None = None) -> Any:
+    body = {"labels": [{"record_key": k, "label": v} for k, v in labels.items()]}
+    response = api.call("PUT", f"/transforms/{tid}/labeling-sets/{set_id}", who, json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def decided(api: Api, tid: str, set_id: str) -> dict[str, str]:
+    view = api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()
+    return {x["record_key"]: x["label"] for x in view["labels"]}
+
+
+def events(api: Api, tid: str) -> list[dict[str, Any]]:
+    return api.call("GET", f"/transforms/{tid}/label-history?limit=1000").get_json()["events"]
+
+
+def test_one_answer_per_set_keeps_the_latest_save_and_records_both(api: Api) -> None:
+    tid = api.transform()["id"]
+    add_labeling_set(api.db, tid, "s1", KEYS[:3])
+    bo = token(api, "bo")
+    put(api, tid, "s1", {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"}, api.labeler)
+    put(api, tid, "s1", {KEYS[0]: "A", KEYS[1]: "B", KEYS[2]: "B"}, bo)
+    assert decided(api, tid, "s1") == {KEYS[0]: "A", KEYS[1]: "B", KEYS[2]: "B"}
+    history = events(api, tid)
+    assert [(e["actor"], e["action"]) for e in history] == [("lena", "label"), ("bo", "label")]
+    assert history[1]["before"] == {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"}  # nothing silently replaced
+    view = api.call("GET", f"/transforms/{tid}/labeling-sets/s1").get_json()
+    assert sorted(a["labeler"] for a in view["answers"]) == ["bo", "lena"]  # both answers kept
+    put(api, tid, "s1", {KEYS[0]: "A", KEYS[1]: "B", KEYS[2]: "B"}, bo)
+    assert len(events(api, tid)) == 2  # a save that changes nothing is no event
+
+
+def test_several_answers_stay_apart_until_the_set_is_complete(api: Api) -> None:
+    tid = api.transform(labeling_policy={"answers_per_set": 2})["id"]
+    add_labeling_set(api.db, tid, "s1", KEYS[:2])
+    bo = token(api, "bo")
+    mine = put(api, tid, "s1", {KEYS[0]: "A", KEYS[1]: "A"}, api.labeler)
+    assert mine["answer_count"] == 1 and mine["answered_by_me"] and mine["answers"] is None
+    assert decided(api, tid, "s1") == {}  # one answer of two: not decided, not trained on
+    theirs = put(api, tid, "s1", {KEYS[0]: "x"}, bo)  # bo labels one record only
+    assert theirs["labels"] == [{"record_key": KEYS[0], "label": "x", "labeled_by": "bo",
+                                 "labeled_at": theirs["labels"][0]["labeled_at"]}]  # bo sees bo's answer only
+    assert decided(api, tid, "s1") == {KEYS[0]: KEYS[0], KEYS[1]: KEYS[0]}  # lena's pair decides
+    lena_view = api.call("GET", f"/transforms/{tid}/labeling-sets/s1", api.labeler).get_json()
+    assert {x["label"] for x in lena_view["labels"]} == {"A"}  # lena still sees her own answer
+
+
+def test_dawid_skene_decides_once_labelers_have_enough_shared_answers(api: Api) -> None:
+    """Three labelers on 8 sets of 5 records (10 pairs a set): 'noisy' lumps every set; Dawid-Skene learns it is
+    wrong on non-matches and the careful two decide."""
+    tid = api.transform(rows=30, labeling_policy={"answers_per_set": 3})["id"]
+    people = people_frame()
+    who = {"ana": token(api, "ana"), "ben": token(api, "ben"), "noisy": token(api, "noisy")}
+    for n in range(6):
+        keys = KEYS[5 * n:5 * n + 5]
+        add_labeling_set(api.db, tid, f"s{n}", keys)
+        right = {k: (k if i % 2 else KEYS[5 * n]) for i, k in enumerate(keys)}  # some groups, some singles
+        put(api, tid, f"s{n}", right, who["ana"])
+        put(api, tid, f"s{n}", right, who["ben"])
+        put(api, tid, f"s{n}", {k: "same" for k in keys}, who["noisy"])
+    assert len(people) == 30
+    view = api.call("GET", f"/transforms/{tid}/labeling-sets/s5").get_json()
+    assert view["consolidation"]["method"] == "dawid_skene", view["consolidation"]
+    keys = KEYS[25:30]
+    labels = decided(api, tid, "s5")
+    assert (labels[keys[0]] == labels[keys[2]]) and (labels[keys[0]] != labels[keys[1]])
+    stats = {s["labeler"]: s for s in api.call("GET", f"/transforms/{tid}/labelers").get_json()["labelers"]}
+    assert stats["noisy"]["estimated_accuracy"] < 0.8 < stats["ana"]["estimated_accuracy"]
+    assert stats["noisy"]["flagged"] and not stats["ana"]["flagged"]
+
+
+def test_gold_sets_are_frozen_answer_keys(api: Api) -> None:
+    tid = api.transform()["id"]
+    add_labeling_set(api.db, tid, "g", KEYS[:3])
+    is_problem(api.call("PUT", f"/transforms/{tid}/labeling-sets/g/gold", json={"gold": True}), 422, "gold")
+    put(api, tid, "g", {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"})
+    assert api.call("PUT", f"/transforms/{tid}/labeling-sets/g/gold", api.labeler,
+                    json={"gold": True}).status_code == 403
+    assert api.call("PUT", f"/transforms/{tid}/labeling-sets/g/gold", json={"gold": True}).get_json()["gold"]
+    answer = put(api, tid, "g", {KEYS[0]: "A", KEYS[1]: "B", KEYS[2]: "B"}, api.labeler)
+    assert answer["gold"] is None and {x["label"] for x in answer["labels"]} == {"A", "B"}
+    assert decided(api, tid, "g") == {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"}  # the answer key stands
+    is_problem(api.call("PUT", f"/transforms/{tid}/labeling-sets/g/review",
+                        json={"labels": [{"record_key": KEYS[0], "label": "Z"}]}), 409)
+    stats = {s["labeler"]: s for s in api.call("GET", f"/transforms/{tid}/labelers").get_json()["labelers"]}
+    assert (stats["lena"]["gold_pairs"], stats["lena"]["gold_accuracy"]) == (3, pytest.approx(1 / 3, abs=1e-4))
+    assert stats["alice"]["gold_accuracy"] == 1.0  # the admin's own answer, which became the key
+    listed = api.call("GET", f"/transforms/{tid}/labeling-sets", api.labeler).get_json()["labeling_sets"]
+    assert listed[0]["gold"] is None and listed[0]["labeled"] == 3  # her own answer's count, nothing of gold
+
+
+def test_the_csv_import_and_erasure_are_in_the_history(api: Api) -> None:
+    tid = api.transform()["id"]
+    response = api.call("POST", f"/transforms/{tid}/labels", data={
+        "file": (io.BytesIO(labels_csv([("=f1", "A", KEYS[0]), ("=f1", "A", KEYS[1]), ("=f1", "=cmd", KEYS[2])])),
+                 "labels.csv")}, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    run_id = response.get_json()["id"]
+    assert engine.execute(api.db, ArtifactStore(api.config.data_dir), run_id) == "SUCCEEDED"
+    (imported,) = events(api, tid)
+    assert (imported["actor"], imported["source"], imported["action"]) == ("alice", "csv_import", "import")
+    assert imported["after"] == {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "=cmd"} and imported["note"] == "labels.csv"
+    exported = api.call("GET", f"/transforms/{tid}/label-history?format=csv").get_data(as_text=True)
+    assert exported.startswith("id,at,labeling_set_id,actor") and ",'=f1," in exported  # safe to open in Excel
+    assert ",=" not in exported and "Z," in exported  # no cell starts a formula; times in UTC
+    erased = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [KEYS[2]]})
+    assert erased.status_code == 200, erased.get_json()
+    imported, erase = events(api, tid)
+    assert imported["after"] == {KEYS[0]: "A", KEYS[1]: "A"}  # the erased key left the history
+    assert (erase["actor"], erase["source"], erase["action"], erase["labeling_set_id"]) == (
+        "machine", "erasure", "erase", "=f1")
+    assert KEYS[2] not in api.call("GET", f"/transforms/{tid}/label-history?format=csv").get_data(as_text=True)
+
+
+def test_history_and_labelers_are_for_reviewers_and_admins(api: Api) -> None:
+    tid = api.transform()["id"]
+    rita = token(api, "rita", "reviewer")
+    for path in ("/label-history", "/labelers", "/review-queue"):
+        assert api.call("GET", f"/transforms/{tid}{path}", api.labeler).status_code == 403
+        assert api.call("GET", f"/transforms/{tid}{path}", rita).status_code == 200
+    assert api.call("PATCH", f"/transforms/{tid}", rita, json={"name": "x"}).status_code == 403
+    is_problem(api.call("GET", f"/transforms/{tid}/label-history?limit=0"), 422, "limit")
