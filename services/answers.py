@@ -27,8 +27,8 @@ from matcher.errors import shown
 from services import label_history
 from services.consolidating import reconsolidate
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
-from services.label_rows import answers_of, decided_labels, replace_decided
-from services.labeling_policy import LabelingPolicy, policy_of
+from services.label_rows import answers_of, decided_labels, lock_transform, replace_decided
+from services.labeling_policy import policy_of
 from storage.db import Database
 from storage.models import LabelAnswer, LabelingSet, Transform, utcnow
 
@@ -138,7 +138,7 @@ def set_gold(db: Database, transform_id: str, set_id: str, gold: bool, caller: C
 
 
 def _transform(session: Session, transform_id: str) -> Transform:
-    transform = session.get(Transform, transform_id)
+    transform = lock_transform(session, transform_id)
     if transform is None:
         raise NotFound(f"transform {transform_id} not found")
     return transform
@@ -148,7 +148,3 @@ def _proposal(session: Session, transform_id: str, set_id: str) -> LabelingSet |
     return session.scalar(select(LabelingSet).where(LabelingSet.transform_id == transform_id,
                                                     LabelingSet.set_id == set_id))
 
-
-def policy_for(db: Database, transform_id: str) -> LabelingPolicy:
-    with db.session() as session:
-        return policy_of(_transform(session, transform_id).labeling_policy)

@@ -10,7 +10,14 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from storage.models import Label, LabelAnswer
+from storage.models import Label, LabelAnswer, Transform
+
+
+def lock_transform(session: Session, transform_id: str) -> Transform | None:
+    """The transform, its row locked until the transaction ends (PostgreSQL: SELECT ... FOR UPDATE; SQLite
+    serialises writers anyway): every writer of a transform's labels takes it first, because a consolidation
+    rewrites the decided labels of every complete set, and two at once would collide on them."""
+    return session.get(Transform, transform_id, with_for_update=True)
 
 
 def decided_labels(session: Session, transform_id: str, set_ids: Iterable[str] | None = None

@@ -26,7 +26,7 @@ from services.answers import SYSTEM, Caller, review, submit
 from services.config import Config
 from services.datasets import read_column, read_rows
 from services.errors import Conflict, NotFound, ServiceError, ValidationError
-from services.label_rows import decided_labels, replace_decided
+from services.label_rows import decided_labels, lock_transform, replace_decided
 from services.labeling_policy import LabelingPolicy, policy_of
 from services.rows import get_or_404
 from services.task_runs import Dispatch, start_run
@@ -259,6 +259,7 @@ def create_adhoc_set(config: Config, db: Database, transform_id: str, body: Any,
     now = utcnow()
     try:
         with db.session() as session:
+            lock_transform(session, transform_id)
             existing = session.scalar(select(LabelingSet).where(LabelingSet.transform_id == transform_id,
                                                                 LabelingSet.set_id == set_id))
             if existing is None:

@@ -37,7 +37,7 @@ from matcher.labels import SET_COLUMN, Labels, read_labels
 from services import entity_stores, label_history, run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
-from services.label_rows import decided_labels
+from services.label_rows import decided_labels, lock_transform
 from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
@@ -147,6 +147,7 @@ def import_labels(ctx: RunContext) -> Outcome:
         """One transaction: deleting first makes a re-delivered import rewrite, never double, its rows (and find
         nothing changed to add to the audit trail)."""
         mine = Label.transform_id == ctx.transform.id
+        lock_transform(session, ctx.transform.id)
         before = decided_labels(session, ctx.transform.id) if replace else {
             k: v for chunk in _chunks(replaced) for k, v in decided_labels(session, ctx.transform.id, chunk).items()}
         if replace:

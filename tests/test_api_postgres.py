@@ -72,3 +72,32 @@ def test_deleting_a_transform_cascades_on_postgres(api: Api) -> None:
         left = [session.scalar(select(func.count()).select_from(model)) for model in (Label, LabelingSet, TaskRun)]
     assert left == [0, 0, 0]
     assert api.call("DELETE", f"/datasets/{transform['dataset_id']}").status_code == 204
+
+
+def test_concurrent_answers_to_one_transform_all_land_on_postgres(api: Api) -> None:
+    """Twelve answers at once (two labelers, six sets, two answers wanted): each completing answer re-decides
+    every complete set, so unserialised writers would collide on the decided labels and lose answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import users
+
+    tid = api.transform(labeling_policy={"answers_per_set": 2})["id"]
+    keys = people_frame()["id"].tolist()
+    tokens = [users.create_user(api.db, name, "labeler")[1] for name in ("ana", "ben")]
+    for n in range(6):
+        add_labeling_set(api.db, tid, f"s{n}", keys[3 * n:3 * n + 3])
+
+    def answer(job: tuple[str, int]) -> int:
+        token, n = job
+        body = {"labels": [{"record_key": k, "label": "A" if i < 2 else "B"}
+                           for i, k in enumerate(keys[3 * n:3 * n + 3])]}
+        client = api.app.test_client()
+        return client.put(f"/api/v1/transforms/{tid}/labeling-sets/s{n}", json=body,
+                          headers={"Authorization": f"Bearer {token}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(answer, [(t, n) for n in range(6) for t in tokens]))
+    assert codes == [200] * 12
+    history = api.call("GET", f"/transforms/{tid}/label-history?limit=1000").get_json()["events"]
+    assert sum(e["action"] == "answer" for e in history) == 12
+    assert api.call("GET", f"/transforms/{tid}").get_json()["label_count"] == 18  # every set decided
