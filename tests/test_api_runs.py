@@ -281,7 +281,8 @@ def test_labels_upload_starts_an_import_run(api: Api) -> None:
     response = _post_labels(api, tid, labels_csv([("s1", "A", keys[0]), ("s1", "A", keys[1])]), replace="true")
     assert response.status_code == 202
     run = response.get_json()
-    assert (run["type"], run["status"], run["params"]) == ("IMPORT_LABELS", "STARTING", {"replace": True, "filename": "labels.csv"})
+    assert (run["type"], run["status"], run["params"]) == ("IMPORT_LABELS", "STARTING",
+                                                           {"replace": True, "filename": "labels.csv"})
     assert api.queue.enqueued == [run["id"]] and api.queue.seen == ["STARTING"]
     with api.db.session() as session:
         params = session.get(TaskRun, run["id"]).params
