@@ -171,8 +171,9 @@ def import_labels(transform_id: str) -> Any:
     if upload is None or not upload.filename:
         raise ValidationError("send the labels as a multipart file field named 'file'", field="file")
     replace = schemas.parse_bool(request.form.get("replace"), "replace")
+    gold = schemas.parse_bool(request.form.get("gold"), "gold")
     run = labels.start_import(ms.config, ms.db, transform_id, upload.filename, upload.stream, replace,
-                              g.user.id, ms.state.dispatch)
+                              g.user.id, ms.state.dispatch, gold=gold)
     return _accepted(run)
 
 

@@ -41,7 +41,7 @@ def record(session: Session, transform_id: str, set_id: str, actor: str, source:
            before: dict[str, str], after: dict[str, str], note: str | None = None,
            at: datetime | None = None) -> None:
     """Append one event (in the caller's transaction); a change that changes nothing is not an event."""
-    if before == after and action in ("label", "answer", "decide", "import"):
+    if before == after and action in ("label", "answer", "decide", "import", "gold"):
         return
     assert source in SOURCES and action in ACTIONS, (source, action)
     session.add(LabelEvent(transform_id=transform_id, labeling_set_id=set_id, actor=actor, source=source,

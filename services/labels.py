@@ -70,8 +70,9 @@ class SetSummary:
 
 
 def start_import(config: Config, db: Database, transform_id: str, filename: str, stream: IO[bytes],
-                 replace: bool, user_id: str | None, dispatch: Dispatch) -> TaskRun:
-    """Validate the whole file now (a bad file is a 4xx and nothing is written), then start IMPORT_LABELS."""
+                 replace: bool, user_id: str | None, dispatch: Dispatch, gold: bool = False) -> TaskRun:
+    """Validate the whole file now (a bad file is a 4xx and nothing is written), then start IMPORT_LABELS;
+    ``gold``: the file's sets become gold sets (their labels the answer key labelers are measured against)."""
     transform = _transform(db, transform_id)
     path = save_upload(config, filename, stream, "labels")
     try:
@@ -80,7 +81,7 @@ def start_import(config: Config, db: Database, transform_id: str, filename: str,
             read_labels(path, transform.primary_key, known_keys=keys)
         except MatcherError as exc:
             raise user_message(exc, path, filename) from None
-        params = {"path": str(path), "replace": replace, "filename": filename}
+        params = {"path": str(path), "replace": replace, "filename": filename, **({"gold": True} if gold else {})}
         return start_run(config, db, transform_id, run_types.IMPORT_LABELS.name, params, user_id, dispatch)
     except (MatcherError, ServiceError, OSError):  # ServiceUnavailable too: the run is FAILED, nothing reads it
         path.unlink(missing_ok=True)

@@ -21,12 +21,13 @@ Output files (deterministic names under ``outputs/<run id>/``):
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from matcher.active import choose_sets, labeling_file
@@ -140,6 +141,9 @@ def import_labels(ctx: RunContext) -> Outcome:
     replaced = sorted(set(labels.rows[SET_COLUMN]) | (set(labels.unlabeled_per_set) - {""}))
     now, who = utcnow(), ctx.claimed.user_name
     filename = str(ctx.params.get("filename") or Path(path).name)  # the user's name for the file, if known
+    gold = ctx.params.get("gold", False)
+    if not isinstance(gold, bool):
+        raise ValidationError(f"gold must be true or false, got {shown(gold)}", field="gold")
     rows = [{"transform_id": ctx.transform.id, "labeling_set_id": r[SET_COLUMN], "record_key": r["key"],
              "label": r["label"], "labeled_by": who, "labeled_at": now} for r in labels.rows.to_dict("records")]
 
@@ -162,9 +166,28 @@ def import_labels(ctx: RunContext) -> Outcome:
         for set_id in sorted(set(before) | set(after)):
             label_history.record(session, ctx.transform.id, set_id, who or "unknown", "csv_import", "import",
                                  before.get(set_id, {}), after.get(set_id, {}), note=filename, at=now)
+        if gold:
+            _mark_gold(session, ctx.transform.id, after, who or "unknown", filename, now)
 
     summary = _import_summary(labels, replace, replaced, who, Path(path).name)
     return Outcome({"import_summary.json": summary}, apply)
+
+
+def _mark_gold(session: Session, transform_id: str, labels: dict[str, dict[str, str]], who: str, filename: str,
+               now: datetime) -> None:
+    """An imported gold file: each of its sets becomes a gold set with the file's labels as its answer key."""
+    existing = {p.set_id: p for chunk in _chunks(sorted(labels)) for p in session.scalars(
+        select(LabelingSet).where(LabelingSet.transform_id == transform_id, LabelingSet.set_id.in_(chunk)))}
+    for set_id, answer_key in sorted(labels.items()):
+        row = existing.get(set_id)
+        if row is None:
+            row = LabelingSet(transform_id=transform_id, set_id=set_id, record_keys=sorted(answer_key),
+                              reason={"source": "gold file"})
+            session.add(row)
+        before = dict(row.gold_labels or {})
+        row.gold_labels = dict(answer_key)
+        label_history.record(session, transform_id, set_id, who, "csv_import", "gold", before, answer_key,
+                             note=filename, at=now)
 
 
 def _import_summary(labels: Labels, replace: bool, replaced: list[str], who: str | None, name: str

@@ -148,3 +148,20 @@ def test_history_and_labelers_are_for_reviewers_and_admins(api: Api) -> None:
         assert api.call("GET", f"/transforms/{tid}{path}", rita).status_code == 200
     assert api.call("PATCH", f"/transforms/{tid}", rita, json={"name": "x"}).status_code == 403
     is_problem(api.call("GET", f"/transforms/{tid}/label-history?limit=0"), 422, "limit")
+
+
+def test_a_gold_file_imported_by_an_admin_makes_gold_sets(api: Api) -> None:
+    tid = api.transform()["id"]
+    response = api.call("POST", f"/transforms/{tid}/labels", data={
+        "file": (io.BytesIO(labels_csv([("g1", "A", KEYS[0]), ("g1", "A", KEYS[1]), ("g1", "B", KEYS[2])])),
+                 "gold.csv"), "gold": "true"}, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    assert engine.execute(api.db, ArtifactStore(api.config.data_dir), response.get_json()["id"]) == "SUCCEEDED"
+    assert api.call("GET", f"/transforms/{tid}/labeling-sets/g1").get_json()["gold"] is True
+    put(api, tid, "g1", {KEYS[0]: "x", KEYS[1]: "x", KEYS[2]: "x"}, api.labeler)  # lumps: 1 of 3 pairs right
+    stats = {s["labeler"]: s for s in api.call("GET", f"/transforms/{tid}/labelers").get_json()["labelers"]}
+    assert stats["lena"]["gold_pairs"] == 3 and stats["lena"]["gold_accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert [e["action"] for e in events(api, tid)] == ["import", "gold", "answer"]
+    assert api.call("POST", f"/transforms/{tid}/labels", api.labeler, data={
+        "file": (io.BytesIO(labels_csv([("g2", "A", KEYS[0])])), "gold.csv"), "gold": "true"},
+        content_type="multipart/form-data").status_code == 403
