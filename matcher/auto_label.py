@@ -256,11 +256,12 @@ def _set_pairs(matcher: Matcher, members: dict[str, list[int]]) -> pd.DataFrame:
     prob[rule] = 0.0
     n, c = matcher.table_.n, matcher.candidates_
     cand_ids = np.minimum(c.left, c.right).astype(np.int64) * n + np.maximum(c.left, c.right)
-    order = np.argsort(cand_ids, kind="stable")
-    ids = left * n + right
-    pos = np.minimum(np.searchsorted(cand_ids[order], ids), max(len(order) - 1, 0))
-    found = (len(order) > 0) & (cand_ids[order][pos] == ids) & ~rule
-    prob[found] = matcher.prob_[order[pos[found]]]
+    if len(cand_ids):
+        order = np.argsort(cand_ids, kind="stable")
+        ids = left * n + right
+        pos = np.minimum(np.searchsorted(cand_ids[order], ids), len(order) - 1)
+        found = (cand_ids[order][pos] == ids) & ~rule
+        prob[found] = matcher.prob_[order[pos[found]]]
     rest = np.flatnonzero(np.isnan(prob))
     if len(rest):
         prob[rest] = _score(matcher, left[rest], right[rest])
