@@ -2,17 +2,24 @@
 
 Usage::
 
-    python bench/labelers.py [DATASET|BENCH_DIR ...] [--sets 10] [--set-size 10] [--flip 0.1 0.2 0.3] [--seed 0]
-                             [--errors pair|record]
+    python bench/labelers.py [DATASET|BENCH_DIR ...] [--rounds 5] [--sets 10] [--set-size 10]
+                             [--flip 0.1 0.2 0.3] [--seed 0] [--errors pair|record]
 
-Per dataset (default: febrl3, dblp_acm, cora): fit a matcher without labels, choose one round of ``--sets``
-labeling sets with ``matcher.active.choose_sets`` (as ``bench/labeling_rounds.py`` does), and let one labeler per
-``--flip`` rate answer every pair of every set from truth.csv, each pair's answer flipped with that probability
-(flips are per pair and independent, so one labeler's answer to a set need not be transitive; ``--errors record``
-instead gives each record a wrong label with that probability, so answers stay transitive). The answers are
-consolidated by majority vote and by Dawid-Skene (``matcher.consolidation``); then the matcher is refitted on
-the record groups of each consolidation (``group_labels``: connected components of the matching pairs), on the
-perfect labels and on the best labeler's answers alone, and its clustering scored against truth.csv.
+``--rounds R`` > 1 (the default, 5) runs R rounds, each consolidation its own labeling loop (:func:`run_rounds`):
+every round the labelers answer ``--sets`` new sets chosen by that loop's model, all answers so far are
+consolidated (majority vote, Dawid-Skene, or Dawid-Skene whose uncertain pairs a perfect reviewer adjudicated)
+and the matcher is refitted on the consolidated record groups; a perfect labeler runs the same loop without
+noise. It prints one JSON line per dataset: each loop's F1 after the last round, the labels' pair accuracy
+against truth, and each labeler's true accuracy beside Dawid-Skene's estimate (over all answers of the DS loop).
+
+``--rounds 1``: per dataset (default: febrl3, dblp_acm, cora): fit a matcher without labels, choose one round of
+``--sets`` labeling sets with ``matcher.active.choose_sets`` (as ``bench/labeling_rounds.py`` does), and let one
+labeler per ``--flip`` rate answer every pair of every set from truth.csv, each pair's answer flipped with that
+probability (flips are per pair and independent, so one labeler's answer to a set need not be transitive;
+``--errors record`` instead gives each record a wrong label with that probability, so answers stay transitive). The
+answers are consolidated by majority vote and by Dawid-Skene (``matcher.consolidation``); then the matcher is
+refitted on the record groups of each consolidation (``group_labels``: average linkage on the posteriors),
+on the perfect labels and on the best labeler's answers alone, and its clustering scored against truth.csv.
 
 Prints one JSON line per dataset: pairs answered, pair accuracy of each consolidation against truth, each
 labeler's true accuracy (the share of its answers that were right) next to Dawid-Skene's estimate and the
@@ -186,9 +193,97 @@ def run(name: str, num_sets: int, set_size: int, flips: list[float], seed: int, 
     }
 
 
+LOOPS = ("perfect", "majority_vote", "dawid_skene", "dawid_skene_adjudicated")
+
+
+@dataclasses.dataclass
+class Loop:
+    """One labeling loop: its matcher, the record groups it trains on, and every answer its labelers gave."""
+
+    matcher: Matcher
+    labels: Labels
+    answers: pd.DataFrame
+    truth_pairs: pd.DataFrame
+    reviewed: int = 0
+
+
+def _consolidated_labels(loop: Loop, kind: str) -> Labels:
+    """The loop's record groups from all its answers so far (a perfect reviewer first settles the uncertain
+    pairs of the adjudicated loop; ``reviewed`` counts them)."""
+    if kind == "majority_vote":
+        return group_labels(majority_vote(loop.answers))
+    ds = dawid_skene(loop.answers)
+    if kind == "dawid_skene_adjudicated":
+        loop.reviewed += len(uncertain_pairs(ds, include_splits=False))
+        ds = adjudicated(ds, loop.truth_pairs, include_splits=False)
+    return group_labels(ds)
+
+
+def _round(loop: Loop, kind: str, r: int, truth: pd.Series, pk: str, args: tuple[int, int, list[float], int, str],
+           name: str) -> None:
+    """One round of ``loop``: its model chooses sets, its labelers answer them, it is refitted."""
+    num_sets, set_size, flips, seed, errors = args
+    sets = choose_sets(loop.matcher, num_sets, set_size, loop.labels.key_set() | _answered_keys(loop),
+                       seed=r + 1000 * seed)
+    perfect = read_labels(label_from_truth(labeling_file(loop.matcher, sets), truth, pk), pk)
+    loop.truth_pairs = pd.concat([loop.truth_pairs, perfect.pairs()], ignore_index=True)
+    if kind == "perfect":
+        loop.labels = loop.labels.append(perfect)
+    else:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), r])  # the same noise draws in every loop
+        new = (simulated_answers(perfect.pairs(), flips, rng) if errors == "pair"
+               else record_error_answers(perfect, flips, rng))
+        loop.answers = pd.concat([loop.answers, new], ignore_index=True)
+        loop.reviewed = 0  # recounted over all answers, as the queue is recomputed from them
+        loop.labels = _consolidated_labels(loop, kind)
+    loop.matcher = loop.matcher.refit_labels(loop.labels)
+
+
+def _answered_keys(loop: Loop) -> set[str]:
+    return set(loop.answers["key_a"]) | set(loop.answers["key_b"]) if len(loop.answers) else set()
+
+
+def run_rounds(name: str, rounds: int, num_sets: int, set_size: int, flips: list[float], seed: int,
+               errors: str = "pair") -> dict:
+    started = time.time()
+    bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
+    meta = json.loads((bench / "meta.json").read_text())
+    pk, src = meta["primary_key"], meta["source_column"]
+    records = read_table(bench / "records.csv", pk, src)
+    truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
+    start = Matcher(Settings(primary_key=pk, source_column=src)).fit(records)
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ANSWER_COLUMNS})
+    loops = {kind: Loop(start, Labels.empty(), empty, pd.DataFrame(columns=[*PAIR_KEY, "is_match"]))
+             for kind in LOOPS}
+    for r in range(rounds):
+        for kind, loop in loops.items():
+            _round(loop, kind, r, truth, pk, (num_sets, set_size, flips, seed, errors), name)
+    f1 = {kind: f1_of(loop.matcher, loop.labels, truth, records, pk, src) for kind, loop in loops.items()}
+    ds_loop = loops["dawid_skene"]
+    ds, mv = dawid_skene(ds_loop.answers), majority_vote(ds_loop.answers)
+    estimates = labeler_table(ds_loop.answers, ds_loop.truth_pairs, ds, mv)
+    return {
+        "dataset": name, "rounds": rounds, "sets_per_round": num_sets, "seed": seed, "errors": errors,
+        "records_labeled": {kind: len(loop.labels.rows) for kind, loop in loops.items()},
+        "f1": f1, "ds_minus_mv": round(f1["dawid_skene"] - f1["majority_vote"], 4),
+        "ds_minus_perfect": round(f1["dawid_skene"] - f1["perfect"], 4),
+        "grouped_pair_accuracy": {kind: _labels_accuracy(loop) for kind, loop in loops.items() if kind != "perfect"},
+        "labeler_accuracy": estimates,
+        "max_abs_estimate_error": max(abs(v["error"]) for v in estimates.values()),
+        "adjudicated_pairs": loops["dawid_skene_adjudicated"].reviewed,
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+def _labels_accuracy(loop: Loop) -> float:
+    merged = loop.labels.pairs().merge(loop.truth_pairs, on=PAIR_KEY, suffixes=("", "_true"))
+    return round(float((merged["is_match"] == merged["is_match_true"]).mean()), 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="*", default=["febrl3", "dblp_acm", "cora"])
+    parser.add_argument("--rounds", type=int, default=5, help="1: the single-round report (best labeler alone...)")
     parser.add_argument("--sets", type=int, default=10)
     parser.add_argument("--set-size", type=int, default=10)
     parser.add_argument("--flip", type=float, nargs="+", default=[0.1, 0.2, 0.3])
@@ -197,7 +292,11 @@ def main() -> None:
                         help="pair: every pair answer flipped independently; record: records given a wrong label")
     args = parser.parse_args()
     for name in args.datasets:
-        print(json.dumps(run(name, args.sets, args.set_size, args.flip, args.seed, args.errors)), flush=True)
+        if args.rounds > 1:
+            out = run_rounds(name, args.rounds, args.sets, args.set_size, args.flip, args.seed, args.errors)
+        else:
+            out = run(name, args.sets, args.set_size, args.flip, args.seed, args.errors)
+        print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,326 @@
+"""Automated labeling: the machine labels the labeling sets its model is sure of, humans label the rest.
+
+SageMaker Ground Truth's automated data labeling, for Glue-style record labels. Ground Truth labels an item
+automatically when its model's confidence clears a threshold validated on human-labeled items held out from
+training. Here:
+
+1. **Thresholds** (:func:`choose_thresholds`, :func:`validated_thresholds`). The human-labeled pairs are scored
+   out of fold (:func:`matcher.evaluate.out_of_fold`: each by a model that never saw its labeling set). The high
+   threshold is the lowest ``h`` such that the pairs scored ``>= h`` are matches with accuracy ``>= target``,
+   the low threshold the highest ``l`` such that the pairs scored ``<= l`` are non-matches with accuracy
+   ``>= target``. Accuracy is the one-sided Clopper-Pearson lower bound at ``confidence``, not the raw share:
+   with every one of n validation pairs right the bound reaches 0.95 only from n = 59 (at 95% confidence),
+   so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. A side with no
+   qualifying threshold labels nothing (``None``): with only the low side, the machine labels the sets it is
+   sure are all different records. Picking the cut among many candidates makes the bound somewhat optimistic
+   (a multiple-comparison effect); the check sample (4.) measures what was achieved.
+2. **Sets** (:func:`auto_label`). Every pair of records in a set gets the model's probability: a candidate pair
+   its ``prob_`` (what a run links on), any other pair the same model's score, because the clustering scores such
+   pairs too once a chain of candidates joins their records (so a pair blocking missed is not taken for a
+   non-match). In two-table linkage, pairs of one source are never scored nor linked: they count as sure
+   non-matches, as a run treats them. A set is machine-labeled when every pair is ``>= high`` or ``<= low``
+   and the groups are consistent: records are grouped by the connected components of the sure matches, and a
+   component holding a sure non-match (a ~ b, b ~ c, a !~ c) goes to humans. Labels are one per component
+   (``labeled_by`` = :data:`MACHINE`), so they train a Matcher as human labels do.
+3. **Expected accuracy**: the machine-decided pairs' validated accuracies, weighted by how many fall on each side;
+   ``accuracy_bound`` is the same with the lower bounds. Both exclude the rule-decided one-source pairs.
+4. **Checking** (:func:`check_sample`, :func:`achieved_accuracy`): a seeded share of the machine-labeled sets goes
+   to humans; comparing their answers with the machine's on the pairs both labeled gives the achieved accuracy.
+
+The validation pairs come from active-learning sets, which gather uncertain pairs; the sets the machine labels are
+the confident ones, so the validated accuracy is a conservative proxy for theirs, not a guarantee.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta
+
+from matcher.active import LabelingSet
+from matcher.cluster import components
+from matcher.errors import MatcherError, shown, shown_all
+from matcher.evaluate import out_of_fold
+from matcher.features import compare
+from matcher.labels import SET_COLUMN, Labels
+
+if TYPE_CHECKING:
+    from matcher.pipeline import Matcher
+
+MACHINE = "machine"
+"""``labeled_by`` of every machine label: the audit trail tells them from human ones."""
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_MIN_COUNT = 20
+
+
+class AutoLabelError(MatcherError):
+    """Automated labeling was asked for with an impossible target, confidence, share or set."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One validated threshold: the ``n`` held-out pairs beyond it, their raw ``share`` of right verdicts and
+    its Clopper-Pearson lower ``bound``."""
+
+    threshold: float
+    n: int
+    share: float
+    bound: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """``high`` (sure matches, ``>=``) and ``low`` (sure non-matches, ``<=``); a side is None when no threshold
+    reached ``target``; ``reason`` says why, in words."""
+
+    high: Side | None
+    low: Side | None
+    target: float
+    confidence: float
+    validation_pairs: int
+    reason: str
+
+    @property
+    def usable(self) -> bool:
+        return self.low is not None or self.high is not None
+
+
+@dataclass(frozen=True)
+class AutoLabeling:
+    """The outcome for one batch of sets: which the machine labeled (``labels`` holds their records) and which
+    stay for humans, with each set's reason (``set_reasons``); accuracies are None when nothing was labeled."""
+
+    machine_sets: list[str]
+    human_sets: list[str]
+    labels: Labels
+    thresholds: Thresholds
+    expected_accuracy: float | None
+    accuracy_bound: float | None
+    reason: str
+    set_reasons: dict[str, str] = field(default_factory=dict)
+
+
+def check_target(target: float, confidence: float = DEFAULT_CONFIDENCE, min_count: int = DEFAULT_MIN_COUNT) -> None:
+    """:class:`AutoLabelError` unless 0.5 < target < 1, 0.5 < confidence < 1 and min_count >= 1: a target of 1
+    cannot be validated from a finite sample, one of 0.5 or below is no better than a coin."""
+    for name, value in (("target", target), ("confidence", confidence)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 < float(value) < 1.0:
+            raise AutoLabelError(f"automated labeling needs a {name} strictly between 0.5 and 1 "
+                                 f"(e.g. 0.95), got {shown(value)}")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise AutoLabelError(f"min_count must be a positive integer, got {shown(min_count)}")
+
+
+def lower_bound(right: np.ndarray, n: np.ndarray, confidence: float) -> np.ndarray:
+    """One-sided Clopper-Pearson lower bound of a share ``right / n`` (exact binomial; 0 when none is right)."""
+    right, n = np.asarray(right, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore"):
+        bound = beta.ppf(1.0 - confidence, right, n - right + 1.0)
+    return np.where(right > 0, np.nan_to_num(bound, nan=0.0), 0.0)
+
+
+def _side(prob: np.ndarray, right: np.ndarray, target: float, confidence: float, min_count: int) -> Side | None:
+    """The widest prefix of ``prob`` (sorted from most to least sure) whose right share is bounded >= target;
+    cuts only between different probabilities, so that the threshold takes in exactly the validated pairs."""
+    n = np.arange(1, len(prob) + 1)
+    hits = np.cumsum(right)
+    cut = np.r_[prob[1:] != prob[:-1], True] if len(prob) else np.zeros(0, dtype=bool)
+    bound = lower_bound(hits, n, confidence)
+    ok = np.flatnonzero(cut & (n >= min_count) & (bound >= target))
+    if not len(ok):
+        return None
+    k = int(ok[-1])
+    return Side(float(prob[k]), int(n[k]), float(hits[k] / n[k]), float(bound[k]))
+
+
+def choose_thresholds(prob: np.ndarray, is_match: np.ndarray, target: float,
+                      confidence: float = DEFAULT_CONFIDENCE, min_count: int = DEFAULT_MIN_COUNT,
+                      cut: float = 0.5) -> Thresholds:
+    """The thresholds of the module docstring from held-out probabilities ``prob`` and true verdicts: the high
+    one among the pairs predicted matches (``prob >= cut``, the model's own threshold), the low one among those
+    predicted non-matches. Without that split the low side would reach far into the predicted matches: nine
+    validation pairs in ten are non-matches, so on the people fixture the pairs scored <= 0.98 were still 97%
+    non-matches, and a pair the model is 98% sure of would have been machine-labeled a non-match."""
+    check_target(target, confidence, min_count)
+    prob, y = np.asarray(prob, dtype=float), np.asarray(is_match, dtype=bool)
+    said = prob >= cut
+    down = np.flatnonzero(said)[np.argsort(-prob[said], kind="stable")]
+    up = np.flatnonzero(~said)[np.argsort(prob[~said], kind="stable")]
+    high = _side(prob[down], y[down], target, confidence, min_count)
+    low = _side(prob[up], ~y[up], target, confidence, min_count)
+    why = _why(high, low, y, target, confidence, min_count)
+    return Thresholds(high, low, target, confidence, len(prob), why)
+
+
+def _why(high: Side | None, low: Side | None, y: np.ndarray, target: float, confidence: float,
+         min_count: int) -> str:
+    need = (f"accuracy >= {target} (lower bound at {confidence:.0%} confidence, >= {min_count} pairs) on the "
+            f"{len(y)} held-out human-labeled pairs ({int(y.sum())} matches)")
+    if high is None and low is None:
+        return f"no threshold reaches {need}; nothing is machine-labeled"
+    parts = [f"{name} {s.threshold:.4f} ({s.n} held-out pairs, {s.share:.3f} right, bound {s.bound:.3f})"
+             for name, s in (("matches >=", high), ("non-matches <=", low)) if s is not None]
+    missing = [name for name, s in (("matches", high), ("non-matches", low)) if s is None]
+    text = "; ".join(parts)
+    return text + (f"; no threshold for {missing[0]} reaches {need}" if missing else "")
+
+
+def validated_thresholds(matcher: Matcher, target: float, confidence: float = DEFAULT_CONFIDENCE,
+                         min_count: int = DEFAULT_MIN_COUNT) -> Thresholds:
+    """:func:`choose_thresholds` on the out-of-fold probabilities of the matcher's human-labeled pairs (in
+    linkage the cross-source pairs, the only ones a run scores)."""
+    check_target(target, confidence, min_count)
+    if matcher.labeled_ is None or len(matcher.labeled_.left) == 0:
+        return Thresholds(None, None, target, confidence, 0,
+                          "no human labels to validate a threshold on; nothing is machine-labeled")
+    lab = matcher.scored_kind(matcher.labeled_)
+    if len(lab.left) == 0:
+        return Thresholds(None, None, target, confidence, 0, "no labeled pair joins the two sources; nothing is "
+                          "machine-labeled")
+    prob = out_of_fold(matcher, lab).prob
+    return choose_thresholds(prob, lab.is_match, target, confidence, min_count, cut=float(matcher.threshold))
+
+
+def auto_label(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]], target: float = 0.95,
+               confidence: float = DEFAULT_CONFIDENCE, min_count: int = DEFAULT_MIN_COUNT,
+               thresholds: Thresholds | None = None) -> AutoLabeling:
+    """Machine-label the ``sets`` (``choose_sets`` output, or set id -> record keys) the fitted ``matcher`` is
+    sure of at ``target``; ``thresholds`` (from :func:`validated_thresholds`) skips the validation when given."""
+    check_target(target, confidence, min_count)
+    members = _members(matcher, sets)
+    limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
+    if not limits.usable or not members:
+        why = limits.reason if not limits.usable else "no sets given"
+        return AutoLabeling([], list(members), Labels.empty(), limits, None, None, why,
+                            dict.fromkeys(members, why))
+    high = limits.high.threshold if limits.high is not None else math.inf
+    low = limits.low.threshold if limits.low is not None else -math.inf
+    pairs = _set_pairs(matcher, members)
+    keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    rows, machine, human, reasons = [], [], [], {}
+    decided = {"high": 0, "low": 0}
+    for set_id, rows_of_set in members.items():
+        frame = pairs[pairs[SET_COLUMN] == set_id]
+        label, why = _set_labels(rows_of_set, frame, low, high)
+        reasons[set_id] = why
+        if label is None:
+            human.append(set_id)
+            continue
+        machine.append(set_id)
+        rows += [(set_id, str(keys[m]), f"{set_id}:{label[m]}", MACHINE) for m in rows_of_set]
+        model = frame[~frame["rule"]]
+        decided["high"] += int((model["prob"] >= high).sum())
+        decided["low"] += int((model["prob"] <= low).sum())
+    labels = Labels(pd.DataFrame(rows, columns=[SET_COLUMN, "key", "label", "labeled_by"])) if rows \
+        else Labels.empty()
+    expected, bound = _expected(limits, decided)
+    reason = (f"{len(machine)} of {len(members)} sets machine-labeled at target {target}: {limits.reason}")
+    return AutoLabeling(machine, human, labels, limits, expected, bound, reason, reasons)
+
+
+def _members(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """Record positions per set id, in the given order; unknown keys or repeated ids raise."""
+    if isinstance(sets, Mapping):
+        index = pd.Index(matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object))
+        out = {}
+        for set_id, set_keys in sets.items():
+            found = index.get_indexer([str(k) for k in set_keys])
+            if (found < 0).any():
+                unknown = [str(k) for k, f in zip(set_keys, found, strict=True) if f < 0]
+                raise AutoLabelError(f"set {shown(set_id)} names keys not in the data: {shown_all(unknown, 5)}")
+            out[str(set_id)] = [int(f) for f in found]
+        return out
+    out = {}
+    for s in sets:
+        if s.set_id in out:
+            raise AutoLabelError(f"set id {shown(s.set_id)} given twice")
+        out[s.set_id] = [int(r) for r in s.rows]
+    return out
+
+
+def _set_pairs(matcher: Matcher, members: dict[str, list[int]]) -> pd.DataFrame:
+    """Every within-set pair (row positions, left < right) with the model's ``prob`` and whether a rule, not the
+    model, decided it (``rule``: one-source pairs in linkage, prob 0)."""
+    parts = [(set_id, a, b) for set_id, rows in members.items() for i, a in enumerate(rows) for b in rows[i + 1:]]
+    frame = pd.DataFrame(parts, columns=[SET_COLUMN, "a", "b"])
+    left = np.minimum(frame["a"], frame["b"]).to_numpy(dtype=np.int64)
+    right = np.maximum(frame["a"], frame["b"]).to_numpy(dtype=np.int64)
+    prob = np.full(len(frame), np.nan)
+    source = matcher.table_.source
+    rule = (source[left] == source[right]) if source is not None else np.zeros(len(frame), dtype=bool)
+    prob[rule] = 0.0
+    n, c = matcher.table_.n, matcher.candidates_
+    cand_ids = np.minimum(c.left, c.right).astype(np.int64) * n + np.maximum(c.left, c.right)
+    if len(cand_ids):
+        order = np.argsort(cand_ids, kind="stable")
+        ids = left * n + right
+        pos = np.minimum(np.searchsorted(cand_ids[order], ids), len(order) - 1)
+        found = (cand_ids[order][pos] == ids) & ~rule
+        prob[found] = matcher.prob_[order[pos[found]]]
+    rest = np.flatnonzero(np.isnan(prob))
+    if len(rest):
+        prob[rest] = _score(matcher, left[rest], right[rest])
+    return frame.assign(a=left, b=right, prob=prob, rule=rule)
+
+
+def _score(matcher: Matcher, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The fitted model's final probability of pairs blocking did not propose (as the clustering scores them)."""
+    prob = matcher.score(compare(matcher.table_, left, right))
+    competition = matcher.competition_
+    return competition.predict_proba(prob, left, right) if competition is not None else prob
+
+
+def _set_labels(rows: list[int], pairs: pd.DataFrame, low: float, high: float
+                ) -> tuple[dict[int, int] | None, str]:
+    """Each record's group (connected components of the sure matches), or None and why the set needs humans."""
+    prob = pairs["prob"].to_numpy(dtype=float)
+    unsure = (prob > low) & (prob < high)
+    if unsure.any():
+        return None, f"{int(unsure.sum())} of {len(prob)} pairs between the thresholds"
+    local = {m: i for i, m in enumerate(rows)}
+    a = np.array([local[x] for x in pairs["a"]], dtype=np.int64)
+    b = np.array([local[x] for x in pairs["b"]], dtype=np.int64)
+    sure = prob >= high
+    comp = components(len(rows), a[sure], b[sure])
+    broken = int((comp[a] == comp[b])[~sure].sum())
+    if broken:
+        return None, f"sure matches chain {broken} pair(s) the model is sure differ: groups inconsistent"
+    return {m: int(comp[i]) for m, i in local.items()}, f"all {len(prob)} pairs beyond the thresholds"
+
+
+def _expected(limits: Thresholds, decided: dict[str, int]) -> tuple[float | None, float | None]:
+    total = decided["high"] + decided["low"]
+    if total == 0:
+        return None, None
+    sides = [(limits.high, decided["high"]), (limits.low, decided["low"])]
+    share = sum(s.share * k for s, k in sides if s is not None) / total
+    bound = sum(s.bound * k for s, k in sides if s is not None) / total
+    return round(share, 4), round(bound, 4)
+
+
+def check_sample(machine_sets: Sequence[str], share: float, seed: int = 0) -> list[str]:
+    """The machine-labeled sets to send to humans for checking: ``ceil(share * n)`` of them (at least one when
+    share > 0), drawn with ``seed`` from the sorted ids, so the same batch and seed always give the same sample."""
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= float(share) <= 1.0:
+        raise AutoLabelError(f"the check share must be between 0 and 1, got {shown(share)}")
+    ids = sorted(set(map(str, machine_sets)))
+    k = min(len(ids), math.ceil(share * len(ids)))
+    rng = np.random.default_rng(seed)
+    return sorted(ids[i] for i in rng.choice(len(ids), size=k, replace=False)) if k else []
+
+
+def achieved_accuracy(machine_labels: Labels, human_labels: Labels) -> dict[str, float | int | None]:
+    """The machine's pair verdicts against the humans' on the record pairs both labeled (whatever the sets):
+    ``accuracy`` (None when no pair is shared), ``pairs``, ``false_matches``, ``missed_matches``. A pair humans
+    answered in several sets counts once per answer."""
+    key = ["key_a", "key_b"]
+    machine = machine_labels.pairs()[[*key, "is_match"]].drop_duplicates(key)
+    both = machine.merge(human_labels.pairs()[[*key, "is_match"]], on=key, suffixes=("", "_human"))
+    said, true = both["is_match"].to_numpy(dtype=bool), both["is_match_human"].to_numpy(dtype=bool)
+    return {"accuracy": round(float((said == true).mean()), 4) if len(both) else None, "pairs": len(both),
+            "false_matches": int((said & ~true).sum()), "missed_matches": int((~said & true).sum())}
