@@ -30,7 +30,11 @@ def policy_schema() -> dict[str, Any]:
                 "blind": BOOL, "gold_share": {"type": "number", "minimum": 0, "maximum": MAX_GOLD_SHARE},
                 "consolidation": {"type": "string", "enum": list(METHODS)},
                 "review_band": {"type": "array", "items": UNIT, "minItems": 2, "maxItems": 2},
-                "accuracy_floor": UNIT, "min_pairs_to_flag": {"type": "integer", "minimum": 1, "maximum": 10_000}}}
+                "accuracy_floor": UNIT, "min_pairs_to_flag": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                "auto_label_target": {"type": ["number", "null"], "exclusiveMinimum": 0.5, "exclusiveMaximum": 1,
+                                      "description": "label automatically the sets the model is sure of at this "
+                                                     "accuracy; null: off"},
+                "auto_label_check_share": UNIT}}
 
 
 def labeling_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -> dict[str, Any]:

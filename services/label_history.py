@@ -21,8 +21,8 @@ from services.errors import NotFound, ValidationError
 from storage.db import Database
 from storage.models import LabelEvent, Transform, utcnow
 
-SOURCES = ("ui", "api", "csv_import", "consolidation", "erasure")
-ACTIONS = ("label", "answer", "decide", "review", "gold", "ungold", "import", "erase")
+SOURCES = ("ui", "api", "csv_import", "consolidation", "machine", "erasure")
+ACTIONS = ("label", "answer", "decide", "review", "gold", "ungold", "import", "auto_label", "erase")
 MACHINE = "machine"
 MAX_PAGE = 1000
 CSV_COLUMNS = ["id", "at", "labeling_set_id", "actor", "source", "action", "before", "after", "note"]

@@ -37,6 +37,11 @@ class LabelingPolicy:
     """Labelers whose accuracy (on gold, or as estimated by Dawid-Skene) is below this are flagged."""
     min_pairs_to_flag: int = MIN_LABELER_ANSWERS
     """A labeler is flagged only once this many of their pairs were measured (fewer say little)."""
+    auto_label_target: float | None = None
+    """Automated labeling: a generation labels the sets its model is sure of at this accuracy, validated on the
+    human labels held out from training (``matcher.auto_label``); None: humans label every set."""
+    auto_label_check_share: float = 0.1
+    """Share of the machine-labelable sets sent to humans instead, to measure the machine's achieved accuracy."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +92,15 @@ def parse_policy(value: Any, field: str = "labeling_policy") -> dict[str, Any] |
     if band[0] > band[1]:
         raise ValidationError("review_band must be [low, high] with low <= high", field=f"{field}.review_band")
     merged["review_band"] = [float(b) for b in band]
+    target = merged["auto_label_target"]
+    if target is not None:
+        _check_share(target, 0.0, 1.0, f"{field}.auto_label_target")
+        if not 0.5 < target < 1.0:
+            raise ValidationError("auto_label_target must be above 0.5 and below 1 (or null: no automated "
+                                  f"labeling), got {shown(target)}", field=f"{field}.auto_label_target")
+        merged["auto_label_target"] = float(target)
+    _check_share(merged["auto_label_check_share"], 0.0, 1.0, f"{field}.auto_label_check_share")
+    merged["auto_label_check_share"] = float(merged["auto_label_check_share"])
     merged["gold_share"] = float(merged["gold_share"])
     merged["accuracy_floor"] = float(merged["accuracy_floor"])
     return merged

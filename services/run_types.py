@@ -133,6 +133,7 @@ STORE_FILES = ("changes.csv", "record_changes.csv")  # services.entity_stores: t
 LABELING_SET_GENERATION = RunType(
     "LABELING_SET_GENERATION", "Labeling set generation", "services.task_types:labeling_set_generation",
     startable=True, output="labeling_set.csv", formats=CSV_ONLY,
+    files=("auto_labeling.json",),  # what the machine labeled, when the labeling policy asks it to
     params=(IntParam("num_sets", 1, 1000, 10, "labeling sets to propose"),
             IntParam("set_size", MIN_SET, MAX_SET, 12, "records per set"),
             IntParam("seed", 0, 2**31 - 1, 0, "random seed: the same seed proposes the same sets")))

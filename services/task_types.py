@@ -35,10 +35,11 @@ from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services import entity_stores, label_history, run_types
+from services import auto_labeling, entity_stores, label_history, run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
 from services.label_rows import decided_labels, lock_transform
+from services.labeling_policy import policy_of
 from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
@@ -64,8 +65,11 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
     exclude = labels.key_set() if labels is not None else set()
     sets = choose_sets(matcher, num_sets, set_size, exclude, seed=seed)
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    policy = policy_of(ctx.transform.labeling_policy)
+    machine = auto_labeling.machine_share(matcher, sets, policy, seed) if labels is not None else None
     rows = [{"transform_id": ctx.transform.id, "set_id": s.set_id, "task_run_id": ctx.claimed.run.id,
-             "record_keys": [str(k) for k in keys[s.rows]], "reason": jsonable(s.reason)} for s in sets]
+             "record_keys": [str(k) for k in keys[s.rows]],
+             "reason": jsonable(auto_labeling.reason_with(s.reason, machine, s.set_id))} for s in sets]
 
     def apply(session: Session) -> None:
         """Set ids derive from their members, so a re-run proposes the same ids: replace, never duplicate."""
@@ -74,8 +78,12 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
                                                       LabelingSet.set_id.in_(chunk)))
         if rows:
             session.execute(insert(LabelingSet), rows)
+        auto_labeling.apply(session, ctx.transform.id, machine, utcnow())
 
-    return Outcome({"labeling_set.csv": labeling_file(matcher, sets)}, apply)
+    files: dict[str, FileContent] = {"labeling_set.csv": labeling_file(matcher, sets)}
+    if machine is not None:
+        files["auto_labeling.json"] = jsonable(machine.summary)
+    return Outcome(files, apply)
 
 
 def evaluation(ctx: RunContext) -> Outcome:
@@ -86,6 +94,9 @@ def evaluation(ctx: RunContext) -> Outcome:
     matcher = ctx.matcher(records, labels, share=0.7)
     ctx.progress.report("cross-validating", 0.75)
     report = jsonable(evaluate(matcher))
+    machine = auto_labeling.report(ctx.db, ctx.transform.id)
+    if machine is not None:
+        report["auto_labeling"] = jsonable(machine)  # the machine's labels measured against the humans' checks
 
     def apply(session: Session) -> None:
         session.get_one(Transform, ctx.transform.id).evaluation_metrics = report

@@ -5,9 +5,11 @@ the audit trail of the UI, the CSV import and erasure (tests/test_api_workforce.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from api_support import Api, add_labeling_set, is_problem, labels_csv, people_frame, sqlite_api
 
@@ -165,3 +167,61 @@ def test_a_gold_file_imported_by_an_admin_makes_gold_sets(api: Api) -> None:
     assert api.call("POST", f"/transforms/{tid}/labels", api.labeler, data={
         "file": (io.BytesIO(labels_csv([("g2", "A", KEYS[0])])), "gold.csv"), "gold": "true"},
         content_type="multipart/form-data").status_code == 403
+
+
+def test_a_generation_lets_the_machine_label_the_sets_it_is_sure_of(api: Api) -> None:
+    """Three rounds of sets labeled from truth, then a generation under a 0.9 target: the sets the model is
+    sure of get machine labels (in the history, out of the queue), a share goes to humans, and the evaluation
+    measures the machine against them."""
+    from conftest import FIXTURES
+
+    truth = pd.read_csv(FIXTURES / "people" / "truth.csv", dtype=str).set_index("id").iloc[:, 0]
+    art = ArtifactStore(api.config.data_dir)
+    tid = api.transform(rows=600)["id"]
+
+    def generate(seed: int) -> dict[str, Any]:
+        run = api.call("POST", f"/transforms/{tid}/task-runs", json={
+            "type": "LABELING_SET_GENERATION", "params": {"num_sets": 10, "set_size": 10, "seed": seed}}).get_json()
+        assert engine.execute(api.db, art, run["id"]) == "SUCCEEDED"
+        return run
+
+    def label_open_sets() -> None:
+        for summary in api.call("GET", f"/transforms/{tid}/labeling-sets").get_json()["labeling_sets"]:
+            if summary["labeled"] == 0:
+                keys = api.call("GET", f"/transforms/{tid}/labeling-sets/{summary['set_id']}").get_json()[
+                    "record_keys"]
+                put(api, tid, summary["set_id"], {k: truth[k] for k in keys})
+
+    for seed in range(3):
+        generate(seed)
+        label_open_sets()
+    policy = {"auto_label_target": 0.9, "auto_label_check_share": 0.3}
+    assert api.call("PATCH", f"/transforms/{tid}", json={"labeling_policy": policy}).status_code == 200
+    run = generate(3)
+    got = api.call("GET", f"/task-runs/{run['id']}/output?file=auto_labeling")
+    assert got.status_code == 200, got.get_data(as_text=True)
+    summary = json.loads(got.get_data())
+    machine, checked = summary["machine_labeled"], summary["checked_by_humans"]
+    assert machine and checked, summary  # the people fixture's model is sure of some sets after 3 rounds
+    assert summary["expected_accuracy"] >= 0.9
+    assert all(len(decided(api, tid, s)) >= 2 for s in machine) and not any(decided(api, tid, s) for s in checked)
+    history = [e for e in events(api, tid) if e["action"] == "auto_label"]
+    assert sorted(e["labeling_set_id"] for e in history) == sorted(machine)
+    assert {(e["actor"], e["source"]) for e in history} == {("machine", "machine")}
+    handed = api.call("GET", f"/transforms/{tid}/labeling-queue/next", api.labeler).get_json()["set_id"]
+    assert handed is not None and handed not in machine
+    pairs = right = 0
+    for set_id in machine:
+        labels = decided(api, tid, set_id)
+        for a in labels:
+            for b in labels:
+                if a < b:
+                    pairs += 1
+                    right += (labels[a] == labels[b]) == (truth[a] == truth[b])
+    assert right / pairs >= 0.9, (right, pairs)
+    label_open_sets()
+    run = api.call("POST", f"/transforms/{tid}/task-runs", json={"type": "EVALUATION"}).get_json()
+    assert engine.execute(api.db, art, run["id"]) == "SUCCEEDED"
+    report = api.call("GET", f"/transforms/{tid}").get_json()["evaluation_metrics"]["auto_labeling"]
+    assert report["target"] == 0.9 and report["checked_and_answered"] == len(checked)
+    assert report["machine_labeled_sets"] == len(machine) and report["achieved_accuracy"] >= 0.9
