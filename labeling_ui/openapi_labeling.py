@@ -40,7 +40,7 @@ def policy_schema() -> dict[str, Any]:
 def labeling_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -> dict[str, Any]:
     """``op``, ``json``, ``body``, ``path_param`` and ``query`` are labeling_ui.openapi's helpers."""
     tf, sid = path_param("transform_id"), path_param("set_id")
-    page = [query("offset", {"type": "integer", "minimum": 0}, "events to skip"),
+    page = [query("offset", {"type": "integer", "minimum": 0, "maximum": label_history.MAX_OFFSET}, "events to skip"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": label_history.MAX_PAGE},
                   "events per page (default 100)")]
     return {

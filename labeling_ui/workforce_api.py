@@ -57,10 +57,8 @@ def labeler_stats(transform_id: str) -> Any:
 
 
 def _page_args() -> tuple[int, int]:
-    try:
-        return int(request.args.get("offset", 0)), int(request.args.get("limit", 100))
-    except ValueError:
-        raise ValidationError("offset and limit must be integers", field="limit") from None
+    return (schemas.parse_int(request.args.get("offset"), "offset", 0),
+            schemas.parse_int(request.args.get("limit"), "limit", 100))
 
 
 @bp.get("/transforms/<transform_id>/label-history")

@@ -25,6 +25,7 @@ SOURCES = ("ui", "api", "csv_import", "consolidation", "machine", "erasure")
 ACTIONS = ("label", "answer", "decide", "review", "gold", "ungold", "import", "auto_label", "erase")
 MACHINE = "machine"
 MAX_PAGE = 1000
+MAX_OFFSET = 10**9  # a database integer holds it (a larger offset overflowed PostgreSQL's and SQLite's bigint)
 CSV_COLUMNS = ["id", "at", "labeling_set_id", "actor", "source", "action", "before", "after", "note"]
 
 
@@ -51,8 +52,10 @@ def record(session: Session, transform_id: str, set_id: str, actor: str, source:
 def history(db: Database, transform_id: str, set_id: str | None = None, offset: int = 0,
             limit: int = 100) -> HistoryPage:
     """The transform's events (or one set's), oldest first."""
-    if not offset >= 0 or not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"offset must be >= 0 and limit 1 to {MAX_PAGE}", field="limit")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError(f"offset must be 0 to {MAX_OFFSET}", field="offset")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be 1 to {MAX_PAGE}", field="limit")
     with db.session() as session:
         if session.get(Transform, transform_id) is None:
             raise NotFound(f"transform {transform_id} not found")
