@@ -22,7 +22,6 @@ at most 3 x 5.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,15 +98,13 @@ def _linear_fit(x: np.ndarray, f1: np.ndarray) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Rounds:
-    """Labeled set ids in labeling order, grouped into rounds, and how the rounds were found."""
+    """Labeled set ids in labeling order, grouped into rounds; how the rounds were found; and the sets in a
+    typical round, what "another round" means in the advice: the chunk size when any round is a chunk (a last,
+    partial chunk says nothing about a round's size), else the median generation."""
 
     groups: list[list[str]]
     source: str
-
-    @property
-    def round_sets(self) -> int:
-        """Sets in a typical round: what "another round" means in the advice."""
-        return max(1, int(round(float(np.median([len(g) for g in self.groups]))))) if self.groups else ROUND_SETS
+    round_sets: int
 
 
 def labeling_order(labels: Labels) -> list[str]:
@@ -139,7 +136,9 @@ def group_rounds(order: list[str], generation: Mapping[str, str] | None = None,
     source = ("labeling-set generations" if unknown == 0 else
               f"chunks of {round_sets} sets in labeling order" if known == 0 else
               f"labeling-set generations, and chunks of {round_sets} sets for the {unknown} imported set(s)")
-    return Rounds(list(rounds.values()), source)
+    groups = list(rounds.values())
+    typical = round_sets if unknown or not groups else max(1, round(float(np.median([len(g) for g in groups]))))
+    return Rounds(groups, source, typical)
 
 
 def _prefixes(n_rounds: int) -> list[int]:
@@ -198,13 +197,13 @@ def stop_advice(matcher: Matcher, lab: LabeledPairs, generation: Mapping[str, st
                          "learning curve", None)
     rounds = group_rounds(labeling_order(matcher.labels_), generation)
     evaluated = set(lab.set_id.astype(str))
-    rounds = Rounds([kept for g in rounds.groups if (kept := [s for s in g if s in evaluated])], rounds.source)
+    rounds = Rounds([kept for g in rounds.groups if (kept := [s for s in g if s in evaluated])], rounds.source,
+                    rounds.round_sets)
     size = rounds.round_sets
     if len(rounds.groups) < MIN_ROUNDS:
-        missing = (MIN_ROUNDS - len(rounds.groups)) * size
+        missing = max(1, MIN_ROUNDS * size - sum(len(g) for g in rounds.groups))
         return _fallback(f"not enough labeled rounds to estimate: label at least {missing} more set(s) "
                          f"({MIN_ROUNDS} rounds of about {size} sets) to see whether labeling more helps", rounds)
-    started = time.perf_counter()
     prefixes = _prefixes(len(rounds.groups))
     curve = _measure(matcher, lab, rounds, prefixes)
     n_now = float(sum(len(g) for g in rounds.groups))
@@ -221,8 +220,7 @@ def stop_advice(matcher: Matcher, lab: LabeledPairs, generation: Mapping[str, st
             "rounds": len(rounds.groups), "labeled_sets": int(n_now), "rounds_from": rounds.source,
             "curve": points, "fit": {"a": round(law.a, 4), "b": round(law.b, 4), "c": round(law.c, 3),
                                      "rmse": round(law.rmse, 4), "form": "F1(n) = a - b * n^-c, n = sets trained on"},
-            "predicted_f1": {"now": round(law(n_now), 4), "after_another_round": round(law(n_now + size), 4)},
-            "seconds": round(time.perf_counter() - started, 2)}
+            "predicted_f1": {"now": round(law(n_now), 4), "after_another_round": round(law(n_now + size), 4)}}
 
 
 def _sentence(gain: float, size: int, spread: list[float]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from matcher.active import choose_sets, labeling_file
@@ -83,12 +83,21 @@ def evaluation(ctx: RunContext) -> Outcome:
         raise ValidationError("no labels to evaluate with: import labels or label a labeling set first")
     matcher = ctx.matcher(records, labels, share=0.7)
     ctx.progress.report("cross-validating", 0.75)
-    report = jsonable(evaluate(matcher))
+    report = jsonable(evaluate(matcher, _generations(ctx)))
 
     def apply(session: Session) -> None:
         session.get_one(Transform, ctx.transform.id).evaluation_metrics = report
 
     return Outcome({"evaluation.json": report}, apply)
+
+
+def _generations(ctx: RunContext) -> dict[str, str]:
+    """Each proposed labeling set's generating run: the rounds of the learning curve (imported sets have none)."""
+    with ctx.db.session() as session:
+        rows = session.execute(select(LabelingSet.set_id, LabelingSet.task_run_id)
+                               .where(LabelingSet.transform_id == ctx.transform.id,
+                                      LabelingSet.task_run_id.is_not(None))).all()
+    return {str(set_id): str(run) for set_id, run in rows}
 
 
 def find_matches(ctx: RunContext) -> Outcome:
