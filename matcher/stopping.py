@@ -22,6 +22,7 @@ at most 3 x 5.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,8 @@ def _linear_fit(x: np.ndarray, f1: np.ndarray) -> tuple[float, float]:
 class Rounds:
     """Labeled set ids in labeling order, grouped into rounds; how the rounds were found; and the sets in a
     typical round, what "another round" means in the advice: the chunk size when any round is a chunk (a last,
-    partial chunk says nothing about a round's size), else the median generation."""
+    partial chunk says nothing about a round's size), else the median number of sets a generation proposed
+    (labeled or not: a half-labeled generation still says what a round asks)."""
 
     groups: list[list[str]]
     source: str
@@ -137,7 +139,8 @@ def group_rounds(order: list[str], generation: Mapping[str, str] | None = None,
               f"chunks of {round_sets} sets in labeling order" if known == 0 else
               f"labeling-set generations, and chunks of {round_sets} sets for the {unknown} imported set(s)")
     groups = list(rounds.values())
-    typical = round_sets if unknown or not groups else max(1, round(float(np.median([len(g) for g in groups]))))
+    proposed = Counter(generation.values()).values()  # sets per generation, labeled or not
+    typical = round_sets if unknown or not groups else max(1, round(float(np.median(list(proposed)))))
     return Rounds(groups, source, typical)
 
 
@@ -203,7 +206,7 @@ def stop_advice(matcher: Matcher, lab: LabeledPairs, generation: Mapping[str, st
     if len(rounds.groups) < MIN_ROUNDS:
         missing = max(1, MIN_ROUNDS * size - sum(len(g) for g in rounds.groups))
         return _fallback(f"not enough labeled rounds to estimate: label at least {missing} more set(s) "
-                         f"({MIN_ROUNDS} rounds of about {size} sets) to see whether labeling more helps", rounds)
+                         f"({MIN_ROUNDS} rounds of about {size} set(s)) to see whether labeling more helps", rounds)
     prefixes = _prefixes(len(rounds.groups))
     curve = _measure(matcher, lab, rounds, prefixes)
     n_now = float(sum(len(g) for g in rounds.groups))

@@ -60,6 +60,10 @@ def test_rounds_are_generations_and_imported_sets_come_in_chunks() -> None:
     rounds = group_rounds(order, {"g1a": "run1", "g1b": "run1", "g2a": "run2", "g2b": "run2"}, round_sets=2)
     assert rounds.groups == [["g1a", "g1b"], ["imp1", "imp2"], ["g2a", "g2b"], ["imp3"]]
     assert "imported" in rounds.source and rounds.round_sets == 2
+    half_labeled = group_rounds(["g1a", "g2a"], {"g1a": "run1", "g1b": "run1", "g1c": "run1", "g2a": "run2",
+                                                 "g2b": "run2", "g2c": "run2"})
+    assert half_labeled.groups == [["g1a"], ["g2a"]] and half_labeled.source == "labeling-set generations"
+    assert half_labeled.round_sets == 3  # what a generation proposed, not the few sets labeled from it
     chunks = group_rounds([f"s{i}" for i in range(25)], None)
     assert [len(g) for g in chunks.groups] == [10, 10, 5] and chunks.source.startswith("chunks of 10")
 
