@@ -72,7 +72,8 @@ class PowerLaw:
 def fit_power_law(n: np.ndarray, f1: np.ndarray) -> PowerLaw:
     """Least squares over a grid of exponents; ``a`` capped at 1 and ``b`` kept >= 0 (F1 never falls with more
     labels in this model: a falling curve fits as flat, its gain 0)."""
-    n, f1 = np.asarray(n, dtype=float), np.asarray(f1, dtype=float)
+    # a fold whose training side held none of the first round's sets trained on 0 sets: n**-c must stay finite
+    n, f1 = np.maximum(np.asarray(n, dtype=float), 1.0), np.asarray(f1, dtype=float)
     best: PowerLaw | None = None
     for c in _EXPONENTS:
         a, b = _linear_fit(n ** -c, f1)

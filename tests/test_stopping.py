@@ -37,6 +37,11 @@ def test_flat_or_falling_curves_predict_no_gain(f1: list[float]) -> None:
     assert law.gain(len(f1) * 10, 10) < SMALL_GAIN
 
 
+def test_a_point_trained_on_no_set_keeps_the_fit_finite() -> None:
+    law = fit_power_law(np.array([0.0, 7.0, 13.0]), np.array([0.5, 0.8, 0.85]))
+    assert np.isfinite([law.a, law.b, law.c, law.rmse]).all() and law.gain(20, 10) > 0
+
+
 def test_a_saturating_curve_caps_at_one() -> None:
     n = np.array([8.0, 16.0, 24.0])
     law = fit_power_law(n, np.array([0.9, 0.99, 1.0]))
