@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,9 @@ def label_from_truth(file: pd.DataFrame, truth: pd.Series, pk: str) -> pd.DataFr
 
 
 def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one_to_one: bool,
-        seed: int = 0) -> list[dict]:
+        seed: int = 0, after_round: Callable[[Matcher], dict] | None = None) -> list[dict]:
+    """One row per round; ``after_round(matcher)`` adds its fields to each round's row (e.g. a prediction
+    made from that round's labels, to compare with the next round's F1)."""
     bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
     meta = json.loads((bench / "meta.json").read_text())
     pk, src = meta["primary_key"], meta["source_column"]
@@ -74,7 +77,8 @@ def run(name: str, rounds: int, num_sets: int, set_size: int, strategy: str, one
         out.append({"dataset": name, "strategy": strategy, "seed": seed, "round": r,
                     "labeled_records": len(labels.rows), "f1": round(score["f1"], 4),
                     "precision": round(score["precision"], 4), "recall": round(score["recall"], 4),
-                    "model": result.stats["model"], "round_seconds": seconds})
+                    "model": result.stats["model"], "round_seconds": seconds,
+                    **(after_round(matcher) if after_round and len(labels.rows) else {})})
         print(json.dumps(out[-1]), flush=True)
         if r == rounds:
             break

@@ -172,6 +172,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"pairs: tp {cm['true_positive']} fp {cm['false_positive']} fn {cm['false_negative']} "
           f"tn {cm['true_negative']}  ({report['labels']['labeled_pairs']} labeled pairs)")
     print("column importance: " + ", ".join(f"{k} {v}" for k, v in report["column_importance"].items()))
+    print(f"when to stop labeling: {report['stop_advice']['sentence']}")
     return 0
 
 

@@ -9,6 +9,7 @@ never proposes cannot be found, whatever the model, so recall end to end is mode
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,6 +23,7 @@ from matcher.cluster import one_to_one
 from matcher.errors import LabelError
 from matcher.features import PairFeatures, compare
 from matcher.results import LabeledPairs
+from matcher.stopping import stop_advice
 
 if TYPE_CHECKING:
     from matcher.classifier import PairClassifier
@@ -140,8 +142,10 @@ def _pr_curve(y: np.ndarray, prob: np.ndarray, points: int = 50) -> list[dict[st
              "recall": round(float(recall[i]), 4)} for i in pick]
 
 
-def evaluate(matcher: Matcher) -> dict[str, Any]:
-    """Quality metrics of the matcher's current labels; the JSON the CLI, service and UI show."""
+def evaluate(matcher: Matcher, generation: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Quality metrics of the matcher's current labels; the JSON the CLI, service and UI show. ``stop_advice``
+    (:mod:`matcher.stopping`) says whether another labeling round is expected to help; ``generation`` maps
+    labeling set ids to the run that generated them, its rounds, when known."""
     if matcher.labeled_ is None or len(matcher.labeled_.left) == 0:
         raise_no_labels()
     assert matcher.labeled_ is not None
@@ -177,6 +181,7 @@ def evaluate(matcher: Matcher) -> dict[str, Any]:
         "score_histogram": score_histogram(matcher.prob_),
         "cross_validation": "grouped by labeling set",
         "one_to_one": matcher.links_one_to_one, "one_to_one_reason": matcher.link_mode_.reason,
+        "stop_advice": stop_advice(matcher, lab, generation),
     })
     for message in report["warnings"]:
         warnings.warn(message, UserWarning, stacklevel=2)

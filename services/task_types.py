@@ -93,7 +93,7 @@ def evaluation(ctx: RunContext) -> Outcome:
         raise ValidationError("no labels to evaluate with: import labels or label a labeling set first")
     matcher = ctx.matcher(records, labels, share=0.7)
     ctx.progress.report("cross-validating", 0.75)
-    report = jsonable(evaluate(matcher))
+    report = jsonable(evaluate(matcher, _generations(ctx)))
     machine = auto_labeling.report(ctx.db, ctx.transform.id)
     if machine is not None:
         report["auto_labeling"] = jsonable(machine)  # the machine's labels measured against the humans' checks
@@ -102,6 +102,15 @@ def evaluation(ctx: RunContext) -> Outcome:
         session.get_one(Transform, ctx.transform.id).evaluation_metrics = report
 
     return Outcome({"evaluation.json": report}, apply)
+
+
+def _generations(ctx: RunContext) -> dict[str, str]:
+    """Each proposed labeling set's generating run: the rounds of the learning curve (imported sets have none)."""
+    with ctx.db.session() as session:
+        rows = session.execute(select(LabelingSet.set_id, LabelingSet.task_run_id)
+                               .where(LabelingSet.transform_id == ctx.transform.id,
+                                      LabelingSet.task_run_id.is_not(None))).all()
+    return {str(set_id): str(run) for set_id, run in rows}
 
 
 def find_matches(ctx: RunContext) -> Outcome:

@@ -353,6 +353,7 @@ def test_label_a_set_with_the_keyboard_then_evaluate_and_find_matches(server: tu
     page.locator("#learning-curve svg").wait_for()
     assert page.locator("#learning-curve svg circle.point").count() == 1  # one evaluation so far
     assert "evaluate again" in page.inner_text("#learning-curve")
+    assert "Not enough labeled rounds to estimate" in page.inner_text("#stop-advice")  # a few sets only
     shot(page, "11-quality")
 
     # an older evaluation without score_histogram: the histogram is skipped with a note, the rest still renders

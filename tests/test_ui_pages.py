@@ -42,7 +42,7 @@ def test_static_assets_are_served(api: Api) -> None:
 
 def test_the_quality_page_has_the_chart_containers(api: Api) -> None:
     html = api.client.get("/transforms/t1/quality").get_data(as_text=True)
-    for container in ("pr-curve", "importance", "score-histogram", "learning-curve"):
+    for container in ("pr-curve", "importance", "score-histogram", "learning-curve", "stop-advice", "stop-curve"):
         assert f'id="{container}"' in html, container
 
 

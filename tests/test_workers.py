@@ -132,6 +132,10 @@ def test_evaluation_find_matches_and_export(service: Service, people: str) -> No
     assert 0.0 <= metrics["precision"] <= 1.0 and metrics["labels"]["n_sets"] == 6
     with service.db.session() as session:
         assert session.get(Transform, transform).evaluation_metrics["f1"] == metrics["f1"]
+        advice = session.get_one(Transform, transform).evaluation_metrics["stop_advice"]
+    # 6 imported sets: no generation known, so chunks of 10 sets; 3 rounds are needed before the curve is fitted
+    assert advice["sentence"].startswith("not enough labeled rounds to estimate: label at least 24 more set(s)")
+    assert advice["rounds_from"] == "chunks of 10 sets in labeling order" and advice["curve"] == []
 
     run = service.wait(matches)
     assert run.status == "SUCCEEDED", run.error_message

@@ -176,6 +176,33 @@
       : `${points.length} evaluations, oldest first.`));
   }
 
+  /** The evaluation's advice on labeling more: its sentence, the curve points it rests on and the fitted law. */
+  function stopAdvice(a) {
+    const sentence = document.getElementById("stop-advice"), table = document.getElementById("stop-curve");
+    const fit = document.getElementById("stop-fit");
+    if (!a || typeof a.sentence !== "string") {
+      sentence.textContent = "No advice on when to stop: this evaluation predates it. Run a new EVALUATION to see it.";
+      return;
+    }
+    sentence.textContent = a.sentence.charAt(0).toUpperCase() + a.sentence.slice(1) + ".";
+    const points = Array.isArray(a.curve) ? a.curve : [];
+    table.hidden = !points.length;
+    if (points.length) {
+      table.replaceChildren(
+        ui.el("thead", {}, ui.el("tr", {}, ...["Rounds", "Labeled sets", "Sets a fold trained on", "F1", "Spread across folds"]
+          .map((h) => ui.el("th", { scope: "col", text: h })))),
+        ui.el("tbody", {}, points.map((p) => ui.el("tr", {}, ui.el("th", { scope: "row", text: ui.fmt(p.rounds) }),
+          ...[p.sets, p.training_sets, p.f1, p.f1_fold_spread].map((v, i) =>
+            ui.el("td", { class: "num", text: ui.fmt(v, i === 1 ? 1 : 4) }))))));
+    }
+    const f = a.fit, predicted = a.predicted_f1;
+    fit.textContent = f && predicted
+      ? `Fitted ${f.form}: a ${ui.fmt(f.a, 4)}, b ${ui.fmt(f.b, 4)}, c ${ui.fmt(f.c, 3)} (error ${ui.fmt(f.rmse, 4)}); ` +
+        `F1 ${ui.fmt(predicted.now, 4)} now, ${ui.fmt(predicted.after_another_round, 4)} after another round. ` +
+        `Rounds: ${a.rounds_from}.`
+      : (a.rounds_from ? `Rounds: ${a.rounds_from}.` : "");
+  }
+
   ui.ready.then(() => ui.guard(async () => {
     const t = await ui.transformName(id);
     const m = t.evaluation_metrics;
@@ -185,6 +212,7 @@
     kpis(m); confusion(m.confusion_matrix); importance(m.column_importance);
     prCurve(m.precision_recall_curve, m.threshold);
     scoreHistogram(m.score_histogram, m.threshold);
+    stopAdvice(m.stop_advice);
     await learningCurve(m);
   }));
 })();
