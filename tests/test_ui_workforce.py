@@ -19,7 +19,7 @@ import pytest
 from serve_support import running_serve
 from test_api_workforce import call
 from test_ui_browser import RUN_TIMEOUT_MS, shot
-from test_ui_roles_keyboard import signed_in
+from test_ui_roles_keyboard import signed_in, tab_to
 
 # the label page shows set `id` (null-safe: it may run on the page being left)
 SET_SHOWN = "(id) => (document.getElementById('set-title')?.textContent || '').startsWith(`Set ${id}:`)"
@@ -276,4 +276,31 @@ def test_the_policy_form_names_a_bad_field_and_saves_nothing(team: Team, browser
     page.locator('#users-table tr[data-user="rita"]').wait_for()
     assert page.inner_text('#users-table tr[data-user="rita"] td:nth-child(2)') == "reviewer"
     assert "reviewer" in page.locator("#u-role option").all_inner_texts()
+    page.context.close()
+
+
+def test_the_audit_trail_opens_on_its_latest_page_and_pages_with_the_keyboard(team: Team, browser: Any) -> None:
+    set_id = team.set_ids[-1]
+    keys = team.api("admin", "GET", f"/labeling-sets/{set_id}")["record_keys"]
+    for n in range(60):  # the admin changes an answer over and over: each change is one more event
+        team.api("admin", "PUT", f"/labeling-sets/{set_id}", {"labels": [
+            {"record_key": k, "label": "a" if n % 2 or i < 2 else "b"} for i, k in enumerate(keys)]})
+    total = team.api("admin", "GET", "/label-history?limit=1")["total"]
+    assert total > 100
+    page = team.page(browser, "admin", "/team")
+    page.locator("#history-table tbody tr[data-event]").first.wait_for()
+    latest = (total - 1) // 50 * 50
+    assert page.inner_text("#history-range") == f"events {latest + 1}–{total} of {total}"
+    assert page.locator("#history-next").is_disabled() and page.locator("#history-last").is_disabled()
+    tab_to(page, "#history-prev")
+    page.keyboard.press("Enter")
+    page.wait_for_function("(r) => document.getElementById('history-range').textContent === r",
+                           arg=f"events {latest - 49}–{latest} of {total}")
+    tab_to(page, "#history-first", "Shift+Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('history-range').textContent.startsWith('events 1–50 ')")
+    first_ids = page.locator("#history-table tbody tr[data-event]").evaluate_all(
+        "trs => trs.map((tr) => Number(tr.dataset.event))")
+    assert first_ids == [e["id"] for e in team.api("admin", "GET", "/label-history?limit=50")["events"]]
+    tab_to(page, "#history-csv")  # the download is reachable too
     page.context.close()
