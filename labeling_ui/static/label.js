@@ -68,9 +68,11 @@
     document.getElementById("set-progress").textContent = `${done} sets done / ${waiting} waiting`;
   }
 
-  /** "answers 1 of 3 · you answered": how far the set is from done, and whether this caller's answer is in. */
+  /** "answers 1 of 3 · you answered": how far the set is from done, and whether this caller's answer is in (when
+   *  the policy wants several answers per set). */
   function answersText(set) {
     const wanted = set.answers_wanted || 1, count = set.answer_count || 0;
+    if (wanted === 1) return "";  // one labeler per set: the set's labels are the answer, nothing to count
     return `answers ${count} of ${wanted} · ` + (set.answered_by_me ? "you answered" : "not answered by you yet");
   }
 
