@@ -29,6 +29,7 @@ PAGES = {
     "/transforms/<transform_id>/runs/<run_id>": ("run", "run.html", "Task run"),
     "/transforms/<transform_id>/entities": ("entities", "entities.html", "Entities"),
     "/transforms/<transform_id>/entities/<match_id>": ("entity", "entity.html", "Entity"),
+    "/transforms/<transform_id>/team": ("team", "team.html", "Team"),
     "/users": ("users", "users.html", "Users"),
 }
 

@@ -14,9 +14,10 @@ PAGES = {"/": "Sign in", "/datasets": "Datasets", "/datasets/d1": "Dataset", "/t
          "/transforms/new": "New transform", "/transforms/t1/edit": "Edit transform",
          "/transforms/t1/runs": "Task runs", "/transforms/t1/label": "Labeling", "/transforms/t1/quality": "Quality",
          "/transforms/t1/matches": "Matches", "/transforms/t1/runs/r1": "Task run",
-         "/transforms/t1/entities": "Entities", "/transforms/t1/entities/7": "Entity", "/users": "Users"}
+         "/transforms/t1/entities": "Entities", "/transforms/t1/entities/7": "Entity", "/transforms/t1/team": "Team",
+         "/users": "Users"}
 STATIC = ("app.js", "app.css", "signin.js", "datasets.js", "transforms.js", "runs.js", "label.js", "quality.js",
-          "matches.js", "users.js", "run.js", "entities.js")
+          "matches.js", "users.js", "run.js", "entities.js", "label_team.js", "team.js")
 
 
 @pytest.fixture

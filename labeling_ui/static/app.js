@@ -69,6 +69,22 @@ const ui = {
     }
     return data;
   },
+  /** Download an API answer that needs the bearer token (a plain link cannot send it): fetch it, then save the
+   *  Blob under the server's file name (Content-Disposition), else `fallbackName`. */
+  async download(path, fallbackName) {
+    const response = await fetch(API + path, { headers: { Authorization: "Bearer " + ui.token(),
+      "X-Matcher-Client": "web-ui" } });
+    if (!response.ok) {
+      let problem = null; try { problem = await response.json(); } catch (_) { /* not JSON */ }
+      throw new Error(ui.describe(problem, response.status));
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+    const url = URL.createObjectURL(await response.blob());
+    const a = ui.el("a", { href: url, download: match ? decodeURIComponent(match[1]) : fallbackName });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  },
   /** Run an async action, showing its error in the page's alert box. */
   async guard(action) {
     try { ui.showError(null); return await action(); } catch (exc) { ui.showError(exc.message); return undefined; }
@@ -108,6 +124,8 @@ const ui = {
   me: null,
   /** Admins change things; labelers read and label. The API enforces it (403); the UI only hides what would fail. */
   isAdmin() { return !!ui.me && ui.me.role === "admin"; },
+  /** Reviewers and admins decide sets and see the team's work (answers, accuracy, audit trail). */
+  isDecider() { return !!ui.me && (ui.me.role === "admin" || ui.me.role === "reviewer"); },
   /** `value` with the characters that differ from `base` (a longest common subsequence, case-insensitive) in
    *  <mark class="chardiff">; a gap where `base` has characters `value` lacks. Short values only: the table is
    *  quadratic and long texts read better highlighted whole. Returns null when a character diff says nothing

@@ -1,5 +1,8 @@
 "use strict";
-/* The labeling workspace: one set at a time, keyboard first, the draft autosaved in localStorage. */
+/* The labeling workspace: one set at a time, keyboard first, the draft autosaved in localStorage. Sets come from
+   the list of sets waiting, or from the caller's queue ("Next set for me": sets that still need this labeler's
+   answer, gold sets mixed in), which is the default when the policy wants several answers per set or gold sets.
+   Reviewers' and admins' panel (answers side by side, review, gold): label_team.js. */
 (function () {
   const id = ui.ids().transformId;
   const GROUP_KEYS = "123456789abcdefghilmopqrtvwxyz".split("");  // no n/u/s/j/k: those are commands
@@ -9,7 +12,7 @@
   const SKIP_KEY = `matcher.skipped.${id}`;
   const draftKey = (setId) => `matcher.draft.${id}.${setId}`;
   const state = { transform: null, sets: [], set: null, columns: [], labels: {}, focus: 0, undo: [], busy: false,
-    order: [], suggested: {}, missingShown: false };  // focus: a position in `order` (the rows as shown)
+    order: [], suggested: {}, missingShown: false, fromQueue: false };  // focus: a position in `order` (the rows as shown)
 
   const skipped = () => JSON.parse(sessionStorage.getItem(SKIP_KEY) || "[]");
   const addSkipped = (setId) => sessionStorage.setItem(SKIP_KEY, JSON.stringify([...new Set([...skipped(), setId])]));
@@ -18,6 +21,19 @@
     const i = GROUP_KEYS.indexOf(label);
     let h = i >= 0 ? i * 137.5 : [...label].reduce((a, c) => a * 31 + c.charCodeAt(0), 7);
     return Math.round(h % 360);
+  }
+
+  /** Labels as the workspace shows them: the group keys themselves, or, when some label is anything else (the
+   *  consolidation names a group by one of its record keys, an import by its own names), 1, 2, 3... in the order
+   *  shown: only who is grouped with whom matters, and a group chip holds two characters. */
+  function shortLabels(labels, keys) {
+    if (keys.every((k) => !labels[k] || GROUP_KEYS.includes(labels[k]))) return Object.assign({}, labels);
+    const names = new Map(), out = {};
+    for (const k of keys.filter((key) => labels[key])) {
+      if (!names.has(labels[k])) names.set(labels[k], GROUP_KEYS[names.size] || `g${names.size + 1}`);
+      out[k] = names.get(labels[k]);
+    }
+    return out;
   }
 
   function saveDraft() {
@@ -50,6 +66,23 @@
     const done = state.sets.filter((s) => s.labeled > 0).length;
     const waiting = state.sets.length - done;
     document.getElementById("set-progress").textContent = `${done} sets done / ${waiting} waiting`;
+  }
+
+  /** "answers 1 of 3 · you answered": how far the set is from done, and whether this caller's answer is in (when
+   *  the policy wants several answers per set). */
+  function answersText(set) {
+    const wanted = set.answers_wanted || 1, count = set.answer_count || 0;
+    if (wanted === 1) return "";  // one labeler per set: the set's labels are the answer, nothing to count
+    return `answers ${count} of ${wanted} · ` + (set.answered_by_me ? "you answered" : "not answered by you yet");
+  }
+
+  /** A blind set hides the model from labelers (against anchoring); deciders see it but are told labelers do not. */
+  function blindText(set) {
+    if (set.blind) return "Shown blind: the model's reasons, probabilities and suggested groups are withheld so they "
+      + "do not sway your answer; the records are in the set's order.";
+    const policy = state.transform.labeling_policy;
+    return policy && policy.blind && set.answers !== null && set.answers !== undefined
+      ? "Labelers see this set blind (the labeling policy); you see the model's view as a reviewer." : "";
   }
 
   function reasonText(reason) {
@@ -148,11 +181,16 @@
     return null;
   }
 
-  async function openSet(setId) {
+  /** Opens a set, or with none shows why (`emptyMessage`: the queue's words, else the "no sets waiting" text). */
+  async function openSet(setId, emptyMessage) {
     const empty = document.getElementById("empty"), ws = document.getElementById("workspace");
+    const queueEmpty = document.getElementById("queue-empty");
+    queueEmpty.hidden = !emptyMessage; queueEmpty.textContent = emptyMessage ? `Nothing left for you: ${emptyMessage}.` : "";
     if (!setId) {
-      state.set = null; empty.hidden = false; ws.hidden = true;
-      document.getElementById("set-title").textContent = ""; document.getElementById("reason").textContent = "";
+      state.set = null; empty.hidden = !!emptyMessage; ws.hidden = true;
+      for (const slot of ["set-title", "reason", "set-answers", "blind-note"]) document.getElementById(slot).textContent = "";
+      document.getElementById("blind-note").hidden = true;
+      ui.teamPanel.hide();
       return;
     }
     const set = await ui.api(`/transforms/${id}/labeling-sets/${encodeURIComponent(setId)}`);
@@ -167,15 +205,45 @@
       state.labels = draft.labels || {}; state.focus = Math.min(draft.focus || 0, set.records.length - 1);
       ui.notice("Restored your unsaved draft of this set.");
     } else {
-      state.labels = {}; state.focus = 0;
-      for (const l of set.labels) state.labels[l.record_key] = l.label;
+      state.focus = 0;
+      state.labels = shortLabels(Object.fromEntries(set.labels.map((l) => [l.record_key, l.label])),
+        state.order.map((r) => set.record_keys[r]));
       ui.notice(null);
     }
-    document.getElementById("reason").textContent = reasonText(set.reason);
+    document.getElementById("reason").textContent = set.blind ? "" : reasonText(set.reason);
+    document.getElementById("set-answers").textContent = answersText(set);
+    const blind = blindText(set), note = document.getElementById("blind-note");
+    note.textContent = blind; note.hidden = !blind;
     const url = new URL(location.href); url.searchParams.set("set", set.set_id);
     history.replaceState(null, "", url);
     render();
+    ui.teamPanel.show(set, panelHooks);
     document.getElementById("workspace").focus({ preventScroll: true });
+  }
+
+  /** What the reviewers' panel (label_team.js) may read and do in the workspace. */
+  const panelHooks = {
+    labels: () => Object.assign({}, state.labels),
+    shownKeys: () => state.order.map((r) => state.set.record_keys[r]),
+    primaryKey: () => state.transform.primary_key,
+    hue,
+    shortLabels,
+    focusKey(key) {
+      const at = state.order.findIndex((r) => state.set.record_keys[r] === key);
+      if (at >= 0) { state.focus = at; render(); document.getElementById("workspace").focus({ preventScroll: true }); }
+    },
+    async reopen() {
+      localStorage.removeItem(draftKey(state.set.set_id));
+      await loadSets();
+      await openSet(state.set.set_id);
+    },
+  };
+
+  /** "Next set for me": the caller's queue; from then on Save & next follows the queue too. */
+  async function nextForMe() {
+    const found = await ui.api(`/transforms/${id}/labeling-queue/next`);
+    state.fromQueue = true;
+    await openSet(found.set_id, found.set_id ? null : found.message);
   }
 
   async function save() {
@@ -194,7 +262,7 @@
         localStorage.removeItem(draftKey(setId));
         await loadSets();
         ui.steps.refresh();
-        await openSet(nextSetId(setId));
+        if (state.fromQueue) await nextForMe(); else await openSet(nextSetId(setId));
         ui.notice(`Saved set ${setId}.`);
       });
     } finally { state.busy = false; }
@@ -214,9 +282,11 @@
   }
 
   function onKey(e) {
-    if (!state.set || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    if (e.key === "N") { e.preventDefault(); if (!state.busy) ui.guard(nextForMe); return; }  // works with no set open too
+    if (!state.set) return;
     // Enter activates a focused button, link or summary (the keyboard help); anywhere else it saves the set
     const native = t && t.closest && t.closest("button, a[href], summary");
     const n = state.set.records.length, key = e.key;
@@ -255,9 +325,13 @@
     document.getElementById("skip-btn").addEventListener("click", skip);
     document.getElementById("undo-btn").addEventListener("click", () => { undo(); });
     document.getElementById("diff-btn").addEventListener("click", () => { if (state.set) allDifferent(); });
+    document.getElementById("next-for-me").addEventListener("click", () => { if (!state.busy) ui.guard(nextForMe); });
     document.getElementById("group-keys").replaceChildren(
       ...GROUP_KEYS.flatMap((k, i) => [i ? " " : "", ui.el("kbd", { text: k })]));
     await loadSets();
-    await openSet(nextSetId(null));
+    const policy = state.transform.labeling_policy || {};
+    const wanted = new URLSearchParams(location.search).get("set");
+    if (!wanted && (policy.answers_per_set > 1 || policy.gold_share > 0)) await nextForMe();  // a team: the queue
+    else await openSet(nextSetId(null));
   }));
 })();

@@ -17,20 +17,8 @@
     return ui.duration((end - new Date(start)) / 1000);
   }
 
-  async function download(run, format) {
-    const token = ui.token();
-    const response = await fetch(`${API}/task-runs/${run.id}/output${format ? "?format=" + format : ""}`,
-      { headers: { Authorization: "Bearer " + token } });
-    if (!response.ok) {
-      let problem = null; try { problem = await response.json(); } catch (_) { /* not JSON */ }
-      throw new Error(ui.describe(problem, response.status));
-    }
-    const disposition = response.headers.get("Content-Disposition") || "";
-    const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
-    const url = URL.createObjectURL(await response.blob());
-    const a = ui.el("a", { href: url, download: match ? decodeURIComponent(match[1]) : `${run.id}.out` });
-    document.body.append(a); a.click(); a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  function download(run, format) {
+    return ui.download(`/task-runs/${run.id}/output${format ? "?format=" + format : ""}`, `${run.id}.out`);
   }
 
   function row(run) {

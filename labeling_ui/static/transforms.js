@@ -23,6 +23,8 @@
         ui.el("a", { href: `/transforms/${t.id}/quality`, text: "Quality" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/matches`, text: "Matches" }), " · ",
         ui.el("a", { href: `/transforms/${t.id}/entities`, class: "entities-link", text: "Entities" }),
+        ui.isDecider() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/team`, class: "team-link", text: "Team" })]
+          : null,
         ui.isAdmin() ? [" · ", ui.el("a", { href: `/transforms/${t.id}/edit`, class: "settings", text: "Settings" }),
           " ", ui.deleteButton(`transform ${t.name}`, `/transforms/${t.id}`,
             `Delete transform “${t.name}” with its ${t.label_count} labels, labeling sets, task runs, outputs and ` +
@@ -48,6 +50,45 @@
     return { get: () => Number(range.value), set: (v) => { range.value = v ?? 0.5; sync(); } };
   }
 
+  /** The labeling policy's inputs (data-policy="field"); the review band is two inputs (data-index 0 and 1). */
+  const policyInputs = () => [...document.querySelectorAll("[data-policy]")];
+  const number = (input) => (input.value.trim() === "" ? null : Number(input.value));
+
+  function fillPolicy(policy) {
+    for (const input of policyInputs()) {
+      const value = policy[input.dataset.policy];
+      if (input.type === "checkbox") input.checked = !!value;
+      else input.value = input.dataset.index !== undefined ? value[Number(input.dataset.index)] : value;
+    }
+  }
+
+  /** The stored policy with the form's fields over it (fields the form lacks keep their stored value). */
+  function readPolicy(stored) {
+    const policy = Object.assign({}, stored, { review_band: [...stored.review_band] });
+    for (const input of policyInputs()) {
+      const field = input.dataset.policy;
+      if (input.type === "checkbox") policy[field] = input.checked;
+      else if (input.tagName === "SELECT") policy[field] = input.value;
+      else if (input.dataset.index !== undefined) policy[field][Number(input.dataset.index)] = number(input);
+      else policy[field] = number(input);
+    }
+    return policy;
+  }
+
+  /** A 422 naming a policy field (labeling_policy.X): its message next to the field, which gets the focus. */
+  function showPolicyError(problem) {
+    for (const slot of document.querySelectorAll("[data-error-for]")) slot.textContent = "";
+    for (const input of policyInputs()) input.removeAttribute("aria-invalid");
+    const field = problem && typeof problem.field === "string" && problem.field.startsWith("labeling_policy.")
+      ? problem.field.slice("labeling_policy.".length) : null;
+    const slot = field && document.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (!slot) return;
+    slot.textContent = problem.detail || problem.title;
+    const inputs = policyInputs().filter((i) => i.dataset.policy === field);
+    inputs.forEach((i) => i.setAttribute("aria-invalid", "true"));
+    if (inputs.length) inputs[0].focus();
+  }
+
   async function initForm() {
     const id = ui.ids().transformId;
     const knobs = {};
@@ -55,7 +96,7 @@
     const name = document.getElementById("t-name"), enforce = document.getElementById("t-enforce");
     const survivorship = document.getElementById("t-survivorship");
     const dsSelect = document.getElementById("t-dataset"), pk = document.getElementById("t-pk");
-    let datasets = [];
+    let datasets = [], stored = null;
     document.getElementById("t-fields").disabled = !ui.isAdmin();  // labelers see the settings, read-only
     if (id) {
       document.getElementById("create-only").hidden = true;
@@ -67,7 +108,10 @@
       knobs.accuracy_cost_tradeoff.set(t.accuracy_cost_tradeoff);
       enforce.checked = !!t.enforce_provided_labels;
       survivorship.value = t.survivorship ? JSON.stringify(t.survivorship, null, 1) : "";
+      fillPolicy(t.labeling_policy);
+      stored = t.labeling_policy;
     } else {
+      document.getElementById("policy").hidden = true;  // set once the transform exists (its Settings page)
       knobs.precision_recall_tradeoff.set(0.5); knobs.accuracy_cost_tradeoff.set(0.5);
       datasets = (await ui.api("/datasets")).datasets;
       dsSelect.replaceChildren(...datasets.map((d) => ui.el("option", { value: d.id, text: d.name })));
@@ -93,8 +137,15 @@
           throw new Error(`Golden records: not JSON (${err.message})`);
         }
         let t;
-        if (id) t = await ui.api(`/transforms/${id}`, { method: "PATCH", body });
-        else t = await ui.api("/transforms", { method: "POST", body: Object.assign(body, { dataset_id: dsSelect.value, primary_key: pk.value }) });
+        if (id) {
+          body.labeling_policy = readPolicy(stored);
+          try {
+            t = await ui.api(`/transforms/${id}`, { method: "PATCH", body });
+          } catch (err) {
+            showPolicyError(err.problem);
+            throw err;
+          }
+        } else t = await ui.api("/transforms", { method: "POST", body: Object.assign(body, { dataset_id: dsSelect.value, primary_key: pk.value }) });
         location.href = `/transforms/${t.id}/runs`;
       });
     });
