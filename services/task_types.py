@@ -43,7 +43,7 @@ from services.labeling_policy import policy_of
 from services.models import model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
-from storage.models import Label, LabelingSet, Transform, utcnow
+from storage.models import Label, LabelAnswer, LabelingSet, Transform, utcnow
 
 IN_CLAUSE_CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
 
@@ -62,7 +62,7 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
     labels = ctx.labels(records)
     matcher = ctx.matcher(records, labels)
     ctx.progress.report("choosing sets", 0.92)
-    exclude = labels.key_set() if labels is not None else set()
+    exclude = (labels.key_set() if labels is not None else set()) | _answered_keys(ctx)
     sets = choose_sets(matcher, num_sets, set_size, exclude, seed=seed)
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
     policy = policy_of(ctx.transform.labeling_policy)
@@ -102,6 +102,13 @@ def evaluation(ctx: RunContext) -> Outcome:
         session.get_one(Transform, ctx.transform.id).evaluation_metrics = report
 
     return Outcome({"evaluation.json": report}, apply)
+
+
+def _answered_keys(ctx: RunContext) -> set[str]:
+    """Records some labeler answered in a set not decided yet (several answers wanted): not proposed again."""
+    with ctx.db.session() as session:
+        return {str(k) for k in session.scalars(select(LabelAnswer.record_key).distinct().where(
+            LabelAnswer.transform_id == ctx.transform.id))}
 
 
 def _generations(ctx: RunContext) -> dict[str, str]:

@@ -225,3 +225,27 @@ def test_a_generation_lets_the_machine_label_the_sets_it_is_sure_of(api: Api) ->
     report = api.call("GET", f"/transforms/{tid}").get_json()["evaluation_metrics"]["auto_labeling"]
     assert report["target"] == 0.9 and report["checked_and_answered"] == len(checked)
     assert report["machine_labeled_sets"] == len(machine) and report["achieved_accuracy"] >= 0.9
+
+
+def test_records_waiting_for_more_answers_are_not_proposed_again(api: Api) -> None:
+    tid = api.transform(rows=600, labeling_policy={"answers_per_set": 3})["id"]
+    art = ArtifactStore(api.config.data_dir)
+
+    def generate(seed: int) -> list[str]:
+        run = api.call("POST", f"/transforms/{tid}/task-runs", json={
+            "type": "LABELING_SET_GENERATION", "params": {"num_sets": 5, "set_size": 8, "seed": seed}}).get_json()
+        assert engine.execute(api.db, art, run["id"]) == "SUCCEEDED"
+        return [s["set_id"] for s in api.call("GET", f"/transforms/{tid}/labeling-sets").get_json()["labeling_sets"]]
+
+    first = generate(0)
+    answered: set[str] = set()
+    for set_id in first:
+        keys = api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()["record_keys"]
+        put(api, tid, set_id, {k: "same" for k in keys}, api.labeler)  # one answer of three: nothing decided
+        answered |= set(keys)
+    assert api.call("GET", f"/transforms/{tid}").get_json()["label_count"] == 0
+    fresh = set(generate(0)) - set(first)  # the same seed: without the exclusion, the same five sets again
+    assert len(fresh) == 5
+    for set_id in fresh:
+        keys = api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()["record_keys"]
+        assert not answered & set(keys), "a record still waiting for answers was proposed again"
