@@ -47,7 +47,8 @@ def labeling_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -
         "/transforms/{transform_id}/labeling-queue/next": {
             "parameters": [tf],
             "get": op("The next set for the caller to answer: one that still needs answers and that the caller has "
-                      "not answered (gold sets mixed in at the policy's share); set_id null when none is left",
+                      "not answered (gold sets mixed in at the policy's share), reserved for the caller for 30 "
+                      "minutes or until they answer; set_id null when none is left (the message says why)",
                       {"200": json("NextSet", "The next set")}, "401 404"),
         },
         "/transforms/{transform_id}/review-queue": {

@@ -30,7 +30,7 @@ from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.label_rows import answers_of, decided_labels, lock_transform, replace_decided
 from services.labeling_policy import policy_of
 from storage.db import Database
-from storage.models import LabelAnswer, LabelingSet, Transform, utcnow
+from storage.models import LabelAnswer, LabelingSet, LabelLease, Transform, utcnow
 
 ROLES_WHO_DECIDE = ("admin", "reviewer")
 
@@ -71,6 +71,9 @@ def submit(db: Database, transform_id: str, set_id: str, chosen: dict[str, str],
             proposal = _proposal(session, transform_id, set_id)
             mine = answers_of(session, transform_id, [set_id])[set_id].get(caller.name, {})
             _replace_answer(session, transform_id, set_id, caller.name, chosen, now)
+            session.execute(delete(LabelLease).where(LabelLease.transform_id == transform_id,
+                                                     LabelLease.labeling_set_id == set_id,
+                                                     LabelLease.labeler == caller.name))  # the slot is used
             if proposal is not None and proposal.gold_labels is not None:
                 label_history.record(session, transform_id, set_id, caller.name, caller.source, "answer",
                                      mine, chosen, at=now)

@@ -2,22 +2,27 @@
 
 A labeler is handed a set that still needs answers and that they have not answered, the set closest to done first
 (so sets complete and reach training), then the oldest. Gold sets are mixed in at the policy's share, unmarked.
-There is no lease: two labelers asking at the same moment may both get the set that needed one more answer; the
-extra answer is kept and counted like the others.
+A hand-out is a lease (``label_leases``): the set is reserved for that labeler for :data:`LEASE` or until they
+answer, so the queue does not hand a set's last wanted answer to two labelers at once; asking again returns the
+set one holds. Hand-outs take the transform's row lock, as answers do, so two requests cannot both take a slot.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from services.errors import NotFound
-from services.label_rows import answers_of, decided_labels
+from services.label_rows import answers_of, decided_labels, lock_transform
 from services.labeling_policy import LabelingPolicy, policy_of
 from storage.db import Database
-from storage.models import LabelingSet, Transform
+from storage.models import LabelingSet, LabelLease, Transform, utcnow
+
+LEASE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,9 @@ class ReviewItem:
 
 
 def next_set(db: Database, transform_id: str, labeler: str) -> NextSet:
+    now = utcnow()
     with db.session() as session:
-        transform = session.get(Transform, transform_id)
+        transform = lock_transform(session, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
         policy = policy_of(transform.labeling_policy)
@@ -47,31 +53,59 @@ def next_set(db: Database, transform_id: str, labeler: str) -> NextSet:
                                          .order_by(LabelingSet.created_at, LabelingSet.id)))
         answers = answers_of(session, transform_id)
         decided = decided_labels(session, transform_id)
-    open_sets = _open_sets(proposals, answers, decided, labeler, policy)
-    gold = [p.set_id for p in proposals if p.gold_labels is not None and labeler not in answers.get(p.set_id, {})]
-    if gold and _gold_turn(answers, {p.set_id for p in proposals if p.gold_labels is not None}, labeler, policy):
-        pick = sorted(gold, key=lambda s: zlib.crc32(f"{labeler}|{s}".encode()))[0]
-        return NextSet(pick, len(open_sets), "")
-    if open_sets:
-        return NextSet(open_sets[0], len(open_sets), "")
-    message = ("no proposed set needs your answer: generate labeling sets (GENERATE_LABELS) for more"
-               if proposals else "no labeling sets yet: an admin generates them (GENERATE_LABELS)")
+        leases = _active_leases(session, transform_id, now)
+        open_sets = _open_sets(proposals, answers, decided, labeler, policy, leases)
+        gold = [p.set_id for p in proposals if p.gold_labels is not None and labeler not in answers.get(p.set_id, {})]
+        held = [s for s in open_sets if labeler in leases.get(s, set())]
+        pick = None
+        if held:
+            pick = held[0]
+        elif gold and _gold_turn(answers, {p.set_id for p in proposals if p.gold_labels is not None}, labeler,
+                                 policy):
+            pick = sorted(gold, key=lambda s: zlib.crc32(f"{labeler}|{s}".encode()))[0]
+        elif open_sets:
+            pick = open_sets[0]
+        if pick is not None:
+            session.execute(delete(LabelLease).where(LabelLease.transform_id == transform_id,
+                                                     LabelLease.labeling_set_id == pick, LabelLease.labeler == labeler))
+            session.add(LabelLease(transform_id=transform_id, labeling_set_id=pick, labeler=labeler,
+                                   expires_at=now + LEASE))
+            return NextSet(pick, len(open_sets), "")
+    if any(leases.get(p.set_id) for p in proposals):
+        return NextSet(None, 0, "the sets still open are being answered by other labelers: ask again in a few "
+                                "minutes")
+    message = ("no proposed set needs your answer: generate labeling sets (LABELING_SET_GENERATION) for more"
+               if proposals else "no labeling sets yet: an admin generates them (LABELING_SET_GENERATION)")
     return NextSet(None, 0, message)
 
 
+def _active_leases(session: Session, transform_id: str, now: datetime) -> dict[str, set[str]]:
+    """set id -> labelers holding it; expired leases are deleted on the way."""
+    out: dict[str, set[str]] = {}
+    for lease in session.scalars(select(LabelLease).where(LabelLease.transform_id == transform_id)):
+        expires = lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=UTC)
+        if expires <= now:
+            session.delete(lease)
+        else:
+            out.setdefault(lease.labeling_set_id, set()).add(lease.labeler)
+    return out
+
+
 def _open_sets(proposals: list[LabelingSet], answers: dict, decided: dict, labeler: str,
-               policy: LabelingPolicy) -> list[str]:
-    """Non-gold sets this labeler has not answered that still need answers, closest to done first."""
+               policy: LabelingPolicy, leases: dict[str, set[str]]) -> list[str]:
+    """Non-gold sets this labeler has not answered that still need answers not promised to another labeler (by a
+    lease), closest to done first."""
     ranked = []
     for order, p in enumerate(proposals):
         by = answers.get(p.set_id, {})
         if p.gold_labels is not None or labeler in by or p.review_state == "decided":
             continue
+        promised = len(leases.get(p.set_id, set()) - {labeler})
         if policy.answers_per_set == 1:
-            if p.set_id in decided:
+            if p.set_id in decided or promised:
                 continue
-        elif len(by) >= policy.answers_per_set or (p.set_id in decided and not by):
-            continue  # complete, or decided without answers (imported labels)
+        elif len(by) + promised >= policy.answers_per_set or (p.set_id in decided and not by):
+            continue  # complete or promised, or decided without answers (imported labels)
         ranked.append((-len(by), order, p.set_id))
     return [s for _, _, s in sorted(ranked)]
 

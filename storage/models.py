@@ -140,6 +140,19 @@ class LabelAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LabelLease(Base):
+    """A set handed to a labeler by their queue, reserved for them until ``expires_at`` or their answer, so that
+    the queue does not hand the set's last wanted answer to two labelers at once."""
+
+    __tablename__ = "label_leases"
+    __table_args__ = (UniqueConstraint("transform_id", "labeling_set_id", "labeler"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    labeling_set_id: Mapped[str] = mapped_column(String(MAX_SET_ID_LENGTH))
+    labeler: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class LabelEvent(Base):
     """The audit trail: one appended row per change of an answer or of a set's decided labels (who, when, from
     where, before and after as record key -> label). Rows are never updated or deleted, except that erasing a

@@ -249,3 +249,22 @@ def test_records_waiting_for_more_answers_are_not_proposed_again(api: Api) -> No
     for set_id in fresh:
         keys = api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()["record_keys"]
         assert not answered & set(keys), "a record still waiting for answers was proposed again"
+
+
+def test_the_queue_reserves_a_handed_out_set_until_it_is_answered(api: Api) -> None:
+    tid = api.transform()["id"]
+    for n in range(2):
+        add_labeling_set(api.db, tid, f"s{n}", KEYS[3 * n:3 * n + 3])
+    ben = token(api, "ben")
+
+    def next_for(who: str) -> Any:
+        return api.call("GET", f"/transforms/{tid}/labeling-queue/next", who).get_json()
+
+    assert next_for(api.labeler)["set_id"] == "s0"
+    assert next_for(ben)["set_id"] == "s1"  # s0 is lena's for now: one answer wanted, already promised
+    assert next_for(api.labeler)["set_id"] == "s0"  # asking again returns the set one holds
+    waiting = next_for(token(api, "cy"))
+    assert waiting["set_id"] is None and "other labelers" in waiting["message"]
+    put(api, tid, "s0", {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"}, api.labeler)
+    done = next_for(api.labeler)
+    assert done["set_id"] is None  # s0 answered, s1 still ben's

@@ -1,5 +1,5 @@
-"""A labeling workforce: several labelers' answers per set (label_answers), the audit trail (label_events), gold
-sets and review state on labeling_sets, and the transform's labeling policy.
+"""A labeling workforce: several labelers' answers per set (label_answers), queue leases (label_leases), the audit
+trail (label_events), gold sets and review state on labeling_sets, and the transform's labeling policy.
 
 Revision ID: 0006
 Revises: 0005
@@ -40,6 +40,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_label_answers_set", "label_answers", ["transform_id", "labeling_set_id"])
     op.create_table(
+        "label_leases",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("transform_id", sa.String(36), sa.ForeignKey("transforms.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("labeling_set_id", sa.String(200), nullable=False),
+        sa.Column("labeler", sa.String(200), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("transform_id", "labeling_set_id", "labeler"),
+    )
+    op.create_table(
         "label_events",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("transform_id", sa.String(36), sa.ForeignKey("transforms.id", ondelete="CASCADE"),
@@ -59,6 +69,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_label_events_set", "label_events")
     op.drop_table("label_events")
+    op.drop_table("label_leases")
     op.drop_index("ix_label_answers_set", "label_answers")
     op.drop_table("label_answers")
     with op.batch_alter_table("labeling_sets") as batch:
