@@ -13,7 +13,7 @@ training. Here:
    so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. A side with no
    qualifying threshold labels nothing (``None``): with only the low side, the machine labels the sets it is
    sure are all different records. Picking the cut among many candidates makes the bound somewhat optimistic
-   (a multiple-comparison effect); the check sample (4.) measures what was achieved.
+   (a multiple-comparison effect); the check sample (5.) measures what was achieved.
 2. **Sets** (:func:`auto_label`). Every pair of records in a set gets the model's probability: a candidate pair
    its ``prob_`` (what a run links on), any other pair the same model's score, because the clustering scores such
    pairs too once a chain of candidates joins their records (so a pair blocking missed is not taken for a
