@@ -13,7 +13,7 @@ training. Here:
    so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. A side with no
    qualifying threshold labels nothing (``None``): with only the low side, the machine labels the sets it is
    sure are all different records. Picking the cut among many candidates makes the bound somewhat optimistic
-   (a multiple-comparison effect); the check sample (4.) measures what was achieved.
+   (a multiple-comparison effect); the check sample (5.) measures what was achieved.
 2. **Sets** (:func:`auto_label`). Every pair of records in a set gets the model's probability: a candidate pair
    its ``prob_`` (what a run links on), any other pair the same model's score, because the clustering scores such
    pairs too once a chain of candidates joins their records (so a pair blocking missed is not taken for a
@@ -24,7 +24,13 @@ training. Here:
    (``labeled_by`` = :data:`MACHINE`), so they train a Matcher as human labels do.
 3. **Expected accuracy**: the machine-decided pairs' validated accuracies, weighted by how many fall on each side;
    ``accuracy_bound`` is the same with the lower bounds. Both exclude the rule-decided one-source pairs.
-4. **Checking** (:func:`check_sample`, :func:`achieved_accuracy`): a seeded share of the machine-labeled sets goes
+4. **Records** (:func:`split_sure_records`), the second mode: inside each set, the records whose every pair in
+   the set is sure are split off into a machine-labeled set (id ``<set id>`` + :data:`MACHINE_PART`), grouped
+   and checked for consistency as in 2., and humans label the set's other records under its own id. An unsure
+   pair keeps both its records with humans, so the humans' part is never a single record; a wholly sure set is
+   machine-labeled under its own id as in 2. The sure pairs between the two parts are labeled by no one: the
+   model was sure of them, so a refit loses little, but they are not training pairs either.
+5. **Checking** (:func:`check_sample`, :func:`achieved_accuracy`): a seeded share of the machine-labeled sets goes
    to humans; comparing their answers with the machine's on the pairs both labeled gives the achieved accuracy.
 
 The validation pairs come from active-learning sets, which gather uncertain pairs; the sets the machine labels are
@@ -35,14 +41,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from matcher.active import LabelingSet
+from matcher.active import MIN_SET, LabelingSet
 from matcher.cluster import components
 from matcher.errors import MatcherError, shown, shown_all
 from matcher.evaluate import out_of_fold
@@ -54,6 +60,8 @@ if TYPE_CHECKING:
 
 MACHINE = "machine"
 """``labeled_by`` of every machine label: the audit trail tells them from human ones."""
+MACHINE_PART = "-machine"
+"""Suffix of the set id under which :func:`split_sure_records` files the sure records of a partly sure set."""
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_MIN_COUNT = 20
 
@@ -98,6 +106,22 @@ class AutoLabeling:
     machine_sets: list[str]
     human_sets: list[str]
     labels: Labels
+    thresholds: Thresholds
+    expected_accuracy: float | None
+    accuracy_bound: float | None
+    reason: str
+    set_reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordSplit:
+    """The outcome of :func:`split_sure_records`: the machine's ``labels``, the sets humans still label
+    (``human_sets``: each set's remaining records under its own id; a wholly machine-labeled set is absent), and
+    per set id how many records the machine took (``machine_records``) and why (``set_reasons``)."""
+
+    labels: Labels
+    human_sets: list[LabelingSet]
+    machine_records: dict[str, int]
     thresholds: Thresholds
     expected_accuracy: float | None
     accuracy_bound: float | None
@@ -221,6 +245,61 @@ def auto_label(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequ
     expected, bound = _expected(limits, decided)
     reason = (f"{len(machine)} of {len(members)} sets machine-labeled at target {target}: {limits.reason}")
     return AutoLabeling(machine, human, labels, limits, expected, bound, reason, reasons)
+
+
+def split_sure_records(matcher: Matcher, sets: Sequence[LabelingSet], target: float = 0.95,
+                       confidence: float = DEFAULT_CONFIDENCE, min_count: int = DEFAULT_MIN_COUNT,
+                       thresholds: Thresholds | None = None) -> RecordSplit:
+    """Machine-label the sure records inside each of ``sets`` (module docstring, 4.), humans the rest."""
+    check_target(target, confidence, min_count)
+    members = _members(matcher, sets)
+    limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
+    if not limits.usable or not members:
+        why = limits.reason if not limits.usable else "no sets given"
+        return RecordSplit(Labels.empty(), list(sets), dict.fromkeys(members, 0), limits, None, None, why,
+                           dict.fromkeys(members, why))
+    high = limits.high.threshold if limits.high is not None else math.inf
+    low = limits.low.threshold if limits.low is not None else -math.inf
+    pairs = _set_pairs(matcher, members)
+    keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
+    rows, human, taken, reasons = [], [], {}, {}
+    decided = {"high": 0, "low": 0}
+    for s in sets:
+        frame = pairs[pairs[SET_COLUMN] == s.set_id]
+        label, why = _sure_records(members[s.set_id], frame, low, high)
+        reasons[s.set_id], taken[s.set_id] = why, len(label or {})
+        rest = [m for m in members[s.set_id] if m not in (label or {})]
+        if rest:
+            human.append(replace(s, rows=np.array(rest, dtype=np.int64)))
+        if not label:
+            continue
+        machine_id = s.set_id + MACHINE_PART if rest else s.set_id
+        rows += [(machine_id, str(keys[m]), f"{machine_id}:{g}", MACHINE) for m, g in label.items()]
+        inside = frame[frame["a"].isin(label) & frame["b"].isin(label) & ~frame["rule"]]
+        decided["high"] += int((inside["prob"] >= high).sum())
+        decided["low"] += int((inside["prob"] <= low).sum())
+    labels = Labels(pd.DataFrame(rows, columns=[SET_COLUMN, "key", "label", "labeled_by"])) if rows \
+        else Labels.empty()
+    expected, bound = _expected(limits, decided)
+    reason = (f"{sum(taken.values())} of {sum(map(len, members.values()))} records in {len(members)} sets "
+              f"machine-labeled at target {target}: {limits.reason}")
+    return RecordSplit(labels, human, taken, limits, expected, bound, reason, reasons)
+
+
+def _sure_records(rows: list[int], pairs: pd.DataFrame, low: float, high: float
+                  ) -> tuple[dict[int, int] | None, str]:
+    """The group of each record whose every pair in the set is sure (as :func:`_set_labels` groups them), or
+    None and why the whole set goes to humans: fewer than two such records, or inconsistent groups."""
+    prob = pairs["prob"].to_numpy(dtype=float)
+    unsure = (prob > low) & (prob < high)
+    doubtful = set(pairs["a"][unsure]) | set(pairs["b"][unsure])
+    sure = [m for m in rows if m not in doubtful]
+    if len(sure) < MIN_SET:  # a machine set of one record would label no pair
+        return None, f"{len(rows) - len(sure)} of {len(rows)} records in a pair between the thresholds"
+    label, why = _set_labels(sure, pairs[pairs["a"].isin(sure) & pairs["b"].isin(sure)], low, high)
+    if label is None:
+        return None, why
+    return label, f"{len(sure)} of {len(rows)} records sure of all their pairs in the set"
 
 
 def _members(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]]) -> dict[str, list[int]]:

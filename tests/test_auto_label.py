@@ -11,6 +11,7 @@ from conftest import entity_of
 from matcher.active import LabelingSet, choose_sets, labeling_file
 from matcher.auto_label import (
     MACHINE,
+    MACHINE_PART,
     AutoLabelError,
     Side,
     Thresholds,
@@ -20,6 +21,7 @@ from matcher.auto_label import (
     check_sample,
     choose_thresholds,
     lower_bound,
+    split_sure_records,
     validated_thresholds,
 )
 from matcher.errors import MatcherError
@@ -190,3 +192,50 @@ def test_achieved_accuracy_counts_the_pairs_both_labeled() -> None:
     # pairs both labeled: ab (machine match, human not), ac (machine not, human match), bc (both not)
     assert got == {"accuracy": pytest.approx(1 / 3, abs=1e-4), "pairs": 3, "false_matches": 1, "missed_matches": 1}
     assert achieved_accuracy(machine, Labels.empty())["accuracy"] is None
+
+
+@pytest.fixture(scope="module")
+def one_round(people, people_matcher) -> tuple[Matcher, list[LabelingSet]]:
+    """After one round no whole proposed set is sure on this fixture (three rounds make every set sure)."""
+    _, truth, _ = people
+    matcher = labeled_rounds(people_matcher, truth, 1)
+    assert matcher.labels_ is not None
+    return matcher, choose_sets(matcher, 10, 10, matcher.labels_.key_set(), seed=1)
+
+
+def test_sure_records_inside_sets_are_machine_labeled_and_agree_with_truth(people, one_round) -> None:
+    """More records are machine-labeled than whole sets allow, humans get the rest of each set, and the machine's
+    groups agree with the truth at the target."""
+    _, truth, _ = people
+    matcher, sets = one_round
+    limits = validated_thresholds(matcher, 0.95)
+    whole, split = auto_label(matcher, sets, thresholds=limits), split_sure_records(matcher, sets, thresholds=limits)
+    assert len(split.labels.rows) > len(whole.labels.rows), split.reason
+    given = {s.set_id: set(s.rows.tolist()) for s in sets}
+    positions = pd.Index(matcher.records_["id"].astype(str))
+    machine_rows = split.labels.rows.assign(row=positions.get_indexer(split.labels.rows["key"]))
+    for s in split.human_sets:  # humans get what the machine did not take, never a lone record
+        taken = set(machine_rows.loc[machine_rows["labeling_set_id"] == s.set_id + MACHINE_PART, "row"])
+        assert set(s.rows.tolist()) == given[s.set_id] - taken and len(s.rows) >= 2
+    assert sum(map(len, [s.rows for s in split.human_sets])) + len(split.labels.rows) == sum(map(len, given.values()))
+    human_ids = {s.set_id for s in split.human_sets}
+    for set_id in whole.machine_sets:  # a wholly sure set is labeled whole, under its own id, as auto_label does
+        assert split.machine_records[set_id] == len(given[set_id]) and set_id not in human_ids
+    true = Labels(split.labels.rows.assign(label=entity_of(split.labels.rows.rename(columns={"key": "id"}), truth)))
+    achieved = achieved_accuracy(split.labels, true)
+    assert achieved["pairs"] == len(split.labels.pairs()) > 0
+    assert achieved["accuracy"] is not None and achieved["accuracy"] >= 0.95
+    assert split.accuracy_bound is not None and split.accuracy_bound >= 0.95
+
+
+def test_split_records_label_nothing_without_thresholds_and_every_record_with_all_pairs_sure(trained) -> None:
+    matcher, sets = trained
+    strict = split_sure_records(matcher, sets, min_count=100_000)
+    assert strict.labels.rows.empty and [s.set_id for s in strict.human_sets] == [s.set_id for s in sets]
+    assert all("no threshold reaches" in why for why in strict.set_reasons.values())
+    # thresholds that leave no pair unsure (0.5 splits every probability): every set is machine-labeled whole
+    sure = Thresholds(Side(0.5, 100, 1.0, 0.97), Side(0.4999, 100, 1.0, 0.97), 0.95, 0.95, 100, "both sides")
+    everything = split_sure_records(matcher, sets, thresholds=sure)
+    consistent = auto_label(matcher, sets, thresholds=sure)
+    assert [s.set_id for s in everything.human_sets] == consistent.human_sets
+    assert set(everything.labels.rows["labeling_set_id"]) == set(consistent.machine_sets)
