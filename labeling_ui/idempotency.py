@@ -8,7 +8,7 @@ over after ``STALE_AFTER``. Keys are per user; reusing one for another method/pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from labeling_ui.extensions import matcher_services
 from matcher.errors import shown
 from services.errors import Conflict, ValidationError
-from storage.models import IdempotencyKey, utcnow
+from storage.models import IdempotencyKey, as_utc, utcnow
 
 HEADER = "Idempotency-Key"
 STALE_AFTER = timedelta(minutes=10)
@@ -52,7 +52,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def _reserve(key: str) -> IdempotencyKey | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from matcher.errors import shown
@@ -16,17 +16,14 @@ from services.labeling_policy import policy_of
 from services.labels import SetSummary, SetView
 from services.models import ModelVersion
 from services.transforms import TransformInfo
-from storage.models import ApiToken, Dataset, Label, TaskRun, User
+from storage.models import ApiToken, Dataset, Label, TaskRun, User, iso_utc
 from storage.run_status import RunStatus
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
 def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(moment)
 
 
 def parse_bool(value: str | None, field: str, default: bool = False) -> bool:

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from matcher.csv_safety import neutralise
 from services.errors import NotFound, ValidationError
 from storage.db import Database
-from storage.models import LabelEvent, Transform, utcnow
+from storage.models import LabelEvent, Transform, iso_utc, utcnow
 
 SOURCES = ("ui", "api", "csv_import", "consolidation", "machine", "erasure")
 ACTIONS = ("label", "answer", "decide", "review", "gold", "ungold", "import", "auto_label", "erase")
@@ -77,7 +77,7 @@ def history_csv(db: Database, transform_id: str) -> str:
     while True:
         page = history(db, transform_id, offset=offset, limit=MAX_PAGE)
         for event in page.events:
-            row = [event.id, _utc(event.at), event.labeling_set_id, event.actor, event.source, event.action,
+            row = [event.id, iso_utc(event.at), event.labeling_set_id, event.actor, event.source, event.action,
                    json.dumps(event.before, sort_keys=True), json.dumps(event.after, sort_keys=True),
                    event.note or ""]
             writer.writerow([neutralise(c) if isinstance(c, str) else c for c in row])
@@ -86,7 +86,3 @@ def history_csv(db: Database, transform_id: str) -> str:
             return out.getvalue()
 
 
-
-def _utc(moment: datetime) -> str:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from services.errors import NotFound
 from services.label_rows import answers_of, decided_labels, lock_transform
 from services.labeling_policy import LabelingPolicy, policy_of
 from storage.db import Database
-from storage.models import LabelingSet, LabelLease, Transform, utcnow
+from storage.models import LabelingSet, LabelLease, Transform, as_utc, utcnow
 
 LEASE = timedelta(minutes=30)
 
@@ -83,8 +83,7 @@ def _active_leases(session: Session, transform_id: str, now: datetime) -> dict[s
     """set id -> labelers holding it; expired leases are deleted on the way."""
     out: dict[str, set[str]] = {}
     for lease in session.scalars(select(LabelLease).where(LabelLease.transform_id == transform_id)):
-        expires = lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=UTC)
-        if expires <= now:
+        if as_utc(lease.expires_at) <= now:
             session.delete(lease)
         else:
             out.setdefault(lease.labeling_set_id, set()).add(lease.labeler)

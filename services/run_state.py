@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, select, update
@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Dataset, TaskRun, Transform, User, utcnow
+from storage.models import Dataset, TaskRun, Transform, User, as_utc, utcnow
 from storage.run_status import ACTIVE, TERMINAL, RunStatus
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ class Claimed:
 
 def _aware(moment: datetime | None) -> datetime:
     """SQLite hands back naive datetimes even for timezone=True columns; we always store UTC."""
-    if moment is None:
-        return utcnow()
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utcnow() if moment is None else as_utc(moment)
 
 
 def claim(db: Database, run_id: str) -> Claimed | None:

@@ -17,7 +17,7 @@ from matcher.errors import shown
 from services.errors import Conflict, NotFound, Unauthorized, ValidationError
 from services.validation import integer
 from storage.db import Database
-from storage.models import ApiToken, User, utcnow
+from storage.models import ApiToken, User, as_utc, iso_utc, utcnow
 
 MAX_EXPIRY_DAYS = 3650
 DEFAULT_NAME = "default"
@@ -38,7 +38,7 @@ def hash_token(secret: str) -> str:
 
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes (always UTC here)."""
-    return None if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None if moment is None else as_utc(moment)
 
 
 def status(token: ApiToken, now: datetime | None = None) -> str:
@@ -68,7 +68,7 @@ def parse_expiry(body: dict[str, Any], now: datetime | None = None) -> datetime 
     if moment is None:
         raise ValidationError(f"expires_at must be an ISO 8601 date-time such as 2027-01-31T00:00:00Z, got "
                               f"{shown(at)}", field="expires_at")
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = as_utc(moment)
     if moment <= now:
         raise ValidationError(f"expires_at must be in the future, got {shown(at)}", field="expires_at")
     if moment > now + timedelta(days=MAX_EXPIRY_DAYS):
@@ -155,5 +155,4 @@ def authenticate(db: Database, secret: str | None) -> User:
 
 
 def _iso(moment: datetime | None) -> str:
-    found = aware(moment)
-    return found.isoformat().replace("+00:00", "Z") if found else "?"
+    return iso_utc(moment) or "?"

@@ -25,6 +25,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes even for timezone=True columns; we always store UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every answer and file of the service shows times."""
+    return None if moment is None else as_utc(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
