@@ -147,13 +147,18 @@ def adjudicated(consolidated: Consolidated, truth_pairs: pd.DataFrame, include_s
     return dataclasses.replace(consolidated, pairs=pairs.reset_index()[consolidated.pairs.columns])
 
 
-def run(name: str, num_sets: int, set_size: int, flips: list[float], seed: int, errors: str = "pair") -> dict:
-    started = time.time()
+def load(name: str) -> tuple[str, str | None, pd.DataFrame, pd.Series]:
+    """A shared dataset (by name) or a bench directory: primary key, source column, records, truth by key."""
     bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
     meta = json.loads((bench / "meta.json").read_text())
     pk, src = meta["primary_key"], meta["source_column"]
     records = read_table(bench / "records.csv", pk, src)
-    truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
+    return pk, src, records, pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
+
+
+def run(name: str, num_sets: int, set_size: int, flips: list[float], seed: int, errors: str = "pair") -> dict:
+    started = time.time()
+    pk, src, records, truth = load(name)
     matcher = Matcher(Settings(primary_key=pk, source_column=src)).fit(records)
     sets = choose_sets(matcher, num_sets, set_size, set(), seed=seed)
     perfect = read_labels(label_from_truth(labeling_file(matcher, sets), truth, pk), pk)
@@ -246,11 +251,7 @@ def _answered_keys(loop: Loop) -> set[str]:
 def run_rounds(name: str, rounds: int, num_sets: int, set_size: int, flips: list[float], seed: int,
                errors: str = "pair") -> dict:
     started = time.time()
-    bench = Path(name) if (Path(name) / "meta.json").exists() else DATASETS / name / "bench"
-    meta = json.loads((bench / "meta.json").read_text())
-    pk, src = meta["primary_key"], meta["source_column"]
-    records = read_table(bench / "records.csv", pk, src)
-    truth = pd.read_csv(bench / "truth.csv", dtype=str).set_index("id")["entity_id"]
+    pk, src, records, truth = load(name)
     start = Matcher(Settings(primary_key=pk, source_column=src)).fit(records)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ANSWER_COLUMNS})
     loops = {kind: Loop(start, Labels.empty(), empty, pd.DataFrame(columns=[*PAIR_KEY, "is_match"]))

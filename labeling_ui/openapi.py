@@ -6,6 +6,9 @@ from typing import Any
 
 from labeling_ui.openapi_entities import entity_paths, entity_schemas
 from labeling_ui.openapi_labeling import labeling_paths, labeling_schemas, labeling_set_fields, policy_schema
+from labeling_ui.openapi_parts import BOOL, INT, NSTR, STR
+from labeling_ui.openapi_parts import obj as _obj
+from labeling_ui.openapi_parts import ref as _ref
 from labeling_ui.openapi_users import NOT_BLANK, TEXT, user_paths, user_schemas
 from matcher.labels import MAX_LABEL_LENGTH
 from services import run_types
@@ -26,9 +29,6 @@ ERRORS = {"400": "Unreadable data or labels, malformed JSON",
           "503": "The task queue is unreachable",
           "504": "The source database did not answer within its timeout"}
 
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(name: str, description: str) -> dict[str, Any]:
@@ -214,11 +214,7 @@ def _run_paths() -> dict[str, Any]:
     }
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required), **extra}
 
-
-STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 LABEL = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_LENGTH}

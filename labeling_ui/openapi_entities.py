@@ -5,19 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_parts import INT, NSTR, STR
+from labeling_ui.openapi_parts import obj as _obj
+from labeling_ui.openapi_parts import ref as _ref
 from matcher.stable_ids import GREW, MERGED, NEW, REMOVED, SHRANK, SPLIT
 from services import entities, erasure
-
-STR, NSTR, INT = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}
-
-
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required), **extra}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
 
 CHANGES = (NEW, GREW, MERGED, SPLIT, SHRANK, REMOVED)  # matcher.stable_ids
 

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_parts import BOOL, INT, NSTR, STR
+from labeling_ui.openapi_parts import obj as _obj
+from labeling_ui.openapi_parts import ref as _ref
 from services import label_history
 from services.labeling_policy import MAX_ANSWERS, MAX_GOLD_SHARE, METHODS
 
-STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 NNUM = {"type": ["number", "null"]}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 LABELS = {"type": "object", "additionalProperties": STR, "description": "record key -> label"}
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required), **extra}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def policy_schema() -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_parts import BOOL, INT, STR
+from labeling_ui.openapi_parts import obj as _obj
+from labeling_ui.openapi_parts import ref as _ref
 from services.tokens import MAX_EXPIRY_DAYS
 from services.users import ROLES
 
 ADMIN = "Admins only (labelers get 403). "
-STR, NSTR, INT, BOOL = {"type": "string"}, {"type": ["string", "null"]}, {"type": "integer"}, {"type": "boolean"}
 TIME, NTIME = {"type": "string", "format": "date-time"}, {"type": ["string", "null"], "format": "date-time"}
 NOT_BLANK = "\\S"  # the service strips names and refuses blank ones
 TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK}  # names of things
@@ -18,12 +20,6 @@ EXPIRY = {"expires_in_days": {"type": "integer", "minimum": 1, "maximum": MAX_EX
                          "description": "or at this ISO 8601 time (UTC without an offset); neither: never"}}
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required), **extra}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def user_paths(op: Any, json: Any, body: Any, path_param: Any) -> dict[str, Any]:
