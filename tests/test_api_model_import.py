@@ -225,3 +225,15 @@ def test_a_model_must_fit_the_transforms_dataset(tmp_path: Path, saved: dict[str
         assert nothing_kept(api)
     finally:
         api.db.engine.dispose()
+
+
+def test_erasing_records_deletes_the_transforms_imported_models(api: Api, saved: dict[str, Any]) -> None:
+    """A model fitted on data holding the records keeps their values' term frequencies: it cannot stay."""
+    tid = transform_on(api, saved["new"].read_bytes())
+    version = send_model(api, tid, saved["model"].read_bytes()).get_json()["version"]
+    key = pd.read_csv(saved["new"], dtype=str)["id"].iloc[0]
+    erased = api.call("DELETE", f"/transforms/{tid}/records", json={"keys": [key]})
+    assert erased.status_code == 200, erased.get_json()
+    assert f"models/{tid}/{version}.zip" in erased.get_json()["files_deleted"]
+    assert api.call("GET", f"/transforms/{tid}/models").get_json() == {"models": []}
+    assert not ArtifactStore(api.config.data_dir).imported_model_path(tid, version).exists()
