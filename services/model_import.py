@@ -82,6 +82,9 @@ def copy_model(config: Config, db: Database, transform_id: str, body: object,
         raise ValidationError("send a multipart 'file' or a JSON object {transform_id, version}")
     only_fields(body, ("transform_id", "version"))
     from_transform, version = v.text(body, "transform_id", max_length=36), v.text(body, "version", max_length=36)
+    with db.session() as session:
+        if session.get(Transform, from_transform) is None:
+            raise ValidationError(f"transform {from_transform} not found", field="transform_id")
     try:
         source = get_model(config, db, from_transform, version)
     except NotFound as exc:

@@ -136,6 +136,20 @@ def test_find_matches_applies_the_import_as_the_cli_does(api: Api, saved: dict[s
     assert versions[0]["metrics"]["imported_model"] == version
 
 
+def test_incremental_matches_follow_a_run_that_applied_an_import(api: Api, imported: dict[str, Any]) -> None:
+    """The entity store written by that run keeps the model it applied, and matches batches with it."""
+    tid = imported["transform"]
+    find_matches(api, tid)
+    batch = pd.read_csv(FIXTURES / "people" / "records.csv", dtype=str, keep_default_na=False).head(40)
+    dataset = api.upload(batch.to_csv(index=False).encode(), "batch.csv").get_json()
+    run = api.call("POST", f"/transforms/{tid}/task-runs",
+                   json={"type": "FIND_INCREMENTAL_MATCHES", "params": {"dataset_id": dataset["id"]}}).get_json()
+    assert engine.execute(api.db, ArtifactStore(api.config.data_dir), run["id"]) == "SUCCEEDED", \
+        api.call("GET", f"/task-runs/{run['id']}").get_json()
+    matched = pd.read_parquet(api.config.data_dir / "outputs" / run["id"] / "matches.parquet")
+    assert matched["id"].tolist() == batch["id"].tolist() and matched["match_id"].notna().all()
+
+
 def test_a_label_after_the_import_brings_back_the_transforms_own_fit(api: Api, saved: dict[str, Any],
                                                                     imported: dict[str, Any]) -> None:
     tid = transform_on(api, saved["new"].read_bytes())
@@ -195,6 +209,8 @@ def test_refused_models_leave_nothing_behind(tmp_path: Path, saved: dict[str, An
         is_problem(send_model(api, "nope", saved["model"].read_bytes()), 404)
         is_problem(api.call("POST", f"/transforms/{tid}/models", json={"transform_id": tid, "version": "nope"}),
                    422, "version")
+        is_problem(api.call("POST", f"/transforms/{tid}/models", json={"transform_id": "nope", "version": "nope"}),
+                   422, "transform_id")
         assert nothing_kept(api)
         assert api.call("GET", f"/transforms/{tid}/models").get_json() == {"models": []}
     finally:
