@@ -102,8 +102,8 @@ def delete_import(config: Config, db: Database, transform_id: str, version: str)
         row = session.get(ImportedModel, version)
         if row is None or row.transform_id != transform_id:
             run = session.get(TaskRun, version)
-            if run is not None and run.transform_id == transform_id:
-                raise Conflict(f"model version {version} is the model of a {run.type} run, not an imported one: "
+            if run is not None and run.transform_id == transform_id and run.type == "FIND_MATCHES":
+                raise Conflict(f"model version {version} is the model of a FIND_MATCHES run, not an imported one: "
                                "only imported models are deleted")
             raise NotFound(f"transform {transform_id} has no imported model {version}")
         session.delete(row)
