@@ -50,6 +50,10 @@ def test_an_admin_imports_a_model_and_find_matches_applies_it(served: tuple[str,
     assert "Imported people-model.zip" in page.inner_text("#notice")
     version = imported.get_attribute("data-version")
     shot(page, "40-model-imported")
+    page.reload()  # the step bar says what an import in effect means for a transform with no labels
+    page.wait_for_function("() => document.querySelector('#steps .status-help') !== null")
+    assert page.locator("#steps").get_attribute("data-next") == "Find matches"
+    assert "applies the imported model people-model.zip (no fit)" in page.inner_text("#steps .status-help")
 
     page.click('button.start[data-type="FIND_MATCHES"]')
     wait_for_run(page, "FIND_MATCHES", "41-find-matches-imported")
