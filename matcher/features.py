@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 from scipy import sparse
 
-from matcher import column_types, product
+from matcher import column_types, extra_comparators, product
 from matcher.comparators import tfidf_cosine
 from matcher.prepare import PreparedTable
 from matcher.progress import Progress
@@ -118,6 +118,7 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
         feats.sims[f"{RECORD}:{measure}"] = tfidf_cosine(matrix, table, None, left, right)
     for name, matrix in table.in_record_tfidf.items():
         feats.sims.update(_in_record(table, name, matrix, left, right))
+    feats.sims.update(extra_comparators.similarities(table, left, right))
     return feats
 
 

@@ -29,6 +29,7 @@ from matcher.decision import Decision
 from matcher.entity_tf import recount, use_value_term_freqs
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
+from matcher.extra_comparators import check_columns
 from matcher.features import PairFeatures, compare, context_similarities
 from matcher.frozen import Classifier, FrozenClassifier
 from matcher.labels import Labels
@@ -448,6 +449,7 @@ def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     for col in settings.columns:
         if col.name not in records.columns:
             raise SettingsError(f"settings describe column {col.name!r} which the data does not have")
+    check_columns(settings.extra_comparators, [str(c) for c in records.columns])
     out = _keyed(records, settings.primary_key)
     if out[settings.primary_key].duplicated().any():
         dup = out.loc[out[settings.primary_key].duplicated(), settings.primary_key].head(5).tolist()
