@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from matcher.errors import SettingsError, shown
+from matcher.errors import MissingDependency, SettingsError, shown
 
 if TYPE_CHECKING:
     from matcher.prepare import PreparedTable
@@ -42,11 +42,11 @@ JSON_VALUE = (str, int, float, bool, type(None), list, dict)
 
 
 def import_recordlinkage() -> ModuleType:
-    """The recordlinkage package, or an ImportError saying how to install it."""
+    """The recordlinkage package, or a MissingDependency (an ImportError) saying how to install it."""
     try:
         return importlib.import_module(NAMESPACE)
     except ImportError as exc:
-        raise ImportError(f"this needs the recordlinkage package: {INSTALL_HINT}") from exc
+        raise MissingDependency(f"this needs the recordlinkage package: {INSTALL_HINT}") from exc
 
 
 @dataclass(frozen=True)

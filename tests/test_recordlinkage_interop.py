@@ -235,13 +235,17 @@ def test_extra_comparators_through_the_cli(tmp_path: Path, capsys: pytest.Captur
     labels = tmp_path / "labels.csv"
     labels_frame.to_csv(labels, index=False)
     out, stats, written = tmp_path / "out.csv", tmp_path / "stats.json", tmp_path / "used.json"
-    pairs = tmp_path / "pairs.csv"
+    pairs, model, again = tmp_path / "pairs.csv", tmp_path / "model.zip", tmp_path / "again.csv"
+    data = FIXTURES / "people" / "records.csv"
 
-    code, _, err = run(capsys, "match", FIXTURES / "people" / "records.csv", "--primary-key", "id", "--settings",
-                       settings, "--labels", labels, "--output", out, "--stats-output", stats, "--write-settings",
-                       written, "--pairs-output", pairs)
-
+    code, _, err = run(capsys, "match", data, "--primary-key", "id", "--settings", settings, "--labels", labels,
+                       "--output", out, "--stats-output", stats, "--write-settings", written, "--pairs-output", pairs,
+                       "--save-model", model, "--quiet")
     assert code == 0, err
+    code, _, err = run(capsys, "match", data, "--primary-key", "id", "--model", model, "--output", again, "--quiet")
+    assert code == 0, err
+
+    assert again.read_bytes() == out.read_bytes()  # the saved model computes its extras again
     assert {"surname_damerau_contribution", "dob_exact_contribution"} <= set(pd.read_csv(pairs).columns)
     assert set(json.loads(stats.read_text())["extra_comparators"]) == {"surname_damerau", "dob_exact"}
     assert [e["name"] for e in json.loads(written.read_text())["extra_comparators"]] == ["surname_damerau",
