@@ -55,7 +55,11 @@ def cached_venv() -> Path:
         scratch = Path(tempfile.mkdtemp(prefix=f"{home.name}-building-"))
         try:
             _build(scratch, wanted)
-            scratch.rename(home)
+            try:
+                scratch.rename(home)
+            except OSError:  # another run finished the same build first: use that one
+                if not home.exists():
+                    raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return home / "bin" / "python"
