@@ -15,6 +15,7 @@ from scipy import sparse
 
 from matcher import column_types
 from matcher.comparators import CHAR_TFIDF_MAX_ROWS, tfidf, weigh_rows, word_counter
+from matcher.extra_comparators import ExtraComparator
 from matcher.progress import Progress
 from matcher.reference import DocFreq, Reference
 from matcher.settings import ColumnSettings, Settings
@@ -47,6 +48,9 @@ class PreparedTable:
     keep_index: bool = False
     doc_freq: dict[str, DocFreq] = field(default_factory=dict)
     key_hashes: dict[str, np.ndarray] = field(default_factory=dict)
+    # the settings' recordlinkage features and the raw values of the columns they read (``matcher.extra_comparators``)
+    extra_comparators: list[ExtraComparator] = field(default_factory=list)
+    raw_values: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def scale(self) -> int:
@@ -126,6 +130,9 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
             kind.prepare(table, col.name, norm, df[col.name])
     if settings.source_column:
         table.source = _codes(df[settings.source_column].fillna(""))
+    table.extra_comparators = list(settings.extra_comparators)
+    for extra in settings.extra_comparators:
+        table.raw_values.update({c: df[c].to_numpy(dtype=object) for c in extra.columns})
     _record_text(table, values)
     return table
 
