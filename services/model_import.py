@@ -26,6 +26,7 @@ from typing import IO
 import pandas as pd
 
 from matcher.errors import MatcherError
+from matcher.extra_comparators import feature_class
 from matcher.model_file import SavedModel, load_model
 from matcher.pipeline import Matcher
 from services import validation as v
@@ -152,6 +153,11 @@ class _Fit:
         except MatcherError as exc:
             raise ValidationError(f"{name} does not fit the transform's dataset {self.dataset!r}: {exc}",
                                   field="file") from None
+        try:  # a model with recordlinkage features would only fail at FIND_MATCHES on a service without it
+            for extra in settings.extra_comparators:
+                feature_class(extra.feature, extra.name)
+        except MatcherError as exc:
+            raise ValidationError(f"{name} cannot be applied by this service: {exc}", field="file") from None
 
 
 def _receive(config: Config, stream: IO[bytes], name: str) -> tuple[Path, str, int]:

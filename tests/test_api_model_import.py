@@ -6,6 +6,8 @@ after the import brings back the transform's own fit; admins alone import and de
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import io
 import json
 import warnings
@@ -22,7 +24,7 @@ from cli_support import run_quietly
 from conftest import FIXTURES, load_fixture, make_labels
 from sqlalchemy import func, select
 
-from matcher.model_file import MANIFEST
+from matcher.model_file import CHECKSUMS, MANIFEST
 from matcher.pipeline import Matcher
 from matcher.settings import Settings
 from services import engine
@@ -238,6 +240,38 @@ def test_a_model_must_fit_the_transforms_dataset(tmp_path: Path, saved: dict[str
         renamed = transform_on(api, frame.rename(columns={"id": "key"}).to_csv(index=False).encode(), "key")
         body = is_problem(send_model(api, renamed, saved["model"].read_bytes()), 422, "file")
         assert "fitted with primary key 'id', this transform has 'key'" in body["detail"]
+        assert nothing_kept(api)
+    finally:
+        api.db.engine.dispose()
+
+
+def _resealed(model: Path, settings: dict[str, Any]) -> bytes:
+    """The model with other settings and checksums made again: a well-formed file a user could have written."""
+    with zipfile.ZipFile(model) as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name != CHECKSUMS}
+    members[MANIFEST] = json.dumps({**json.loads(members[MANIFEST]), "settings": settings}).encode()
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member, content in {**members, CHECKSUMS: sums.encode()}.items():
+            archive.writestr(member, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("recordlinkage") is not None,
+                    reason="the refusal is for a service without recordlinkage")
+def test_a_model_with_recordlinkage_features_is_refused_where_recordlinkage_is_missing(
+        tmp_path: Path, saved: dict[str, Any]) -> None:
+    api = sqlite_api(tmp_path)
+    try:
+        with zipfile.ZipFile(saved["model"]) as archive:
+            settings = json.loads(archive.read(MANIFEST))["settings"]
+        extra = {"name": "surname_rl", "feature": "recordlinkage.compare.String", "kwargs": {"left_on": "surname"}}
+        tid = transform_on(api, saved["new"].read_bytes())
+        body = is_problem(send_model(api, tid, _resealed(saved["model"], {**settings, "extra_comparators": [extra]}),
+                                     name="rl.zip"), 422, "file")
+        assert "rl.zip cannot be applied by this service" in body["detail"]
+        assert "pip install recordlinkage" in body["detail"]
         assert nothing_kept(api)
     finally:
         api.db.engine.dispose()
