@@ -18,8 +18,7 @@ from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from matcher import comparators, normalize
 
 if TYPE_CHECKING:
-    from matcher.prepare import PreparedTable
-    from matcher.settings import ColumnSettings
+    from matcher.table import Column, PreparedTable
 
 Scorer = Callable[..., float]
 Keys = Callable[[str, pd.Series], dict[str, pd.Series]]
@@ -125,6 +124,6 @@ def description(name: str) -> str:
     return IGNORE_DESCRIPTION if name == IGNORE else REGISTRY[name].description
 
 
-def of(column: ColumnSettings) -> ColumnType:
-    """The type of a compared column (a ``ColumnSettings``: never one of type ``ignore``)."""
+def of(column: Column) -> ColumnType:
+    """The type of a compared column (a ``matcher.settings.ColumnSettings``: never one of type ``ignore``)."""
     return REGISTRY[column.type]
