@@ -11,7 +11,7 @@ from labeling_ui.auth import authenticate_request
 from labeling_ui.extensions import matcher_services as ms
 from labeling_ui.idempotency import idempotent
 from labeling_ui.openapi import build_spec
-from services import clusters, datasets, entities, erasure, labels, models, outputs, task_runs, transforms
+from services import clusters, datasets, entities, erasure, labels, model_import, models, outputs, task_runs, transforms
 from services.answers import Caller
 from services.errors import ValidationError
 from services.validation import only_fields
@@ -137,9 +137,33 @@ def delete_transform(transform_id: str) -> Any:
 
 @bp.get("/transforms/<transform_id>/models")
 def list_models(transform_id: str) -> Any:
-    """The model of each succeeded FIND_MATCHES run, newest first (docs/model-format.md)."""
+    """The model of each succeeded FIND_MATCHES run and each imported model, newest first (docs/model-format.md)."""
     found = models.list_models(ms.config, ms.db, transform_id)
     return jsonify({"models": [schemas.model_json(m) for m in found]})
+
+
+@bp.post("/transforms/<transform_id>/models")
+@idempotent
+def import_model(transform_id: str) -> Any:
+    """Import a model file (multipart ``file``) or another transform's version (JSON ``{transform_id, version}``):
+    FIND_MATCHES applies it until the transform has labels newer than it (services.model_import)."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ValidationError("send the model as a multipart file field named 'file'", field="file")
+        found = model_import.import_model(ms.config, ms.db, transform_id, upload.filename, upload.stream,
+                                          g.user.name)
+    else:
+        found = model_import.copy_model(ms.config, ms.db, transform_id, _json_body(), g.user.name)
+    return _created(schemas.model_json(found), 201, "api.download_model", transform_id=transform_id,
+                    version=found.version)
+
+
+@bp.delete("/transforms/<transform_id>/models/<version>")
+def delete_model(transform_id: str, version: str) -> Any:
+    """Remove an imported model version (409 for a run's version)."""
+    model_import.delete_import(ms.config, ms.db, transform_id, version)
+    return "", 204
 
 
 @bp.get("/transforms/<transform_id>/models/<version>")

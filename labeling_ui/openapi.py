@@ -7,6 +7,7 @@ from typing import Any
 from labeling_ui.openapi_columns import choices_field, column_paths, column_schemas
 from labeling_ui.openapi_entities import entity_paths, entity_schemas
 from labeling_ui.openapi_labeling import labeling_paths, labeling_schemas, labeling_set_fields, policy_schema
+from labeling_ui.openapi_models import model_paths, model_schemas
 from labeling_ui.openapi_parts import BOOL, INT, NSTR, STR
 from labeling_ui.openapi_parts import obj as _obj
 from labeling_ui.openapi_parts import ref as _ref
@@ -66,6 +67,7 @@ def _body(name: str, media: str = "application/json") -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {**_dataset_paths(), **_transform_paths(), **_run_paths(),
+            **model_paths(_op, _json, _path_param, IDEMPOTENCY),
             **entity_paths(_op, _json, _body, _path_param, _query),
             **labeling_paths(_op, _json, _body, _path_param, _query),
             **user_paths(_op, _json, _body, _path_param), **column_paths(_op, _json),
@@ -116,18 +118,6 @@ def _transform_paths() -> dict[str, Any]:
                         {"202": _json("TaskRun", "Accepted: the IMPORT_LABELS run")},
                         "400 401 403 404 415 422 503", requestBody=_body("LabelsUpload", "multipart/form-data"),
                         parameters=[IDEMPOTENCY]),
-        },
-        "/transforms/{transform_id}/models": {
-            "parameters": [tf],
-            "get": _op("The model of each succeeded FIND_MATCHES run, newest first",
-                       {"200": _json("ModelList", "Model versions")}, "401 404"),
-        },
-        "/transforms/{transform_id}/models/{version}": {
-            "parameters": [tf, _path_param("version")],
-            "get": _op("Download a model version (docs/model-format.md), for `matcher match --model`",
-                       {"200": {"description": "The model file",
-                                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
-                       "401 404"),
         },
         "/transforms/{transform_id}/labeling-sets": {
             "parameters": [tf],
@@ -278,14 +268,6 @@ def _schemas() -> dict[str, Any]:
                          "created_at": TIME, "started_on": NTIME, "completed_on": NTIME,
                          "execution_seconds": {"type": ["number", "null"]}}, ("id", "type", "status")),
         "TaskRunList": _obj({"task_runs": {"type": "array", "items": _ref("TaskRun")}}, ("task_runs",)),
-        "Model": _obj({"version": {"type": "string", "description": "the id of the FIND_MATCHES run that wrote it"},
-                       "created_at": TIME, "labels": {"type": "integer", "description": "labeled pairs it learnt from"},
-                       "schema_version": INT,
-                       "metrics": {"type": "object", "description": "the run's statistics: records, candidate_pairs, "
-                                                                    "clusters, records_in_clusters, model, threshold, "
-                                                                    "one_to_one, blocking_recall"}},
-                      ("version", "created_at", "labels", "schema_version", "metrics")),
-        "ModelList": _obj({"models": {"type": "array", "items": _ref("Model")}}, ("models",)),
         "ClusterPair": _obj({"key_a": STR, "key_b": STR, "probability": {"type": ["number", "null"]},
                              "contributions": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
                                                "description": "column -> log2 odds it adds to the pair's score"}},
@@ -374,6 +356,6 @@ def build_spec() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
         "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas(), **labeling_schemas(),
-                                   **column_schemas()},
+                                   **model_schemas(), **column_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }

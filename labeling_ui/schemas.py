@@ -94,7 +94,9 @@ def task_run_json(run: TaskRun) -> dict[str, Any]:
 
 def model_json(model: ModelVersion) -> dict[str, Any]:
     return {"version": model.version, "created_at": model.created_at, "labels": model.labels,
-            "schema_version": model.schema_version, "metrics": model.metrics}
+            "schema_version": model.schema_version, "metrics": model.metrics, "imported": model.imported,
+            "filename": model.filename, "imported_at": model.imported_at, "imported_by": model.imported_by,
+            "in_effect": model.in_effect}
 
 
 def _public_params(run: TaskRun) -> dict[str, Any]:

@@ -78,6 +78,9 @@ def assemble_result(matcher: FittedMatcher, decision: Decision, one: bool) -> Ma
     symptoms = diagnose(matcher) if matcher.classifier_ is None else []  # labels replace the cold start
     stats["cold_start_warning"], stats["cold_start_evidence"] = warning(symptoms), symptoms
     stats["cold_start_model"] = getattr(matcher, "cold_start_choice_", {})
+    if matcher.settings_.extra_comparators:  # absent without them: the statistics of a run read as before
+        stats["extra_comparators"] = {e.name: {"feature": e.feature, "used": matcher.classifier_ is not None}
+                                      for e in matcher.settings_.extra_comparators}
     stats["one_to_one"] = bool(one)
     stats["one_to_one_reason"] = matcher.link_mode_.reason if one == matcher.links_one_to_one else \
         f"one-to-one {'on' if one else 'off'}: asked for this run"

@@ -33,3 +33,8 @@ class LabelError(MatcherError):
 
 class SettingsError(MatcherError):
     """The settings JSON or a knob is invalid."""
+
+
+class MissingDependency(SettingsError, ImportError):
+    """The settings (or a module asked for) need an optional package that is not installed: a user error, which
+    says how to install it (an ImportError too, for code that imports the optional part)."""

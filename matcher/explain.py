@@ -21,27 +21,36 @@ if TYPE_CHECKING:
 
 def contributions(matcher: FittedMatcher, features: PairFeatures) -> dict[str, np.ndarray]:
     if len(features) == 0:  # no pair above the asked probability: the classifier refuses an empty matrix
-        return {c.name: np.zeros(0) for c in matcher.settings_.data_columns}
+        names = ablated(matcher) if matcher.classifier_ is not None else \
+            [c.name for c in matcher.settings_.data_columns]
+        return {name: np.zeros(0) for name in names}
     if matcher.classifier_ is None:
         return matcher.fs_.column_weights(features)
     odds = matcher.classifier_.log2_odds(ablation_matrix(matcher, features))
     return ablation_contributions(matcher, odds)
 
 
+def ablated(matcher: FittedMatcher) -> list[str]:
+    """What the classifier's explanations take away in turn: each data column, then each extra comparator (its
+    similarities are named ``<name>:...`` like a column's, see ``matcher.extra_comparators``)."""
+    return [c.name for c in matcher.settings_.data_columns] + [e.name for e in matcher.settings_.extra_comparators]
+
+
 def ablation_matrix(matcher: FittedMatcher, features: PairFeatures) -> np.ndarray:
-    """The pairs' design rows as they are, then again with each data column unknown in turn (one block of
-    ``len(features)`` rows per column): one matrix, so the service can spread its scoring over workers."""
+    """The pairs' design rows as they are, then again with each of ``ablated`` unknown in turn (one block of
+    ``len(features)`` rows each): one matrix, so the service can spread its scoring over workers."""
     blocks = [matcher.design(features)]
-    blocks += [matcher.design(features.without(c.name)) for c in matcher.settings_.data_columns]
+    blocks += [matcher.design(features.without(name)) for name in ablated(matcher)]
     return np.vstack(blocks)
 
 
 def ablation_contributions(matcher: FittedMatcher, odds: np.ndarray) -> dict[str, np.ndarray]:
-    """Each column's contribution from the classifier's log2 odds of ``ablation_matrix``'s rows."""
-    columns = matcher.settings_.data_columns
-    n = len(odds) // (len(columns) + 1)
+    """Each column's (and extra comparator's) contribution from the classifier's log2 odds of
+    ``ablation_matrix``'s rows."""
+    names = ablated(matcher)
+    n = len(odds) // (len(names) + 1)
     base = odds[:n]
-    return {c.name: base - odds[(i + 1) * n:(i + 2) * n] for i, c in enumerate(columns)}
+    return {name: base - odds[(i + 1) * n:(i + 2) * n] for i, name in enumerate(names)}
 
 
 def pairs_frame(matcher: FittedMatcher, min_probability: float = 0.05) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 from scipy import sparse
 
-from matcher import column_types, product
+from matcher import column_types, extra_comparators, product
 from matcher.comparators import tfidf_cosine
 from matcher.progress import Progress
 from matcher.settings import ColumnSettings
@@ -99,8 +99,9 @@ def equal_tf(table: PreparedTable, column: str, left: np.ndarray, right: np.ndar
 
 
 def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
-            progress: Progress | None = None) -> PairFeatures:
-    """All features of the given pairs (arrays of row positions)."""
+            progress: Progress | None = None, extras: bool = True) -> PairFeatures:
+    """All features of the given pairs (arrays of row positions); without the settings' extra comparators when not
+    ``extras`` (they only feed the classifier, and recordlinkage compares pair by pair in Python)."""
     feats = PairFeatures(left, right, {}, {}, {}, {})
     for i, col in enumerate(table.columns):
         kind = column_types.of(col)
@@ -118,6 +119,8 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
         feats.sims[f"{RECORD}:{measure}"] = tfidf_cosine(matrix, table, None, left, right)
     for name, matrix in table.in_record_tfidf.items():
         feats.sims.update(_in_record(table, name, matrix, left, right))
+    if extras:
+        feats.sims.update(extra_comparators.similarities(table, left, right))
     return feats
 
 

@@ -29,6 +29,7 @@ from matcher.decision import Decision
 from matcher.entity_tf import recount, use_value_term_freqs
 from matcher.errors import InputError, SettingsError
 from matcher.explain import pairs_frame
+from matcher.extra_comparators import check_columns
 from matcher.features import PairFeatures, compare, context_similarities
 from matcher.frozen import Classifier, FrozenClassifier
 from matcher.labels import Labels
@@ -107,7 +108,8 @@ class Matcher:
         self.candidates_ = compare(self.table_, left, right, progress)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
-        return compare(self.table_, rl, rr)
+        # the cold start reads the random pairs' levels only: no extra comparators (~5 s per 200k pairs)
+        return compare(self.table_, rl, rr, extras=False)
 
     def _read_cold_start(self) -> None:
         """What the cold start's scores tell about the records: link evidence and each record's best scores."""
@@ -448,6 +450,7 @@ def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     for col in settings.columns:
         if col.name not in records.columns:
             raise SettingsError(f"settings describe column {col.name!r} which the data does not have")
+    check_columns(settings.extra_comparators, [str(c) for c in records.columns])
     out = _keyed(records, settings.primary_key)
     if out[settings.primary_key].duplicated().any():
         dup = out.loc[out[settings.primary_key].duplicated(), settings.primary_key].head(5).tolist()

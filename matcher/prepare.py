@@ -90,6 +90,9 @@ def prepare(df: pd.DataFrame, settings: Settings, progress: Progress | None = No
             kind.prepare(table, col.name, norm, df[col.name])
     if settings.source_column:
         table.source = _codes(df[settings.source_column].fillna(""))
+    table.extra_comparators = list(settings.extra_comparators)
+    for extra in settings.extra_comparators:
+        table.raw_values.update({c: df[c].to_numpy(dtype=object) for c in extra.columns})
     _record_text(table, values)
     return table
 

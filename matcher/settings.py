@@ -14,6 +14,7 @@ from typing import Any
 from matcher import column_types
 from matcher.decision import Decision, unit_interval
 from matcher.errors import SettingsError, shown
+from matcher.extra_comparators import ExtraComparator, parse_all
 
 
 @dataclass
@@ -50,6 +51,8 @@ class Settings:
     seed: int = 0
     # golden records: column -> {"rule": ..., ...} (``matcher.survivorship``); other columns: their type's default
     survivorship: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # recordlinkage compare features, each one more classifier feature (``matcher.extra_comparators``)
+    extra_comparators: list[ExtraComparator] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unit_interval("accuracy_cost_tradeoff", self.accuracy_cost_tradeoff)
@@ -57,13 +60,17 @@ class Settings:
         self.columns = [c if isinstance(c, ColumnSettings) else ColumnSettings(**c) for c in self.columns]
         if not isinstance(self.survivorship, dict):
             raise SettingsError(f"survivorship must be an object of column -> rule, got {shown(self.survivorship)}")
+        self.extra_comparators = parse_all(self.extra_comparators)
 
     @property
     def data_columns(self) -> list[ColumnSettings]:
         return [c for c in self.columns if c.type != column_types.IGNORE]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.extra_comparators:  # settings files without extras read as before
+            del out["extra_comparators"]
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

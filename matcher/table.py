@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
+from matcher.extra_comparators import ExtraComparator
 from matcher.reference import DocFreq, Reference
 
 
@@ -58,6 +59,9 @@ class PreparedTable:
     keep_index: bool = False
     doc_freq: dict[str, DocFreq] = field(default_factory=dict)
     key_hashes: dict[str, np.ndarray] = field(default_factory=dict)
+    # the settings' recordlinkage features and the raw values of the columns they read (``matcher.extra_comparators``)
+    extra_comparators: list[ExtraComparator] = field(default_factory=list)
+    raw_values: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def scale(self) -> int:

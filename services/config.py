@@ -30,6 +30,7 @@ class Config:
     source_read_timeout: int = 120  # seconds for the whole read of a table
     max_columns: int = 1000  # an upload with more columns is refused before it is parsed (services.dataset_import)
     max_line_kb: int = 1024  # ... and one with a longer line
+    max_model_mb: int = 512  # an imported model file over this (or unzipping to 8 times it) is refused (413)
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object) -> Config:
@@ -44,6 +45,7 @@ class Config:
         for name, variable in (("fanout_partitions", "MATCHER_FANOUT_PARTITIONS"),
                                ("fanout_min_pairs", "MATCHER_FANOUT_MIN_PAIRS"),
                                ("max_columns", "MATCHER_MAX_COLUMNS"), ("max_line_kb", "MATCHER_MAX_LINE_KB"),
+                               ("max_model_mb", "MATCHER_MAX_MODEL_MB"),
                                ("source_connect_timeout", "MATCHER_SOURCE_CONNECT_TIMEOUT"),
                                ("source_read_timeout", "MATCHER_SOURCE_READ_TIMEOUT")):
             if os.environ.get(variable):

@@ -10,7 +10,9 @@ reads the files being rewritten). The records are found by key. Everything that 
 * the dataset's file and the batch datasets of those transforms' incremental runs: rewritten without the rows
   (the CSV line numbers beside them too);
 * the fitted-model caches of those transforms (``services.model_cache``: prepared values, design matrices):
-  deleted, the next run fits again;
+  deleted, the next run fits again; their imported models (``services.model_import``) too: a model fitted on
+  data holding the records keeps their values' term frequencies and labeled keys, and which data it was fitted
+  on cannot be told from the file;
 * earlier run outputs: a table holding an erased key (in the primary-key column, or ``key_a``/``key_b``) is
   rewritten without those rows; the model file of such a run (term frequencies of values, labeled pairs) is
   deleted; a JSON file naming an erased key is deleted;
@@ -46,7 +48,17 @@ from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
 from storage.artifacts import ArtifactStore, write_atomically
 from storage.db import Database
-from storage.models import Dataset, IdempotencyKey, Label, LabelAnswer, LabelEvent, LabelingSet, TaskRun, Transform
+from storage.models import (
+    Dataset,
+    IdempotencyKey,
+    ImportedModel,
+    Label,
+    LabelAnswer,
+    LabelEvent,
+    LabelingSet,
+    TaskRun,
+    Transform,
+)
 from storage.run_status import ACTIVE
 
 MAX_KEYS = 10_000
@@ -109,6 +121,7 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
         if cache.exists():
             shutil.rmtree(cache)
             done.deleted.append(_relative(art, cache) + "/")
+        _drop_imports(db, art, tid, done)
     for run in scope.runs:
         mine = theirs[run.transform_id]
         columns = {scope.siblings[run.transform_id]: mine, **dict.fromkeys(KEY_COLUMNS, mine), key: wanted}
@@ -117,6 +130,18 @@ def erase_records(config: Config, db: Database, transform_id: str, body: Any) ->
     db.checkpoint()  # SQLite: the WAL's images of the rows just deleted leave the disk
     done.datasets_elsewhere = _elsewhere(db, art, set(datasets), key, keys)
     return done
+
+
+def _drop_imports(db: Database, art: ArtifactStore, transform_id: str, done: Erasure) -> None:
+    with db.session() as session:
+        versions = [row.id for row in session.scalars(select(ImportedModel).where(
+            ImportedModel.transform_id == transform_id))]
+        session.execute(delete(ImportedModel).where(ImportedModel.transform_id == transform_id))
+    for version in versions:
+        path = art.imported_model_path(transform_id, version)
+        if path.is_file():
+            path.unlink()
+            done.deleted.append(_relative(art, path))
 
 
 def _elsewhere(db: Database, art: ArtifactStore, mine: set[str], key: str, keys: list[str]) -> list[str]:

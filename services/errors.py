@@ -42,6 +42,11 @@ class Forbidden(ServiceError):
     title = "Forbidden"
 
 
+class PayloadTooLarge(ServiceError):
+    status = 413
+    title = "Payload too large"
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     title = "Unsupported media type"

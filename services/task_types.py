@@ -10,7 +10,8 @@ Output files (deterministic names under ``outputs/<run id>/``):
                              match_id is the transform's entity store's stable id, services.entity_stores),
                              changes.csv/.parquet (the store's entity changelog of this run),
                              record_changes.csv/.parquet (per record whose id changed: old and new id),
-                             model.zip (the model it matched with, docs/model-format.md: services.models),
+                             model.zip (the model it matched with, docs/model-format.md: services.models;
+                             the imported file itself when it applied one, services.model_import),
                              stats.json, pairs.parquet (scored pairs inside clusters, per-column contributions),
                              clusters.parquet (records of clusters of 2+ in review order, for the Matches page)
     FIND_INCREMENTAL_MATCHES matches.csv, matches.parquet (the batch's rows), changes.csv/.parquet,
@@ -40,7 +41,8 @@ from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
 from services.label_rows import decided_labels, lock_transform
 from services.labeling_policy import policy_of
-from services.models import model_files
+from services.model_import import imported_matcher
+from services.models import MODEL_FILE, model_files
 from services.run_context import FileContent, Outcome, RunContext, jsonable
 from services.upload_retention import resolve_upload
 from storage.models import Label, LabelAnswer, LabelingSet, Transform, utcnow
@@ -125,8 +127,14 @@ def find_matches(ctx: RunContext) -> Outcome:
     gathered when the engine writes pairs.parquet, after the other files: it explains while this one writes."""
     beyond = entity_stores.records_beyond(ctx)
     ctx.use_extra_records(beyond.records)  # what incremental runs added stays matched
-    keys = ctx.record_keys()  # the other columns only matter to the output rows, built from the file in Arrow
-    matcher = ctx.matcher(keys, ctx.labels(keys), fit_records=ctx.records, meanwhile=ctx.read_dataset_ahead)
+    imported = imported_matcher(ctx)  # an imported model in effect is applied, nothing fitted
+    if imported is None:
+        keys = ctx.record_keys()  # the other columns only matter to the output rows, built from the file in Arrow
+        matcher = ctx.matcher(keys, ctx.labels(keys), fit_records=ctx.records, meanwhile=ctx.read_dataset_ahead)
+        model = model_files(matcher)
+    else:
+        matcher, version, data = imported
+        model = {MODEL_FILE: data}  # the run's model is the imported file itself, byte for byte
     ctx.progress.report("clustering", 0.92)
     result = matcher.predict()
     ctx.progress.report("writing the entity store", 0.93)
@@ -142,10 +150,12 @@ def find_matches(ctx: RunContext) -> Outcome:
         rows = to_arrow(records)
         matches = records if rows is None else rows
     stats = {**result.stats, "store_version": stored.version}
+    if imported is not None:
+        stats["imported_model"] = version  # which import it applied (listed as that run's model metrics too)
     files: dict[str, FileContent] = {"matches.csv": matches, "matches.parquet": matches,
                                      "stats.json": stats, "pairs.parquet": pairs,
                                      **stored.files(),
-                                     "clusters.parquet": review_table(matches, ranks), **model_files(matcher)}
+                                     "clusters.parquet": review_table(matches, ranks), **model}
     return Outcome(files)
 
 

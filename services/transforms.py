@@ -187,8 +187,8 @@ def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo
 
 
 def delete_transform(config: Config, db: Database, transform_id: str) -> None:
-    """Deletes its labels, labeling sets and task runs too, with their outputs, fitted models, entity store and
-    uploaded labels files; refused (409) while a run is active."""
+    """Deletes its labels, labeling sets and task runs too, with their outputs, fitted models, imported models,
+    entity store and uploaded labels files; refused (409) while a run is active."""
     with db.session() as session:
         transform = session.get(Transform, transform_id)
         if transform is None:
@@ -207,3 +207,4 @@ def delete_transform(config: Config, db: Database, transform_id: str) -> None:
         shutil.rmtree(store.output_dir(run_id), ignore_errors=True)
     shutil.rmtree(store.root / "artifacts" / transform_id, ignore_errors=True)
     shutil.rmtree(store.entity_store_dir(transform_id), ignore_errors=True)
+    shutil.rmtree(store.imported_models_dir(transform_id), ignore_errors=True)

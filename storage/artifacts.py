@@ -6,6 +6,7 @@
     outputs/<task_run_id>/<name>             a task run's published output (written to a temp name, then renamed)
     artifacts/<transform_id>/<version>/...   the engine's fitted state, reloadable (services.model_cache:
                                              matcher.fit, a storage.mapped_pickle, and design.npy)
+    models/<transform_id>/<version>.zip      a model file imported into the transform (services.model_import)
     stores/<transform_id>/...                the transform's entity store (matcher.entity_store: CURRENT,
                                              versions/v000001/..., lock), written by FIND_MATCHES and
                                              FIND_INCREMENTAL_MATCHES runs and by erasure
@@ -41,6 +42,12 @@ class ArtifactStore:
 
     def model_dir(self, transform_id: str, version: str) -> Path:
         return self.root / "artifacts" / transform_id / version
+
+    def imported_models_dir(self, transform_id: str) -> Path:
+        return self.root / "models" / transform_id
+
+    def imported_model_path(self, transform_id: str, version: str) -> Path:
+        return self.imported_models_dir(transform_id) / f"{version}.zip"
 
     def entity_store_dir(self, transform_id: str) -> Path:
         return self.root / "stores" / transform_id

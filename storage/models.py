@@ -184,6 +184,22 @@ class LabelEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class ImportedModel(Base):
+    """A model file an admin imported into a transform (``services.model_import``): the file lives under
+    ``models/<transform_id>/<id>.zip`` (``storage.artifacts``); the newest import is what FIND_MATCHES applies
+    while no label of the transform is newer than it."""
+
+    __tablename__ = "imported_models"
+    __table_args__ = (Index("ix_imported_models_transform", "transform_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)  # the model version
+    transform_id: Mapped[str] = mapped_column(ForeignKey("transforms.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(500))  # the uploaded file's name (or where it was copied from)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the file's bytes as imported
+    size: Mapped[int] = mapped_column(Integer)  # bytes
+    imported_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class TaskRun(Base):
     """A long job; its state lives here, committed before the Celery task is enqueued."""
 

@@ -6,6 +6,7 @@ the server cannot be reached.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from api_support import Api, add_labeling_set, is_problem, make_api, people_fram
 from db_support import temporary_postgres_database
 from sqlalchemy import create_engine, func, select, text
 
+from matcher.model_file import model_bytes
+from matcher.pipeline import Matcher
+from matcher.settings import Settings
 from services.config import Config
 from storage.models import Base, Label, LabelingSet, TaskRun
 
@@ -101,3 +105,22 @@ def test_concurrent_answers_to_one_transform_all_land_on_postgres(api: Api) -> N
     history = api.call("GET", f"/transforms/{tid}/label-history?limit=1000").get_json()["events"]
     assert sum(e["action"] == "answer" for e in history) == 12
     assert api.call("GET", f"/transforms/{tid}").get_json()["label_count"] == 18  # every set decided
+
+
+def test_an_imported_model_is_recorded_and_yields_to_newer_labels_on_postgres(api: Api) -> None:
+    data = model_bytes(Matcher(Settings(primary_key="id")).fit(people_frame(30)))
+    tid = api.transform()["id"]
+    response = api.call("POST", f"/transforms/{tid}/models", data={"file": (io.BytesIO(data), "m.zip")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    version = response.get_json()["version"]
+    assert api.call("GET", f"/transforms/{tid}/models/{version}").get_data() == data
+    (listed,) = api.call("GET", f"/transforms/{tid}/models").get_json()["models"]
+    assert listed["imported"] and listed["in_effect"] and listed["filename"] == "m.zip"
+    labeled = api.call("POST", f"/transforms/{tid}/labeling-sets", json={"records": ["r0000001", "r0000002"],
+                                                                         "labels": ["a", "a"]})
+    assert labeled.status_code == 201, labeled.get_json()
+    (listed,) = api.call("GET", f"/transforms/{tid}/models").get_json()["models"]
+    assert listed["in_effect"] is False
+    assert api.call("DELETE", f"/transforms/{tid}/models/{version}").status_code == 204
+    assert api.call("GET", f"/transforms/{tid}/models").get_json() == {"models": []}

@@ -199,19 +199,25 @@ ui.ready = initHeader();
  *  ticked, the next one marked and said in words, with what the transform's status (READY/NOT_READY) means. */
 ui.steps = {
   async state(id) {
-    const [t, sets, found] = await Promise.all([ui.api(`/transforms/${id}`),
+    const [t, sets, found, models] = await Promise.all([ui.api(`/transforms/${id}`),
       ui.api(`/transforms/${id}/labeling-sets`),
-      ui.api(`/transforms/${id}/task-runs?type=FIND_MATCHES&status=SUCCEEDED&limit=1`)]);
-    return { t, waiting: sets.labeling_sets.filter((s) => s.labeled === 0).length, matched: found.task_runs.length > 0 };
+      ui.api(`/transforms/${id}/task-runs?type=FIND_MATCHES&status=SUCCEEDED&limit=1`),
+      ui.api(`/transforms/${id}/models`)]);
+    const imported = models.models.find((m) => m.in_effect);
+    return { t, waiting: sets.labeling_sets.filter((s) => s.labeled === 0).length, matched: found.task_runs.length > 0,
+      imported: imported ? imported.filename : null };
   },
   /** [name, page, done] per step and the sentence saying what to do next. */
-  plan({ t, waiting, matched }) {
+  plan({ t, waiting, matched, imported }) {
     const id = t.id, admin = ui.isAdmin(), labels = t.label_count;
     const steps = [["Upload", `/datasets/${t.dataset_id}`, true], ["Transform", `/transforms/${id}/edit`, true],
       ["Label", `/transforms/${id}/label`, labels > 0], ["Evaluate", `/transforms/${id}/quality`, !!t.evaluation_metrics],
       ["Find matches", `/transforms/${id}/runs`, matched], ["Review", `/transforms/${id}/matches`, false]];
     let next;
-    if (!labels && !waiting) {
+    if (imported && !labels && !matched) {
+      next = ["Find matches", `find matches (Task runs → Find matches): the imported model ${imported} applies as it is, `
+        + "no labels needed; label sets later to fit your own."];
+    } else if (!labels && !waiting) {
       next = ["Label", admin ? "generate labeling sets (Task runs → Labeling set generation), then label them."
         : "an admin generates labeling sets (Task runs); then label them."];
     } else if (!labels) {
@@ -224,9 +230,11 @@ ui.steps = {
       next = ["Review", "review the matches: confirm or split clusters on the Matches page, then label more sets "
         + "and evaluate again while quality still improves."];
     }
+    const unsupervised = imported ? `applies the imported model ${imported} (no fit) until a label is given`
+      : "only has the unsupervised cold start";
     const status = labels ? `READY: it has ${labels} label${labels === 1 ? "" : "s"} to learn from.`
-      : "NOT_READY: no labels yet. Evaluate is refused until the transform has labels, and Find matches only has "
-        + "the unsupervised cold start; label one set (or import a labels file) to make it READY.";
+      : `NOT_READY: no labels yet. Evaluate is refused until the transform has labels, and Find matches ${unsupervised}; `
+        + "label one set (or import a labels file) to make it READY.";
     return { steps, next, status };
   },
   render(plan) {

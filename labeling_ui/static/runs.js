@@ -66,7 +66,9 @@
       if (text === lastBody && !body.task_runs.some((r) => ACTIVE.includes(r.status))) return clearError();
       lastBody = text;
       const ended = body.task_runs.filter((r) => !ACTIVE.includes(r.status)).map((r) => r.id + r.status).join();
-      if (ended !== lastEnded) { lastEnded = ended; ui.steps.refresh(); }  // a run ended: the next step moved
+      if (ended !== lastEnded) {  // a run ended: the next step moved, a Find matches run added a model version
+        lastEnded = ended; ui.steps.refresh(); ui.models.refresh();
+      }
       const tbody = document.querySelector("#runs-table tbody");
       const focused = document.activeElement && document.activeElement.closest("tr[data-run] [data-focus]");
       const focusKey = focused ? [focused.closest("tr").dataset.run, focused.dataset.focus] : null;
