@@ -95,6 +95,12 @@ def delete_dataset(dataset_id: str) -> Any:
     return "", 204
 
 
+@bp.get("/column-types")
+def list_column_types() -> Any:
+    """The column-type registry: what a transform's ``column_types`` may say."""
+    return jsonify(schemas.column_types_json())
+
+
 # -- transforms -------------------------------------------------------------------------------------------
 
 

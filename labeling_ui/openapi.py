@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling_ui.openapi_columns import choices_field, column_paths, column_schemas
 from labeling_ui.openapi_entities import entity_paths, entity_schemas
 from labeling_ui.openapi_labeling import labeling_paths, labeling_schemas, labeling_set_fields, policy_schema
 from labeling_ui.openapi_models import model_paths, model_schemas
@@ -69,7 +70,7 @@ def _paths() -> dict[str, Any]:
             **model_paths(_op, _json, _path_param, IDEMPOTENCY),
             **entity_paths(_op, _json, _body, _path_param, _query),
             **labeling_paths(_op, _json, _body, _path_param, _query),
-            **user_paths(_op, _json, _body, _path_param),
+            **user_paths(_op, _json, _body, _path_param), **column_paths(_op, _json),
             "/me": {"get": _op("The signed-in user: name and role", {"200": _json("User", "The caller")}, "401")},
             "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1",
                                                                    "content": {"application/json": {}}}}, "401")}}
@@ -106,7 +107,7 @@ def _transform_paths() -> dict[str, Any]:
         "/transforms/{transform_id}": {
             "parameters": [tf],
             "get": _op("A transform", {"200": _json("Transform", "The transform")}, "401 404"),
-            "patch": _op("Change the name, knobs or flags", {"200": _json("Transform", "Updated")},
+            "patch": _op("Change the name, knobs, flags or column types", {"200": _json("Transform", "Updated")},
                          "400 401 403 404 415 422", requestBody=_body("TransformPatch")),
             "delete": _op("Delete a transform with its labels and runs (409 while a run is active)", NO_CONTENT,
                           "401 403 404 409"),
@@ -220,7 +221,7 @@ def _transform_fields() -> dict[str, Any]:
                                                "longest | source_order | most_complete, date_column, "
                                                "source_column, source_order}; null: each column's type default",
                                                "additionalProperties": {"type": "object"}},
-                              "labeling_policy": policy_schema()}
+                              "labeling_policy": policy_schema(), "column_types": choices_field()}
     fields.update({k: {"type": "integer", "minimum": lo, "maximum": hi} for k, (lo, hi) in INTEGERS.items()})
     return fields
 
@@ -255,6 +256,8 @@ def _schemas() -> dict[str, Any]:
         "TransformPatch": _obj(patch, additionalProperties=False),
         "Transform": _obj({"id": STR, **create, "status": {"type": "string", "enum": ["NOT_READY", "READY"]},
                            "label_count": INT, "evaluation_metrics": {"type": ["object", "null"]},
+                           "columns": {"type": "array", "items": _ref("ColumnInUse"),
+                                       "description": "each column besides the keys, with the type it is matched as"},
                            "created_by": NSTR, "created_at": TIME, "updated_at": TIME}, ("id", "status")),
         "TransformList": _obj({"transforms": {"type": "array", "items": _ref("Transform")}}, ("transforms",)),
         **_run_create_schemas(),
@@ -353,6 +356,6 @@ def build_spec() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
         "components": {"schemas": {**_schemas(), **user_schemas(), **entity_schemas(), **labeling_schemas(),
-                                   **model_schemas()},
+                                   **model_schemas(), **column_schemas()},
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }

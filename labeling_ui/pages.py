@@ -49,10 +49,16 @@ def safe_next(value: str | None) -> str:
 
 @bp.context_processor
 def _run_registries() -> dict[str, Any]:
-    """What the pages call each task run type and which statuses are active, from the registries (the runs page
-    reads them as JSON)."""
+    """What the pages call each task run type, which types the runs page's buttons start and which statuses are
+    active, from the registries (the runs page reads the labels and statuses as JSON)."""
     return {"run_type_labels": {name: run_type.label for name, run_type in run_types.REGISTRY.items()},
-            "active_statuses": [status.value for status in ACTIVE]}
+            "start_buttons": start_buttons(), "active_statuses": [status.value for status in ACTIVE]}
+
+
+def start_buttons() -> list[tuple[str, str]]:
+    """(type, label) of each type the runs page starts with a bare button: a startable type needing no parameter
+    (one that needs one, such as the batch of an incremental run, has a form of its own)."""
+    return [(name, run_types.get(name).label) for name in run_types.startable() if not run_types.get(name).required()]
 
 
 def _view(template: str, title: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from matcher import column_types
 from matcher.errors import shown
 from services import tokens
 from services.clusters import PAIRS_MIN_PROBABILITY, ClusterPage, ClusterPairs
@@ -70,9 +71,16 @@ def transform_json(info: TransformInfo) -> dict[str, Any]:
             "accuracy_cost_tradeoff": t.accuracy_cost_tradeoff,
             "enforce_provided_labels": t.enforce_provided_labels, "one_to_one": t.one_to_one,
             "survivorship": t.survivorship, "labeling_policy": policy_of(t.labeling_policy).to_json(),
+            "column_types": t.column_types,
+            "columns": [{"name": c.name, "type": c.type, "chosen": c.chosen} for c in info.columns],
             "timeout_minutes": t.timeout_minutes, "max_retries": t.max_retries, "status": info.status,
             "label_count": info.label_count, "evaluation_metrics": t.evaluation_metrics,
             "created_by": t.created_by, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
+
+
+def column_types_json() -> dict[str, Any]:
+    return {"column_types": [{"name": name, "label": column_types.label(name),
+                              "description": column_types.description(name)} for name in column_types.names()]}
 
 
 def task_run_json(run: TaskRun) -> dict[str, Any]:

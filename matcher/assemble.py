@@ -13,7 +13,7 @@ from matcher.decision import Decision
 from matcher.results import MatchResult
 
 if TYPE_CHECKING:
-    from matcher.pipeline import Matcher
+    from matcher.fitted import FittedMatcher
 
 
 def _sort_keys(keys: pd.Series) -> np.ndarray:
@@ -47,7 +47,7 @@ def confidence(n: int, labels: np.ndarray, left: np.ndarray, right: np.ndarray, 
     return np.round(np.where(count > 0, inside, 1.0 - strongest), 6)
 
 
-def broken_constraints(matcher: Matcher, labels: np.ndarray) -> int:
+def broken_constraints(matcher: FittedMatcher, labels: np.ndarray) -> int:
     """How many labeled pairs this clustering contradicts (must-links split, cannot-links joined)."""
     c = matcher.constraints()
     split = labels[c.must[0]] != labels[c.must[1]]
@@ -55,7 +55,7 @@ def broken_constraints(matcher: Matcher, labels: np.ndarray) -> int:
     return int(split.sum() + joined.sum())
 
 
-def blocking_recall(matcher: Matcher) -> float | None:
+def blocking_recall(matcher: FittedMatcher) -> float | None:
     """Share of the labeled matches blocking proposes (in linkage, of the cross-source ones: the only kind
     it ever proposes)."""
     lab = matcher.scored_kind(matcher.labeled_) if matcher.labeled_ is not None else None
@@ -68,7 +68,7 @@ def blocking_recall(matcher: Matcher) -> float | None:
     return float((proposed[at] == wanted).mean()) if len(proposed) else 0.0
 
 
-def assemble_result(matcher: Matcher, decision: Decision, one: bool) -> MatchResult:
+def assemble_result(matcher: FittedMatcher, decision: Decision, one: bool) -> MatchResult:
     labels, (left, right, prob) = matcher.cluster_labels(decision, one)
     keys = matcher.records_[matcher.settings_.primary_key]
     out = matcher.records_.copy()
@@ -92,7 +92,7 @@ def assemble_result(matcher: Matcher, decision: Decision, one: bool) -> MatchRes
     return MatchResult(records=out, stats=stats)
 
 
-def run_stats(matcher: Matcher, labels: np.ndarray, decision: Decision) -> dict[str, Any]:
+def run_stats(matcher: FittedMatcher, labels: np.ndarray, decision: Decision) -> dict[str, Any]:
     sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
     fs = matcher.fs_
     return {

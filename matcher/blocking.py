@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from matcher.prepare import PreparedTable
 from matcher.progress import Progress
+from matcher.table import PreparedTable
 
 TFIDF_MAX_ROWS = 300_000
 

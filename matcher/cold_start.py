@@ -24,7 +24,7 @@ from matcher.features import PairFeatures
 from matcher.fs import FellegiSunter
 
 if TYPE_CHECKING:
-    from matcher.pipeline import Matcher
+    from matcher.fitted import FittedMatcher
 
 MAX_MATCH_SHARE = 0.5
 MAX_UNDECIDED = 0.2
@@ -73,7 +73,7 @@ def warning(symptoms: list[str]) -> str | None:
     return f"{ADVICE} ({'; '.join(symptoms)})" if symptoms else None
 
 
-def diagnose(matcher: Matcher) -> list[str]:
+def diagnose(matcher: FittedMatcher) -> list[str]:
     """Symptoms of an unreliable cold start (an empty list when none shows), each with its evidence."""
     return symptoms(matcher.fs_, matcher.fs_prob_, matcher.candidates_)
 

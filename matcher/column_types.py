@@ -7,7 +7,7 @@ and what in a column's name suggests it. ``prepare``, ``features``, ``profile``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,8 +18,7 @@ from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from matcher import comparators, normalize
 
 if TYPE_CHECKING:
-    from matcher.prepare import PreparedTable
-    from matcher.settings import ColumnSettings
+    from matcher.table import Column, PreparedTable
 
 Scorer = Callable[..., float]
 Keys = Callable[[str, pd.Series], dict[str, pd.Series]]
@@ -27,6 +26,7 @@ Prepare = Callable[["PreparedTable", str, pd.Series, pd.Series], None]
 Compare = Callable[["PreparedTable", str, np.ndarray, np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 IGNORE = "ignore"  # a column left out of matching: no entry below
+IGNORE_LABEL, IGNORE_DESCRIPTION = "Ignore", "left out of matching: neither compared nor blocked on"
 KEY_VARIANT = "~"  # blocking key names: "<column>" for the exact value, "<column>~<variant>" for the others
 
 
@@ -67,6 +67,10 @@ class ColumnType:
     compare: Compare | None = None  # more similarities, given the string ones; returns them all, primary first
     context: str | None = None  # a similarity whose best value per record the classifier also gets, as context
     name_hint: str | None = None  # a column name matching this (lower-cased) suggests the type to profiling
+    # what a person reads: the API's ``GET /column-types`` and the transform page's select (keyword-only: every
+    # type states them)
+    label: str = field(kw_only=True)
+    description: str = field(kw_only=True)
 
 
 JW, LEV = ("jw", JaroWinkler.normalized_similarity), ("lev", Levenshtein.normalized_similarity)
@@ -75,21 +79,34 @@ REGISTRY: dict[str, ColumnType] = {t.name: t for t in (
     ColumnType("person_name", normalize.basic, (JW, ("tsort", fuzz.token_sort_ratio)), (1.0, 0.92, 0.8),
                name_keys, term_frequencies=True, record_text=True,
                name_hint=r"(^|_)(f|l|given|first|last|sur|middle|fore|family)?_?(name|nm)(_|$)|surname|given|fname"
-                         r"|lname"),
+                         r"|lname",
+               label="Person name", description="names of people: spelling- and word-order-tolerant, blocked on "
+                                                "sound-alike keys; a rare name counts for more"),
     ColumnType("free_text", normalize.basic, (("tset", fuzz.token_set_ratio),), (0.9, 0.7, 0.5, 0.3),
                record_text=True, prepare=comparators.prepare_free_text, compare=comparators.compare_free_text,
-               context="cos"),
-    ColumnType("short_code", normalize.alnum, (LEV,), (1.0, 0.8, 0.6)),
+               context="cos", label="Free text",
+               description="several words (addresses, titles, descriptions): compared by the words they share, "
+                           "rare words weighing more"),
+    ColumnType("short_code", normalize.alnum, (LEV,), (1.0, 0.8, 0.6), label="Code",
+               description="identifiers and short codes: compared character by character"),
     ColumnType("number", normalize.alnum, (LEV,), (1.0, 0.75, 0.5), prepare=comparators.prepare_number,
-               compare=comparators.compare_number),
+               compare=comparators.compare_number, label="Number",
+               description="quantities and prices: compared by value as well as by digits"),
     ColumnType("date", normalize.to_date_digits, (("osa", OSA.normalized_similarity),), (1.0, 0.875, 0.75),
-               name_hint=r"(^|_)(dob|date|birth|born)"),
+               name_hint=r"(^|_)(dob|date|birth|born)", label="Date",
+               description="dates in any common layout: compared digit by digit, a swapped pair forgiven"),
     ColumnType("email", normalize.basic, (JW,), (1.0, 0.9, 0.8), email_keys, term_frequencies=True,
-               name_hint=r"e_?mail"),
-    ColumnType("phone", normalize.digits, (LEV,), (1.0, 0.85, 0.7), phone_keys, name_hint=r"phone|tel|mobile|fax"),
+               name_hint=r"e_?mail", label="Email",
+               description="email addresses: also blocked on the part before the @"),
+    ColumnType("phone", normalize.digits, (LEV,), (1.0, 0.85, 0.7), phone_keys, name_hint=r"phone|tel|mobile|fax",
+               label="Phone", description="phone numbers: their digits, blocked on the last 8 (with or without a "
+                                          "country or area code)"),
     ColumnType("postcode", normalize.alnum, (LEV,), (1.0, 0.8, 0.6), term_frequencies=True,
-               name_hint=r"post_?code|zip|postal"),
-    ColumnType("categorical", normalize.basic, (JW,), (1.0, 0.9), term_frequencies=True, record_text=True),
+               name_hint=r"post_?code|zip|postal", label="Postcode",
+               description="postal codes: compared character by character; a rare one counts for more"),
+    ColumnType("categorical", normalize.basic, (JW,), (1.0, 0.9), term_frequencies=True, record_text=True,
+               label="Category", description="few distinct values (city, state, gender): equal or not; a rare "
+                                             "value counts for more"),
 )}
 
 
@@ -98,6 +115,15 @@ def names() -> tuple[str, ...]:
     return (*REGISTRY, IGNORE)
 
 
-def of(column: ColumnSettings) -> ColumnType:
-    """The type of a compared column (a ``ColumnSettings``: never one of type ``ignore``)."""
+def label(name: str) -> str:
+    """What a person reads for a type name (one of ``names()``)."""
+    return IGNORE_LABEL if name == IGNORE else REGISTRY[name].label
+
+
+def description(name: str) -> str:
+    return IGNORE_DESCRIPTION if name == IGNORE else REGISTRY[name].description
+
+
+def of(column: Column) -> ColumnType:
+    """The type of a compared column (a ``matcher.settings.ColumnSettings``: never one of type ``ignore``)."""
     return REGISTRY[column.type]

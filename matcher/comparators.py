@@ -21,7 +21,7 @@ from matcher import normalize, product
 from matcher.reference import DocFreq, weigh
 
 if TYPE_CHECKING:
-    from matcher.prepare import PreparedTable
+    from matcher.table import PreparedTable
 
 Sims = dict[str, np.ndarray]
 

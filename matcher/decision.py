@@ -10,12 +10,9 @@ passes its threshold on every call and scikit-learn's ``predict`` leaves the est
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from matcher.errors import SettingsError, shown
-
-if TYPE_CHECKING:
-    from matcher.settings import Settings
 
 # the decision threshold never reaches 0 or 1: a pair at probability exactly 0 or 1 stays decidable
 THRESHOLD_RANGE = (0.01, 0.99)
@@ -27,6 +24,23 @@ def unit_interval(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
         raise SettingsError(f"{name} must be a number in [0, 1], got {shown(value)}")
     return float(value)
+
+
+class Knobs(Protocol):
+    """Where a decision's values are kept (``matcher.settings.Settings``), named here by what is read: settings
+    import this module, so this one names no type of theirs (no import circle, even for the type checker)."""
+
+    @property
+    def precision_recall_tradeoff(self) -> float: ...
+
+    @property
+    def enforce_labels(self) -> bool: ...
+
+    @property
+    def one_to_one(self) -> bool | None: ...
+
+    @property
+    def max_cluster_size(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ class Decision:
             raise SettingsError(f"max_cluster_size must be an integer of at least 2 or null, got {shown(size)}")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Decision:
+    def from_settings(cls, settings: Knobs) -> Decision:
         """The decisions a settings object holds (its knobs that act after the fit)."""
         return cls(precision_recall_tradeoff=settings.precision_recall_tradeoff,
                    enforce_labels=bool(settings.enforce_labels), one_to_one=settings.one_to_one,

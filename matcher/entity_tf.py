@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.features import PairFeatures, equal_tf
-from matcher.prepare import PreparedTable
+from matcher.table import PreparedTable
 
 
 def entity_term_freqs(table: PreparedTable, entity: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:

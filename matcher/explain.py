@@ -16,10 +16,10 @@ import pandas as pd
 from matcher.features import PairFeatures
 
 if TYPE_CHECKING:
-    from matcher.pipeline import Matcher
+    from matcher.fitted import FittedMatcher
 
 
-def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndarray]:
+def contributions(matcher: FittedMatcher, features: PairFeatures) -> dict[str, np.ndarray]:
     if len(features) == 0:  # no pair above the asked probability: the classifier refuses an empty matrix
         names = ablated(matcher) if matcher.classifier_ is not None else \
             [c.name for c in matcher.settings_.data_columns]
@@ -30,13 +30,13 @@ def contributions(matcher: Matcher, features: PairFeatures) -> dict[str, np.ndar
     return ablation_contributions(matcher, odds)
 
 
-def ablated(matcher: Matcher) -> list[str]:
+def ablated(matcher: FittedMatcher) -> list[str]:
     """What the classifier's explanations take away in turn: each data column, then each extra comparator (its
     similarities are named ``<name>:...`` like a column's, see ``matcher.extra_comparators``)."""
     return [c.name for c in matcher.settings_.data_columns] + [e.name for e in matcher.settings_.extra_comparators]
 
 
-def ablation_matrix(matcher: Matcher, features: PairFeatures) -> np.ndarray:
+def ablation_matrix(matcher: FittedMatcher, features: PairFeatures) -> np.ndarray:
     """The pairs' design rows as they are, then again with each of ``ablated`` unknown in turn (one block of
     ``len(features)`` rows each): one matrix, so the service can spread its scoring over workers."""
     blocks = [matcher.design(features)]
@@ -44,7 +44,7 @@ def ablation_matrix(matcher: Matcher, features: PairFeatures) -> np.ndarray:
     return np.vstack(blocks)
 
 
-def ablation_contributions(matcher: Matcher, odds: np.ndarray) -> dict[str, np.ndarray]:
+def ablation_contributions(matcher: FittedMatcher, odds: np.ndarray) -> dict[str, np.ndarray]:
     """Each column's (and extra comparator's) contribution from the classifier's log2 odds of
     ``ablation_matrix``'s rows."""
     names = ablated(matcher)
@@ -53,7 +53,7 @@ def ablation_contributions(matcher: Matcher, odds: np.ndarray) -> dict[str, np.n
     return {name: base - odds[(i + 1) * n:(i + 2) * n] for i, name in enumerate(names)}
 
 
-def pairs_frame(matcher: Matcher, min_probability: float = 0.05) -> pd.DataFrame:
+def pairs_frame(matcher: FittedMatcher, min_probability: float = 0.05) -> pd.DataFrame:
     """Candidate pairs scoring at least ``min_probability``, strongest first, with per-column contributions."""
     keep = matcher.prob_ >= min_probability
     features = matcher.candidates_.subset(keep)

@@ -24,15 +24,12 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from matcher.errors import MissingDependency, SettingsError, shown
-
-if TYPE_CHECKING:
-    from matcher.prepare import PreparedTable
 
 NAMESPACE = "recordlinkage"
 INSTALL_HINT = "pip install recordlinkage (or pip install 'matcher[recordlinkage]'; it needs pandas<3)"
@@ -151,7 +148,21 @@ def check_columns(extras: list[ExtraComparator], present: list[str]) -> None:
                                 "the data does not have")
 
 
-def similarities(table: PreparedTable, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+class ComparedTable(Protocol):
+    """What ``similarities`` reads of a ``matcher.table.PreparedTable`` (which names this module's type: naming
+    it back would close a circle of imports)."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def extra_comparators(self) -> list[ExtraComparator]: ...
+
+    @property
+    def raw_values(self) -> dict[str, np.ndarray]: ...
+
+
+def similarities(table: ComparedTable, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     """Each extra comparator's output on the pairs (row positions), as float32 similarities."""
     if not table.extra_comparators:
         return {}

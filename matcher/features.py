@@ -15,9 +15,9 @@ from scipy import sparse
 
 from matcher import column_types, extra_comparators, product
 from matcher.comparators import tfidf_cosine
-from matcher.prepare import PreparedTable
 from matcher.progress import Progress
 from matcher.settings import ColumnSettings
+from matcher.table import Column, PreparedTable
 
 PERCENT_SCORERS = (fuzz.token_set_ratio, fuzz.token_sort_ratio)
 RECORD = "~record"  # the whole-record text's similarities: "~record:cos", "~record:cos3"
@@ -69,7 +69,7 @@ def _unique_value_pairs(table: PreparedTable, column: str, left: np.ndarray, rig
     return present, keys // width, keys % width, inverse
 
 
-def _string_sims(table: PreparedTable, col: ColumnSettings, left: np.ndarray, right: np.ndarray):
+def _string_sims(table: PreparedTable, col: Column, left: np.ndarray, right: np.ndarray):
     present, a, b, inverse = _unique_value_pairs(table, col.name, left, right)
     uniques = table.uniques[col.name]
     out = {}

@@ -35,10 +35,11 @@ from matcher.entity_store import Segment, StoreContents, StoreError, table_of
 from matcher.errors import InputError, shown_all
 from matcher.model_file import SavedModel, load_model, model_bytes
 from matcher.pipeline import Matcher
-from matcher.prepare import PreparedTable, prepare
+from matcher.prepare import prepare
 from matcher.reference import Reference, Subset
 from matcher.results import MatchResult
 from matcher.stable_ids import Reconciled, reconcile
+from matcher.table import PreparedTable
 
 GOLDEN_RATIO_64 = np.uint64(0x9E3779B97F4A7C15)
 

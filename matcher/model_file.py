@@ -40,7 +40,7 @@ from matcher.results import LabeledPairs
 from matcher.settings import Settings
 
 if TYPE_CHECKING:
-    from matcher.pipeline import Matcher
+    from matcher.fitted import FittedMatcher
 
 FORMAT = "matcher-model"
 SCHEMA_VERSION = 1
@@ -152,7 +152,7 @@ class SavedModel:
         return stage
 
 
-def model_bytes(fitted: Matcher) -> bytes:
+def model_bytes(fitted: FittedMatcher) -> bytes:
     """``fitted`` as the bytes of a model file."""
     return _pack(*_contents(fitted))
 
@@ -169,7 +169,7 @@ def _pack(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def save_model(fitted: Matcher, path: str | Path) -> None:
+def save_model(fitted: FittedMatcher, path: str | Path) -> None:
     """Write ``fitted`` to ``path`` (atomically: a reader sees the whole file or the previous one)."""
     data = model_bytes(fitted)
     target = Path(path)
@@ -262,7 +262,7 @@ def _verify(members: dict[str, bytes], where: str) -> None:
                          "edited, and is refused")
 
 
-def _contents(fitted: Matcher) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _contents(fitted: FittedMatcher) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     fs_values, fs_arrays = fitted.fs_.to_dict()
     arrays = {f"fs.{name}": array for name, array in fs_arrays.items()}
     classifier = _frozen(fitted)
@@ -304,7 +304,7 @@ def _contents(fitted: Matcher) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return json.loads(json.dumps(manifest, default=_plain)), arrays
 
 
-def _frozen(fitted: Matcher) -> FrozenClassifier | None:
+def _frozen(fitted: FittedMatcher) -> FrozenClassifier | None:
     """The classifier as arrays, checked to give its probabilities bit for bit on the first candidates."""
     classifier = fitted.classifier_
     if classifier is None or isinstance(classifier, FrozenClassifier):
@@ -317,7 +317,7 @@ def _frozen(fitted: Matcher) -> FrozenClassifier | None:
     return frozen
 
 
-def _label_arrays(fitted: Matcher) -> dict[str, np.ndarray]:
+def _label_arrays(fitted: FittedMatcher) -> dict[str, np.ndarray]:
     lab = fitted.labeled_
     if lab is None or not len(lab.left):
         return {}

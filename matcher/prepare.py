@@ -1,13 +1,12 @@
 """Turn raw string columns into what comparators and blocking keys need, once per dataset.
 
-The result, ``PreparedTable``, is the shared input of blocking and scoring: normalised values per column (coded),
-integer-coded blocking keys, term frequencies and, for free text, a TF-IDF matrix.
+The result, ``PreparedTable`` (``matcher.table``), is the shared input of blocking and scoring: normalised values
+per column (coded), integer-coded blocking keys, term frequencies and, for free text, a TF-IDF matrix.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,49 +14,10 @@ from scipy import sparse
 
 from matcher import column_types
 from matcher.comparators import CHAR_TFIDF_MAX_ROWS, tfidf, weigh_rows, word_counter
-from matcher.extra_comparators import ExtraComparator
 from matcher.progress import Progress
-from matcher.reference import DocFreq, Reference
-from matcher.settings import ColumnSettings, Settings
-
-
-@dataclass
-class PreparedTable:
-    """Normalised view of one dataset; row i here is row i of the input."""
-
-    n: int
-    columns: list[ColumnSettings]
-    codes: dict[str, np.ndarray]  # factorised normalised values, -1 when missing
-    uniques: dict[str, np.ndarray]  # code -> normalised value
-    term_freq: dict[str, np.ndarray]  # share of rows holding the same value, NaN when missing
-    keys: dict[str, np.ndarray] = field(default_factory=dict)  # blocking key name -> int codes (-1 missing)
-    tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
-    char_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
-    code_tokens: dict[str, np.ndarray] = field(default_factory=dict)  # sorted tokens holding digits
-    version_numbers: dict[str, np.ndarray] = field(default_factory=dict)  # sorted numbers, 'v22' -> '22'
-    record_tfidf: list[sparse.csr_matrix] = field(default_factory=list)  # whole-record text, word and char
-    # free-text column -> its words weighted in the whole-record vocabulary (columns of record_tfidf[0])
-    in_record_tfidf: dict[str, sparse.csr_matrix] = field(default_factory=dict)
-    numbers: dict[str, np.ndarray] = field(default_factory=dict)
-    source: np.ndarray | None = None  # int source codes for linkage
-    placeholders: dict[str, str] = field(default_factory=dict)  # column -> filler value read as missing
-    # the whole dataset these rows belong to, when they are a subset of it (``matcher.reference``)
-    reference: Reference | None = None
-    # what an entity store keeps to match later rows against these (``matcher.incremental``): each TF-IDF space's
-    # document frequencies and each blocking key's value hashes (0 where missing)
-    keep_index: bool = False
-    doc_freq: dict[str, DocFreq] = field(default_factory=dict)
-    key_hashes: dict[str, np.ndarray] = field(default_factory=dict)
-    # the settings' recordlinkage features and the raw values of the columns they read (``matcher.extra_comparators``)
-    extra_comparators: list[ExtraComparator] = field(default_factory=list)
-    raw_values: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def scale(self) -> int:
-        """Rows of the whole dataset: what switches size-dependent features on or off, so that a subset gets the
-        features the whole got."""
-        return self.reference.n if self.reference is not None else self.n
-
+from matcher.reference import Reference
+from matcher.settings import Settings
+from matcher.table import PreparedTable
 
 # a filler standing for "unknown": zeros (0, 0.0, 00000), n/a, none, null, unknown, dashes, question marks, 9999
 PLACEHOLDER = r"^([0.\-\s]+|n[\s/]?a|none|null|nil|unknown|unk|missing|not available|tbd|\?+|x+|9{4,})$"

@@ -2,10 +2,10 @@
 
 Fitting is the expensive part of every run and does not depend on labels, so it is done once per version and
 reloaded: a labeling round after the first only refits the classifier on the new labels. The version is a hash
-of everything the fit depends on (dataset, primary key, source column, accuracy/cost knob, engine version and
-the versions of the libraries inside the pickle); anything else (threshold, enforce labels, one-to-one) is
-applied after loading. The fit is a pickle whose arrays are read back memory-mapped (``storage.mapped_pickle``),
-written by our own workers under the data directory and trusted as such.
+of everything the fit depends on (dataset, primary key, source column, the column types the user chose,
+accuracy/cost knob, engine version and the versions of the libraries inside the pickle); anything else (threshold,
+enforce labels, one-to-one) is applied after loading. The fit is a pickle whose arrays are read back memory-mapped
+(``storage.mapped_pickle``), written by our own workers under the data directory and trusted as such.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from matcher.labels import Labels
 from matcher.pipeline import Matcher
 from matcher.progress import ProgressCallback
 from matcher.settings import Settings
+from services.column_choices import settings_columns
 from storage import mapped_pickle
 from storage.artifacts import ArtifactStore, write_atomically
 from storage.models import Transform
@@ -53,16 +54,19 @@ def engine_version() -> str:
 def cache_version(transform: Transform, extra_records: str = "") -> str:
     """``extra_records``: a digest of records matched beside the dataset's (the entity store's records that
     incremental runs added, ``services.entity_stores.records_beyond``); empty for the dataset alone."""
-    key = {"dataset": transform.dataset_id, "primary_key": transform.primary_key,
-           "source_column": transform.source_column, "accuracy_cost_tradeoff": float(transform.accuracy_cost_tradeoff),
-           "engine": engine_version()}
+    key: dict[str, object] = {
+        "dataset": transform.dataset_id, "primary_key": transform.primary_key, "source_column": transform.source_column,
+        "accuracy_cost_tradeoff": float(transform.accuracy_cost_tradeoff), "engine": engine_version()}
     if extra_records:
         key["extra_records"] = extra_records
+    if transform.column_types:  # absent when none are chosen: the versions cached before choices existed hold
+        key["column_types"] = transform.column_types
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def settings_for(transform: Transform) -> Settings:
     return Settings(primary_key=transform.primary_key, source_column=transform.source_column,
+                    columns=settings_columns(transform),
                     precision_recall_tradeoff=float(transform.precision_recall_tradeoff),
                     accuracy_cost_tradeoff=float(transform.accuracy_cost_tradeoff),
                     enforce_labels=bool(transform.enforce_provided_labels),

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from matcher.errors import SettingsError, shown, shown_all
 from matcher.io import MAX_LISTED
 from matcher.survivorship import rules_from_dict
 from services import upload_retention
 from services import validation as v
+from services.column_choices import ColumnInUse, in_use, parse_choices
 from services.config import Config
 from services.datasets import read_column, row_positions
 from services.errors import Conflict, NotFound, ValidationError
@@ -27,7 +29,7 @@ KNOBS = ("precision_recall_tradeoff", "accuracy_cost_tradeoff")
 FLAGS = ("enforce_provided_labels", "one_to_one")
 DECIDED_WHEN_NULL = {"one_to_one"}  # null: the engine decides from the data and the labels
 INTEGERS = {"timeout_minutes": (1, 7 * 24 * 60), "max_retries": (0, 10)}
-PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS, "survivorship", "labeling_policy")
+PATCH_FIELDS = ("name", *KNOBS, *FLAGS, *INTEGERS, "survivorship", "labeling_policy", "column_types")
 CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
 
 
@@ -35,6 +37,7 @@ CREATE_FIELDS = ("dataset_id", "primary_key", "source_column", *PATCH_FIELDS)
 class TransformInfo:
     transform: Transform
     label_count: int
+    columns: tuple[ColumnInUse, ...]  # the type each column is matched as (services.column_choices)
 
     @property
     def status(self) -> str:
@@ -56,10 +59,13 @@ def create_transform(config: Config, db: Database, data: Any, user_id: str | Non
         check_primary_key(config, dataset, primary_key)
         if "survivorship" in data:
             options["survivorship"] = survivorship_rules(data, list(dataset.columns), primary_key)
+        if "column_types" in data:
+            options["column_types"] = parse_choices(data["column_types"], list(dataset.columns),
+                                                    (primary_key, source_column))
         transform = Transform(name=name, dataset_id=dataset_id, primary_key=primary_key,
-                              source_column=source_column, created_by=user_id, **options)
+                              source_column=source_column, created_by=user_id, dataset=dataset, **options)
         session.add(transform)
-    return TransformInfo(transform, 0)
+        return TransformInfo(transform, 0, in_use(transform))
 
 
 def _options(data: dict[str, Any]) -> dict[str, Any]:
@@ -136,14 +142,15 @@ def get_transform(db: Database, transform_id: str) -> TransformInfo:
         transform = session.get(Transform, transform_id)
         if transform is None:
             raise NotFound(f"transform {transform_id} not found")
-        return TransformInfo(transform, label_count(session, transform_id))
+        return TransformInfo(transform, label_count(session, transform_id), in_use(transform))
 
 
 def list_transforms(db: Database) -> list[TransformInfo]:
     with db.session() as session:
-        transforms = list(session.scalars(select(Transform).order_by(Transform.created_at, Transform.id)))
+        transforms = list(session.scalars(select(Transform).options(selectinload(Transform.dataset))
+                                          .order_by(Transform.created_at, Transform.id)))
         counts = label_counts(session)
-    return [TransformInfo(t, counts.get(t.id, 0)) for t in transforms]
+        return [TransformInfo(t, counts.get(t.id, 0), in_use(t)) for t in transforms]
 
 
 def label_count(session: Any, transform_id: str) -> int:
@@ -170,10 +177,13 @@ def patch_transform(db: Database, transform_id: str, data: Any) -> TransformInfo
             raise NotFound(f"transform {transform_id} not found")
         if "survivorship" in data:
             options["survivorship"] = survivorship_rules(data, list(transform.dataset.columns), transform.primary_key)
+        if "column_types" in data:
+            options["column_types"] = parse_choices(data["column_types"], list(transform.dataset.columns),
+                                                    (transform.primary_key, transform.source_column))
         for key, value in options.items():
             setattr(transform, key, value)
         session.flush()
-        return TransformInfo(transform, label_count(session, transform_id))
+        return TransformInfo(transform, label_count(session, transform_id), in_use(transform))
 
 
 def delete_transform(config: Config, db: Database, transform_id: str) -> None:

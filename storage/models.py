@@ -94,6 +94,8 @@ class Transform(Base):
     survivorship: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # how sets are labeled: answers per set, blind mode, gold share... (services.labeling_policy); None: defaults
     labeling_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # column -> type the user chose (matcher.column_types; services.column_choices); None: the profile types all
+    column_types: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

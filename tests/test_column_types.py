@@ -35,7 +35,7 @@ def test_an_unregistered_type_is_refused_naming_every_registered_one() -> None:
 def test_a_type_registered_alone_is_prepared_compared_matched_and_reported(
         monkeypatch: pytest.MonkeyPatch) -> None:
     initial = ColumnType("initial", _initial, (("first", Levenshtein.normalized_similarity),), (1.0,),
-                         term_frequencies=True)
+                         term_frequencies=True, label="Initial", description="the first letter")
     monkeypatch.setitem(column_types.REGISTRY, initial.name, initial)
     records = read_table(PEOPLE, "id")
     settings = infer_settings(records, "id")

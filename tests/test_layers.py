@@ -2,8 +2,9 @@
 
 Every .py file of the six packages is parsed (never imported), so a lazy import inside a function counts as much
 as one at the top: lazy imports are how upward imports hide. Imports under ``if TYPE_CHECKING:`` count for the
-layer rules but not for import cycles, since they never run. ``server`` is the composition root: it may import
-every layer.
+layer rules and for import cycles alike: they never run, but a circle the type checker follows still ties the
+modules together (``matcher.fitted``, ``matcher.table`` and ``matcher.decision.Knobs`` are how the core avoids
+them). ``server`` is the composition root: it may import every layer.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Import:
     type_only: bool  # under `if TYPE_CHECKING:`
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line} imports {self.module}"
+        return f"{self.file}:{self.line} imports {self.module}" + (" (type-only)" if self.type_only else "")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -118,11 +119,12 @@ def layer_violations(imports: list[Import]) -> list[str]:
 
 
 def import_graph(imports: list[Import], package: str) -> dict[str, list[Import]]:
-    """Runtime edges between the package's own modules: importer -> its first import of each other module."""
+    """Edges between the package's own modules, type-only ones included: importer -> its first import of each
+    other module."""
     graph: dict[str, dict[str, Import]] = {}
     for imp in imports:
         importer = module_name(Path(imp.file), Path())
-        if imp.type_only or imp.file.parts[0] != package or imp.module.split(".")[0] != package:
+        if imp.file.parts[0] != package or imp.module.split(".")[0] != package:
             continue
         if imp.module != importer:
             graph.setdefault(importer, {}).setdefault(imp.module, imp)
@@ -196,10 +198,10 @@ def test_a_type_only_import_still_breaks_the_layers(tmp_path: Path) -> None:
     root = _tree(tmp_path, {"matcher/core.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                                                "    from flask import Flask\n"})
     assert layer_violations(all_imports(root)) == [
-        "matcher/core.py:3 imports flask: the matcher layer must not import flask"]
+        "matcher/core.py:3 imports flask (type-only): the matcher layer must not import flask"]
 
 
-def test_every_cycle_is_found_lazy_imports_included_type_only_ones_not(tmp_path: Path) -> None:
+def test_every_cycle_is_found_lazy_and_type_only_imports_included(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
         "matcher/__init__.py": "",
         "matcher/a.py": "from matcher import b\nimport matcher.b\n",
@@ -207,10 +209,13 @@ def test_every_cycle_is_found_lazy_imports_included_type_only_ones_not(tmp_path:
         "matcher/c.py": "import matcher.a\nfrom matcher.d import y\n",
         "matcher/d.py": "from . import c\n",
         "matcher/e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from matcher.f import F\n",
-        "matcher/f.py": "import matcher.e\n",  # e -> f only for the type checker: no cycle
+        "matcher/f.py": "import matcher.e\n",  # e -> f only for the type checker: a cycle all the same
     })
     found = [describe(c).splitlines()[0] for c in cycles(import_graph(all_imports(root), "matcher"))]
-    assert found == ["matcher.a -> matcher.b -> matcher.c -> matcher.a", "matcher.c -> matcher.d -> matcher.c"]
+    assert found == ["matcher.a -> matcher.b -> matcher.c -> matcher.a", "matcher.c -> matcher.d -> matcher.c",
+                     "matcher.e -> matcher.f -> matcher.e"]
+    type_only = describe(cycles(import_graph(all_imports(root), "matcher"))[-1]).splitlines()[1].strip()
+    assert type_only == "matcher/e.py:3 imports matcher.f (type-only)"
     first = describe(cycles(import_graph(all_imports(root), "matcher"))[0]).splitlines()[1:]
     assert [line.strip() for line in first] == ["matcher/a.py:1 imports matcher.b", "matcher/b.py:2 imports matcher.c",
                                                 "matcher/c.py:1 imports matcher.a"]

@@ -18,7 +18,7 @@ from matcher.io import read_table
 from matcher.labels import Labels, read_labels
 from matcher.model_file import load_model, save_model
 from matcher.pipeline import Matcher
-from matcher.settings import Settings
+from matcher.settings import ColumnSettings, Settings
 from services import model_cache
 from storage.models import Transform
 
@@ -115,3 +115,50 @@ def test_a_cached_a_reloaded_and_a_fresh_fit_decide_alike(service: Service, labe
                 result = other.predict(decision)
                 pd.testing.assert_frame_equal(result.records, expected.records)
                 assert result.stats == expected.stats
+
+
+def _decisions(linkage: bool, labeled: bool) -> list[Decision]:
+    """Every knob that acts after the fit over its values: the tradeoff on a grid, one-to-one off, on and
+    decided from the data (linkage only), enforced labels (with labels only) and a cluster cap."""
+    return [Decision(precision_recall_tradeoff=tradeoff, enforce_labels=enforce, one_to_one=one_to_one,
+                     max_cluster_size=cap)
+            for tradeoff in (0.0, 0.2, 0.5, 0.8, 1.0)
+            for one_to_one in ((None, False, True) if linkage else (None,))
+            for enforce in ((False, True) if labeled else (False,))
+            for cap in (None, 3)]
+
+
+@pytest.mark.parametrize("labeled", [False, True], ids=["cold-start", "labeled"])
+def test_linkage_and_chosen_column_types_decide_alike_cached_reloaded_and_fresh(
+        service: Service, labeled: bool, tmp_path: Path) -> None:
+    """The three ways again, on a linkage (where one-to-one acts) with a column type the transform chose
+    (``column_types``, passed to the fit as a settings column): with and without labels, every decision gives
+    the same match ids, scores and statistics."""
+    records, truth, source = load_fixture("linkage")
+    chosen = {"suburb": "categorical", "soc_sec_id": "ignore"}
+    settings = Settings(primary_key="id", source_column=source,
+                        columns=[ColumnSettings(name, kind) for name, kind in chosen.items()])
+    labels = None
+    if labeled:
+        plain = Matcher(settings).fit(records)
+        frame = make_labels(records, truth, plain.candidates_.left, plain.candidates_.right, n_sets=20, seed=1)
+        labels = read_labels(frame, "id")
+    fresh = Matcher(settings).fit(records, labels)
+    assert {c.name: c.type for c in fresh.settings_.columns if c.name in chosen} == chosen
+    transform = service.add_transform(service.add_dataset(FIXTURES / "linkage" / "records.csv"),
+                                      source_column=source, column_types=chosen)
+    with service.db.session() as session:
+        row = session.get_one(Transform, transform)
+        for _ in range(2):  # fitted and cached, then reloaded from the cache
+            cached = model_cache.fitted_matcher(service.store, row, records, labels, lambda *_: None)
+    assert isinstance(cached.candidate_design_, np.memmap) or len(cached.candidates_) == 0
+    save_model(fresh, tmp_path / "model.zip")
+    reloaded = Matcher.from_model(load_model(tmp_path / "model.zip"), records)
+    decisions = _decisions(linkage=True, labeled=labeled)
+    assert len({fresh.predict(d).stats["clusters"] for d in decisions}) > 1  # the knobs do change the output
+    for decision in decisions:
+        expected = fresh.predict(decision)
+        for other in (cached, reloaded):
+            result = other.predict(decision)
+            pd.testing.assert_frame_equal(result.records, expected.records)
+            assert result.stats == expected.stats

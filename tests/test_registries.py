@@ -5,6 +5,7 @@ registered in the registry alone is startable, documented, executed and download
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,22 @@ def test_a_type_registered_in_the_registry_alone_is_startable_documented_and_run
     is_problem(api.call("GET", f"/task-runs/{run['id']}/output?format=csv"), 422, "format")
     page = api.client.get(f"/transforms/{tid}/runs").get_data(as_text=True)
     assert '"ROW_COUNT": "Row count"' in page  # the runs page names it
+    assert _start_buttons(page)[-1] == ("ROW_COUNT", "Row count")  # and starts it
+
+
+def _start_buttons(page: str) -> list[tuple[str, str]]:
+    """(data-type, text) of the runs page's start buttons."""
+    found = re.findall(r'<button type="button" class="start" data-type="([^"]+)">([^<]+)</button>', page)
+    return [(kind, text.strip()) for kind, text in found]
+
+
+def test_the_runs_page_has_a_start_button_per_startable_type_without_a_required_param(api: Api) -> None:
+    page = api.client.get(f"/transforms/{api.transform()['id']}/runs").get_data(as_text=True)
+    buttons = _start_buttons(page)
+    assert buttons == [(name, run_types.get(name).label) for name in run_types.startable()
+                       if not run_types.get(name).required()]
+    assert {"LABELING_SET_GENERATION", "EVALUATION", "FIND_MATCHES"} <= {kind for kind, _ in buttons}
+    assert "FIND_INCREMENTAL_MATCHES" not in dict(buttons)  # its batch is chosen in a form of its own
 
 
 def test_a_handler_outside_the_services_layer_is_refused(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -218,12 +218,12 @@ ui.steps = {
       next = ["Find matches", `find matches (Task runs → Find matches): the imported model ${imported} applies as it is, `
         + "no labels needed; label sets later to fit your own."];
     } else if (!labels && !waiting) {
-      next = ["Label", admin ? "generate labeling sets (Task runs → Generate labeling sets), then label them."
+      next = ["Label", admin ? "generate labeling sets (Task runs → Labeling set generation), then label them."
         : "an admin generates labeling sets (Task runs); then label them."];
     } else if (!labels) {
       next = ["Label", `label a set in the labeling workspace (${waiting} waiting): group the records that are the same entity, then save.`];
     } else if (!t.evaluation_metrics) {
-      next = ["Evaluate", `evaluate (Task runs → Evaluate) to see how well the model does with your ${labels} labels.`];
+      next = ["Evaluate", `evaluate (Task runs → Evaluation) to see how well the model does with your ${labels} labels.`];
     } else if (!matched) {
       next = ["Find matches", "find matches (Task runs → Find matches) to cluster the whole dataset."];
     } else {

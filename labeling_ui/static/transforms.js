@@ -89,6 +89,40 @@
     if (inputs.length) inputs[0].focus();
   }
 
+  /** The column-types table: one select per column, "Automatic" (the dataset's guess) or a registered type
+   *  (GET /column-types gives the names, labels and descriptions); ``read`` gives the choices as the API's
+   *  column_types. */
+  async function columnTypes(t) {
+    const [registry, dataset] = await Promise.all([ui.api("/column-types"), ui.api(`/datasets/${t.dataset_id}`)]);
+    const types = Object.fromEntries(registry.column_types.map((c) => [c.name, c]));
+    const guessed = Object.fromEntries(dataset.columns.map((c) => [c.name, c.type]));
+    const rows = t.columns.map((c) => {
+      const guess = types[guessed[c.name]];
+      const select = ui.el("select", { id: `ct-${c.name}`, "data-column": c.name },
+        ui.el("option", { value: "", text: `Automatic (${guess ? guess.label : "none"})` }),
+        ...registry.column_types.map((type) => ui.el("option", { value: type.name, text: type.label })));
+      select.value = c.chosen ? c.type : "";
+      const what = ui.el("td", { class: "hint" });
+      const describe = () => {
+        const type = types[select.value] || guess;
+        what.textContent = type ? type.description : "";
+      };
+      select.addEventListener("change", describe);
+      describe();
+      return ui.el("tr", { "data-column": c.name },
+        ui.el("th", { scope: "row" }, ui.el("label", { for: select.id, text: c.name })), ui.el("td", {}, select),
+        what);
+    });
+    document.querySelector("#column-types-table tbody").replaceChildren(...rows);
+    const selects = rows.map((row) => row.querySelector("select"));
+    return {
+      read() {
+        const chosen = Object.fromEntries(selects.filter((s) => s.value).map((s) => [s.dataset.column, s.value]));
+        return Object.keys(chosen).length ? chosen : null;
+      },
+    };
+  }
+
   async function initForm() {
     const id = ui.ids().transformId;
     const knobs = {};
@@ -96,7 +130,7 @@
     const name = document.getElementById("t-name"), enforce = document.getElementById("t-enforce");
     const survivorship = document.getElementById("t-survivorship");
     const dsSelect = document.getElementById("t-dataset"), pk = document.getElementById("t-pk");
-    let datasets = [], stored = null;
+    let datasets = [], stored = null, choices = null;
     document.getElementById("t-fields").disabled = !ui.isAdmin();  // labelers see the settings, read-only
     if (id) {
       document.getElementById("create-only").hidden = true;
@@ -110,8 +144,10 @@
       survivorship.value = t.survivorship ? JSON.stringify(t.survivorship, null, 1) : "";
       fillPolicy(t.labeling_policy);
       stored = t.labeling_policy;
+      choices = await columnTypes(t);
     } else {
       document.getElementById("policy").hidden = true;  // set once the transform exists (its Settings page)
+      document.getElementById("column-types").hidden = true;  // likewise: the table lists the transform's columns
       knobs.precision_recall_tradeoff.set(0.5); knobs.accuracy_cost_tradeoff.set(0.5);
       datasets = (await ui.api("/datasets")).datasets;
       dsSelect.replaceChildren(...datasets.map((d) => ui.el("option", { value: d.id, text: d.name })));
@@ -139,6 +175,7 @@
         let t;
         if (id) {
           body.labeling_policy = readPolicy(stored);
+          body.column_types = choices.read();
           try {
             t = await ui.api(`/transforms/${id}`, { method: "PATCH", body });
           } catch (err) {
