@@ -42,7 +42,8 @@ from labeling_rounds import DATASETS, label_from_truth  # noqa: E402
 from score import pairwise_scores  # noqa: E402
 
 from matcher.active import LabelingSet, choose_sets, labeling_file  # noqa: E402
-from matcher.auto_label import achieved_accuracy, auto_label, split_sure_records  # noqa: E402
+from matcher.auto_complete import complete, machine_verdicts, plan_completion  # noqa: E402
+from matcher.auto_label import MACHINE, auto_label, split_sure_records  # noqa: E402
 from matcher.io import read_table  # noqa: E402
 from matcher.labels import SET_COLUMN, Labels, read_labels  # noqa: E402
 from matcher.pipeline import Matcher  # noqa: E402
@@ -98,12 +99,36 @@ def machine_round(matcher: Matcher, sets: list[LabelingSet], target: float, mode
     return auto.labels, human, auto.expected_accuracy, auto.reason
 
 
+def completed_round(data: Data, matcher: Matcher, sets: list[LabelingSet], target: float, machine_truth: bool
+                    ) -> tuple[Labels, int, str]:
+    """``--mode complete``: the sets' labels (humans' answers completed by the machine), human records, reason."""
+    plan = plan_completion(matcher, sets, target)
+    answered = data.answered(matcher, plan.human_sets) if plan.human_sets else Labels.empty()
+    labels = complete(plan, answered)
+    if machine_truth:
+        rows = labels.rows.assign(label=data.truth.reindex(labels.rows["key"]).to_numpy())
+        labels = Labels(rows)
+    return labels, len(answered.rows), plan.reason
+
+
 def with_automation(data: Data, start: Matcher, goal: float, target: float, max_rounds: int, num_sets: int,
                     set_size: int, seed: int, mode: str, machine_truth: bool = False) -> dict:
     matcher, labels, machine_all = start, Labels.empty(), Labels.empty()
     human_records, f1, machine_records, expected, reason = 0, [], [], [], ""
     for r in range(max_rounds):
         sets = choose_sets(matcher, num_sets, set_size, labels.key_set(), seed=r + 1000 * seed)
+        if mode == "complete":
+            done, asked, reason = completed_round(data, matcher, sets, target, machine_truth)
+            human_records += asked
+            machine = Labels(done.rows[done.rows["labeled_by"] == MACHINE])
+            machine_all = machine_all.append(done)
+            labels = labels.append(done)
+            matcher = matcher.refit_labels(labels)
+            f1.append(data.f1(matcher))
+            machine_records.append(len(machine.rows))
+            if f1[-1] >= goal:
+                break
+            continue
         machine, human, accuracy, reason = machine_round(matcher, sets, target, mode)
         answered = data.answered(matcher, human) if human else Labels.empty()
         human_records += len(answered.rows)
@@ -116,9 +141,11 @@ def with_automation(data: Data, start: Matcher, goal: float, target: float, max_
         machine_records.append(len(machine.rows))
         if f1[-1] >= goal:
             break
-    return {"human_records": human_records, "machine_records": len(machine_all.rows), "f1_by_round": f1,
+    return {"human_records": human_records, "machine_records": sum(machine_records), "f1_by_round": f1,
             "machine_records_by_round": machine_records, "reached_goal": bool(f1 and f1[-1] >= goal),
-            "machine_accuracy": achieved_accuracy(machine_all, data.true_labels(machine_all)),
+            # per side: the machine's match and non-match verdicts (with --mode complete, every pair touching a
+            # machine-labeled record, its pairs with the humans' records too)
+            "machine_accuracy": machine_verdicts(machine_all, data.true_labels(machine_all)),
             "expected_accuracy_by_round": expected, "last_reason": reason}
 
 
@@ -150,8 +177,9 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=10)
     parser.add_argument("--set-size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mode", choices=["sets", "records"], default="sets",
-                        help="machine-label whole sure sets (default) or the sure records inside each set")
+    parser.add_argument("--mode", choices=["sets", "records", "complete"], default="sets",
+                        help="machine-label whole sure sets (default), the sure records inside each set, or "
+                             "complete the humans' answers with the sure records (matcher.auto_complete)")
     parser.add_argument("--machine-truth", action="store_true",
                         help="diagnostic: train on the true labels of the records the machine labels")
     args = parser.parse_args()
