@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from matcher.active import MIN_SET, LabelingSet
+from matcher.active import MIN_SET, LabelingSet, choose_sets
 from matcher.auto_label import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MIN_COUNT,
@@ -48,6 +48,9 @@ from matcher.labels import LABEL_COLUMN, SET_COLUMN, Labels
 
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
+
+TOP_UP = 3
+"""At most this many times a round's sets are proposed to give humans their ``num_sets`` sets (plan_round)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,27 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     reason = (f"{taken} of {sum(map(len, members.values()))} records in {len(members)} sets completed by the "
               f"machine at target {target}: {limits.reason}")
     return Completion(human_sets, plans, limits, reason)
+
+
+def plan_round(matcher: Matcher, num_sets: int, set_size: int, exclude: set[str] | None = None, seed: int = 0,
+               target: float = 0.95, top_up: int = TOP_UP) -> tuple[list[LabelingSet], Completion]:
+    """A round of ``num_sets`` sets for humans: ``choose_sets`` proposes up to ``top_up`` times as many (its first
+    ``num_sets`` are the ones it proposes anyway) and they are kept in that order until ``num_sets`` have records
+    for humans; a set the machine labels whole does not count, so a round does not shrink to a few records when
+    the model is sure of most of what it proposes. Returns the kept sets and their :class:`Completion`."""
+    limits = validated_thresholds(matcher, target)
+    proposed = choose_sets(matcher, num_sets * max(top_up, 1), set_size, exclude, seed=seed)
+    plan = plan_completion(matcher, proposed, target, thresholds=limits)
+    kept, humans = [], 0
+    for s in proposed:
+        if humans >= num_sets:
+            break
+        kept.append(s)
+        humans += bool(plan.plans[s.set_id].human)
+    ids = {s.set_id for s in kept}
+    return kept, Completion([s for s in plan.human_sets if s.set_id in ids],
+                            {i: p for i, p in plan.plans.items() if i in ids}, limits,
+                            f"{len(kept)} sets proposed for {humans} human sets; {plan.reason}")
 
 
 def _plan_set(set_id: str, rows: list[int], pairs: pd.DataFrame, low: float, high: float,

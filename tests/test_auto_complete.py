@@ -12,7 +12,7 @@ from conftest import entity_of
 from test_auto_label import labeled_rounds, perfect_answer
 
 from matcher.active import LabelingSet, choose_sets
-from matcher.auto_complete import Completion, SetPlan, complete, machine_verdicts, plan_completion
+from matcher.auto_complete import Completion, SetPlan, complete, machine_verdicts, plan_completion, plan_round
 from matcher.auto_label import MACHINE, Side, Thresholds, choose_thresholds, lower_bound, validated_thresholds
 from matcher.labels import Labels
 from matcher.pipeline import Matcher
@@ -119,3 +119,18 @@ def test_a_follower_joined_to_a_record_it_surely_differs_from_is_left_out() -> N
     assert "b" not in labels and labels["c"] == "L"
     assert labels["s"] not in {"L", "machine-0"} and (done.rows.set_index("key").loc[["c", "s"], "labeled_by"]
                                                         == MACHINE).all()
+
+
+def test_a_round_tops_up_the_sets_the_machine_labels_whole(trained) -> None:
+    """plan_round keeps choose_sets' own sets first and adds more until humans have their 3 sets (or the
+    proposals run out): the sets the machine labels whole do not count."""
+    matcher, _ = trained
+    assert matcher.labels_ is not None
+    exclude = matcher.labels_.key_set()
+    kept, plan = plan_round(matcher, 3, 10, exclude, seed=3, target=0.95)
+    first = [s.set_id for s in choose_sets(matcher, 3, 10, exclude, seed=3)]
+    assert [s.set_id for s in kept][:3] == first and set(plan.plans) == {s.set_id for s in kept}
+    with_humans = [s.set_id for s in kept if plan.plans[s.set_id].human]
+    assert [s.set_id for s in plan.human_sets] == with_humans
+    assert len(with_humans) == 3 or len(kept) == len(choose_sets(matcher, 9, 10, exclude, seed=3))
+    assert len(kept) > 3  # the people fixture's model is sure of whole sets after three rounds
