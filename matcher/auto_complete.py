@@ -94,11 +94,11 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     members = set_members(matcher, sets)
     limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
     keys = matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object)
-    if limits.high is None or not members:  # every machine label here starts from a sure match
+    if not limits.usable or not members:
         why = limits.reason if members else "no sets given"
         plans = {s.set_id: SetPlan(s.set_id, [keys[m] for m in members[s.set_id]], reason=why) for s in sets}
         return Completion(list(sets), plans, limits, why)
-    high = limits.high.threshold
+    high = limits.high.threshold if limits.high is not None else math.inf  # low side alone: settled records only
     low = limits.low.threshold if limits.low is not None else -math.inf
     pairs = set_pairs(matcher, members)
     human_sets, plans = [], {}

@@ -103,6 +103,9 @@ def test_sets_with_nothing_unsure_are_labeled_whole_and_settled_records_get_labe
     done = complete(plan, Labels.empty())  # nobody answered: only the wholly machine-labeled sets are labeled
     assert set(done.rows["labeling_set_id"]) == {p.set_id for p in consistent}
     assert (done.rows["labeled_by"] == MACHINE).all()
+    low_only = plan_completion(matcher, sets, thresholds=replace(everything, high=None))  # settled records only
+    assert not any(p.followers for p in low_only.plans.values()) and any(p.settled for p in low_only.plans.values())
+    assert all(len(g) == len(set(g.values())) for g in (p.settled for p in low_only.plans.values()))
     nothing = plan_completion(matcher, sets, min_count=100_000)
     assert nothing.machine_records == 0 and [s.set_id for s in nothing.human_sets] == [s.set_id for s in sets]
 
