@@ -10,7 +10,13 @@ training. Here:
    the low threshold the highest ``l`` such that the pairs scored ``<= l`` are non-matches with accuracy
    ``>= target``. Accuracy is the one-sided Clopper-Pearson lower bound at ``confidence``, not the raw share:
    with every one of n validation pairs right the bound reaches 0.95 only from n = 59 (at 95% confidence),
-   so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. A side with no
+   so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. Each side is also
+   held to the target on the class it can wrong: of the held-out true matches, the share the low side would call
+   non-matches must leave a bound >= target right (and the same for the high side and the non-matches), because
+   nine held-out pairs in ten are non-matches and a low side right on 99% of its pairs can still miss 7% of the
+   matches (dblp_acm), which the refit then learns as non-matches. So a side needs >= 59 held-out pairs of the
+   other class at 0.95. Only human labels validate (:func:`human_pairs`): a machine label agrees with the
+   model by construction, while the folds still train on machine labels as the model does. A side with no
    qualifying threshold labels nothing (``None``): with only the low side, the machine labels the sets it is
    sure are all different records. Picking the cut among many candidates makes the bound somewhat optimistic
    (a multiple-comparison effect); the check sample (5.) measures what was achieved.
