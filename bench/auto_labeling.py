@@ -4,7 +4,7 @@ Usage::
 
     python bench/auto_labeling.py [DATASET|BENCH_DIR ...] [--target 0.95] [--rounds 5] [--max-rounds 10]
                                   [--sets 10] [--set-size 10] [--seed 0] [--mode sets|records]
-                                  [--machine-truth]
+                                  [--machine-truth] [--top-up]
 
 Per dataset (default: febrl3, dblp_acm, cora):
 
@@ -19,6 +19,11 @@ Per dataset (default: febrl3, dblp_acm, cora):
 * ``--mode records``: instead, ``matcher.auto_label.split_sure_records`` machine-labels the records of each
   proposed set whose every pair in the set is sure, and the perfect labeler answers the set's other records.
   Human cost is the same count: records humans labeled.
+* ``--mode complete``: ``matcher.auto_complete.plan_completion`` leaves humans the records the model is unsure of
+  plus one anchor per group of sure matches, and ``complete`` adds the machine's records to their answer (followers
+  take their anchor's label, settled records labels of their own), so every pair of a set is labeled. With
+  ``--top-up`` (``plan_round``) sets the machine labels whole do not count against a round's ``--sets``.
+  ``machine_accuracy`` then counts every pair touching a machine-labeled record, per side of its verdict.
 * ``--machine-truth`` (a diagnostic): the records the machine labels are trained on with their true labels, so
   the loop's F1 tells the cost of the machine's errors apart from the cost of humans labeling fewer records.
 
@@ -42,7 +47,8 @@ from labeling_rounds import DATASETS, label_from_truth  # noqa: E402
 from score import pairwise_scores  # noqa: E402
 
 from matcher.active import LabelingSet, choose_sets, labeling_file  # noqa: E402
-from matcher.auto_label import achieved_accuracy, auto_label, split_sure_records  # noqa: E402
+from matcher.auto_complete import complete, machine_verdicts, plan_completion, plan_round  # noqa: E402
+from matcher.auto_label import MACHINE, auto_label, split_sure_records  # noqa: E402
 from matcher.io import read_table  # noqa: E402
 from matcher.labels import SET_COLUMN, Labels, read_labels  # noqa: E402
 from matcher.pipeline import Matcher  # noqa: E402
@@ -98,11 +104,42 @@ def machine_round(matcher: Matcher, sets: list[LabelingSet], target: float, mode
     return auto.labels, human, auto.expected_accuracy, auto.reason
 
 
+def completed_round(data: Data, matcher: Matcher, sets: list[LabelingSet], target: float, machine_truth: bool,
+                    top_up: tuple[int, int, set[str], int] | None = None) -> tuple[Labels, int, str]:
+    """``--mode complete``: the sets' labels (humans' answers completed by the machine), human records, reason;
+    with ``top_up`` (plan_round's num_sets, set_size, exclude, seed) the round proposes more sets instead."""
+    if top_up:
+        num_sets, set_size, exclude, seed = top_up
+        plan = plan_round(matcher, num_sets, set_size, exclude, seed, target)[1]
+    else:
+        plan = plan_completion(matcher, sets, target)
+    answered = data.answered(matcher, plan.human_sets) if plan.human_sets else Labels.empty()
+    labels = complete(plan, answered)
+    if machine_truth:
+        rows = labels.rows.assign(label=data.truth.reindex(labels.rows["key"]).to_numpy())
+        labels = Labels(rows)
+    return labels, len(answered.rows), plan.reason
+
+
 def with_automation(data: Data, start: Matcher, goal: float, target: float, max_rounds: int, num_sets: int,
-                    set_size: int, seed: int, mode: str, machine_truth: bool = False) -> dict:
+                    set_size: int, seed: int, mode: str, machine_truth: bool = False, topped_up: bool = False) -> dict:
     matcher, labels, machine_all = start, Labels.empty(), Labels.empty()
     human_records, f1, machine_records, expected, reason = 0, [], [], [], ""
     for r in range(max_rounds):
+        if mode == "complete":
+            top_up = (num_sets, set_size, labels.key_set(), r + 1000 * seed) if topped_up else None
+            sets = [] if top_up else choose_sets(matcher, num_sets, set_size, labels.key_set(), seed=r + 1000 * seed)
+            done, asked, reason = completed_round(data, matcher, sets, target, machine_truth, top_up)
+            human_records += asked
+            machine = Labels(done.rows[done.rows["labeled_by"] == MACHINE])
+            machine_all = machine_all.append(done)
+            labels = labels.append(done)
+            matcher = matcher.refit_labels(labels)
+            f1.append(data.f1(matcher))
+            machine_records.append(len(machine.rows))
+            if f1[-1] >= goal:
+                break
+            continue
         sets = choose_sets(matcher, num_sets, set_size, labels.key_set(), seed=r + 1000 * seed)
         machine, human, accuracy, reason = machine_round(matcher, sets, target, mode)
         answered = data.answered(matcher, human) if human else Labels.empty()
@@ -116,23 +153,27 @@ def with_automation(data: Data, start: Matcher, goal: float, target: float, max_
         machine_records.append(len(machine.rows))
         if f1[-1] >= goal:
             break
-    return {"human_records": human_records, "machine_records": len(machine_all.rows), "f1_by_round": f1,
+    return {"human_records": human_records, "machine_records": sum(machine_records), "f1_by_round": f1,
             "machine_records_by_round": machine_records, "reached_goal": bool(f1 and f1[-1] >= goal),
-            "machine_accuracy": achieved_accuracy(machine_all, data.true_labels(machine_all)),
+            # per side: the machine's match and non-match verdicts (with --mode complete, every pair touching a
+            # machine-labeled record, its pairs with the humans' records too)
+            "machine_accuracy": machine_verdicts(machine_all, data.true_labels(machine_all)),
             "expected_accuracy_by_round": expected, "last_reason": reason}
 
 
 def run(name: str, target: float, rounds: int, max_rounds: int, num_sets: int, set_size: int, seed: int,
-        mode: str = "sets", machine_truth: bool = False) -> dict:
+        mode: str = "sets", machine_truth: bool = False, top_up: bool = False) -> dict:
     started = time.time()
     data = Data(name)
     start = Matcher(Settings(primary_key=data.pk, source_column=data.src)).fit(data.records)
     base = without_automation(data, start, rounds, num_sets, set_size, seed)
     goal = base["f1_by_round"][-1]
-    auto = with_automation(data, start, goal, target, max_rounds, num_sets, set_size, seed, mode, machine_truth)
+    auto = with_automation(data, start, goal, target, max_rounds, num_sets, set_size, seed, mode, machine_truth,
+                           top_up)
     at_goal = next(i for i, f in enumerate(base["f1_by_round"]) if f >= goal)
     # a ratio where the loop never reached the goal is a miss, not a saving: reached_goal says which
-    return {"dataset": name, "mode": mode, "machine_truth": machine_truth, "target": target, "goal_f1": goal,
+    return {"dataset": name, "mode": mode, "top_up": top_up, "machine_truth": machine_truth, "target": target,
+            "goal_f1": goal,
             "seed": seed, "reached_goal": auto["reached_goal"],
             "without": {**base, "first_round_at_goal": at_goal + 1},
             "with": auto, "human_ratio": round(auto["human_records"] / base["human_records"], 3),
@@ -150,14 +191,18 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=10)
     parser.add_argument("--set-size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mode", choices=["sets", "records"], default="sets",
-                        help="machine-label whole sure sets (default) or the sure records inside each set")
+    parser.add_argument("--mode", choices=["sets", "records", "complete"], default="sets",
+                        help="machine-label whole sure sets (default), the sure records inside each set, or "
+                             "complete the humans' answers with the sure records (matcher.auto_complete)")
     parser.add_argument("--machine-truth", action="store_true",
                         help="diagnostic: train on the true labels of the records the machine labels")
+    parser.add_argument("--top-up", action="store_true",
+                        help="with --mode complete: sets the machine labels whole do not count against a round's "
+                             "--sets human sets (matcher.auto_complete.plan_round)")
     args = parser.parse_args()
     for name in args.datasets:
         print(json.dumps(run(name, args.target, args.rounds, args.max_rounds, args.sets, args.set_size, args.seed,
-                             args.mode, args.machine_truth)), flush=True)
+                             args.mode, args.machine_truth, args.top_up)), flush=True)
 
 
 if __name__ == "__main__":

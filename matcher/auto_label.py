@@ -10,7 +10,13 @@ training. Here:
    the low threshold the highest ``l`` such that the pairs scored ``<= l`` are non-matches with accuracy
    ``>= target``. Accuracy is the one-sided Clopper-Pearson lower bound at ``confidence``, not the raw share:
    with every one of n validation pairs right the bound reaches 0.95 only from n = 59 (at 95% confidence),
-   so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. A side with no
+   so a handful of lucky pairs never qualifies a threshold; ``min_count`` is a floor on top. Each side is also
+   held to the target on the class it can wrong: of the held-out true matches, the share the low side would call
+   non-matches must leave a bound >= target right (and the same for the high side and the non-matches), because
+   nine held-out pairs in ten are non-matches and a low side right on 99% of its pairs can still miss 7% of the
+   matches (dblp_acm), which the refit then learns as non-matches. So a side needs >= 59 held-out pairs of the
+   other class at 0.95. Only human labels validate (:func:`human_pairs`): a machine label agrees with the
+   model by construction, while the folds still train on machine labels as the model does. A side with no
    qualifying threshold labels nothing (``None``): with only the low side, the machine labels the sets it is
    sure are all different records. Picking the cut among many candidates makes the bound somewhat optimistic
    (a multiple-comparison effect); the check sample (5.) measures what was achieved.
@@ -57,6 +63,7 @@ from matcher.labels import SET_COLUMN, Labels
 
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
+    from matcher.results import LabeledPairs
 
 MACHINE = "machine"
 """``labeled_by`` of every machine label: the audit trail tells them from human ones."""
@@ -73,12 +80,15 @@ class AutoLabelError(MatcherError):
 @dataclass(frozen=True)
 class Side:
     """One validated threshold: the ``n`` held-out pairs beyond it, their raw ``share`` of right verdicts and
-    its Clopper-Pearson lower ``bound``."""
+    its Clopper-Pearson lower ``bound``; ``class_bound`` is the lower bound of the share of the *other* class's
+    held-out pairs it leaves alone (for the non-match side: of the true matches, those it would not call
+    non-matches), None when not measured."""
 
     threshold: float
     n: int
     share: float
     bound: float
+    class_bound: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,18 +158,25 @@ def lower_bound(right: np.ndarray, n: np.ndarray, confidence: float) -> np.ndarr
     return np.where(right > 0, np.nan_to_num(bound, nan=0.0), 0.0)
 
 
-def _side(prob: np.ndarray, right: np.ndarray, target: float, confidence: float, min_count: int) -> Side | None:
-    """The widest prefix of ``prob`` (sorted from most to least sure) whose right share is bounded >= target;
-    cuts only between different probabilities, so that the threshold takes in exactly the validated pairs."""
+def _side(prob: np.ndarray, right: np.ndarray, target: float, confidence: float, min_count: int,
+          others: int) -> Side | None:
+    """The widest prefix of ``prob`` (sorted from most to least sure) whose right share is bounded >= target
+    and whose wrong verdicts leave a share bounded >= target of the ``others`` held-out pairs of the other class
+    right; cuts only between different probabilities, so that the threshold takes in exactly the validated pairs.
+
+    Why both: nine held-out pairs in ten are non-matches, so a non-match side can be right on 99% of its pairs
+    and still call 7% of the true matches non-matches (dblp_acm after 3 rounds: 6 of its 85 matches); the refit
+    then learns those matches as non-matches. Each side is held to the target on the class it can wrong."""
     n = np.arange(1, len(prob) + 1)
     hits = np.cumsum(right)
     cut = np.r_[prob[1:] != prob[:-1], True] if len(prob) else np.zeros(0, dtype=bool)
     bound = lower_bound(hits, n, confidence)
-    ok = np.flatnonzero(cut & (n >= min_count) & (bound >= target))
+    kept = lower_bound(others - (n - hits), np.full(len(n), others), confidence)
+    ok = np.flatnonzero(cut & (n >= min_count) & (bound >= target) & (kept >= target))
     if not len(ok):
         return None
     k = int(ok[-1])
-    return Side(float(prob[k]), int(n[k]), float(hits[k] / n[k]), float(bound[k]))
+    return Side(float(prob[k]), int(n[k]), float(hits[k] / n[k]), float(bound[k]), float(kept[k]))
 
 
 def choose_thresholds(prob: np.ndarray, is_match: np.ndarray, target: float,
@@ -175,20 +192,22 @@ def choose_thresholds(prob: np.ndarray, is_match: np.ndarray, target: float,
     said = prob >= cut
     down = np.flatnonzero(said)[np.argsort(-prob[said], kind="stable")]
     up = np.flatnonzero(~said)[np.argsort(prob[~said], kind="stable")]
-    high = _side(prob[down], y[down], target, confidence, min_count)
-    low = _side(prob[up], ~y[up], target, confidence, min_count)
+    high = _side(prob[down], y[down], target, confidence, min_count, int((~y).sum()))
+    low = _side(prob[up], ~y[up], target, confidence, min_count, int(y.sum()))
     why = _why(high, low, y, target, confidence, min_count)
     return Thresholds(high, low, target, confidence, len(prob), why)
 
 
 def _why(high: Side | None, low: Side | None, y: np.ndarray, target: float, confidence: float,
          min_count: int) -> str:
-    need = (f"accuracy >= {target} (lower bound at {confidence:.0%} confidence, >= {min_count} pairs) on the "
-            f"{len(y)} held-out human-labeled pairs ({int(y.sum())} matches)")
+    need = (f"accuracy >= {target} (lower bound at {confidence:.0%} confidence, >= {min_count} pairs), on its "
+            f"pairs and on the other class's, on the {len(y)} held-out human-labeled pairs ({int(y.sum())} matches)")
     if high is None and low is None:
         return f"no threshold reaches {need}; nothing is machine-labeled"
-    parts = [f"{name} {s.threshold:.4f} ({s.n} held-out pairs, {s.share:.3f} right, bound {s.bound:.3f})"
-             for name, s in (("matches >=", high), ("non-matches <=", low)) if s is not None]
+    parts = [f"{name} {s.threshold:.4f} ({s.n} held-out pairs, {s.share:.3f} right, bound {s.bound:.3f}; "
+             f"{other} left alone: bound {s.class_bound:.3f})"
+             for name, s, other in (("matches >=", high, "non-matches"), ("non-matches <=", low, "matches"))
+             if s is not None]
     missing = [name for name, s in (("matches", high), ("non-matches", low)) if s is None]
     text = "; ".join(parts)
     return text + (f"; no threshold for {missing[0]} reaches {need}" if missing else "")
@@ -203,11 +222,28 @@ def validated_thresholds(matcher: Matcher, target: float, confidence: float = DE
         return Thresholds(None, None, target, confidence, 0,
                           "no human labels to validate a threshold on; nothing is machine-labeled")
     lab = matcher.scored_kind(matcher.labeled_)
-    if len(lab.left) == 0:
-        return Thresholds(None, None, target, confidence, 0, "no labeled pair joins the two sources; nothing is "
-                          "machine-labeled")
-    prob = out_of_fold(matcher, lab).prob
-    return choose_thresholds(prob, lab.is_match, target, confidence, min_count, cut=float(matcher.threshold))
+    human = human_pairs(matcher, lab)
+    if not human.any():
+        return Thresholds(None, None, target, confidence, 0, "no human-labeled pair (in linkage: joining the two "
+                          "sources) to validate a threshold on; nothing is machine-labeled")
+    prob = out_of_fold(matcher, lab).prob  # the folds train on machine labels too, as the model itself does
+    return choose_thresholds(prob[human], lab.is_match[human], target, confidence, min_count,
+                             cut=float(matcher.threshold))
+
+
+def human_pairs(matcher: Matcher, lab: LabeledPairs) -> np.ndarray:
+    """Which labeled pairs humans labeled: both records' rows in their set not ``labeled_by`` the machine.
+    A machine label agrees with the model by construction, so validating on it would confirm the thresholds
+    with their own verdicts (and count the machine's errors as right)."""
+    rows = matcher.labels_.rows if matcher.labels_ is not None else None
+    if rows is None or not (rows["labeled_by"] == MACHINE).any():
+        return np.ones(len(lab.left), dtype=bool)
+    machine = rows[rows["labeled_by"] == MACHINE]
+    by_machine = set(zip(machine[SET_COLUMN].astype(str), machine["key"].astype(str), strict=True))
+    keys = matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object)
+    sets = lab.set_id.astype(str)
+    return np.array([(s, keys[a]) not in by_machine and (s, keys[b]) not in by_machine
+                     for s, a, b in zip(sets, lab.left, lab.right, strict=True)], dtype=bool)
 
 
 def auto_label(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]], target: float = 0.95,
@@ -216,7 +252,7 @@ def auto_label(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequ
     """Machine-label the ``sets`` (``choose_sets`` output, or set id -> record keys) the fitted ``matcher`` is
     sure of at ``target``; ``thresholds`` (from :func:`validated_thresholds`) skips the validation when given."""
     check_target(target, confidence, min_count)
-    members = _members(matcher, sets)
+    members = set_members(matcher, sets)
     limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
     if not limits.usable or not members:
         why = limits.reason if not limits.usable else "no sets given"
@@ -224,7 +260,7 @@ def auto_label(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequ
                             dict.fromkeys(members, why))
     high = limits.high.threshold if limits.high is not None else math.inf
     low = limits.low.threshold if limits.low is not None else -math.inf
-    pairs = _set_pairs(matcher, members)
+    pairs = set_pairs(matcher, members)
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
     rows, machine, human, reasons = [], [], [], {}
     decided = {"high": 0, "low": 0}
@@ -252,7 +288,7 @@ def split_sure_records(matcher: Matcher, sets: Sequence[LabelingSet], target: fl
                        thresholds: Thresholds | None = None) -> RecordSplit:
     """Machine-label the sure records inside each of ``sets`` (module docstring, 4.), humans the rest."""
     check_target(target, confidence, min_count)
-    members = _members(matcher, sets)
+    members = set_members(matcher, sets)
     limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
     if not limits.usable or not members:
         why = limits.reason if not limits.usable else "no sets given"
@@ -260,7 +296,7 @@ def split_sure_records(matcher: Matcher, sets: Sequence[LabelingSet], target: fl
                            dict.fromkeys(members, why))
     high = limits.high.threshold if limits.high is not None else math.inf
     low = limits.low.threshold if limits.low is not None else -math.inf
-    pairs = _set_pairs(matcher, members)
+    pairs = set_pairs(matcher, members)
     keys = matcher.records_[matcher.settings_.primary_key].to_numpy(dtype=object)
     rows, human, taken, reasons = [], [], {}, {}
     decided = {"high": 0, "low": 0}
@@ -302,7 +338,7 @@ def _sure_records(rows: list[int], pairs: pd.DataFrame, low: float, high: float
     return label, f"{len(sure)} of {len(rows)} records sure of all their pairs in the set"
 
 
-def _members(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+def set_members(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
     """Record positions per set id, in the given order; unknown keys or repeated ids raise."""
     if isinstance(sets, Mapping):
         index = pd.Index(matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object))
@@ -322,7 +358,7 @@ def _members(matcher: Matcher, sets: Sequence[LabelingSet] | Mapping[str, Sequen
     return out
 
 
-def _set_pairs(matcher: Matcher, members: dict[str, list[int]]) -> pd.DataFrame:
+def set_pairs(matcher: Matcher, members: dict[str, list[int]]) -> pd.DataFrame:
     """Every within-set pair (row positions, left < right) with the model's ``prob`` and whether a rule, not the
     model, decided it (``rule``: one-source pairs in linkage, prob 0)."""
     parts = [(set_id, a, b) for set_id, rows in members.items() for i, a in enumerate(rows) for b in rows[i + 1:]]
