@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from matcher.blocking import RuleReport, rule_codes
+from matcher.blocking import RuleReport
 
 if TYPE_CHECKING:
     from matcher.features import PairFeatures
@@ -66,10 +66,14 @@ def judge_rules(table: PreparedTable, rules: list[RuleReport], candidates: PairF
         sample = candidates.subset(rows)
     weights = model.column_weights(sample)
     total = np.log2(model.prior_ / (1 - model.prior_)) + sum(weights.values(), np.zeros(len(sample)))
+    agrees: dict[str, np.ndarray] = {}  # per key: whether each sampled pair shares its value (rules share keys)
     found = []
     for rule in used:
-        codes = rule_codes(table, rule)
-        inside = np.flatnonzero((codes[sample.left] == codes[sample.right]) & (codes[sample.left] >= 0))
+        for key in rule:
+            if key not in agrees:
+                codes = table.keys[key]
+                agrees[key] = (codes[sample.left] == codes[sample.right]) & (codes[sample.left] >= 0)
+        inside = np.flatnonzero(np.logical_and.reduce([agrees[key] for key in rule]))
         if len(inside) < MIN_PAIRS:
             continue
         own = {column_of(key) for key in rule}
