@@ -3,9 +3,10 @@
 A household's phone, a shared patent id or a company's address is a key people share: its blocks are small, so
 blocking takes it for a selective key, and agreeing on it looks like strong evidence of identity. Whether a rule
 is such a *group key* is read off the cold-start model once it is fitted: each pair in the rule's blocks is
-judged by the evidence of every column but the rule's own (the rule that proposed a pair is not itself evidence
-that the pair is one identity; a column conditioned on the rule's column keeps only what it adds beyond it). A
-rule is a group key when more than half of its pairs come out as different identities on that evidence.
+judged by the evidence of every column but the rule's own, their Bayes factor without the prior (the rule that
+proposed a pair is not itself evidence that the pair is one identity; a column conditioned on the rule's column
+keeps only what it adds beyond it). A rule is a group key when more than half of its pairs come out as different
+identities on that evidence; pairs on which the other columns say nothing are not counted.
 
 The judgement is reported (``--stats-output`` ``group_keys``, with the evidence), it does not change the
 candidates or the scores: the candidates are proposed before any model exists, and the model already weighs a
@@ -65,7 +66,7 @@ def judge_rules(table: PreparedTable, rules: list[RuleReport], candidates: PairF
         rows = np.sort(np.random.default_rng(seed).choice(len(candidates), SAMPLE_PAIRS, replace=False))
         sample = candidates.subset(rows)
     weights = model.column_weights(sample)
-    total = np.log2(model.prior_ / (1 - model.prior_)) + sum(weights.values(), np.zeros(len(sample)))
+    total = sum(weights.values(), np.zeros(len(sample)))
     agrees: dict[str, np.ndarray] = {}  # per key: whether each sampled pair shares its value (rules share keys)
     found = []
     for rule in used:
@@ -74,11 +75,15 @@ def judge_rules(table: PreparedTable, rules: list[RuleReport], candidates: PairF
                 codes = table.keys[key]
                 agrees[key] = (codes[sample.left] == codes[sample.right]) & (codes[sample.left] >= 0)
         inside = np.flatnonzero(np.logical_and.reduce([agrees[key] for key in rule]))
-        if len(inside) < MIN_PAIRS:
-            continue
         own = {column_of(key) for key in rule}
-        odds = total[inside] - sum((weights[c][inside] for c in own if c in weights), np.zeros(len(inside)))
-        different = float((odds < 0).mean())
+        # the other columns' Bayes factor, without the prior: their evidence for or against one identity, not
+        # how rare matches are among candidates (a prior alone would call every pair of a rule "different"
+        # wherever the other columns say little: a single-column table, titles beside a year)
+        evidence = total[inside] - sum((weights[c][inside] for c in own if c in weights), np.zeros(len(inside)))
+        said = evidence[evidence != 0]  # pairs whose other columns are all missing (or weigh nothing) say nothing
+        if len(said) < MIN_PAIRS:
+            continue
+        different = float((said < 0).mean())
         if different > share:
-            found.append(GroupKey(rule, len(inside), different))
+            found.append(GroupKey(rule, len(said), different))
     return sorted(found, key=lambda g: (-g.different_share, g.rule))

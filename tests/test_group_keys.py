@@ -129,3 +129,17 @@ def test_the_cli_stats_name_the_group_keys(tmp_path: Path) -> None:
     found = {g["rule"]: g for g in json.loads(stats.read_text())["group_keys"]}
     assert {"phone", "address"} <= set(found)
     assert set(found["phone"]) == {"rule", "pairs_judged", "different_identities"}
+
+
+def test_a_rule_is_not_judged_where_the_other_columns_say_nothing() -> None:
+    """One column of company names, each written two or three times, neighbours sharing words: its key has nothing
+    beside it to be judged by. No prior stands in for evidence (matches are 15% of these candidates: the prior
+    alone would call every pair of the key different)."""
+    rng = np.random.default_rng(1)
+    names = [f"w{k:03d} w{k + 1:03d} w{k + 2:03d} holdings" for k in range(150)]
+    rows = [name for name in names for _ in range(int(rng.integers(2, 4)))]
+    records = pd.DataFrame({"id": [f"c{i:04d}" for i in range(len(rows))], "company": rows})
+    matcher = Matcher(Settings(primary_key="id")).fit(records)
+    assert any(r.used and r.keys == ("company",) for r in matcher.blocker_.rules_)
+    assert matcher.fs_.prior_ < 0.5
+    assert matcher.predict().stats["group_keys"] == []
