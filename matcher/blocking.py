@@ -156,7 +156,7 @@ def _candidate_rules(table: PreparedTable) -> list[tuple[str, ...]]:
     return singles + doubles
 
 
-def rule_codes(table: PreparedTable, rule: tuple[str, ...]) -> np.ndarray:
+def _rule_codes(table: PreparedTable, rule: tuple[str, ...]) -> np.ndarray:
     codes = table.keys[rule[0]]
     for key in rule[1:]:
         codes = combine(codes, table.keys[key])
@@ -247,7 +247,7 @@ class Blocker:
             if not rule.used or not all(key in table.keys for key in rule.keys):
                 blocker.rules_.append(RuleReport(rule.keys, rule.pairs, rule.dropped_blocks, False))
                 continue
-            codes = rule_codes(table, rule.keys)
+            codes = _rule_codes(table, rule.keys)
             pairs, _, dropped = rule_cost(codes, budget.max_block_size, budget.window)
             blocker.rules_.append(RuleReport(rule.keys, pairs, dropped, True))
             chunks.append(_cross_source(cls._rule_pairs(table, rule.keys, codes, budget, determines), table))
@@ -285,7 +285,7 @@ class Blocker:
         rules = _candidate_rules(table)
         costed = []
         for i, rule in enumerate(rules):
-            codes = rule_codes(table, rule)
+            codes = _rule_codes(table, rule)
             pairs, covered, dropped = rule_cost(codes, budget.max_block_size, budget.window)
             costed.append((pairs / max(covered, 1), pairs, rule, codes, dropped))
             if progress:

@@ -42,7 +42,7 @@ class GroupKey:
     """A rule judged a group key, with its evidence."""
 
     rule: tuple[str, ...]
-    pairs: int  # candidate pairs in its blocks (in the sample judged)
+    pairs: int  # candidate pairs in its blocks (of the sample) on which the other columns say something
     different_share: float  # share of them the other columns call different identities
 
     def to_dict(self) -> dict[str, Any]:
