@@ -100,6 +100,8 @@ def run_stats(matcher: FittedMatcher, labels: np.ndarray, decision: Decision) ->
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
         "blocking_rules": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.used],
         "tfidf_neighbour_pairs": int(matcher.blocker_.neighbour_pairs_),
+        # rules whose blocks mostly hold different identities on the other columns' evidence (matcher.group_keys)
+        "group_keys": [g.to_dict() for g in getattr(matcher, "group_keys_", [])],
         "blocking_recall": blocking_recall(matcher),
         "model": "classifier" if matcher.classifier_ is not None else "fellegi_sunter",
         "em_iterations": int(fs.n_iter_),

@@ -29,6 +29,8 @@ from matcher.progress import StderrBar
 from matcher.results import MatchResult
 from matcher.settings import Settings
 
+GROUP_KEYS_SHOWN = 5  # on stderr; --stats-output has them all
+
 
 def _unit_interval(text: str) -> float:
     try:
@@ -225,6 +227,12 @@ def run_match(args: argparse.Namespace) -> int:
               f"({s['records_in_clusters']} records) -> {args.output}", file=sys.stderr)
         if matcher.table_.source is not None:
             print(s["one_to_one_reason"], file=sys.stderr)
+        if s["group_keys"]:
+            named = ", ".join(f"{g['rule']} ({g['different_identities']:.0%} of {g['pairs_judged']:,} pairs)"
+                              for g in s["group_keys"][:GROUP_KEYS_SHOWN])
+            more = len(s["group_keys"]) - GROUP_KEYS_SHOWN
+            named += f" and {more} more (--stats-output group_keys)" if more > 0 else ""
+            print(f"group keys (their blocks mostly hold different identities): {named}", file=sys.stderr)
     if s["cold_start_warning"]:
         print(f"matcher: warning: {s['cold_start_warning']}", file=sys.stderr)
     return 0

@@ -32,6 +32,7 @@ from matcher.explain import pairs_frame
 from matcher.extra_comparators import check_columns
 from matcher.features import PairFeatures, compare, context_similarities
 from matcher.frozen import Classifier, FrozenClassifier
+from matcher.group_keys import judge_rules
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, label_evidence, model_evidence
 from matcher.link_mode import decide as decide_link_mode
@@ -54,7 +55,8 @@ class Matcher:
     """Fitted state: ``settings_`` (with inferred columns), ``table_``, ``blocker_``, ``candidates_``
     (PairFeatures), ``fs_`` (and ``fs_prob_``, its probability of each candidate), ``classifier_`` (None without
     usable labels), ``competition_`` (one-to-one linkage with labels, else None), ``prob_`` (per candidate), and
-    once a classifier needs it ``candidate_design_`` (``candidate_design``)."""
+    once a classifier needs it ``candidate_design_`` (``candidate_design``); ``group_keys_``: the blocking rules
+    judged group keys (``matcher.group_keys``)."""
 
     candidate_design_: np.ndarray | None
     pinned_: np.ndarray | None  # from_model on a store's subset: groups of rows kept together (Subset.pinned)
@@ -90,9 +92,15 @@ class Matcher:
         self.cold_start_choice_["term_frequencies"] = (f"counted over the {len(np.unique(entities)):,} entities "
                                                        "of a first unsupervised pass")
         self._read_cold_start()
+        self._judge_group_keys()
         self._learn_labels(labels)
         progress.finish()
         return self
+
+    def _judge_group_keys(self) -> None:
+        """The blocking rules whose blocks mostly hold different identities (``matcher.group_keys``)."""
+        self.group_keys_ = judge_rules(self.table_, self.blocker_.rules_, self.candidates_, self.fs_,
+                                       self.settings_.seed)
 
     def _unsupervised_clusters(self) -> np.ndarray:
         """The clusters the cold start alone gives (no labels, the balanced threshold, no size cap): an entity
@@ -146,6 +154,7 @@ class Matcher:
         out.fs_ = model.cold_start(out.candidates_, random)
         out.fs_prob_, out.cold_start_choice_ = out.fs_.predict_proba(out.candidates_), model.cold_start_choice
         out._read_cold_start()
+        out._judge_group_keys()
         if subset is not None and subset.best_floor is not None:
             out.best_ = [np.maximum(best, floor) for best, floor in zip(out.best_, subset.best_floor, strict=True)]
         out.labels_, out.link_mode_ = None, model.link_mode
