@@ -21,18 +21,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from matcher.consolidation import PAIR_KEY, Consolidated
+from matcher.consolidation import PAIR_KEY
 from matcher.errors import LabelError, shown
 from matcher.labels import Labels
 
 WEIGHT_COLUMNS = [*PAIR_KEY, "weight"]
 
 
-def confidence_weights(consolidated: Consolidated, labels: Labels) -> pd.DataFrame:
+def confidence_weights(posteriors: pd.DataFrame, labels: Labels) -> pd.DataFrame:
     """Every pair of ``labels`` (the groups trained on) with the consolidated posterior of its training label's
-    side; 1 for pairs the consolidation did not see."""
+    side; 1 for pairs the consolidation did not see. ``posteriors``: ``labeling_set_id, key_a, key_b,
+    posterior``, e.g. ``Consolidated.pairs``; its pairs ``labels`` does not hold are ignored."""
     pairs = labels.pairs()[[*PAIR_KEY, "is_match"]]
-    posterior = consolidated.pairs[[*PAIR_KEY, "posterior"]]
+    posterior = posteriors[[*PAIR_KEY, "posterior"]].astype({c: str for c in PAIR_KEY})
     both = pairs.merge(posterior, on=PAIR_KEY, how="left")
     p = both["posterior"].to_numpy(dtype=float)
     side = np.where(both["is_match"].to_numpy(dtype=bool), p, 1.0 - p)

@@ -29,7 +29,7 @@ def test_weight_is_the_posterior_of_the_side_trained_on() -> None:
              ("a", "d"): [False] * 3, ("b", "d"): [False, False, True], ("c", "d"): [False] * 3}
     consolidated = majority_vote(answers(votes))
     labels = group_labels(consolidated)
-    weights = confidence_weights(consolidated, labels).set_index(["key_a", "key_b"])["weight"]
+    weights = confidence_weights(consolidated.pairs, labels).set_index(["key_a", "key_b"])["weight"]
     assert weights[("a", "b")] == weights[("b", "c")] == weights[("a", "d")] == 1.0
     assert weights[("b", "d")] == pytest.approx(2 / 3)  # decided 2-1
     assert weights[("a", "c")] == pytest.approx(1 / 3)  # the grouping reversed the 2-1 verdict
@@ -39,7 +39,7 @@ def test_pairs_the_consolidation_did_not_see_weigh_one() -> None:
     consolidated = majority_vote(answers({("a", "b"): [True, True, False]}))
     imported = Labels(pd.DataFrame({"labeling_set_id": ["s1", "s1", "s9", "s9"], "key": ["a", "b", "x", "y"],
                                     "label": ["1", "1", "1", "2"]}))
-    weights = confidence_weights(consolidated, imported)
+    weights = confidence_weights(consolidated.pairs, imported)
     assert list(weights.columns) == WEIGHT_COLUMNS
     assert weights.set_index("labeling_set_id")["weight"].to_dict() == {"s1": pytest.approx(2 / 3), "s9": 1.0}
 
