@@ -9,8 +9,12 @@ Usage::
 every round the labelers answer ``--sets`` new sets chosen by that loop's model, all answers so far are
 consolidated (majority vote, Dawid-Skene, or Dawid-Skene whose uncertain pairs a perfect reviewer adjudicated)
 and the matcher is refitted on the consolidated record groups; a perfect labeler runs the same loop without
-noise. It prints one JSON line per dataset: each loop's F1 after the last round, the labels' pair accuracy
-against truth, and each labeler's true accuracy beside Dawid-Skene's estimate (over all answers of the DS loop).
+noise. The ``_weighted`` loops train on the same consolidation's groups with each pair weighted by the posterior
+of its training side (``matcher.pair_weights``); being loops, they also choose their own sets. ``*_same_sets_weighted``
+is the paired comparison: the unweighted loop's final labels refitted with those weights (same sets, same
+answers, only the weights differ). ``--loops`` runs some loops only. It prints one JSON line per dataset: each
+loop's F1 after the last round, the labels' pair accuracy against truth, and each labeler's true accuracy beside
+Dawid-Skene's estimate (over all answers of the first Dawid-Skene loop run).
 
 ``--rounds 1``: per dataset (default: febrl3, dblp_acm, cora): fit a matcher without labels, choose one round of
 ``--sets`` labeling sets with ``matcher.active.choose_sets`` (as ``bench/labeling_rounds.py`` does), and let one
@@ -265,6 +269,10 @@ def run_rounds(name: str, rounds: int, num_sets: int, set_size: int, flips: list
         for kind, loop in loops.items():
             _round(loop, kind, r, truth, pk, (num_sets, set_size, flips, seed, errors), name)
     f1 = {kind: f1_of(loop.matcher, loop.labels, truth, records, pk, src, loop.weights) for kind, loop in loops.items()}
+    for kind in ("majority_vote", "dawid_skene"):  # the same sets and answers, only the weights differ
+        if kind in loops:
+            f1[f"{kind}_same_sets_weighted"] = f1_of(loops[kind].matcher, loops[kind].labels, truth, records, pk, src,
+                                                     _weights_of(loops[kind], kind))
     ds_loop = next(loop for kind, loop in loops.items() if kind.startswith("dawid_skene"))
     ds, mv = dawid_skene(ds_loop.answers), majority_vote(ds_loop.answers)
     estimates = labeler_table(ds_loop.answers, ds_loop.truth_pairs, ds, mv)
@@ -282,11 +290,19 @@ def run_rounds(name: str, rounds: int, num_sets: int, set_size: int, flips: list
     }
 
 
+def _weights_of(loop: Loop, kind: str) -> pd.DataFrame:
+    """The confidence weights of an unweighted loop's final labels (``pair_weights.confidence_weights``)."""
+    result = majority_vote(loop.answers) if kind == "majority_vote" else dawid_skene(loop.answers)
+    return confidence_weights(result.pairs, loop.labels)
+
+
 def _differences(f1: dict[str, float]) -> dict[str, float]:
     """F1 differences between the loops that ran: DS - MV, DS - perfect, and each weighted loop - its unweighted."""
     pairs = {"ds_minus_mv": ("dawid_skene", "majority_vote"), "ds_minus_perfect": ("dawid_skene", "perfect"),
              "mv_weighted_minus_mv": ("majority_vote_weighted", "majority_vote"),
-             "ds_weighted_minus_ds": ("dawid_skene_weighted", "dawid_skene")}
+             "ds_weighted_minus_ds": ("dawid_skene_weighted", "dawid_skene"),
+             "mv_same_sets_weighted_minus_mv": ("majority_vote_same_sets_weighted", "majority_vote"),
+             "ds_same_sets_weighted_minus_ds": ("dawid_skene_same_sets_weighted", "dawid_skene")}
     return {name: round(f1[a] - f1[b], 4) for name, (a, b) in pairs.items() if a in f1 and b in f1}
 
 
