@@ -41,7 +41,9 @@ def informative_columns(X: np.ndarray) -> np.ndarray:
 
 
 def checked_weights(weight: np.ndarray | None, n: int) -> np.ndarray | None:
-    """``weight`` as floats, one finite value >= 0 per row and some positive, else ValueError; None stays None."""
+    """``weight`` as floats, one finite value >= 0 per row and some positive, else ValueError; None stays None,
+    and so do weights all 1: they fit the same model, and scikit-learn bins weighted columns by weighted
+    percentiles, which made a refit on examples/people 2.8x slower (0.9 s -> 2.6 s)."""
     if weight is None:
         return None
     weight = np.asarray(weight, dtype=float)
@@ -49,7 +51,7 @@ def checked_weights(weight: np.ndarray | None, n: int) -> np.ndarray | None:
         raise ValueError(f"sample_weight has shape {weight.shape}, expected ({n},)")
     if not np.isfinite(weight).all() or (weight < 0).any() or not (weight > 0).any():
         raise ValueError("sample_weight must be finite, >= 0 and not all 0")
-    return weight
+    return None if (weight == 1.0).all() else weight
 
 
 class PairClassifier:
