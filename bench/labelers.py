@@ -9,8 +9,12 @@ Usage::
 every round the labelers answer ``--sets`` new sets chosen by that loop's model, all answers so far are
 consolidated (majority vote, Dawid-Skene, or Dawid-Skene whose uncertain pairs a perfect reviewer adjudicated)
 and the matcher is refitted on the consolidated record groups; a perfect labeler runs the same loop without
-noise. It prints one JSON line per dataset: each loop's F1 after the last round, the labels' pair accuracy
-against truth, and each labeler's true accuracy beside Dawid-Skene's estimate (over all answers of the DS loop).
+noise. The ``_weighted`` loops train on the same consolidation's groups with each pair weighted by the posterior
+of its training side (``matcher.pair_weights``); being loops, they also choose their own sets. ``*_same_sets_weighted``
+is the paired comparison: the unweighted loop's final labels refitted with those weights (same sets, same
+answers, only the weights differ). ``--loops`` runs some loops only. It prints one JSON line per dataset: each
+loop's F1 after the last round, the labels' pair accuracy against truth, and each labeler's true accuracy beside
+Dawid-Skene's estimate (over all answers of the first Dawid-Skene loop run).
 
 ``--rounds 1``: per dataset (default: febrl3, dblp_acm, cora): fit a matcher without labels, choose one round of
 ``--sets`` labeling sets with ``matcher.active.choose_sets`` (as ``bench/labeling_rounds.py`` does), and let one
@@ -59,6 +63,7 @@ from matcher.consolidation import (  # noqa: E402
 )
 from matcher.io import read_table  # noqa: E402
 from matcher.labels import Labels, read_labels  # noqa: E402
+from matcher.pair_weights import confidence_weights  # noqa: E402
 from matcher.pipeline import Matcher  # noqa: E402
 from matcher.settings import Settings  # noqa: E402
 
@@ -110,9 +115,9 @@ def labeler_table(answers: pd.DataFrame, truth_pairs: pd.DataFrame, ds: Consolid
                    "error": round(float(estimated[name] - true[name]), 4)} for name in true.index}
 
 
-def f1_of(matcher: Matcher, labels: Labels, truth: pd.Series, records: pd.DataFrame, pk: str, src: str | None
-          ) -> float:
-    result = matcher.refit_labels(labels).predict()
+def f1_of(matcher: Matcher, labels: Labels, truth: pd.Series, records: pd.DataFrame, pk: str, src: str | None,
+          weights: pd.DataFrame | None = None) -> float:
+    result = matcher.refit_labels(labels, weights=weights).predict()
     score = pairwise_scores(result.records[[pk, "match_id"]].rename(columns={pk: "id"}), truth.reset_index(),
                             records[src] if src else None)
     return round(float(score["f1"]), 4)
@@ -198,7 +203,9 @@ def run(name: str, num_sets: int, set_size: int, flips: list[float], seed: int, 
     }
 
 
-LOOPS = ("perfect", "majority_vote", "dawid_skene", "dawid_skene_adjudicated")
+LOOPS = ("perfect", "majority_vote", "dawid_skene", "dawid_skene_adjudicated", "majority_vote_weighted",
+         "dawid_skene_weighted")
+WEIGHTED = "_weighted"  # the loop trains on the same groups, each pair weighted by its posterior (pair_weights)
 
 
 @dataclasses.dataclass
@@ -210,18 +217,20 @@ class Loop:
     answers: pd.DataFrame
     truth_pairs: pd.DataFrame
     reviewed: int = 0
+    weights: pd.DataFrame | None = None
 
 
 def _consolidated_labels(loop: Loop, kind: str) -> Labels:
     """The loop's record groups from all its answers so far (a perfect reviewer first settles the uncertain
-    pairs of the adjudicated loop; ``reviewed`` counts them)."""
-    if kind == "majority_vote":
-        return group_labels(majority_vote(loop.answers))
-    ds = dawid_skene(loop.answers)
-    if kind == "dawid_skene_adjudicated":
-        loop.reviewed += len(uncertain_pairs(ds, include_splits=False))
-        ds = adjudicated(ds, loop.truth_pairs, include_splits=False)
-    return group_labels(ds)
+    pairs of the adjudicated loop; ``reviewed`` counts them). A weighted loop also sets its pair weights."""
+    method = kind.removesuffix(WEIGHTED)
+    result = majority_vote(loop.answers) if method == "majority_vote" else dawid_skene(loop.answers)
+    if method == "dawid_skene_adjudicated":
+        loop.reviewed += len(uncertain_pairs(result, include_splits=False))
+        result = adjudicated(result, loop.truth_pairs, include_splits=False)
+    labels = group_labels(result)
+    loop.weights = confidence_weights(result.pairs, labels) if kind.endswith(WEIGHTED) else None
+    return labels
 
 
 def _round(loop: Loop, kind: str, r: int, truth: pd.Series, pk: str, args: tuple[int, int, list[float], int, str],
@@ -241,7 +250,7 @@ def _round(loop: Loop, kind: str, r: int, truth: pd.Series, pk: str, args: tuple
         loop.answers = pd.concat([loop.answers, new], ignore_index=True)
         loop.reviewed = 0  # recounted over all answers, as the queue is recomputed from them
         loop.labels = _consolidated_labels(loop, kind)
-    loop.matcher = loop.matcher.refit_labels(loop.labels)
+    loop.matcher = loop.matcher.refit_labels(loop.labels, weights=loop.weights)
 
 
 def _answered_keys(loop: Loop) -> set[str]:
@@ -249,31 +258,52 @@ def _answered_keys(loop: Loop) -> set[str]:
 
 
 def run_rounds(name: str, rounds: int, num_sets: int, set_size: int, flips: list[float], seed: int,
-               errors: str = "pair") -> dict:
+               errors: str = "pair", kinds: tuple[str, ...] = LOOPS) -> dict:
     started = time.time()
     pk, src, records, truth = load(name)
     start = Matcher(Settings(primary_key=pk, source_column=src)).fit(records)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ANSWER_COLUMNS})
     loops = {kind: Loop(start, Labels.empty(), empty, pd.DataFrame(columns=[*PAIR_KEY, "is_match"]))
-             for kind in LOOPS}
+             for kind in kinds}
     for r in range(rounds):
         for kind, loop in loops.items():
             _round(loop, kind, r, truth, pk, (num_sets, set_size, flips, seed, errors), name)
-    f1 = {kind: f1_of(loop.matcher, loop.labels, truth, records, pk, src) for kind, loop in loops.items()}
-    ds_loop = loops["dawid_skene"]
+    f1 = {kind: f1_of(loop.matcher, loop.labels, truth, records, pk, src, loop.weights) for kind, loop in loops.items()}
+    for kind in ("majority_vote", "dawid_skene"):  # the same sets and answers, only the weights differ
+        if kind in loops:
+            f1[f"{kind}_same_sets_weighted"] = f1_of(loops[kind].matcher, loops[kind].labels, truth, records, pk, src,
+                                                     _weights_of(loops[kind], kind))
+    ds_loop = next(loop for kind, loop in loops.items() if kind.startswith("dawid_skene"))
     ds, mv = dawid_skene(ds_loop.answers), majority_vote(ds_loop.answers)
     estimates = labeler_table(ds_loop.answers, ds_loop.truth_pairs, ds, mv)
     return {
         "dataset": name, "rounds": rounds, "sets_per_round": num_sets, "seed": seed, "errors": errors,
         "records_labeled": {kind: len(loop.labels.rows) for kind, loop in loops.items()},
-        "f1": f1, "ds_minus_mv": round(f1["dawid_skene"] - f1["majority_vote"], 4),
-        "ds_minus_perfect": round(f1["dawid_skene"] - f1["perfect"], 4),
+        "f1": f1, **_differences(f1),
         "grouped_pair_accuracy": {kind: _labels_accuracy(loop) for kind, loop in loops.items() if kind != "perfect"},
         "labeler_accuracy": estimates,
         "max_abs_estimate_error": max(abs(v["error"]) for v in estimates.values()),
-        "adjudicated_pairs": loops["dawid_skene_adjudicated"].reviewed,
+        "adjudicated_pairs": loops["dawid_skene_adjudicated"].reviewed if "dawid_skene_adjudicated" in loops else None,
+        "mean_weight": {kind: round(float(loop.weights["weight"].mean()), 4) for kind, loop in loops.items()
+                        if loop.weights is not None},
         "seconds": round(time.time() - started, 1),
     }
+
+
+def _weights_of(loop: Loop, kind: str) -> pd.DataFrame:
+    """The confidence weights of an unweighted loop's final labels (``pair_weights.confidence_weights``)."""
+    result = majority_vote(loop.answers) if kind == "majority_vote" else dawid_skene(loop.answers)
+    return confidence_weights(result.pairs, loop.labels)
+
+
+def _differences(f1: dict[str, float]) -> dict[str, float]:
+    """F1 differences between the loops that ran: DS - MV, DS - perfect, and each weighted loop - its unweighted."""
+    pairs = {"ds_minus_mv": ("dawid_skene", "majority_vote"), "ds_minus_perfect": ("dawid_skene", "perfect"),
+             "mv_weighted_minus_mv": ("majority_vote_weighted", "majority_vote"),
+             "ds_weighted_minus_ds": ("dawid_skene_weighted", "dawid_skene"),
+             "mv_same_sets_weighted_minus_mv": ("majority_vote_same_sets_weighted", "majority_vote"),
+             "ds_same_sets_weighted_minus_ds": ("dawid_skene_same_sets_weighted", "dawid_skene")}
+    return {name: round(f1[a] - f1[b], 4) for name, (a, b) in pairs.items() if a in f1 and b in f1}
 
 
 def _labels_accuracy(loop: Loop) -> float:
@@ -289,12 +319,15 @@ def main() -> None:
     parser.add_argument("--set-size", type=int, default=10)
     parser.add_argument("--flip", type=float, nargs="+", default=[0.1, 0.2, 0.3])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loops", nargs="+", choices=LOOPS, default=list(LOOPS),
+                        help="the labeling loops to run (rounds > 1); the loops not listed cost nothing")
     parser.add_argument("--errors", choices=["pair", "record"], default="pair",
                         help="pair: every pair answer flipped independently; record: records given a wrong label")
     args = parser.parse_args()
     for name in args.datasets:
         if args.rounds > 1:
-            out = run_rounds(name, args.rounds, args.sets, args.set_size, args.flip, args.seed, args.errors)
+            out = run_rounds(name, args.rounds, args.sets, args.set_size, args.flip, args.seed, args.errors,
+                             tuple(args.loops))
         else:
             out = run(name, args.sets, args.set_size, args.flip, args.seed, args.errors)
         print(json.dumps(out), flush=True)

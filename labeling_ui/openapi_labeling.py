@@ -25,6 +25,8 @@ def policy_schema() -> dict[str, Any]:
                 "answers_per_set": {"type": "integer", "minimum": 1, "maximum": MAX_ANSWERS},
                 "blind": BOOL, "gold_share": {"type": "number", "minimum": 0, "maximum": MAX_GOLD_SHARE},
                 "consolidation": {"type": "string", "enum": list(METHODS)},
+                "weight_by_confidence": {"type": "boolean", "description": "training counts each consolidated "
+                                         "pair with the posterior of its decided side; false: once each"},
                 "review_band": {"type": "array", "items": UNIT, "minItems": 2, "maxItems": 2},
                 "accuracy_floor": UNIT, "min_pairs_to_flag": {"type": "integer", "minimum": 1, "maximum": 10_000},
                 "auto_label_target": {"type": ["number", "null"], "exclusiveMinimum": 0.5, "exclusiveMaximum": 1,

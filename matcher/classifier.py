@@ -40,6 +40,20 @@ def informative_columns(X: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
+def checked_weights(weight: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``weight`` as floats, one finite value >= 0 per row and some positive, else ValueError; None stays None,
+    and so do weights all 1: they fit the same model, and scikit-learn bins weighted columns by weighted
+    percentiles, which made a refit on examples/people 2.8x slower (0.9 s -> 2.6 s)."""
+    if weight is None:
+        return None
+    weight = np.asarray(weight, dtype=float)
+    if weight.shape != (n,):
+        raise ValueError(f"sample_weight has shape {weight.shape}, expected ({n},)")
+    if not np.isfinite(weight).all() or (weight < 0).any() or not (weight > 0).any():
+        raise ValueError("sample_weight must be finite, >= 0 and not all 0")
+    return None if (weight == 1.0).all() else weight
+
+
 class PairClassifier:
     """``fit(X, y, groups)`` on labeled pairs; ``predict_proba(X)`` gives P(match).
 
@@ -73,7 +87,10 @@ class PairClassifier:
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             sample_weight: np.ndarray | None = None) -> PairClassifier:
+        """``sample_weight``: how much each row counts, in the boosted trees' loss and in their calibration
+        (scikit-learn's meaning); None counts every row once."""
         y = np.asarray(y, dtype=bool)
+        sample_weight = checked_weights(sample_weight, len(y))
         cv = self._folds(X, y, groups)
         # a column must vary inside every fold's training part too: gradient boosting cannot bin a column
         # holding one value (a sparse comparator, e.g. prices, on a few hundred labeled pairs)

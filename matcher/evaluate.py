@@ -48,7 +48,7 @@ class OutOfFold:
 
 
 def _labeled_subset(lab: LabeledPairs, idx: np.ndarray) -> LabeledPairs:
-    return LabeledPairs(lab.left[idx], lab.right[idx], lab.is_match[idx], lab.set_id[idx])
+    return lab.subset(idx)
 
 
 class _FoldModel:

@@ -27,7 +27,7 @@ from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
 from matcher.decision import Decision
 from matcher.entity_tf import recount, use_value_term_freqs
-from matcher.errors import InputError, SettingsError
+from matcher.errors import InputError, LabelError, SettingsError
 from matcher.explain import pairs_frame
 from matcher.extra_comparators import check_columns
 from matcher.features import PairFeatures, compare, context_similarities
@@ -36,6 +36,7 @@ from matcher.group_keys import judge_rules
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, label_evidence, model_evidence
 from matcher.link_mode import decide as decide_link_mode
+from matcher.pair_weights import aligned_weights
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
@@ -68,7 +69,9 @@ class Matcher:
         self.progress = progress
         self.keep_index = keep_index  # keep what an entity store needs (``PreparedTable.keep_index``)
 
-    def fit(self, records: pd.DataFrame, labels: Labels | None = None) -> Matcher:
+    def fit(self, records: pd.DataFrame, labels: Labels | None = None, weights: pd.DataFrame | None = None
+            ) -> Matcher:
+        """``weights``: how much each labeled pair counts in training (``matcher.pair_weights``); None: once each."""
         progress = Progress(self.progress)
         self.records_ = _validated(records, self.settings)
         progress.stage("prepare")
@@ -93,7 +96,7 @@ class Matcher:
                                                        "of a first unsupervised pass")
         self._read_cold_start()
         self._judge_group_keys()
-        self._learn_labels(labels)
+        self._learn_labels(labels, weights=weights)
         progress.finish()
         return self
 
@@ -214,21 +217,22 @@ class Matcher:
         out.progress, out.candidate_design_ = None, None
         return out
 
-    def refit_labels(self, labels: Labels | None,
-                     score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> Matcher:
+    def refit_labels(self, labels: Labels | None, score_candidates: Callable[[Matcher], np.ndarray] | None = None,
+                     weights: pd.DataFrame | None = None) -> Matcher:
         """A new fitted matcher that learnt from ``labels`` reusing this one's blocking and features (a labeling
         round costs seconds); this one is left as it was.
 
         ``score_candidates(matcher)`` may replace ``matcher.score(matcher.candidates_)`` with an equivalent that
-        spreads the work (the service scores large candidate sets in partitions on several workers)."""
+        spreads the work (the service scores large candidate sets in partitions on several workers).
+        ``weights``: as in ``fit``."""
         out = self._copy()
-        out._learn_labels(labels, score_candidates)
+        out._learn_labels(labels, score_candidates, weights)
         return out
 
-    def _learn_labels(self, labels: Labels | None,
-                      score_candidates: Callable[[Matcher], np.ndarray] | None = None) -> None:
+    def _learn_labels(self, labels: Labels | None, score_candidates: Callable[[Matcher], np.ndarray] | None = None,
+                      weights: pd.DataFrame | None = None) -> None:
         self.labels_ = labels
-        self.labeled_ = self._labeled_pairs(labels)
+        self.labeled_ = self._labeled_pairs(labels, weights)
         self.link_mode_ = self._link_mode()
         # tens of thousands of candidates score faster on one OpenMP thread (the CLI's refit and the service's)
         with scoring_threads(len(self.candidates_)):
@@ -278,10 +282,13 @@ class Matcher:
         candidates = (self.table_.n, self.candidates_.left, self.candidates_.right, prob)
         return Competition().fit(oof, lab.left, lab.right, lab.is_match, candidates)
 
-    def _labeled_pairs(self, labels: Labels | None) -> LabeledPairs | None:
+    def _labeled_pairs(self, labels: Labels | None, weights: pd.DataFrame | None = None) -> LabeledPairs | None:
         if labels is None or labels.rows.empty:
+            if weights is not None and len(weights):
+                raise LabelError("pair weights were given without labels to weigh")
             return None
         pairs = labels.pairs()
+        weight = aligned_weights(pairs, weights)
         # a hash lookup in the (unique) key index: Series.isin on 1M arrow strings took 10 s
         keys = pd.Index(self.records_[self.settings_.primary_key].to_numpy(dtype=object))
         key_a, key_b = pairs["key_a"].to_numpy(dtype=object), pairs["key_b"].to_numpy(dtype=object)
@@ -289,7 +296,8 @@ class Matcher:
         if (left < 0).any() or (right < 0).any():
             missing = sorted(set(map(str, np.r_[key_a[left < 0], key_b[right < 0]])))[:5]
             raise InputError(f"labels name primary keys not in the data: {', '.join(missing)}")
-        return LabeledPairs(left, right, pairs["is_match"].to_numpy(dtype=bool), pairs["labeling_set_id"].to_numpy())
+        return LabeledPairs(left, right, pairs["is_match"].to_numpy(dtype=bool), pairs["labeling_set_id"].to_numpy(),
+                            weight)
 
     def _context_scores(self, features: PairFeatures) -> list[np.ndarray]:
         """Scores whose best value per record gives context: the FS weight and free-text cosines."""
@@ -337,7 +345,7 @@ class Matcher:
             return None
         features = compare(self.table_, lab.left, lab.right)
         X = self.design(features)
-        y, groups = lab.is_match, lab.set_id.astype(str)
+        y, groups, weight = lab.is_match, lab.set_id.astype(str), lab.weight
         pseudo = pseudo_labels(self.fs_prob_, self.candidates_.left, self.candidates_.right, self.table_.n, lab,
                                self.fs_.predict_proba(features), self.settings_.seed)
         if pseudo is not None:
@@ -345,7 +353,8 @@ class Matcher:
             X = np.vstack([X, self.candidate_design()[idx]])
             y = np.r_[y, py]
             groups = np.r_[groups, np.array([f"~pseudo{i % 10}" for i in range(len(idx))])]
-        return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups)
+            weight = None if weight is None else np.r_[weight, np.ones(len(idx))]  # the cold start's: unweighed
+        return PairClassifier(random_state=self.settings_.seed).fit(X, y, groups=groups, sample_weight=weight)
 
     def scored_kind(self, lab: LabeledPairs) -> LabeledPairs:
         """In linkage only cross-source pairs are ever scored: the same-source pairs of a labeling set (most of
@@ -353,8 +362,7 @@ class Matcher:
         source = self.table_.source
         if source is None:
             return lab
-        keep = source[lab.left] != source[lab.right]
-        return LabeledPairs(lab.left[keep], lab.right[keep], lab.is_match[keep], lab.set_id[keep])
+        return lab.subset(source[lab.left] != source[lab.right])
 
     def score(self, features: PairFeatures,
               classifier: PairClassifier | FrozenClassifier | None | str = "fitted") -> np.ndarray:

@@ -16,10 +16,19 @@ import pandas as pd
 
 @dataclass
 class LabeledPairs:
+    """Labeled pairs as record positions. ``weight``: how much each pair counts in training (e.g. the confidence
+    of a consolidated verdict, ``matcher.pair_weights``); None: every pair counts once, as ever."""
+
     left: np.ndarray
     right: np.ndarray
     is_match: np.ndarray
     set_id: np.ndarray
+    weight: np.ndarray | None = None
+
+    def subset(self, idx: np.ndarray) -> LabeledPairs:
+        """These pairs at ``idx`` (positions or a mask), their weights with them."""
+        weight = None if self.weight is None else self.weight[idx]
+        return LabeledPairs(self.left[idx], self.right[idx], self.is_match[idx], self.set_id[idx], weight)
 
 
 @dataclass

@@ -180,7 +180,7 @@ def _measure(matcher: Matcher, lab: LabeledPairs, rounds: Rounds, prefixes: list
     for p, k in enumerate(prefixes):
         for f, (train, test) in enumerate(split):
             train = train[pair_round[train] < k]
-            sub = LabeledPairs(lab.left[train], lab.right[train], lab.is_match[train], lab.set_id[train])
+            sub = lab.subset(train)
             with scoring_threads(len(train)):
                 clf = matcher.fit_classifier(sub, warn=False)
             prob = (clf.predict_proba(X[test]) if clf is not None else

@@ -72,7 +72,8 @@ def reconsolidate(session: Session, transform_id: str, policy: LabelingPolicy, n
                 replace_decided(session, transform_id, set_id, chosen, label_history.MACHINE, now)
                 label_history.record(session, transform_id, set_id, label_history.MACHINE, "consolidation",
                                      "decide", decided.get(set_id, {}), chosen, note=result.reason, at=now)
-        _note(proposals[set_id], result, doubts_of.get(set_id, []), len(answers[set_id]))
+        posteriors = _posteriors(mine) if policy.weight_by_confidence else None
+        _note(proposals[set_id], result, doubts_of.get(set_id, []), len(answers[set_id]), posteriors)
 
 
 def _disagreeing(pairs: pd.DataFrame, decided: dict[str, dict[str, str]], complete: list[str]) -> set[str]:
@@ -89,18 +90,30 @@ def _disagreeing(pairs: pd.DataFrame, decided: dict[str, dict[str, str]], comple
     return set(both.loc[wrong, SET_COLUMN].astype(str)) | {s for s in complete if not decided.get(s)}
 
 
-def _note(proposal: LabelingSet, result: Consolidated, rows: list[dict[str, Any]], answers: int) -> None:
+def _posteriors(pairs: pd.DataFrame) -> list[list[Any]]:
+    """A set's pair posteriors as ``[key_a, key_b, posterior]``, to 2 decimals: what training weighs its pairs by
+    (``services.training_weights``); finer would rewrite every set on every save for no difference in a fit."""
+    return [[str(a), str(b), round(float(p), 2)]
+            for a, b, p in zip(pairs["key_a"], pairs["key_b"], pairs["posterior"], strict=True)]
+
+
+def _note(proposal: LabelingSet, result: Consolidated, rows: list[dict[str, Any]], answers: int,
+          posteriors: list[list[Any]] | None = None) -> None:
     """The set's review state and consolidation summary, rewritten only when they say something new (the
-    posteriors move a little on every save; the uncertain pairs, the method and the count are what matter)."""
+    posteriors move a little on every save; the uncertain pairs, the method and the count are what matter, and
+    with ``weight_by_confidence`` the ``posteriors`` to 2 decimals)."""
     note = {"method": result.method, "reason": result.reason, "answers": answers,
             "uncertain_pairs": [{"key_a": r["key_a"], "key_b": r["key_b"], "posterior": round(float(r["posterior"]), 4),
                                  "n_answers": int(r["n_answers"]), "n_match_votes": int(r["n_match_votes"]),
                                  "why": r["why"]} for r in rows]}
+    if posteriors is not None:
+        note["posteriors"] = posteriors
     state = "needed" if rows else None
     old = proposal.consolidation or {}
     before = [(p["key_a"], p["key_b"]) for p in old.get("uncertain_pairs", [])]
     same = (old.get("method"), old.get("answers"), before) == (result.method, answers,
                                                               [(r["key_a"], r["key_b"]) for r in rows])
+    same = same and old.get("posteriors") == posteriors
     if proposal.review_state != state or not same:
         proposal.review_state, proposal.consolidation = state, note
 

@@ -31,6 +31,9 @@ class LabelingPolicy:
     consolidation: str = "auto"
     """How several answers become one: auto (Dawid-Skene once the answers can estimate each labeler's
     confusion, else majority vote), dawid_skene or majority_vote (``matcher.consolidation``)."""
+    weight_by_confidence: bool = False
+    """Training counts each consolidated pair with the posterior of the side its set's labels took (a pair decided
+    2-1 weighs less than one decided 3-0; ``matcher.pair_weights``); false: every labeled pair counts once."""
     review_band: tuple[float, float] = (0.2, 0.8)
     """A pair whose consolidated posterior falls in this band, or whose labelers split, sends its set to review."""
     accuracy_floor: float = 0.8
@@ -77,8 +80,9 @@ def parse_policy(value: Any, field: str = "labeling_policy") -> dict[str, Any] |
     merged = {**DEFAULT.to_json(), **value}
     _check_int(merged["answers_per_set"], 1, MAX_ANSWERS, f"{field}.answers_per_set")
     _check_int(merged["min_pairs_to_flag"], 1, 10_000, f"{field}.min_pairs_to_flag")
-    if not isinstance(merged["blind"], bool):
-        raise ValidationError("blind must be true or false", field=f"{field}.blind")
+    for flag in ("blind", "weight_by_confidence"):
+        if not isinstance(merged[flag], bool):
+            raise ValidationError(f"{flag} must be true or false", field=f"{field}.{flag}")
     _check_share(merged["gold_share"], 0.0, MAX_GOLD_SHARE, f"{field}.gold_share")
     _check_share(merged["accuracy_floor"], 0.0, 1.0, f"{field}.accuracy_floor")
     if merged["consolidation"] not in METHODS:

@@ -78,13 +78,16 @@ FIT_SHARE = 0.8  # of the progress bar; learning from the labels and scoring eve
 
 def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataFrame, labels: Labels | None,
                    progress: ProgressCallback, scorer: Scorer | None = None,
-                   fit_records: Callable[[], pd.DataFrame] | None = None, extra_records: str = "") -> Matcher:
+                   fit_records: Callable[[], pd.DataFrame] | None = None, extra_records: str = "",
+                   weights: pd.DataFrame | None = None) -> Matcher:
     """A matcher fitted on the dataset with ``labels``: reloaded when this version is cached, else fitted and
     cached (without labels, which change every round). ``scorer`` may spread the scoring of the candidates
     (``Matcher.refit_labels``); it reports its own progress as 0..1, shown after the fit.
 
     The matcher keeps ``records`` (``Matcher.with_records``): every column, or the primary key alone when
-    the caller builds its output rows itself; a fit reads every column from ``fit_records`` (default: these)."""
+    the caller builds its output rows itself; a fit reads every column from ``fit_records`` (default: these).
+    ``weights``: the labeled pairs' weights (``services.training_weights``); like the labels they act in the
+    refit after the cache, so neither is part of the cached version."""
     settings = settings_for(transform)
     directory = store.model_dir(transform.id, cache_version(transform, extra_records))
     progress("loading", 0.0)
@@ -100,7 +103,7 @@ def fitted_matcher(store: ArtifactStore, transform: Transform, records: pd.DataF
     # knobs that act after the fit: the cached matcher takes this transform's current values
     fitted = _with_design(fitted, directory / DESIGN_FILE).with_records(records).with_knobs(settings, progress)
     progress("labels", FIT_SHARE)
-    return fitted.refit_labels(labels, scorer)  # on one OpenMP thread for a small candidate set
+    return fitted.refit_labels(labels, scorer, weights)  # on one OpenMP thread for a small candidate set
 
 
 def _scaled(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from matcher.io import read_table
 from matcher.labels import Labels, read_labels
 from matcher.pipeline import Matcher
-from services import model_cache
+from services import model_cache, training_weights
 from services.errors import NotFound
 from services.fanout import FanoutScorer, FanoutSettings, OddsOf, Send, in_process, spread_odds
 from services.run_state import Claimed, ProgressReporter
@@ -148,8 +148,9 @@ class RunContext:
             settings, send = self.fanout
             scorer = FanoutScorer(settings, self.claimed.run.id, send, model_cache.scorer_progress(self.progress),
                                   meanwhile)
+        weights = training_weights.pair_weights(self.db, self.transform.id, labels)
         fitted = model_cache.fitted_matcher(self.store, self.transform, records, labels, self.progress, scorer,
-                                            fit_records, self.extra_digest)
+                                            fit_records, self.extra_digest, weights)
         self.progress.window(0.0, 1.0)
         return fitted
 

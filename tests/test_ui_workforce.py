@@ -250,6 +250,7 @@ def test_the_policy_form_names_a_bad_field_and_saves_nothing(team: Team, browser
     answers = page.locator("#p-answers_per_set")
     page.wait_for_function("() => document.getElementById('p-answers_per_set').value === '2'")
     assert page.locator("#p-blind").is_checked() and page.input_value("#p-consolidation") == "majority_vote"
+    assert not page.locator("#p-weight_by_confidence").is_checked()
     assert [page.input_value("#p-review_band-low"), page.input_value("#p-review_band-high")] == ["0.2", "0.8"]
     answers.fill("0")
     page.click("#transform-form button[type=submit]")
@@ -266,10 +267,12 @@ def test_the_policy_form_names_a_bad_field_and_saves_nothing(team: Team, browser
     assert team.api("admin", "GET", "")["labeling_policy"]["answers_per_set"] == 2  # nothing saved
     page.fill("#p-gold_share", "0.1")
     page.uncheck("#p-blind")
+    page.check("#p-weight_by_confidence")
     page.click("#transform-form button[type=submit]")
     page.wait_for_url(f"{team.base}/transforms/{team.transform_id}/runs")
     saved = team.api("admin", "GET", "")["labeling_policy"]
     assert (saved["answers_per_set"], saved["gold_share"], saved["blind"]) == (3, 0.1, False)
+    assert saved["weight_by_confidence"] is True
     assert saved["min_pairs_to_flag"] == 5  # a field the form does not show keeps its value
     assert page.locator("#to-team").is_visible()
     page.goto(f"{team.base}/users")  # the admin can make reviewers

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from api_support import Api, add_labeling_set, is_problem, labels_csv, people_frame, sqlite_api
@@ -268,3 +269,66 @@ def test_the_queue_reserves_a_handed_out_set_until_it_is_answered(api: Api) -> N
     put(api, tid, "s0", {KEYS[0]: "A", KEYS[1]: "A", KEYS[2]: "B"}, api.labeler)
     done = next_for(api.labeler)
     assert done["set_id"] is None  # s0 answered, s1 still ben's
+
+
+def test_weight_by_confidence_reaches_the_fit(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three labelers answer a generation's sets from truth, one of them wrong on one record of the first set: its
+    pairs are decided 2-1, stored with their posterior, and the next fit weighs them 2/3 (every other pair 1),
+    which moves the classifier's probabilities."""
+    from conftest import FIXTURES
+
+    from matcher.pipeline import Matcher
+    from services.run_context import load_labels
+    from services.training_weights import pair_weights
+
+    truth = pd.read_csv(FIXTURES / "people" / "truth.csv", dtype=str).set_index("id").iloc[:, 0]
+    art = ArtifactStore(api.config.data_dir)
+    policy = {"answers_per_set": 3, "consolidation": "majority_vote", "weight_by_confidence": True}
+    tid = api.transform(rows=600, labeling_policy=policy)["id"]
+    is_problem(api.call("PATCH", f"/transforms/{tid}", json={"labeling_policy": {"weight_by_confidence": 1}}),
+               422, "labeling_policy.weight_by_confidence")
+
+    def generate(seed: int) -> None:
+        run = api.call("POST", f"/transforms/{tid}/task-runs", json={
+            "type": "LABELING_SET_GENERATION", "params": {"num_sets": 10, "set_size": 10, "seed": seed}}).get_json()
+        assert engine.execute(api.db, art, run["id"]) == "SUCCEEDED"
+
+    generate(0)
+    sets = [s["set_id"] for s in api.call("GET", f"/transforms/{tid}/labeling-sets").get_json()["labeling_sets"]]
+    first = api.call("GET", f"/transforms/{tid}/labeling-sets/{sets[0]}").get_json()["record_keys"]
+    for name in ("ana", "ben", "cy"):
+        who = token(api, name)
+        for set_id in sets:
+            keys = api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()["record_keys"]
+            answer = {k: truth[k] for k in keys}
+            if name == "cy" and set_id == sets[0]:
+                answer[first[0]] = "cy's own group"  # cy alone says first[0] is no one else's match
+            put(api, tid, set_id, answer, who)
+    note = api.call("GET", f"/transforms/{tid}/labeling-sets/{sets[0]}").get_json()["consolidation"]
+    stored = {(a, b): p for a, b, p in note["posteriors"]}
+    assert len(stored) == len(first) * (len(first) - 1) // 2
+    records = people_frame(600)
+    labels = load_labels(api.db, tid, "id", records)
+    weights = pair_weights(api.db, tid, labels)
+    assert weights is not None and len(weights) == len(labels.pairs())
+    two_to_one = weights["weight"] < 1
+    assert set(weights.loc[two_to_one, "weight"]) == {0.67}
+    split = weights[two_to_one]
+    assert (split["labeling_set_id"] == sets[0]).all() and ((split["key_a"] == first[0]) |
+                                                           (split["key_b"] == first[0])).all()
+    assert two_to_one.sum() == sum(truth[k] == truth[first[0]] for k in first[1:])  # the matches cy denied
+
+    fits: list[tuple[Matcher, Any, Any]] = []
+    refit = Matcher.refit_labels
+
+    def recording(self: Matcher, labels: Any, score_candidates: Any = None, weights: Any = None) -> Matcher:
+        fits.append((self, labels, weights))
+        return refit(self, labels, score_candidates, weights)
+
+    monkeypatch.setattr(Matcher, "refit_labels", recording)
+    generate(1)
+    base, used_labels, used = fits[0]
+    pd.testing.assert_frame_equal(used.reset_index(drop=True), weights.reset_index(drop=True))
+    weighted, plain = refit(base, used_labels, None, used), refit(base, used_labels)
+    assert weighted.classifier_ is not None and plain.classifier_ is not None
+    assert not np.array_equal(weighted.prob_, plain.prob_)
