@@ -89,3 +89,18 @@ def test_one_name_column_is_compared_as_before() -> None:
     fitted = Matcher(Settings(primary_key="id")).fit(records)
     assert name_order.CROSS_FEATURE not in fitted.candidates_.sims
     assert fitted.candidates_.n_levels["name"] == 4  # three thresholds plus disagreement: no swapped level
+
+
+def test_a_rarely_filled_third_name_column_is_not_compared_crosswise() -> None:
+    """Given name and surname (filled for every record) are compared crosswise; a second surname filled for one
+    record keeps its straight levels only."""
+    records = pd.DataFrame({"id": ["a", "b", "c", "d"], "given_name": ["john", "smith", "mary", "anne"],
+                            "surname": ["smith", "john", "jones", "brown"], "second_surname": ["", "", "lee", ""],
+                            "dob": ["1990-01-01", "1990-01-01", "1980-02-02", "1970-03-03"]})
+    settings = infer_settings(records, "id")
+    assert [c.type for c in settings.data_columns][:3] == ["person_name"] * 3
+    table = prepare(records, settings)
+    assert [c.name for c in name_order.name_columns(table)] == ["given_name", "surname"]
+    feats = compare(table, np.array([0, 0]), np.array([1, 2]))
+    assert feats.n_levels["second_surname"] == 4 and feats.n_levels["given_name"] == 5
+    assert feats.levels["surname"][0] == name_order.SWAPPED
