@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 from scipy import sparse
 
-from matcher import column_types, extra_comparators, product
+from matcher import column_types, extra_comparators, name_order, product
 from matcher.comparators import tfidf_cosine
 from matcher.progress import Progress
 from matcher.settings import ColumnSettings
@@ -115,6 +115,8 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
             feats.tf[col.name] = equal_tf(table, col.name, left, right)
         if progress:
             progress.update((i + 1) / len(table.columns))
+    if name_order.has_crosswise(table):
+        _add_crosswise(table, feats)
     for measure, matrix in zip(("cos", "cos3"), table.record_tfidf, strict=False):
         feats.sims[f"{RECORD}:{measure}"] = tfidf_cosine(matrix, table, None, left, right)
     for name, matrix in table.in_record_tfidf.items():
@@ -122,6 +124,18 @@ def compare(table: PreparedTable, left: np.ndarray, right: np.ndarray,
     if extras:
         feats.sims.update(extra_comparators.similarities(table, left, right))
     return feats
+
+
+def _add_crosswise(table: PreparedTable, feats: PairFeatures) -> None:
+    """Swapped given name and surname: a level of their own on the name columns, and one classifier feature
+    (``matcher.name_order``)."""
+    names = name_order.name_columns(table)
+    straight = {c.name: feats.sims[f"{c.name}:{column_types.of(c).scorers[0][0]}"] for c in names}
+    swapped, best = name_order.crosswise(table, feats.left, feats.right, straight)
+    for c in names:
+        feats.levels[c.name] = name_order.with_swapped_level(feats.levels[c.name], swapped[c.name])
+        feats.n_levels[c.name] += 1
+    feats.sims[name_order.CROSS_FEATURE] = best
 
 
 def _in_record(table: PreparedTable, column: str, matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray
