@@ -88,9 +88,16 @@ class SavedModel:
 
     def cold_start(self, candidates: PairFeatures, random_pairs: PairFeatures) -> FellegiSunter:
         values = self.manifest["fellegi_sunter"]
-        if dict(candidates.n_levels) != dict(zip(values["columns"], values["n_levels"], strict=True)):
+        saved = dict(zip(values["columns"], values["n_levels"], strict=True))
+        if sorted(saved) != sorted(candidates.n_levels):
             raise InputError("the model's Fellegi-Sunter columns do not match the data's comparisons: "
                              f"{sorted(values['columns'])} vs {sorted(candidates.n_levels)}")
+        if saved != dict(candidates.n_levels):  # e.g. a level added since (swapped names): same schema, other levels
+            differ = sorted(c for c in saved if saved[c] != candidates.n_levels[c])
+            raise InputError(f"the model compares {', '.join(map(repr, differ))} on other levels than this matcher "
+                             f"({matcher.__version__}) does: it was saved by matcher "
+                             f"{self.manifest.get('matcher_version', '?')} before a comparison changed; fit the "
+                             "model again with this version")
         return FellegiSunter.from_dict(values, _prefixed(self.arrays, "fs."), candidates, random_pairs)
 
     @property

@@ -129,6 +129,22 @@ def test_a_model_of_another_schema_version_is_refused(saved: dict, tmp_path: Pat
     assert_one_line_error(*result, "has schema version 2, which this matcher")
 
 
+def test_a_model_whose_comparison_levels_changed_since_is_refused_in_words(saved: dict, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A model saved before a comparison gained a level (e.g. swapped names) is refused with what to do."""
+    with zipfile.ZipFile(saved["model"]) as archive:
+        values = json.loads(archive.read(MANIFEST))["fellegi_sunter"]
+    column = values["columns"][0]
+    older = {**values, "n_levels": [values["n_levels"][0] - 1, *values["n_levels"][1:]]}
+    model = _rewritten(saved["model"], tmp_path / "older.zip",
+                       {MANIFEST: _manifest_with(saved["model"], fellegi_sunter=older, matcher_version="0.0.9")}, True)
+    result = run(capsys, "match", saved["data"], "--primary-key", "id", *saved["flags"], "--model", model,
+                 "--quiet", "--output", tmp_path / "out.csv")
+    assert_one_line_error(*result, f"the model compares {column!r} on other levels than this matcher")
+    assert "saved by matcher 0.0.9" in result[2] and "fit the model again" in result[2]
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_an_unlisted_member_or_a_file_that_is_no_model_is_refused(saved: dict, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     extra = _rewritten(saved["model"], tmp_path / "extra.zip", {"arrays/more.npy": b"x"}, fix_sums=False)
