@@ -177,19 +177,26 @@ def test_a_label_after_the_import_brings_back_the_transforms_own_fit(api: Api, s
     is_problem(api.call("DELETE", f"/transforms/{tid}/models/{version}"), 404)
 
 
-def flipped(model: Path) -> bytes:
-    """The model with one byte of an array member changed, the zip itself intact."""
+def members_of(model: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(model) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    name = next(n for n in members if n.startswith("arrays/"))
-    data = bytearray(members[name])
-    data[-1] ^= 0x01
-    members[name] = bytes(data)
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for member, content in members.items():
             archive.writestr(member, content)
     return buffer.getvalue()
+
+
+def flipped(model: Path) -> bytes:
+    """The model with one byte of an array member changed, the zip itself intact."""
+    members = members_of(model)
+    name = next(n for n in members if n.startswith("arrays/"))
+    data = bytearray(members[name])
+    data[-1] ^= 0x01
+    return zipped({**members, name: bytes(data)})
 
 
 def test_refused_models_leave_nothing_behind(tmp_path: Path, saved: dict[str, Any]) -> None:
@@ -220,14 +227,7 @@ def test_refused_models_leave_nothing_behind(tmp_path: Path, saved: dict[str, An
 
 
 def _with_manifest(model: Path, manifest: dict[str, Any]) -> bytes:
-    with zipfile.ZipFile(model) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    members[MANIFEST] = json.dumps(manifest).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for member, content in members.items():
-            archive.writestr(member, content)
-    return buffer.getvalue()
+    return zipped({**members_of(model), MANIFEST: json.dumps(manifest).encode()})
 
 
 def test_a_model_must_fit_the_transforms_dataset(tmp_path: Path, saved: dict[str, Any]) -> None:
@@ -247,15 +247,10 @@ def test_a_model_must_fit_the_transforms_dataset(tmp_path: Path, saved: dict[str
 
 def _resealed(model: Path, settings: dict[str, Any]) -> bytes:
     """The model with other settings and checksums made again: a well-formed file a user could have written."""
-    with zipfile.ZipFile(model) as archive:
-        members = {name: archive.read(name) for name in archive.namelist() if name != CHECKSUMS}
+    members = {name: data for name, data in members_of(model).items() if name != CHECKSUMS}
     members[MANIFEST] = json.dumps({**json.loads(members[MANIFEST]), "settings": settings}).encode()
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for member, content in {**members, CHECKSUMS: sums.encode()}.items():
-            archive.writestr(member, content)
-    return buffer.getvalue()
+    return zipped({**members, CHECKSUMS: sums.encode()})
 
 
 @pytest.mark.skipif(importlib.util.find_spec("recordlinkage") is not None,
