@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 import matcher
+from matcher import column_types, name_order
 from matcher.blocking import RuleReport
 from matcher.competition import Competition, top_two
 from matcher.entity_tf import value_term_freqs
@@ -85,6 +86,20 @@ class SavedModel:
         if missing:
             raise InputError(f"the model needs column(s) {', '.join(map(repr, missing))} which the data lacks "
                              f"(its columns are: {', '.join(map(str, columns))})")
+
+    @property
+    def crosswise_names(self) -> tuple[str, ...]:
+        """The person-name columns the fit compared crosswise (``matcher.name_order``): the model's levels depend on
+        them, so they are applied as saved, whatever the fill of the data the model is applied to. A file saved
+        before they were written down: the name columns whose levels count the ``swapped`` one (none in a file
+        saved before that level existed, which is then applied without it, as it was fitted)."""
+        if "crosswise_names" in self.manifest:
+            return tuple(self.manifest["crosswise_names"])
+        values = self.manifest["fellegi_sunter"]
+        types = {c.name: c.type for c in self.settings.columns}
+        with_swapped = len(column_types.REGISTRY[name_order.NAME_TYPE].levels) + 2  # + missing + swapped
+        return tuple(c for c, k in zip(values["columns"], values["n_levels"], strict=True)
+                     if types.get(c) == name_order.NAME_TYPE and k == with_swapped)
 
     def cold_start(self, candidates: PairFeatures, random_pairs: PairFeatures) -> FellegiSunter:
         values = self.manifest["fellegi_sunter"]
@@ -302,6 +317,7 @@ def _contents(fitted: FittedMatcher) -> tuple[dict[str, Any], dict[str, np.ndarr
         "blocking": {"rules": [{"keys": list(r.keys), "pairs": int(r.pairs), "dropped_blocks": int(r.dropped_blocks),
                                 "used": bool(r.used)} for r in fitted.blocker_.rules_]},
         "fellegi_sunter": fs_values, "cold_start": fitted.cold_start_choice_, "term_frequencies": tf_columns,
+        "crosswise_names": [c.name for c in name_order.name_columns(fitted.table_)],
         "link_mode": asdict(fitted.link_mode_), "balanced_threshold": float(fitted.balanced_threshold_),
         "classifier": classifier_values,
         "competition": None if competition is None else {"C": float(competition.C)},

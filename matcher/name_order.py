@@ -33,6 +33,8 @@ def name_columns(table: PreparedTable) -> list[Column]:
 
     Why not every pair: RLdata10000's second surname, filled on 150 of 74,144 candidate pairs, took a swapped
     level correlated with the first surname's, which tipped the cold start to another model (F1 0.97 -> 0.59)."""
+    if table.crosswise is not None:  # a saved model's choice (its comparison levels depend on it)
+        return [c for c in table.columns if c.name in table.crosswise]
     names = [c for c in table.columns if c.type == NAME_TYPE]
     if len(names) < 2:
         return []

@@ -146,6 +146,7 @@ class Matcher:
         out.table_ = prepare(out.records_, out.settings_, stages, subset.reference if subset else None,
                              out.keep_index)
         use_value_term_freqs(out.table_, model.term_frequency_index)
+        out.table_.crosswise = model.crosswise_names
         stages.stage("blocking")
         out.blocker_ = Blocker.from_rules(out.settings_.accuracy_cost_tradeoff, model.rules, out.table_)
         if subset is not None and subset.touching is not None:

@@ -62,6 +62,9 @@ class PreparedTable:
     # the settings' recordlinkage features and the raw values of the columns they read (``matcher.extra_comparators``)
     extra_comparators: list[ExtraComparator] = field(default_factory=list)
     raw_values: dict[str, np.ndarray] = field(default_factory=dict)
+    # the person-name columns compared crosswise (``matcher.name_order``), fixed by the fit when a saved model is
+    # applied: the data it is applied to (a batch, a subset) may rank the name columns' fill otherwise
+    crosswise: tuple[str, ...] | None = None
 
     @property
     def scale(self) -> int:

@@ -203,3 +203,16 @@ def test_a_model_applies_to_a_new_file_with_the_same_columns(tmp_path: Path) -> 
     assert f1["applied"] >= f1["fitted"] - 0.05
     stats = json.loads(applied["stats.json"])
     assert stats["records"] == 1000 and stats["model"] == "classifier" and stats["candidate_pairs"] > 1000
+
+
+def test_a_model_saved_before_names_were_compared_crosswise_is_applied_as_it_was_fitted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model file of matcher aa1b717 (no swapped level): today's matcher gives the clusters and scores that
+    matcher gave (it used to refuse such a file)."""
+    folder = Path(__file__).parent / "fixtures" / "models"
+    result = run(capsys, "match", Path(__file__).parent / "fixtures" / "people" / "records.csv", "--primary-key",
+                 "id", "--model", folder / "people_aa1b717.zip", "--quiet", "--output", tmp_path / "out.csv")
+    assert result[0] == 0, result
+    got = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    expected = pd.read_csv(folder / "people_aa1b717.matches.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(got[list(expected.columns)], expected)

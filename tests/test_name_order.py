@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from conftest import load_fixture
 
 from matcher import name_order
 from matcher.features import compare
+from matcher.model_file import SavedModel, _contents, load_model, model_bytes
 from matcher.pipeline import Matcher
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
-from matcher.settings import Settings
+from matcher.settings import ColumnSettings, Settings
 
 N_COPIES = 40
 # the copies keep names, birth date and town: what a second registration often holds
@@ -104,3 +107,38 @@ def test_a_rarely_filled_third_name_column_is_not_compared_crosswise() -> None:
     feats = compare(table, np.array([0, 0]), np.array([1, 2]))
     assert feats.n_levels["second_surname"] == 4 and feats.n_levels["given_name"] == 5
     assert feats.levels["surname"][0] == name_order.SWAPPED
+
+
+def test_a_saved_model_compares_crosswise_the_name_columns_it_was_fitted_with() -> None:
+    """Which two name columns are compared crosswise depends on their fill; a saved model keeps the fit's choice,
+    so data that ranks the fill otherwise (a batch, another file) is compared on the model's levels, not refused."""
+    records, _, _ = load_fixture("people")
+    records = records.assign(middle_name="")
+    records.loc[records.index[:20], "middle_name"] = "Ann"  # rarely filled at the fit: not compared crosswise
+    settings = Settings(primary_key="id", columns=[ColumnSettings("middle_name", name_order.NAME_TYPE)])
+    fitted = Matcher(settings).fit(records)
+    assert [c.name for c in name_order.name_columns(fitted.table_)] == ["given_name", "surname"]
+    model = load_model(model_bytes(fitted))
+    assert model.crosswise_names == ("given_name", "surname")
+
+    other = records.assign(middle_name="Lee")  # now filled on every row, the surname on fewer than half
+    other.loc[other.index[::2], "surname"] = ""
+    other.loc[other.index[1::4], "surname"] = ""
+    assert name_order.name_columns(prepare(other, fitted.settings_)) != name_order.name_columns(fitted.table_)
+    applied = Matcher.from_model(model, other)  # before: "the model compares ... on other levels": refused
+    assert applied.table_.crosswise == ("given_name", "surname")
+    assert applied.candidates_.n_levels == fitted.candidates_.n_levels
+    applied.predict()
+
+
+def test_a_model_saved_before_the_choice_was_written_finds_it_from_its_levels() -> None:
+    fitted = Matcher(Settings(primary_key="id")).fit(load_fixture("people")[0])
+    manifest, arrays = _contents(fitted)
+    assert manifest.pop("crosswise_names") == ["given_name", "surname"]
+    assert SavedModel(manifest, arrays, None, "").crosswise_names == ("given_name", "surname")
+    before_swapped = json.loads(json.dumps(manifest))
+    values = before_swapped["fellegi_sunter"]
+    values["n_levels"] = [k - 1 if c in ("given_name", "surname") else k
+                          for c, k in zip(values["columns"], values["n_levels"], strict=True)]
+    # a file from before the swapped level: applied without it, as it was fitted
+    assert SavedModel(before_swapped, arrays, None, "").crosswise_names == ()
