@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from matcher.cold_start import diagnose, warning
+from matcher.cold_start import warning
 from matcher.decision import Decision
 from matcher.results import MatchResult
 
@@ -75,9 +75,11 @@ def assemble_result(matcher: FittedMatcher, decision: Decision, one: bool) -> Ma
     out["match_id"] = match_ids(keys, labels)
     out["match_confidence_score"] = confidence(matcher.table_.n, labels, left, right, prob)
     stats = run_stats(matcher, labels, decision)
-    symptoms = diagnose(matcher) if matcher.classifier_ is None else []  # labels replace the cold start
+    # the symptoms seen when the cold start was fitted (those of ``diagnose`` on its fit): a saved model applied to
+    # other data, say a batch without a single duplicate, is no less reliable for linking none of its pairs
+    symptoms = list(matcher.cold_start_choice_.get("symptoms", [])) if matcher.classifier_ is None else []
     stats["cold_start_warning"], stats["cold_start_evidence"] = warning(symptoms), symptoms
-    stats["cold_start_model"] = getattr(matcher, "cold_start_choice_", {})
+    stats["cold_start_model"] = matcher.cold_start_choice_
     if matcher.settings_.extra_comparators:  # absent without them: the statistics of a run read as before
         stats["extra_comparators"] = {e.name: {"feature": e.feature, "used": matcher.classifier_ is not None}
                                       for e in matcher.settings_.extra_comparators}

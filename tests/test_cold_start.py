@@ -116,3 +116,23 @@ def test_a_model_that_links_nothing_says_so() -> None:
     fitted = Matcher(Settings(primary_key="id")).fit(employees())
     none = np.zeros(len(fitted.candidates_))
     assert any(s.startswith("it links none of the") for s in symptoms(fitted.fs_, none, fitted.candidates_))
+
+
+def test_the_warning_is_the_fit_s_and_a_saved_model_keeps_it(people, people_matcher: Matcher) -> None:
+    """The symptoms are those the cold start showed at its fit (``diagnose`` there); a saved model applied to other
+    data keeps them: a batch without one duplicate makes a sound model link nothing, which says nothing of it."""
+    from matcher.cold_start import diagnose
+    from matcher.model_file import load_model, model_bytes
+
+    grouped = Matcher(Settings(primary_key="id")).fit(employees())
+    assert diagnose(grouped) == grouped.predict().stats["cold_start_evidence"] != []
+    assert diagnose(people_matcher) == people_matcher.predict().stats["cold_start_evidence"] == []
+
+    records, truth, _ = people
+    alone = truth["entity_id"].map(truth["entity_id"].value_counts()) == 1
+    batch = records[alone.to_numpy()].head(150)  # no two records of one person
+    applied = Matcher.from_model(load_model(model_bytes(people_matcher)), batch)
+    assert len(applied.candidates_) and not (applied.fs_prob_ >= 0.5).any()  # it links nothing here ...
+    assert applied.predict().stats["cold_start_warning"] is None  # ... and is not called unreliable for it
+    applied = Matcher.from_model(load_model(model_bytes(grouped)), employees(seed=1))
+    assert applied.predict().stats["cold_start_warning"].startswith(ADVICE)  # the fit's own symptoms stay
