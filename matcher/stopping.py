@@ -152,8 +152,9 @@ def next_change(changes: list[float]) -> float:
 
 def stop_advice(matcher: Matcher, generation: Mapping[str, str] | None = None) -> dict[str, Any]:
     """How much each of the last two rounds changed the whole table's clusters, the change expected from one
-    more round, as JSON; ``sentence`` says it plainly. ``generation`` maps set ids to the run that generated
-    them, when known."""
+    more round, as JSON; ``sentence`` says it plainly. ``expected_gain`` is that expected change: an upper
+    estimate of what the round adds to the table's F1, not the gain itself. ``generation`` maps set ids to the
+    run that generated them, when known."""
     if matcher.labels_ is None or matcher.labeled_ is None:
         return _fallback("labeling order unknown (a saved model's labels carry no order): cannot tell how "
                          "much the last rounds changed", None)
@@ -168,7 +169,9 @@ def stop_advice(matcher: Matcher, generation: Mapping[str, str] | None = None) -
     clusters = [_clusters(m) for m in models]
     source = matcher.table_.source
     changes = [clustering_change(clusters[i + 1], clusters[i], source) for i in range(2)]
-    expected = next_change(changes)
+    # a round of fewer sets than a typical one (a generation half labeled) changes less for that alone
+    per_round = [d * size / len(g) for d, g in zip(changes, rounds.groups[-2:], strict=True)]
+    expected = next_change(per_round)
     n_rounds = len(rounds.groups)
     points = [{"rounds": k, "sets": sum(len(g) for g in rounds.groups[:k]),
                "linked_pairs": _linked_pairs(c, source), "change": None if i == 0 else round(changes[i - 1], 4)}
@@ -176,9 +179,10 @@ def stop_advice(matcher: Matcher, generation: Mapping[str, str] | None = None) -
     return {"status": "estimated", "sentence": _sentence(expected, size, changes), "expected_gain": round(expected, 4),
             "round_sets": size, "rounds": n_rounds, "labeled_sets": points[-1]["sets"], "rounds_from": rounds.source,
             "curve": points, "fit": {"changes": [round(c, 4) for c in changes],
-                                     "rate": round(changes[1] / changes[0], 3) if changes[0] > 0 else None,
+                                     "changes_per_round": [round(c, 4) for c in per_round],
+                                     "rate": round(per_round[1] / per_round[0], 3) if per_round[0] > 0 else None,
                                      "form": "change = 1 - pairwise F1 of a model's clusters against the previous "
-                                             "model's; next = last * min(1, last / before)"}}
+                                             f"model's, per round of {size} sets; next = last * min(1, last / before)"}}
 
 
 def _sentence(expected: float, size: int, changes: list[float]) -> str:

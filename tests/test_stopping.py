@@ -17,7 +17,6 @@ from conftest import FIXTURES, make_labels
 from matcher.labels import Labels, read_labels
 from matcher.pipeline import Matcher
 from matcher.stopping import (
-    MIN_ROUNDS,
     SMALL_GAIN,
     clustering_change,
     group_rounds,
@@ -123,6 +122,14 @@ def test_a_round_that_moved_the_matches_says_labeling_still_moves_them(moved: Ma
     assert last > max(before, SMALL_GAIN)  # a change that grew is expected to stay as large
     assert advice["expected_gain"] == pytest.approx(last, abs=1e-4)
     assert advice["sentence"].startswith("another round of 10 sets is expected to change the matches by about")
+
+
+def test_a_half_labeled_last_round_counts_as_half_a_round(people, people_matcher: Matcher) -> None:
+    matcher = labeled(people, people_matcher, 25, wrong_from=20)  # rounds of 10, 10 and 5 sets
+    advice = stop_advice(matcher)
+    assert [p["sets"] for p in advice["curve"]] == [10, 20, 25]
+    raw, scaled = advice["fit"]["changes"], advice["fit"]["changes_per_round"]
+    assert scaled[0] == raw[0] and scaled[1] == pytest.approx(2 * raw[1], abs=2e-4)
 
 
 def test_the_last_change_compares_the_full_model_with_a_refit_without_the_last_round(moved: Matcher) -> None:
