@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,6 +131,31 @@ def test_a_half_labeled_last_round_counts_as_half_a_round(people, people_matcher
     assert [p["sets"] for p in advice["curve"]] == [10, 20, 25]
     raw, scaled = advice["fit"]["changes"], advice["fit"]["changes_per_round"]
     assert scaled[0] == raw[0] and scaled[1] == pytest.approx(2 * raw[1], abs=2e-4)
+
+
+def test_weighted_labels_are_refitted_with_their_weights(people, people_matcher: Matcher,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    matcher = labeled(people, people_matcher, 30)
+    assert matcher.labels_ is not None
+    pairs = matcher.labels_.pairs()
+    weights = pairs[["labeling_set_id", "key_a", "key_b"]].assign(weight=np.linspace(0.5, 1.0, len(pairs)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weighted = matcher.refit_labels(matcher.labels_, weights=weights)
+    refit, seen = Matcher.refit_labels, []
+
+    def spy(self: Matcher, labels: Labels | None, score_candidates: Any = None, weights: Any = None) -> Matcher:
+        seen.append(weights)
+        return refit(self, labels, score_candidates, weights)
+
+    monkeypatch.setattr(Matcher, "refit_labels", spy)
+    assert stop_advice(weighted)["status"] == "estimated"
+    key = ["labeling_set_id", "key_a", "key_b"]
+    assert len(seen) == 2  # without the last round, without the last two
+    for given in seen:  # the kept pairs only, each with the weight it had
+        assert given is not None and len(given) < len(weights)
+        both = given.merge(weights, on=key, suffixes=("", "_had"))
+        assert len(both) == len(given) and (both["weight"] == both["weight_had"]).all()
 
 
 def test_the_last_change_compares_the_full_model_with_a_refit_without_the_last_round(moved: Matcher) -> None:
