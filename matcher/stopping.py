@@ -16,7 +16,8 @@ less than ``d``, as a round both fixes and breaks pairs. Unlike a learning curve
 other units), the change is in the units of the table's F1, and costs two refits instead of a curve's folds.
 
 The next round's change is extrapolated from the last two: a shrinking change is expected to keep shrinking at
-the same rate (``d_r * d_r / d_{r-1}``), a change that did not shrink to stay as large (``d_r``). "Stop" is an
+the same rate (``d_r * d_r / d_{r-1}``), a change that did not shrink to stay as large (``d_r``); a round of
+fewer sets than a typical round (a generation half labeled) has its change counted in proportion first. "Stop" is an
 expected change under :data:`SMALL_GAIN`: then the next round cannot be expected to add that much F1 either.
 """
 
