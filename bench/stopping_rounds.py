@@ -7,9 +7,10 @@ Usage::
 Runs ``labeling_rounds.run`` (10 active sets of 10 records per round, a simulated labeler answering from
 truth.csv) and, after every round, ``matcher.stopping.stop_advice`` on the labels so far (rounds: chunks of 10
 sets in labeling order, which here are exactly the rounds). Prints one row per round: the F1 against truth,
-the gain predicted for the next round, the gain the next round actually brought (against truth, the whole
-data's pairwise F1, a different population from the labeled pairs the curve is measured on) and the advice's
-cost in seconds (``--time-evaluation``: and the whole evaluation's, the advice included).
+the change predicted for the next round, the gain the next round actually brought (against truth, the whole
+data's pairwise F1), the changes of the last two rounds the prediction extrapolates (each model's clusters
+against the previous model's) and the advice's cost in seconds (``--time-evaluation``: and the whole
+evaluation's, the advice included).
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ def advise(matcher: Matcher, time_evaluation: bool = False) -> dict:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        advice = stop_advice(matcher, matcher.scored_kind(matcher.labeled_))
+        advice = stop_advice(matcher)
     seconds = round(time.perf_counter() - started, 1) if advice["curve"] else None
-    return {"predicted_gain": advice["expected_gain"], "gain_across_folds": advice.get("expected_gain_across_folds"),
-            "curve_f1": [p["f1"] for p in advice["curve"]], "advice_seconds": seconds, "evaluation_seconds": whole,
-            "sentence": advice["sentence"]}
+    return {"predicted_gain": advice["expected_gain"], "changes": (advice["fit"] or {}).get("changes", []),
+            "advice_seconds": seconds, "evaluation_seconds": whole, "sentence": advice["sentence"]}
 
 
 def main() -> None:
@@ -57,15 +57,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = run(args.dataset, args.rounds, 10, 10, "active", args.one_to_one, args.seed,
                after_round=lambda m: advise(m, args.time_evaluation))
-    print("\n| dataset | round | F1 (truth) | predicted gain of next round (folds) | actual gain of next round "
-          "| curve F1 (labeled pairs) | advice s | evaluation s |\n|---|---|---|---|---|---|---|---|")
+    print("\n| dataset | round | F1 (truth) | predicted change of next round | actual gain of next round "
+          "| changes of the last two rounds | advice s | evaluation s |\n|---|---|---|---|---|---|---|---|")
     for row, nxt in zip(rows, [*rows[1:], None], strict=True):
         actual = f"{nxt['f1'] - row['f1']:+.4f}" if nxt else "(not run)"
         predicted = row.get("predicted_gain")
-        folds = row.get("gain_across_folds")
-        shown = "-" if predicted is None else f"{predicted:.4f}" + (f" ({folds[0]}-{folds[1]})" if folds else "")
+        shown = "-" if predicted is None else f"{predicted:.4f}"
         print(f"| {args.dataset} | {row['round']} | {row['f1']:.4f} | {shown} | {actual} "
-              f"| {' / '.join(str(f) for f in row.get('curve_f1', []))} | {row.get('advice_seconds') or '-'} "
+              f"| {' / '.join(str(c) for c in row.get('changes', []))} | {row.get('advice_seconds') or '-'} "
               f"| {row.get('evaluation_seconds') or '-'} |")
     print(json.dumps([r.get("sentence") for r in rows]))
 

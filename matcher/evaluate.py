@@ -181,7 +181,7 @@ def evaluate(matcher: Matcher, generation: Mapping[str, str] | None = None) -> d
         "score_histogram": score_histogram(matcher.prob_),
         "cross_validation": "grouped by labeling set",
         "one_to_one": matcher.links_one_to_one, "one_to_one_reason": matcher.link_mode_.reason,
-        "stop_advice": stop_advice(matcher, lab, generation),
+        "stop_advice": stop_advice(matcher, generation),
     })
     for message in report["warnings"]:
         warnings.warn(message, UserWarning, stacklevel=2)

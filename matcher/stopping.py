@@ -1,27 +1,29 @@
-"""When to stop labeling: a learning curve from the labels a matcher has, and the expected gain of one more round.
+"""When to stop labeling: how much the last rounds of labels changed the matches, and the change one more round
+is expected to bring (stabilizing predictions, Bloodgood & Vijay-Shanker 2009).
 
 The labeled sets are put in the order they were labeled (the earliest ``labeled_at`` of each set when every set
 has one, else the order the labels arrived in) and grouped into rounds: the sets of one generation when the
 caller knows them (the service does: each labeling set remembers the task run that generated it), else chunks of
 :data:`ROUND_SETS` sets in labeling order (the default number of sets one generation proposes).
 
-Each curve point trains on the first ``k`` rounds' sets only and is scored against *every* labeled pair, out of
-fold: the pairs are split once into folds grouped by labeling set (as :mod:`matcher.evaluate` does), and at each
-``k`` a fold's model trains on its training side's sets among the first ``k`` rounds and scores its whole test
-side. Scoring every point on the same pairs keeps the points comparable: active learning asks harder sets in
-later rounds, so F1 measured on each prefix's own pairs would fall as the labeler improves the model. The x
-axis is the number of sets a fold's model trained on (about ``(folds - 1) / folds`` of the prefix's sets).
+The matcher as fitted on every round is compared with the same matcher refitted without the last round, and
+that one with the matcher refitted without the last two rounds: each model clusters the *whole table* as
+``match`` would (its own threshold, one-to-one links, labels enforced), and the pairwise F1 of one clustering
+against the other says how far the round moved the matches. ``1 - F1`` is the round's *change*: a change ``d``
+moves the table's F1 against the truth by at most about ``2 d`` (every changed pair a fix) and in practice by
+less than ``d``, as a round both fixes and breaks pairs. Unlike a learning curve scored on the labeled pairs
+(which active learning picks where the model is unsure, so their F1 runs far below the table's and moves in
+other units), the change is in the units of the table's F1, and costs two refits instead of a curve's folds.
 
-An inverse power law ``F1(n) = a - b * n**-c`` (``a <= 1``, ``b >= 0``) is fitted to the points (``c`` on a grid,
-``a`` and ``b`` by least squares: robust with 3 to 6 points, never diverging); the expected gain of one more
-round is ``F1(N + R) - F1(N)`` for the ``N`` sets labeled so far and a round of ``R`` sets. The same fit on
-each fold's own points gives the spread reported beside it. The curve is the classifier's (threshold on its
-probability, no one-to-one assignment) so it costs ``folds x points`` classifier fits and no candidate scoring:
-at most 3 x 5.
+The next round's change is extrapolated from the last two: a shrinking change is expected to keep shrinking at
+the same rate (``d_r * d_r / d_{r-1}``), a change that did not shrink to stay as large (``d_r``); a round of
+fewer sets than a typical round (a generation half labeled) has its change counted in proportion first. "Stop" is an
+expected change under :data:`SMALL_GAIN`: then the next round cannot be expected to add that much F1 either.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,12 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold
 
-from matcher.classifier import scoring_threads
-from matcher.features import compare
+from matcher.consolidation import PAIR_KEY
 from matcher.labels import SET_COLUMN, Labels
-from matcher.results import LabeledPairs
 
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
@@ -42,60 +41,10 @@ if TYPE_CHECKING:
 ROUND_SETS = 10
 """Sets per round when generations are unknown: what one labeling-set generation proposes by default."""
 MIN_ROUNDS = 3
-"""Fewest rounds to fit a three-parameter curve to; fewer and the advice says how many sets to label first."""
-MAX_POINTS = 5
-"""Curve points (prefixes of rounds) at most: each costs one classifier fit per fold."""
-FOLDS = 3
-"""Folds of the curve (the evaluation itself uses 5): 3 x 5 points keeps the advice to at most 15 fits."""
+"""Fewest rounds to advise on: two changes between three labeled models (the first model trained on labels,
+not the unsupervised start, whose change says how far the cold start was off, not how labeling is going)."""
 SMALL_GAIN = 0.002
-"""Below this expected F1 gain per round, labeling more is reported as unlikely to help."""
-_EXPONENTS = np.geomspace(0.05, 3.0, 60)
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """``F1(n) = a - b * n**-c``: saturates at ``a`` (at most 1); ``rmse`` is the fit's error on its points."""
-
-    a: float
-    b: float
-    c: float
-    rmse: float
-
-    def __call__(self, n: float) -> float:
-        return float(self.a - self.b * n ** -self.c)
-
-    def gain(self, n: float, more: float) -> float:
-        """Expected F1 added by training on ``n + more`` sets instead of ``n``."""
-        return self(n + more) - self(n)
-
-
-def fit_power_law(n: np.ndarray, f1: np.ndarray) -> PowerLaw:
-    """Least squares over a grid of exponents; ``a`` capped at 1 and ``b`` kept >= 0 (F1 never falls with more
-    labels in this model: a falling curve fits as flat, its gain 0)."""
-    # a fold whose training side held none of the first round's sets trained on 0 sets: n**-c must stay finite
-    n, f1 = np.maximum(np.asarray(n, dtype=float), 1.0), np.asarray(f1, dtype=float)
-    best: PowerLaw | None = None
-    for c in _EXPONENTS:
-        a, b = _linear_fit(n ** -c, f1)
-        rmse = float(np.sqrt(np.mean((a - b * n ** -c - f1) ** 2)))
-        if best is None or rmse < best.rmse - 1e-12:
-            best = PowerLaw(a, b, float(c), rmse)
-    assert best is not None
-    return best
-
-
-def _linear_fit(x: np.ndarray, f1: np.ndarray) -> tuple[float, float]:
-    """``a, b`` minimising ``sum((a - b x - f1)**2)`` subject to ``a <= 1, b >= 0``."""
-    if np.ptp(x) > 0:
-        slope, a = np.polyfit(x, f1, 1)
-        b = -slope
-    else:
-        a, b = float(f1.mean()), 0.0
-    if b < 0:
-        a, b = float(f1.mean()), 0.0
-    if a > 1:  # on the boundary: b alone, by least squares with a = 1
-        a, b = 1.0, max(0.0, float(x @ (1 - f1) / (x @ x)))
-    return float(a), float(b)
+"""Below this expected change per round, labeling more is reported as unlikely to help."""
 
 
 @dataclass(frozen=True)
@@ -145,94 +94,105 @@ def group_rounds(order: list[str], generation: Mapping[str, str] | None = None,
     return Rounds(groups, source, typical)
 
 
-def _prefixes(n_rounds: int) -> list[int]:
-    """Round counts to train on: every one up to MAX_POINTS rounds, else spread geometrically (where a
-    power law bends), always ending at all rounds."""
-    if n_rounds <= MAX_POINTS:
-        return list(range(1, n_rounds + 1))
-    return sorted({int(k) for k in np.round(np.geomspace(1, n_rounds, MAX_POINTS))} | {n_rounds})
+def clustering_change(a: np.ndarray, b: np.ndarray, source: np.ndarray | None = None) -> float:
+    """``1 -`` the pairwise F1 of clustering ``a`` against clustering ``b`` (a cluster id per record): the share
+    of linked pairs one has and the other has not, counted as the benchmarks count F1 (in linkage only pairs
+    across sources). 0 for two identical clusterings (or two without any pair)."""
+    a, b = _codes(a), _codes(b)
+    in_a, in_b = _linked_pairs(a, source), _linked_pairs(b, source)
+    both = _linked_pairs(a * (int(b.max(initial=0)) + 1) + b, source)  # records together in both
+    return 1.0 - 2 * both / (in_a + in_b) if in_a + in_b else 0.0
 
 
-def _f1(y: np.ndarray, pred: np.ndarray) -> float:
-    tp = int((pred & y).sum())
-    denominator = int(pred.sum()) + int(y.sum())
-    return 2 * tp / denominator if denominator else 0.0
+def _codes(cluster: np.ndarray) -> np.ndarray:
+    """Cluster ids (any type: the matcher's ints, a result's string ``match_id``) as codes 0..k-1."""
+    return np.unique(cluster, return_inverse=True)[1].ravel().astype(np.int64)
 
 
-@dataclass
-class _Curve:
-    training_sets: np.ndarray  # (points, folds)
-    f1_folds: np.ndarray  # (points, folds), each fold's test pairs
-    f1: np.ndarray  # (points,), all pairs pooled
+def _linked_pairs(cluster: np.ndarray, source: np.ndarray | None) -> int:
+    """Record pairs sharing a cluster; with sources, only pairs of records from different sources: a cluster
+    of ``N`` records with ``n_s`` from source ``s`` holds ``(N^2 - sum n_s^2) / 2`` of them."""
+    codes = _codes(cluster)
+    size = np.bincount(codes).astype(np.int64)
+    if source is None:
+        return int((size * (size - 1) // 2).sum())
+    same = np.zeros(len(size), dtype=np.int64)
+    for s in np.unique(source):
+        same += np.bincount(codes[source == s], minlength=len(size)).astype(np.int64) ** 2
+    return int(((size ** 2 - same) // 2).sum())
 
 
-def _measure(matcher: Matcher, lab: LabeledPairs, rounds: Rounds, prefixes: list[int]) -> _Curve:
-    """Out-of-fold F1 on every labeled pair when training on the first k rounds, for each k in ``prefixes``."""
-    round_of = {s: r for r, group in enumerate(rounds.groups) for s in group}
-    set_ids = lab.set_id.astype(str)
-    pair_round = np.array([round_of.get(s, len(rounds.groups)) for s in set_ids])
-    X = matcher.design(compare(matcher.table_, lab.left, lab.right))
-    folds = min(FOLDS, len(np.unique(set_ids)))
-    split = list(GroupKFold(folds).split(X, lab.is_match, set_ids))
-    shape = (len(prefixes), folds)
-    trained, per_fold = np.zeros(shape), np.zeros(shape)
-    pooled = np.zeros((len(prefixes), len(lab.left)), dtype=bool)
-    for p, k in enumerate(prefixes):
-        for f, (train, test) in enumerate(split):
-            train = train[pair_round[train] < k]
-            sub = lab.subset(train)
-            with scoring_threads(len(train)):
-                clf = matcher.fit_classifier(sub, warn=False)
-            prob = (clf.predict_proba(X[test]) if clf is not None else
-                    matcher.score(compare(matcher.table_, lab.left[test], lab.right[test]), classifier=None))
-            pooled[p, test] = prob >= matcher.threshold
-            trained[p, f] = len(np.unique(set_ids[train]))
-            per_fold[p, f] = _f1(lab.is_match[test], pooled[p, test])
-    f1 = np.array([_f1(lab.is_match, pooled[p]) for p in range(len(prefixes))])
-    return _Curve(trained, per_fold, f1)
+def _clusters(matcher: Matcher) -> np.ndarray:
+    """The cluster of each record under the matcher's own default decision, as ``predict`` draws them."""
+    decision = matcher.default_decision
+    one = matcher.links_one_to_one if decision.one_to_one is None else bool(decision.one_to_one)
+    return matcher.cluster_labels(decision, one)[0]
 
 
-def stop_advice(matcher: Matcher, lab: LabeledPairs, generation: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The learning curve of ``lab`` (the evaluated pairs), its fitted power law and the expected gain of one
-    more round, as JSON; ``sentence`` says it plainly. ``generation`` maps set ids to the run that generated
-    them, when known."""
-    if matcher.labels_ is None:
-        return _fallback("labeling order unknown (a saved model's labels carry no order): cannot draw a "
-                         "learning curve", None)
+def _without(matcher: Matcher, dropped: set[str]) -> Matcher:
+    """The matcher refitted on its labels without the sets ``dropped`` (the last rounds), each remaining pair
+    keeping the weight it had."""
+    labels = matcher.labels_
+    assert labels is not None and matcher.labeled_ is not None
+    kept = Labels(labels.rows[~labels.rows[SET_COLUMN].isin(dropped)])
+    weights = None
+    if matcher.labeled_.weight is not None:  # labeled_ holds labels.pairs() in order
+        pairs = labels.pairs()[PAIR_KEY].assign(weight=matcher.labeled_.weight)
+        weights = pairs[~pairs[SET_COLUMN].isin(dropped)]
+    with warnings.catch_warnings():  # a few rounds of labels may warn of few pairs: the full fit did already
+        warnings.simplefilter("ignore")
+        return matcher.refit_labels(kept, weights=weights)
+
+
+def next_change(changes: list[float]) -> float:
+    """The next round's change from the last two: shrinking at the rate it last shrank, else as large as the
+    last (a change that grew says nothing of settling down)."""
+    before, last = changes[-2], changes[-1]
+    return last * min(1.0, last / before) if before > 0 else last
+
+
+def stop_advice(matcher: Matcher, generation: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """How much each of the last two rounds changed the whole table's clusters, the change expected from one
+    more round, as JSON; ``sentence`` says it plainly. ``expected_gain`` is that expected change: an upper
+    estimate of what the round adds to the table's F1, not the gain itself. ``generation`` maps set ids to the
+    run that generated them, when known."""
+    if matcher.labels_ is None or matcher.labeled_ is None:
+        return _fallback("labeling order unknown (a saved model's labels carry no order): cannot tell how "
+                         "much the last rounds changed", None)
     rounds = group_rounds(labeling_order(matcher.labels_), generation)
-    evaluated = set(lab.set_id.astype(str))
-    rounds = Rounds([kept for g in rounds.groups if (kept := [s for s in g if s in evaluated])], rounds.source,
-                    rounds.round_sets)
     size = rounds.round_sets
     if len(rounds.groups) < MIN_ROUNDS:
         missing = max(1, MIN_ROUNDS * size - sum(len(g) for g in rounds.groups))
         return _fallback(f"not enough labeled rounds to estimate: label at least {missing} more set(s) "
                          f"({MIN_ROUNDS} rounds of about {size} set(s)) to see whether labeling more helps", rounds)
-    prefixes = _prefixes(len(rounds.groups))
-    curve = _measure(matcher, lab, rounds, prefixes)
-    n_now = float(sum(len(g) for g in rounds.groups))
-    law = fit_power_law(curve.training_sets.mean(axis=1), curve.f1)
-    gain = max(0.0, law.gain(n_now, size))
-    fold_gains = [max(0.0, fit_power_law(curve.training_sets[:, f], curve.f1_folds[:, f]).gain(n_now, size))
-                  for f in range(curve.f1_folds.shape[1])]
-    spread = [round(min(fold_gains), 4), round(max(fold_gains), 4)]
+    last, before = set(rounds.groups[-1]), set(rounds.groups[-2])
+    models = [_without(matcher, last | before), _without(matcher, last), matcher]
+    clusters = [_clusters(m) for m in models]
+    source = matcher.table_.source
+    changes = [clustering_change(clusters[i + 1], clusters[i], source) for i in range(2)]
+    # a round of fewer sets than a typical one (a generation half labeled) changes less for that alone
+    per_round = [d * size / len(g) for d, g in zip(changes, rounds.groups[-2:], strict=True)]
+    expected = next_change(per_round)
+    n_rounds = len(rounds.groups)
     points = [{"rounds": k, "sets": sum(len(g) for g in rounds.groups[:k]),
-               "training_sets": round(float(curve.training_sets[p].mean()), 1), "f1": round(float(curve.f1[p]), 4),
-               "f1_fold_spread": round(float(curve.f1_folds[p].std()), 4)} for p, k in enumerate(prefixes)]
-    return {"status": "estimated", "sentence": _sentence(gain, size, spread),
-            "expected_gain": round(gain, 4), "expected_gain_across_folds": spread, "round_sets": size,
-            "rounds": len(rounds.groups), "labeled_sets": int(n_now), "rounds_from": rounds.source,
-            "curve": points, "fit": {"a": round(law.a, 4), "b": round(law.b, 4), "c": round(law.c, 3),
-                                     "rmse": round(law.rmse, 4), "form": "F1(n) = a - b * n^-c, n = sets trained on"},
-            "predicted_f1": {"now": round(law(n_now), 4), "after_another_round": round(law(n_now + size), 4)}}
+               "linked_pairs": _linked_pairs(c, source), "change": None if i == 0 else round(changes[i - 1], 4)}
+              for i, (k, c) in enumerate(zip(range(n_rounds - 2, n_rounds + 1), clusters, strict=True))]
+    return {"status": "estimated", "sentence": _sentence(expected, size, changes), "expected_gain": round(expected, 4),
+            "round_sets": size, "rounds": n_rounds, "labeled_sets": points[-1]["sets"], "rounds_from": rounds.source,
+            "curve": points, "fit": {"changes": [round(c, 4) for c in changes],
+                                     "changes_per_round": [round(c, 4) for c in per_round],
+                                     "rate": round(per_round[1] / per_round[0], 3) if per_round[0] > 0 else None,
+                                     "form": "change = 1 - pairwise F1 of a model's clusters against the previous "
+                                             f"model's, per round of {size} sets; next = last * min(1, last / before)"}}
 
 
-def _sentence(gain: float, size: int, spread: list[float]) -> str:
-    folds = f" (folds alone: {spread[0]:.3f} to {spread[1]:.3f})"
-    if gain < SMALL_GAIN:
+def _sentence(expected: float, size: int, changes: list[float]) -> str:
+    seen = (f" (the last two rounds changed the matches by {changes[0]:.4f} and {changes[1]:.4f} F1, "
+            "each model's clusters against the one before)")
+    if expected < SMALL_GAIN:
         return (f"another round of {size} sets is expected to add less than {SMALL_GAIN} F1: "
-                f"labeling more is unlikely to help{folds}")
-    return f"another round of {size} sets is expected to add about {gain:.3f} F1{folds}"
+                f"labeling more is unlikely to help{seen}")
+    return f"another round of {size} sets is expected to change the matches by about {expected:.4f} F1{seen}"
 
 
 def _fallback(sentence: str, rounds: Rounds | None) -> dict[str, Any]:

@@ -189,17 +189,17 @@
     table.hidden = !points.length;
     if (points.length) {
       table.replaceChildren(
-        ui.el("thead", {}, ui.el("tr", {}, ...["Rounds", "Labeled sets", "Sets a fold trained on", "F1", "Spread across folds"]
-          .map((h) => ui.el("th", { scope: "col", text: h })))),
-        ui.el("tbody", {}, points.map((p) => ui.el("tr", {}, ui.el("th", { scope: "row", text: ui.fmt(p.rounds) }),
-          ...[p.sets, p.training_sets, p.f1, p.f1_fold_spread].map((v, i) =>
-            ui.el("td", { class: "num", text: ui.fmt(v, i === 1 ? 1 : 4) }))))));
+        ui.el("thead", {}, ui.el("tr", {}, ...["Model trained on rounds", "Labeled sets", "Linked pairs (whole table)",
+          "Change from the model before"].map((h) => ui.el("th", { scope: "col", text: h })))),
+        ui.el("tbody", {}, points.map((p) => ui.el("tr", {}, ui.el("th", { scope: "row", text: `1-${ui.fmt(p.rounds)}` }),
+          ...[p.sets, p.linked_pairs, p.change].map((v, i) =>
+            ui.el("td", { class: "num", text: ui.fmt(v, i === 2 ? 4 : 0) }))))));
     }
-    const f = a.fit, predicted = a.predicted_f1;
-    fit.textContent = f && predicted
-      ? `Fitted ${f.form}: a ${ui.fmt(f.a, 4)}, b ${ui.fmt(f.b, 4)}, c ${ui.fmt(f.c, 3)} (error ${ui.fmt(f.rmse, 4)}); ` +
-        `F1 ${ui.fmt(predicted.now, 4)} now, ${ui.fmt(predicted.after_another_round, 4)} after another round. ` +
-        `Rounds: ${a.rounds_from}.`
+    const f = a.fit;
+    fit.textContent = f && Array.isArray(f.changes)
+      ? `Each change is 1 - the pairwise F1 of a model's clusters against the model before it; the next round's ` +
+        `change is the last one shrunk at the rate it last shrank (${f.rate === null ? "no rate: no change before" : ui.fmt(f.rate, 3)}, ` +
+        `at most 1): ${ui.fmt(a.expected_gain, 4)}. Rounds: ${a.rounds_from}.`
       : (a.rounds_from ? `Rounds: ${a.rounds_from}.` : "");
   }
 
