@@ -7,7 +7,9 @@ seeded share goes to humans to check, ``services.auto_labeling``); in any other 
 label, groups settled apart from everything). When the set's labels are decided (a labeler's save, a
 consolidation, a review, an imported file), :func:`complete_decided` adds the machine's records to them, labeled
 by ``machine``, in the same transaction, with an ``auto_label`` event in the audit trail. Training then reads every
-record of the set; validation (``matcher.auto_label.human_pairs``) still tells the machine's rows apart.
+record of the set; validation (``matcher.auto_label.human_pairs``) still tells the machine's rows apart. A stored
+plan is followed even if the policy changes later: its set was shown to humans without the machine's records, which
+would otherwise stay unlabeled. Gold sets are not completed (their labels are an admin's answer key).
 """
 
 from __future__ import annotations

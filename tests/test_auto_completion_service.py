@@ -203,3 +203,15 @@ def test_a_consolidated_answer_is_completed(api: Api) -> None:
     assert len(events(api, tid, "auto_label")) == 1
     put(api, tid, "s1", {KEYS[0]: "A", KEYS[1]: "B", KEYS[2]: "B"}, bo)  # the same answer again: no new decision
     assert stored(api, tid, "s1") == decided and len(events(api, tid, "auto_label")) == 1
+
+
+def test_erasing_records_takes_them_out_of_the_plan() -> None:
+    """services.erasure rewrites each plan naming an erased key: a follower of an erased anchor goes with it, a
+    plan left with no machine record is dropped."""
+    from services.auto_completion import without_keys
+
+    assert without_keys(PLAN, {"nobody"}) is PLAN
+    kept = without_keys(PLAN, {KEYS[0]})
+    assert kept is not None and kept["human"] == KEYS[1:3] and kept["followers"] == {} and kept["never"] == {}
+    assert kept["settled"] == {KEYS[4]: 0}
+    assert without_keys(PLAN, {KEYS[3], KEYS[4]}) is None
