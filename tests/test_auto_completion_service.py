@@ -115,6 +115,12 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
     handed = api.call("GET", f"/transforms/{tid}/labeling-queue/next", api.labeler).get_json()["set_id"]
     assert handed is not None and handed not in summary["machine_labeled"]
 
+    assert summary["checked_by_humans"], summary  # kin after 2 rounds: one set sure whole, sent to humans to check
+    for set_id in summary["checked_by_humans"]:  # the machine's answer to a set humans check: not for labelers
+        assert "auto_label" not in api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}",
+                                            api.labeler).get_json()["reason"]
+        assert "auto_label" in api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}").get_json()["reason"]
+
     label_open_sets(api.labeler)  # the labeler answers what they see: only the humans' records
     pairs = right = 0
     for set_id in completed:
