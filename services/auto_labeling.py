@@ -44,21 +44,19 @@ class MachineShare:
 
     def human_keys(self, s: ProposedSet, keys: Any) -> list[str]:
         """The set's records humans label (its ``record_keys``): all but the machine's in a set it completes."""
-        machine = auto_completion.machine_keys(self.plans.get(s.set_id))
-        return [str(keys[r]) for r in s.rows if str(keys[r]) not in machine]
+        return [str(keys[r]) for r in self._human_rows(s, keys)]
 
     def for_humans(self, sets: list[ProposedSet], keys: Any) -> list[ProposedSet]:
-        """The sets of the labeling file: in "complete" mode the humans' records of the sets humans label (as in
-        "sets" mode, where the file always held every proposed set, otherwise)."""
+        """The sets of the labeling file (``labeling_set.csv``): every proposed set in "sets" mode, as before; in
+        "complete" mode the sets humans label, each with the humans' records only."""
         if self.summary.get("mode") != "complete":
             return sets
-        out = []
-        for s in sets:
-            if s.set_id not in self.decided:
-                machine = auto_completion.machine_keys(self.plans.get(s.set_id))
-                out.append(replace(s, rows=np.array([r for r in s.rows if str(keys[r]) not in machine],
-                                                    dtype=np.int64)))
-        return out
+        return [replace(s, rows=np.array(self._human_rows(s, keys), dtype=np.int64)) for s in sets
+                if s.set_id not in self.decided]
+
+    def _human_rows(self, s: ProposedSet, keys: Any) -> list[int]:
+        machine = auto_completion.machine_keys(self.plans.get(s.set_id))
+        return [int(r) for r in s.rows if str(keys[r]) not in machine]
 
 
 def machine_share(matcher: Any, sets: list[ProposedSet], policy: LabelingPolicy, seed: int) -> MachineShare | None:

@@ -308,7 +308,9 @@ def _scrub_rows(db: Database, theirs: dict[str, set[str]]) -> int:
                     labeling_set.gold_labels = _without(labeling_set.gold_labels, wanted)
                     if labeling_set.consolidation:
                         labeling_set.consolidation = {"note": "records of this set were erased"}
-                labeling_set.machine_plan = auto_completion.without_keys(labeling_set.machine_plan, wanted)
+                plan = auto_completion.without_keys(labeling_set.machine_plan, wanted)
+                if plan is not labeling_set.machine_plan:
+                    labeling_set.machine_plan = plan
             result = session.execute(delete(LabelAnswer).where(LabelAnswer.transform_id == tid,
                                                                LabelAnswer.record_key.in_(keys)))
             deleted += int(getattr(result, "rowcount", 0) or 0)

@@ -71,7 +71,7 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
     machine = auto_labeling.machine_share(matcher, sets, policy, seed) if labels is not None else None
     rows = [{"transform_id": ctx.transform.id, "set_id": s.set_id, "task_run_id": ctx.claimed.run.id,
              "record_keys": machine.human_keys(s, keys) if machine else [str(k) for k in keys[s.rows]],
-             "machine_plan": machine.plans.get(s.set_id) if machine else None,
+             "machine_plan": jsonable(machine.plans.get(s.set_id)) if machine else None,
              "reason": jsonable(auto_labeling.reason_with(s.reason, machine, s.set_id))} for s in sets]
 
     def apply(session: Session) -> None:
