@@ -36,10 +36,12 @@ PLAN_FIELDS = ("followers", "settled", "never")
 
 def plan_sets(matcher: Any, sets: list[ProposedSet], policy: LabelingPolicy, seed: int
               ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, Any],
-                         dict[str, dict[str, Any]]]:
-    """The machine's share of a generation in "complete" mode: (``decided``: the sets it labels whole, set id ->
-    key -> label; ``checked``: those of them sent to humans whole; the summary for auto_labeling.json; ``plans``:
-    set id -> the stored plan of a set humans complete), ``services.auto_labeling.MachineShare``'s fields."""
+                         dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The machine's share of a generation in "complete" mode, ``services.auto_labeling.MachineShare``'s fields:
+    ``decided`` (the sets it labels whole, set id -> key -> label), ``checked`` (those of them sent to humans
+    whole), the summary for auto_labeling.json, ``plans`` (set id -> the stored plan of a set humans complete) and
+    ``checked_plans`` (the plans of the sets it could complete that go to humans whole instead, the same share as
+    the whole sets: the evaluation measures the machine's records against the humans' answer on them)."""
     target = policy.auto_label_target
     assert target is not None
     completion = plan_completion(matcher, sets, target)
@@ -48,10 +50,23 @@ def plan_sets(matcher: Any, sets: list[ProposedSet], policy: LabelingPolicy, see
     labels = _by_set(complete(completion, Labels.empty()))
     decided = {s: labels[s] for s in whole if s not in sample}
     checked = {s: labels[s] for s in whole if s in sample}
-    plans = {s: stored_plan(plan, target) for s, plan in completion.plans.items()
-             if plan.human and plan.machine_records}
-    summary = _summary(completion, policy, decided, checked, plans)
-    return decided, checked, summary, plans
+    partial = [s for s, plan in completion.plans.items() if plan.human and plan.machine_records]
+    to_check = set(check_sample(partial, policy.auto_label_check_share, seed=seed))
+    plans = {s: stored_plan(completion.plans[s], target) for s in partial if s not in to_check}
+    checked_plans = {s: stored_plan(completion.plans[s], target) for s in partial if s in to_check}
+    summary = _summary(completion, policy, decided, checked, plans, checked_plans)
+    return decided, checked, summary, plans, checked_plans
+
+
+def completion_verdicts(set_id: str, plan: dict[str, Any], decided: dict[str, str]) -> Labels:
+    """A set humans labeled whole instead of the machine completing it: the machine's labels for its records had
+    humans answered only theirs (``machine_labels`` on the humans' labels of the plan's human records), with the
+    humans' labels of those records, as one set (``matcher.auto_complete.machine_verdicts`` compares its pairs
+    touching a machine record with the humans' whole answer)."""
+    human = {k: v for k, v in decided.items() if k in set(plan.get("human", []))}
+    machine = machine_labels(set_id, plan, human)
+    rows = [(set_id, k, v, None) for k, v in human.items()] + [(set_id, k, v, MACHINE) for k, v in machine.items()]
+    return Labels(pd.DataFrame(rows, columns=[SET_COLUMN, "key", LABEL_COLUMN, "labeled_by"]))
 
 
 def stored_plan(plan: SetPlan, target: float) -> dict[str, Any]:
@@ -127,12 +142,14 @@ def _by_set(labels: Labels) -> dict[str, dict[str, str]]:
 
 
 def _summary(completion: Completion, policy: LabelingPolicy, decided: dict[str, Any], checked: dict[str, Any],
-             plans: dict[str, dict[str, Any]]) -> dict[str, Any]:
+             plans: dict[str, dict[str, Any]], checked_plans: dict[str, dict[str, Any]]) -> dict[str, Any]:
     limits = completion.thresholds
+    machine = sum(len(machine_keys(p)) for p in plans.values()) + sum(map(len, decided.values()))
+    total = sum(len(p.human) + p.machine_records for p in completion.plans.values())
     return {"target": policy.auto_label_target, "mode": "complete", "machine_labeled": sorted(decided),
             "checked_by_humans": sorted(checked), "completed_by_machine": sorted(plans),
-            "machine_records": sum(len(machine_keys(p)) for p in plans.values()) + sum(map(len, decided.values())),
-            "human_records": sum(len(p.human) for p in completion.plans.values()) + sum(map(len, checked.values())),
+            "completion_checked_by_humans": sorted(checked_plans),
+            "machine_records": machine, "human_records": total - machine,
             "reason": completion.reason, "set_reasons": {s: p.reason for s, p in completion.plans.items()},
             "high_threshold": limits.high.threshold if limits.high else None,
             "low_threshold": limits.low.threshold if limits.low else None,

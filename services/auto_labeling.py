@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from matcher.active import LabelingSet as ProposedSet
+from matcher.auto_complete import machine_verdicts
 from matcher.auto_label import MACHINE, AutoLabeling, achieved_accuracy, auto_label, check_sample
 from matcher.labels import SET_COLUMN, Labels
 from services import auto_completion, label_history
@@ -41,6 +42,7 @@ class MachineShare:
     checked: dict[str, dict[str, str]]
     summary: dict[str, Any]
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checked_plans: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def human_keys(self, s: ProposedSet, keys: Any) -> list[str]:
         """The set's records humans label (its ``record_keys``): all but the machine's in a set it completes."""
@@ -90,7 +92,11 @@ def _labels_by_set(outcome: AutoLabeling) -> dict[str, dict[str, str]]:
 
 
 def reason_with(reason: dict[str, Any], share: MachineShare | None, set_id: str) -> dict[str, Any]:
-    """The set's reason, noting the machine's answer for a set it labeled or that humans check."""
+    """The set's reason, noting the machine's answer for a set it labeled or that humans check (for a set it could
+    complete, its plan: its answer depends on the humans')."""
+    if share is not None and set_id in share.checked_plans:
+        return {**reason, REASON_KEY: {"checked_by_humans": True, "target": share.summary["target"],
+                                       "plan": share.checked_plans[set_id]}}
     if share is None or (set_id not in share.decided and set_id not in share.checked):
         return reason
     note = {"checked_by_humans": set_id in share.checked, "target": share.summary["target"],
@@ -127,18 +133,34 @@ def report(db: Database, transform_id: str) -> dict[str, Any] | None:
     by_machine = {s for s, (_, m) in counts.items() if m}
     whole = {s for s, (n, m) in counts.items() if m and m == n}
     notes = {p.set_id: p.reason[REASON_KEY] for p in proposals}
-    checked = [s for s, n in notes.items() if n.get("checked_by_humans")]
+    checked = [s for s, n in notes.items() if n.get("checked_by_humans") and "labels" in n]
     answered = [s for s in checked if s in human and s not in by_machine]
     machine = _as_labels({s: notes[s]["labels"] for s in answered})
     people = _as_labels({s: human[s] for s in answered})
     measured = achieved_accuracy(machine, people) if answered else {"accuracy": None, "pairs": 0}
     targets = {n.get("target") for n in notes.values()} | plan_targets
-    return {"target": targets.pop() if len(targets) == 1 else sorted(t for t in targets if t is not None),
-            "machine_labeled_sets": len(whole), "completed_sets": len(by_machine - whole),
-            "machine_records": sum(m for _, m in counts.values()), "checked_sets": len(checked),
-            "checked_and_answered": len(answered), "achieved_accuracy": measured["accuracy"],
-            "pairs_compared": measured["pairs"],
-            **{k: measured[k] for k in ("false_matches", "missed_matches") if k in measured}}
+    out = {"target": targets.pop() if len(targets) == 1 else sorted(t for t in targets if t is not None),
+           "machine_labeled_sets": len(whole), "completed_sets": len(by_machine - whole),
+           "machine_records": sum(m for _, m in counts.values()), "checked_sets": len(checked),
+           "checked_and_answered": len(answered), "achieved_accuracy": measured["accuracy"],
+           "pairs_compared": measured["pairs"],
+           **{k: measured[k] for k in ("false_matches", "missed_matches") if k in measured}}
+    plans = {s: n["plan"] for s, n in notes.items() if n.get("checked_by_humans") and isinstance(n.get("plan"), dict)}
+    if plans:
+        out["completion_check"] = _completion_check(plans, {s: human[s] for s in plans
+                                                            if s in human and s not in by_machine})
+    return out
+
+
+def _completion_check(plans: dict[str, dict[str, Any]], answered: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The sets the machine could have completed that humans labeled whole: what it would have said of its records,
+    given the humans' labels of theirs, against the humans' whole answer (pairs touching a machine record)."""
+    measured: dict[str, Any] = {"pairs": 0, "accuracy": None}
+    if answered:
+        said = Labels(pd.concat([auto_completion.completion_verdicts(s, plans[s], labels).rows
+                                 for s, labels in answered.items()], ignore_index=True))
+        measured = machine_verdicts(said, _as_labels(answered))
+    return {"sets": len(plans), "answered": len(answered), **measured}
 
 
 def _as_labels(by_set: dict[str, dict[str, str]]) -> Labels:

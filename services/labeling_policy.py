@@ -45,13 +45,14 @@ class LabelingPolicy:
     """Automated labeling: a generation labels the sets its model is sure of at this accuracy, validated on the
     human labels held out from training (``matcher.auto_label``); None: humans label every set."""
     auto_label_check_share: float = 0.1
-    """Share of the machine-labelable sets sent to humans instead, to measure the machine's achieved accuracy."""
+    """Share of the machine-labelable sets sent to humans instead, to measure the machine's achieved accuracy (in
+    "complete" mode, of the sets it labels whole and, apart, of those it could complete)."""
     auto_label_mode: str = "sets"
     """How the machine takes its share (with ``auto_label_target``): ``sets``, only whole sets it is sure of;
     ``complete``, also the sure records of the other sets, humans seeing only the rest (``matcher.auto_complete``,
     ``services.auto_completion``). "sets" stays the default: "complete" saved 21-26% of the human records on cora
-    and dblp_acm (BENCHMARKS.md) but cost 0.002 F1 on the kin fixture, its records in completed sets are checked
-    by no human, and a policy a transform already stored should not change what its labelers see."""
+    and dblp_acm (BENCHMARKS.md) but cost 0.002 F1 on the kin fixture, and a policy a transform already stored should
+    not change what its labelers see."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -95,6 +95,8 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
     assert summary["mode"] == "complete"
     completed = summary["completed_by_machine"]
     assert len(completed) >= 5, summary  # kin after 2 rounds: 9 of 10 sets have sure groups beside unsure pairs
+    to_check = summary["completion_checked_by_humans"]  # a share of them goes to humans whole, to measure it
+    assert to_check and not set(to_check) & set(completed)
     with api.db.session() as session:
         plans = {p.set_id: (list(p.record_keys), p.machine_plan or {}) for p in session.scalars(
             select(LabelingSet).where(LabelingSet.transform_id == tid, LabelingSet.set_id.in_(completed)))}
@@ -115,6 +117,9 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
     handed = api.call("GET", f"/transforms/{tid}/labeling-queue/next", api.labeler).get_json()["set_id"]
     assert handed is not None and handed not in summary["machine_labeled"]
 
+    for set_id in to_check:
+        assert len(api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}", api.labeler).get_json()[
+            "record_keys"]) == 10
     assert summary["checked_by_humans"], summary  # kin after 2 rounds: one set sure whole, sent to humans to check
     for set_id in summary["checked_by_humans"]:  # the machine's answer to a set humans check: not for labelers
         assert "auto_label" not in api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}",
@@ -155,6 +160,8 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
     assert report["target"] == 0.9 and report["completed_sets"] == len(completed)
     assert report["machine_labeled_sets"] == len(summary["machine_labeled"])
     assert report["checked_and_answered"] == len(summary["checked_by_humans"])
+    check = report["completion_check"]  # the machine's records, had it completed the checked sets, vs the humans
+    assert check["sets"] == check["answered"] == len(to_check) and check["pairs"] > 0 and check["accuracy"] >= 0.9
 
 
 PLAN = {"target": 0.9, "human": KEYS[:3], "followers": {KEYS[3]: KEYS[0]}, "settled": {KEYS[4]: 0},
