@@ -109,15 +109,15 @@ def complete_decided(session: Session, transform_id: str, set_ids: Iterable[str]
     if not plans:
         return
     session.flush()
-    for set_id, human in sorted(decided_labels(session, transform_id, list(plans)).items()):
+    for set_id, decided in sorted(decided_labels(session, transform_id, list(plans)).items()):
         plan = plans[set_id]
-        added = {k: v for k, v in machine_labels(set_id, plan, human).items() if k not in human}
-        if not added:
+        added = {k: v for k, v in machine_labels(set_id, plan, decided).items() if k not in decided}
+        if not added:  # nothing to add, or added already (a repeated call)
             continue
         session.add_all(Label(transform_id=transform_id, labeling_set_id=set_id, record_key=key, label=label,
                               labeled_by=MACHINE, labeled_at=now) for key, label in added.items())
-        label_history.record(session, transform_id, set_id, MACHINE, "machine", "auto_label", human,
-                             {**human, **added}, note=f"completed the humans' answer at target {plan.get('target')}: "
+        label_history.record(session, transform_id, set_id, MACHINE, "machine", "auto_label", decided,
+                             {**decided, **added}, note=f"completed the humans' answer at target {plan.get('target')}: "
                                                   f"{len(added)} record(s)", at=now)
 
 
