@@ -50,7 +50,7 @@ class LabelingPolicy:
     auto_label_mode: str = "sets"
     """How the machine takes its share (with ``auto_label_target``): ``sets``, only whole sets it is sure of;
     ``complete``, also the sure records of the other sets, humans seeing only the rest (``matcher.auto_complete``,
-    ``services.auto_completion``). "sets" stays the default: "complete" saved 21-26% of the human records on cora
+    ``services.auto_completion``). "sets" stays the default: "complete" saved 20-22% of the human records on cora
     and dblp_acm (BENCHMARKS.md) but cost 0.002 F1 on the kin fixture, and a policy a transform already stored should
     not change what its labelers see."""
 
