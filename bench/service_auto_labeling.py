@@ -47,12 +47,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     truth_frame = pd.read_csv(args.bench / "truth.csv", dtype=str)
-    truth = truth_frame.set_index("id").iloc[:, 0]
     source_column = json.loads((args.bench / "meta.json").read_text()).get("source_column")
     source = pd.read_csv(args.bench / "records.csv", dtype=str).set_index("id")[source_column] \
         if source_column else None
     name = args.bench.parent.name if args.bench.name == "bench" else args.bench.name
-    api = sqlite_api(Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory() as scratch:
+        loop(sqlite_api(Path(scratch)), args, name, truth_frame, source_column, source)
+
+
+def loop(api: Api, args: argparse.Namespace, name: str, truth_frame: pd.DataFrame, source_column: str | None,
+         source: pd.Series | None) -> None:
+    truth = truth_frame.set_index("id").iloc[:, 0]
     art = ArtifactStore(api.config.data_dir)
     dataset = api.upload((args.bench / "records.csv").read_bytes(), "records.csv").get_json()
     policy = None if args.mode == "none" else {"auto_label_target": args.target, "auto_label_mode": args.mode,
