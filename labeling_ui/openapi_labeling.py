@@ -9,7 +9,7 @@ from labeling_ui.openapi_parts import BOOL, INT, NSTR, STR
 from labeling_ui.openapi_parts import obj as _obj
 from labeling_ui.openapi_parts import ref as _ref
 from services import label_history
-from services.labeling_policy import MAX_ANSWERS, MAX_GOLD_SHARE, METHODS
+from services.labeling_policy import AUTO_LABEL_MODES, MAX_ANSWERS, MAX_GOLD_SHARE, METHODS
 
 NNUM = {"type": ["number", "null"]}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
@@ -32,7 +32,12 @@ def policy_schema() -> dict[str, Any]:
                 "auto_label_target": {"type": ["number", "null"], "exclusiveMinimum": 0.5, "exclusiveMaximum": 1,
                                       "description": "label automatically the sets the model is sure of at this "
                                                      "accuracy; null: off"},
-                "auto_label_check_share": UNIT}}
+                "auto_label_check_share": UNIT,
+                "auto_label_mode": {"type": "string", "enum": list(AUTO_LABEL_MODES),
+                                    "description": "sets: the machine labels only whole sets it is sure of; "
+                                                   "complete: also the sure records of the other sets (followers of "
+                                                   "an anchor humans label, groups settled apart), humans seeing the "
+                                                   "rest; the machine's records join the set's labels once decided"}}}
 
 
 def labeling_paths(op: Any, json: Any, body: Any, path_param: Any, query: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ labeling policy (``services.labeling_policy``):
 * a gold set's labels are fixed by an admin; answers to it only measure the labeler.
 
 Sets nobody proposed (ad-hoc sets a user labeled, sets known from an imported file) are decided by their latest
-save. Every change is appended to the audit trail (``services.label_history``) in the same transaction.
+save. A set the machine completes (``services.auto_completion``) gets its machine records once it is decided.
+Every change is appended to the audit trail (``services.label_history``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from matcher.errors import shown
-from services import label_history
+from services import auto_completion, label_history
 from services.consolidating import reconsolidate
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.label_rows import answers_of, decided_labels, lock_transform, replace_decided
@@ -82,6 +83,7 @@ def submit(db: Database, transform_id: str, set_id: str, chosen: dict[str, str],
                 replace_decided(session, transform_id, set_id, chosen, caller.name, now)
                 label_history.record(session, transform_id, set_id, caller.name, caller.source, "label",
                                      before, chosen, at=now)
+                auto_completion.complete_decided(session, transform_id, [set_id], now)
             else:
                 label_history.record(session, transform_id, set_id, caller.name, caller.source, "answer",
                                      mine, chosen, at=now)
@@ -110,6 +112,7 @@ def review(db: Database, transform_id: str, set_id: str, chosen: dict[str, str],
             proposal.review_state = "decided"
             label_history.record(session, transform_id, set_id, caller.name, caller.source, "review", before,
                                  chosen, note=note, at=now)
+            auto_completion.complete_decided(session, transform_id, [set_id], now)
     except IntegrityError as exc:
         raise Conflict(f"labeling set {shown(set_id)} changed while saving; reload it and save again") from exc
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from matcher.consolidation import ANSWER_COLUMNS, Consolidated, consolidate, group_labels, uncertain_pairs
 from matcher.labels import SET_COLUMN
-from services import label_history
+from services import auto_completion, label_history
 from services.errors import NotFound
 from services.label_rows import answers_of, decided_labels, replace_decided
 from services.labeling_policy import LabelingPolicy, policy_of
@@ -68,10 +68,13 @@ def reconsolidate(session: Session, transform_id: str, policy: LabelingPolicy, n
         if set_id in stale:
             groups = group_labels(Consolidated(mine, result.labelers, result.method, result.reason)).rows
             chosen = dict(zip(groups["key"], groups["label"], strict=True))
-            if chosen != decided.get(set_id, {}):
+            before = decided.get(set_id, {})
+            machine = auto_completion.machine_keys(proposals[set_id].machine_plan)  # rows added after deciding
+            if chosen != {k: v for k, v in before.items() if k not in machine}:
                 replace_decided(session, transform_id, set_id, chosen, label_history.MACHINE, now)
                 label_history.record(session, transform_id, set_id, label_history.MACHINE, "consolidation",
-                                     "decide", decided.get(set_id, {}), chosen, note=result.reason, at=now)
+                                     "decide", before, chosen, note=result.reason, at=now)
+                auto_completion.complete_decided(session, transform_id, [set_id], now)
         posteriors = _posteriors(mine) if policy.weight_by_confidence else None
         _note(proposals[set_id], result, doubts_of.get(set_id, []), len(answers[set_id]), posteriors)
 

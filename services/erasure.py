@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from matcher.entity_store import EntityStore
 from matcher.errors import shown, shown_all
 from matcher.incremental import forget
-from services import entities, entity_stores, label_history
+from services import auto_completion, entities, entity_stores, label_history
 from services import validation as v
 from services.config import Config
 from services.errors import Conflict, NotFound, ValidationError
@@ -308,6 +308,9 @@ def _scrub_rows(db: Database, theirs: dict[str, set[str]]) -> int:
                     labeling_set.gold_labels = _without(labeling_set.gold_labels, wanted)
                     if labeling_set.consolidation:
                         labeling_set.consolidation = {"note": "records of this set were erased"}
+                plan = auto_completion.without_keys(labeling_set.machine_plan, wanted)
+                if plan is not labeling_set.machine_plan:
+                    labeling_set.machine_plan = plan
             result = session.execute(delete(LabelAnswer).where(LabelAnswer.transform_id == tid,
                                                                LabelAnswer.record_key.in_(keys)))
             deleted += int(getattr(result, "rowcount", 0) or 0)

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from matcher.active import SET_NAMESPACE
+from matcher.auto_label import MACHINE
 from matcher.errors import MatcherError, shown
 from matcher.labels import MAX_LABEL_LENGTH, read_labels
-from services import label_history, run_types
+from services import auto_completion, auto_labeling, label_history, run_types
 from services import validation as v
 from services.answers import SYSTEM, Caller, review, submit
 from services.config import Config
@@ -111,9 +112,14 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str, caller
     if proposal is None and not labels and not answer_rows:
         raise NotFound(f"labeling set {shown(set_id)} not found for transform {shown(transform_id)}")
     keys = [str(k) for k in proposal.record_keys] if proposal else []
+    if not caller.decides:  # the machine's records of a set it completes are not the labelers' to see or answer
+        machine = auto_completion.machine_keys(proposal.machine_plan if proposal else None)
+        labels = [label for label in labels if label.record_key not in machine]
     keys += [label.record_key for label in labels if label.record_key not in keys]
     rows = read_rows(config, transform.dataset_id, transform.primary_key, keys)
     reason = dict(proposal.reason or {}) if proposal else {}
+    if not caller.decides:
+        reason.pop(auto_labeling.REASON_KEY, None)  # the machine's answer to a set humans check: no anchoring on it
     groups = suggested_groups(reason.pop("suggested_groups", None), keys)
     gold = proposal is not None and proposal.gold_labels is not None
     own_answer_only = not caller.decides and (gold or (proposal is not None and policy.answers_per_set > 1))
@@ -168,9 +174,13 @@ def list_sets(db: Database, transform_id: str, caller: Caller = SYSTEM) -> list[
         policy = policy_of(transform.labeling_policy)
         proposals = list(session.scalars(select(LabelingSet).where(LabelingSet.transform_id == transform_id)
                                          .order_by(LabelingSet.created_at, LabelingSet.id)))
-        counted = session.execute(select(Label.labeling_set_id, func.count()).where(
+        counted = session.execute(select(Label.labeling_set_id, func.count(), func.sum(
+            case((Label.labeled_by == MACHINE, 1), else_=0))).where(
             Label.transform_id == transform_id).group_by(Label.labeling_set_id))
-        labeled = {set_id: int(n) for set_id, n in counted}
+        completed = {p.set_id for p in proposals if p.machine_plan}
+        # a set the machine completes counts its humans' records: its size is what humans label
+        labeled = {set_id: int(n) - (int(by_machine or 0) if set_id in completed else 0)
+                   for set_id, n, by_machine in counted}
         answered = _answer_counts(session, transform_id, caller.name)
     sets = [_summary(p, labeled.pop(p.set_id, 0), answered, policy, caller) for p in proposals]
     return sets + [SetSummary(set_id, None, n, n) for set_id, n in sorted(labeled.items())]

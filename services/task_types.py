@@ -36,7 +36,7 @@ from matcher.errors import shown
 from matcher.evaluate import evaluate
 from matcher.io import to_arrow
 from matcher.labels import SET_COLUMN, Labels, read_labels
-from services import auto_labeling, entity_stores, label_history, run_types
+from services import auto_completion, auto_labeling, entity_stores, label_history, run_types
 from services.clusters import ClusterRanks, explain_clusters, review_table
 from services.errors import ValidationError
 from services.label_rows import decided_labels, lock_transform
@@ -70,7 +70,8 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
     policy = policy_of(ctx.transform.labeling_policy)
     machine = auto_labeling.machine_share(matcher, sets, policy, seed) if labels is not None else None
     rows = [{"transform_id": ctx.transform.id, "set_id": s.set_id, "task_run_id": ctx.claimed.run.id,
-             "record_keys": [str(k) for k in keys[s.rows]],
+             "record_keys": machine.human_keys(s, keys) if machine else [str(k) for k in keys[s.rows]],
+             "machine_plan": jsonable(machine.plans.get(s.set_id)) if machine else None,
              "reason": jsonable(auto_labeling.reason_with(s.reason, machine, s.set_id))} for s in sets]
 
     def apply(session: Session) -> None:
@@ -82,7 +83,8 @@ def labeling_set_generation(ctx: RunContext) -> Outcome:
             session.execute(insert(LabelingSet), rows)
         auto_labeling.apply(session, ctx.transform.id, machine, utcnow())
 
-    files: dict[str, FileContent] = {"labeling_set.csv": labeling_file(matcher, sets)}
+    files: dict[str, FileContent] = {"labeling_set.csv": labeling_file(
+        matcher, machine.for_humans(sets, keys) if machine else sets)}
     if machine is not None:
         files["auto_labeling.json"] = jsonable(machine.summary)
     return Outcome(files, apply)
@@ -205,6 +207,8 @@ def import_labels(ctx: RunContext) -> Outcome:
                                  before.get(set_id, {}), after.get(set_id, {}), note=filename, at=now)
         if gold:
             _mark_gold(session, ctx.transform.id, after, who or "unknown", filename, now)
+        for chunk in _chunks(sorted(after)):  # sets the machine completes get its records (not gold ones)
+            auto_completion.complete_decided(session, ctx.transform.id, chunk, now)
 
     summary = _import_summary(labels, replace, replaced, who, Path(path).name)
     return Outcome({"import_summary.json": summary}, apply)

@@ -135,6 +135,9 @@ class LabelingSet(Base):
     gold_labels: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     review_state: Mapped[str | None] = mapped_column(String(20), default=None)  # None | needed | decided
     consolidation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # how its labels were decided
+    # automated completion (policy auto_label_mode "complete"): the records the machine labels once humans answered
+    # (services.auto_completion; None: humans label every record of record_keys, which then holds the rest)
+    machine_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class LabelAnswer(Base):

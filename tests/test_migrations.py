@@ -48,7 +48,7 @@ def round_trip(url: str) -> None:
     models = set(Base.metadata.tables)
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0008"
+    assert migrate.current(url) == migrate.head() == "0009"
     assert tables(url) == models | {"alembic_version"}
     assert schema_drift(url) == []
     migrate.downgrade(url)
@@ -75,9 +75,9 @@ def test_db_verbs_migrate_the_configured_database(tmp_path: Path, monkeypatch: p
     url = f"sqlite:///{data_dir.resolve() / 'matcher.sqlite'}"
 
     assert main(["db", "upgrade", "--data-dir", str(data_dir)]) == 0
-    assert migrate.current(url) == "0008" and (data_dir / "uploads").is_dir()
+    assert migrate.current(url) == "0009" and (data_dir / "uploads").is_dir()
     assert main(["db", "current", "--data-dir", str(data_dir)]) == 0
-    assert "at revision 0008" in capsys.readouterr().out
+    assert "at revision 0009" in capsys.readouterr().out
     assert main(["db", "downgrade", "--data-dir", str(data_dir)]) == 2  # dropping everything must be explicit
     assert main(["db", "downgrade", "base", "--data-dir", str(data_dir)]) == 0
     assert migrate.current(url) is None

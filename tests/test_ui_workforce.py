@@ -252,6 +252,13 @@ def test_the_policy_form_names_a_bad_field_and_saves_nothing(team: Team, browser
     assert page.locator("#p-blind").is_checked() and page.input_value("#p-consolidation") == "majority_vote"
     assert not page.locator("#p-weight_by_confidence").is_checked()
     assert [page.input_value("#p-review_band-low"), page.input_value("#p-review_band-high")] == ["0.2", "0.8"]
+    assert page.input_value("#p-auto_label_target") == "" and page.input_value("#p-auto_label_mode") == "sets"
+    page.select_option("#p-auto_label_mode", "complete")
+    page.fill("#p-auto_label_target", "1.5")
+    page.click("#transform-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('p-auto_label_target-error').textContent !== ''")
+    assert "auto_label_target" in page.inner_text("#p-auto_label_target-error")
+    page.fill("#p-auto_label_target", "")
     answers.fill("0")
     page.click("#transform-form button[type=submit]")
     error = page.locator("#p-answers_per_set-error")
@@ -273,6 +280,7 @@ def test_the_policy_form_names_a_bad_field_and_saves_nothing(team: Team, browser
     saved = team.api("admin", "GET", "")["labeling_policy"]
     assert (saved["answers_per_set"], saved["gold_share"], saved["blind"]) == (3, 0.1, False)
     assert saved["weight_by_confidence"] is True
+    assert saved["auto_label_mode"] == "complete" and saved["auto_label_target"] is None  # empty: off
     assert saved["min_pairs_to_flag"] == 5  # a field the form does not show keeps its value
     assert page.locator("#to-team").is_visible()
     page.goto(f"{team.base}/users")  # the admin can make reviewers
