@@ -43,7 +43,8 @@ class FellegiSunter:
 
     def __init__(self, max_iter: int = 50, tol: float = 1e-4, tf_adjust: bool = True,
                  estimate_u: bool = True, seed_agreement: float = 0.75, prior: str = "candidates",
-                 cap_near: bool = False, dependence: str = "tree") -> None:
+                 cap_near: bool = False, dependence: str = "tree", group_guard: bool = True) -> None:
+        self.group_guard = group_guard
         self.dependence = dependence
         self.cap_near = cap_near
         self.prior = prior
@@ -110,10 +111,13 @@ class FellegiSunter:
     def _m_step(self, candidates: PairFeatures, posterior: np.ndarray) -> None:
         # m is floored (a match can disagree on any column now and then: typos, moves; without the floor EM
         # learns m=0 and one typo vetoes a pair with -18 bits); u is not: flooring it drowns rare agreements
+        telling = self._telling_disagreements()  # read off the previous step's m and u, before they change
         self.m_ = {c: self._candidate_distribution(candidates, c, posterior, LEVEL_FLOOR) for c in self.n_levels_}
         self.lambda_ = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
         children = [c for c, p in self.parent_.items() if p is not None]
         self.m_cond_ = {c: self._conditional(candidates, c, posterior, self.m_[c], LEVEL_FLOOR) for c in children}
+        if self.group_guard:
+            self._cap_near_levels(candidates, posterior, telling)
         if self.prior == "random":
             # non-candidate pairs count as non-matches: blocking keeps (nearly) every match
             self.prior_ = float(np.clip(posterior.sum() / self.n_pairs_, 1e-12, 0.5))
@@ -126,6 +130,41 @@ class FellegiSunter:
             self.u_cond_ = {c: self._conditional(candidates, c, 1 - posterior, self.u_[c]) for c in children}
         else:
             self.u_cond_ = {c: self._conditional(candidates, c, None, self.u_[c]) for c in children}
+
+    def _telling_disagreements(self) -> list[str]:
+        """The columns whose clear disagreement counts against a match in the current model (m below u on
+        level 0); none before the first M-step."""
+        if not hasattr(self, "m_") or not hasattr(self, "u_"):
+            return []
+        return [c for c in self.n_levels_ if self.m_[c][0] < self.u_[c][0]]
+
+    def _cap_near_levels(self, candidates: PairFeatures, posterior: np.ndarray, telling: list[str]) -> None:
+        """Cap each column's near levels (between clear disagreement and exact agreement: typos, a swapped name)
+        at their share among the match class's pairs that clearly disagree on no *other* telling column.
+
+        Among true matches the columns err independently, so leaving out the pairs that clearly disagree
+        elsewhere changes no column's distribution; what it leaves out is a group admitted into the match class
+        by what it shares (restaurants: a different restaurant in the same building, same address, the phone
+        one digit off, another name), whose near agreements EM would otherwise learn as a match's typos and
+        then admit more of the group on them (restaurants: m of a near phone 0.18 where the truth has 0.03).
+        A cap, not a replacement: where errors exclude each other (one corrupted field per duplicate, as in
+        RLdata10000) the subset shows more near agreements than the class, and the cap does not bind."""
+        if not telling:
+            return
+        clear = {c: candidates.levels[c] == 0 for c in telling}
+        n_clear = np.zeros(len(posterior), dtype=np.int16)
+        for disagrees in clear.values():
+            n_clear += disagrees
+        for c, k in self.n_levels_.items():
+            if k < 3:  # no level between clear disagreement and exact agreement
+                continue
+            elsewhere = n_clear - clear[c] if c in clear else n_clear
+            weights = np.where(elsewhere == 0, posterior, 0.0)
+            subset = self._candidate_distribution(candidates, c, weights, LEVEL_FLOOR)
+            self.m_[c] = _capped_between(self.m_[c], subset)
+            if c in self.m_cond_:
+                table = self._conditional(candidates, c, weights, subset, LEVEL_FLOOR)
+                self.m_cond_[c] = _capped_between(self.m_cond_[c], table)
 
     def _seed_posterior(self, candidates: PairFeatures) -> np.ndarray:
         """Start EM from obvious matches (most present columns at their top level) rather than from guessed
@@ -260,7 +299,8 @@ class FellegiSunter:
 
     def to_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The fitted model as JSON-able values and named arrays (per column, by position in ``columns``), as a
-        saved model holds it (``matcher.model_file``); ``from_dict`` reads it back. The rows' term frequencies
+        saved model holds it (``matcher.model_file``); ``from_dict`` reads it back (``group_guard`` acts during the fit
+        only, which the saved m already reflects: not kept, so the file is as before). The rows' term frequencies
         (``row_tf_``) describe the data, not the model: ``from_dict`` takes them from the data it is applied to."""
         params = {"max_iter": self.max_iter, "tol": self.tol, "tf_adjust": self.tf_adjust,
                   "estimate_u": self.estimate_u, "seed_agreement": self.seed_agreement, "prior": self.prior,
@@ -294,6 +334,14 @@ class FellegiSunter:
         model.u_cond_ = {c: arrays[f"u_cond.{i}"] for i, c in children}
         model.row_tf_ = _row_term_freqs(candidates, random_pairs)
         return model
+
+
+def _capped_between(m: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """``m`` (levels on the last axis) with its levels strictly between the first and the last at most ``cap``'s,
+    renormalised."""
+    out = m.copy()
+    out[..., 1:-1] = np.minimum(m[..., 1:-1], cap[..., 1:-1])
+    return out / out.sum(axis=-1, keepdims=True)
 
 
 def _n_rows(features: PairFeatures) -> int:
