@@ -86,7 +86,8 @@ class FellegiSunter:
             self._em(candidates)
         elif self.dependence != "none":
             raise ValueError(f"dependence must be 'tree' or 'none', not {self.dependence!r}")
-        self.__dict__.pop("_present", None)  # the fit's working cache: not part of the model
+        self.__dict__.pop("_present", None)  # the fit's working caches: not part of the model
+        self.__dict__.pop("_clear", None)
         return self
 
     def _em(self, candidates: PairFeatures) -> None:
@@ -154,20 +155,41 @@ class FellegiSunter:
         RLdata10000) the subset shows more near agreements than the class, and the cap does not bind."""
         if not telling:
             return
-        clear = {c: candidates.levels[c] == 0 for c in telling}
-        n_clear = np.zeros(len(posterior), dtype=np.int16)
-        for disagrees in clear.values():
-            n_clear += disagrees
+        clear, n_clear, single, single_column = self._clear_disagreements(candidates, telling)
+        # a column's kept pairs: those clearly disagreeing on no telling column, plus for a telling column those
+        # clearly disagreeing on it alone (which add to its level 0 only)
+        nowhere = np.where(n_clear == 0, posterior, 0.0)
+        alone = np.bincount(single_column, weights=posterior[single], minlength=len(telling))
         for c, k in self.n_levels_.items():
             if k < 3:  # no level between clear disagreement and exact agreement
                 continue
-            elsewhere = n_clear - clear[c] if c in clear else n_clear
-            weights = np.where(elsewhere == 0, posterior, 0.0)
-            subset = self._candidate_distribution(candidates, c, weights, LEVEL_FLOOR)
+            counts = self._candidate_counts(candidates, c, nowhere)
+            if c in clear:
+                counts[0] += alone[telling.index(c)]
+            subset = _floored(counts + 1e-3, LEVEL_FLOOR)  # smoothed as _candidate_distribution
             self.m_[c] = _capped_between(self.m_[c], subset)
             if c in self.m_cond_:
+                weights = np.where((n_clear == 1) & clear[c], posterior, nowhere) if c in clear else nowhere
                 table = self._conditional(candidates, c, weights, subset, LEVEL_FLOOR)
                 self.m_cond_[c] = _capped_between(self.m_cond_[c], table)
+
+    def _clear_disagreements(self, candidates: PairFeatures, telling: list[str]
+                             ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Per telling column the pairs clearly disagreeing on it; per pair on how many telling columns it does;
+        the pairs doing so on one alone and that column's position in ``telling``. Kept for the fit while the
+        telling columns stay the same (they rarely change between steps)."""
+        key = (id(candidates), tuple(telling))
+        if self.__dict__.get("_clear", (None,))[0] != key:
+            clear = {c: candidates.levels[c] == 0 for c in telling}
+            n_clear = np.zeros(len(candidates), dtype=np.int16)
+            column = np.zeros(len(candidates), dtype=np.int16)
+            for i, disagrees in enumerate(clear.values()):
+                n_clear += disagrees
+                column[disagrees] = i
+            single = np.flatnonzero(n_clear == 1)
+            self.__dict__["_clear"] = (key, clear, n_clear, single, column[single])
+        _, clear, n_clear, single, single_column = self.__dict__["_clear"]
+        return clear, n_clear, single, single_column
 
     def _seed_posterior(self, candidates: PairFeatures) -> np.ndarray:
         """Start EM from obvious matches (most present columns at their top level) rather than from guessed
@@ -193,18 +215,19 @@ class FellegiSunter:
 
     def _candidate_distribution(self, candidates: PairFeatures, column: str, weights: np.ndarray,
                                 floor: float = 0.0) -> np.ndarray:
-        """``_distribution`` of one column over the candidates, the pairs where it is present found once per
-        fit (EM asks for every column twice per iteration: the masks cost more than the counting)."""
+        """``_distribution`` of one column over the candidates (weighted)."""
+        return _floored(self._candidate_counts(candidates, column, weights) + 1e-3, floor)  # as _distribution
+
+    def _candidate_counts(self, candidates: PairFeatures, column: str, weights: np.ndarray) -> np.ndarray:
+        """The weighted count of each level of one column over the candidates, the pairs where it is present
+        found once per fit (EM asks for every column twice per iteration: the masks cost more than the counting)."""
         levels = candidates.levels[column]
         cache = self.__dict__.setdefault("_present", {})
         if column not in cache or cache[column][0] is not levels:
             where = np.flatnonzero(levels >= 0).astype(np.int32 if len(levels) < 2**31 else np.int64)
             cache[column] = (levels, where, levels[where])
         _, where, present = cache[column]
-        counts = np.bincount(present, weights=weights[where], minlength=self.n_levels_[column]).astype(np.float64)
-        counts += 1e-3  # as _distribution with weights
-        probs = np.maximum(counts / counts.sum(), floor)
-        return probs / probs.sum()
+        return np.bincount(present, weights=weights[where], minlength=self.n_levels_[column]).astype(np.float64)
 
     @staticmethod
     def _distribution(levels: np.ndarray, k: int, weights: np.ndarray | None, floor: float = 0.0) -> np.ndarray:
@@ -337,6 +360,12 @@ class FellegiSunter:
         model.u_cond_ = {c: arrays[f"u_cond.{i}"] for i, c in children}
         model.row_tf_ = _row_term_freqs(candidates, random_pairs)
         return model
+
+
+def _floored(counts: np.ndarray, floor: float) -> np.ndarray:
+    """Counts as probabilities, none below ``floor``."""
+    probs = np.maximum(counts / counts.sum(), floor)
+    return probs / probs.sum()
 
 
 def _capped_between(m: np.ndarray, cap: np.ndarray) -> np.ndarray:
