@@ -9,9 +9,10 @@ most as strong as 'julie' vs 'julie'.
 
 Two departures from textbook Fellegi-Sunter guard against its known failures on data nobody tuned for
 (``weight_table``): an agreement never weighs more than against random pairs, and a clear disagreement never
-counts for a match. With ``dependence="tree"`` (the default) a column largely redundant with another among
-non-matches (a first name beside a full name, a landline beside a household's address) is conditioned on it
-(``matcher.fs_tree``), so one fact is not counted twice.
+counts for a match. With ``group_guard`` (the default) a group EM let into the match class cannot teach it its near
+agreements as typos (``_cap_near_levels``). With ``dependence="tree"`` (the default) a column largely redundant
+with another among non-matches (a first name beside a full name, a landline beside a household's address) is
+conditioned on it (``matcher.fs_tree``), so one fact is not counted twice.
 
 ``prior="random"`` is the classic Fellegi-Sunter set-up instead: u fixed at the random pairs' u and the prior
 taken over all record pairs, so a column the blocking made common among candidates keeps its full weight.
