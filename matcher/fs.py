@@ -9,9 +9,10 @@ most as strong as 'julie' vs 'julie'.
 
 Two departures from textbook Fellegi-Sunter guard against its known failures on data nobody tuned for
 (``weight_table``): an agreement never weighs more than against random pairs, and a clear disagreement never
-counts for a match. With ``dependence="tree"`` (the default) a column largely redundant with another among
-non-matches (a first name beside a full name, a landline beside a household's address) is conditioned on it
-(``matcher.fs_tree``), so one fact is not counted twice.
+counts for a match. With ``group_guard`` (the default) a group EM let into the match class cannot teach it its near
+agreements as typos (``_cap_near_levels``). With ``dependence="tree"`` (the default) a column largely redundant
+with another among non-matches (a first name beside a full name, a landline beside a household's address) is
+conditioned on it (``matcher.fs_tree``), so one fact is not counted twice.
 
 ``prior="random"`` is the classic Fellegi-Sunter set-up instead: u fixed at the random pairs' u and the prior
 taken over all record pairs, so a column the blocking made common among candidates keeps its full weight.
@@ -43,7 +44,8 @@ class FellegiSunter:
 
     def __init__(self, max_iter: int = 50, tol: float = 1e-4, tf_adjust: bool = True,
                  estimate_u: bool = True, seed_agreement: float = 0.75, prior: str = "candidates",
-                 cap_near: bool = False, dependence: str = "tree") -> None:
+                 cap_near: bool = False, dependence: str = "tree", group_guard: bool = True) -> None:
+        self.group_guard = group_guard
         self.dependence = dependence
         self.cap_near = cap_near
         self.prior = prior
@@ -85,7 +87,8 @@ class FellegiSunter:
             self._em(candidates)
         elif self.dependence != "none":
             raise ValueError(f"dependence must be 'tree' or 'none', not {self.dependence!r}")
-        self.__dict__.pop("_present", None)  # the fit's working cache: not part of the model
+        self.__dict__.pop("_present", None)  # the fit's working caches: not part of the model
+        self.__dict__.pop("_clear", None)
         return self
 
     def _em(self, candidates: PairFeatures) -> None:
@@ -110,10 +113,13 @@ class FellegiSunter:
     def _m_step(self, candidates: PairFeatures, posterior: np.ndarray) -> None:
         # m is floored (a match can disagree on any column now and then: typos, moves; without the floor EM
         # learns m=0 and one typo vetoes a pair with -18 bits); u is not: flooring it drowns rare agreements
+        telling = self._telling_disagreements()  # read off the previous step's m and u, before they change
         self.m_ = {c: self._candidate_distribution(candidates, c, posterior, LEVEL_FLOOR) for c in self.n_levels_}
         self.lambda_ = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
         children = [c for c, p in self.parent_.items() if p is not None]
         self.m_cond_ = {c: self._conditional(candidates, c, posterior, self.m_[c], LEVEL_FLOOR) for c in children}
+        if self.group_guard:
+            self._cap_near_levels(candidates, posterior, telling)
         if self.prior == "random":
             # non-candidate pairs count as non-matches: blocking keeps (nearly) every match
             self.prior_ = float(np.clip(posterior.sum() / self.n_pairs_, 1e-12, 0.5))
@@ -126,6 +132,65 @@ class FellegiSunter:
             self.u_cond_ = {c: self._conditional(candidates, c, 1 - posterior, self.u_[c]) for c in children}
         else:
             self.u_cond_ = {c: self._conditional(candidates, c, None, self.u_[c]) for c in children}
+
+    def _telling_disagreements(self) -> list[str]:
+        """The columns whose clear disagreement counts against a match in the current model (m below u on
+        level 0) and is the exception among matches (m below one half); none before the first M-step. A column
+        most matches clearly disagree on (a product's description, a price) says little when it disagrees:
+        leaving out its disagreements would select the best-documented matches instead of removing a group
+        (Amazon-Google: the title's partial agreements, common among its matches, capped from 0.54 to 0.21)."""
+        if not hasattr(self, "m_") or not hasattr(self, "u_"):
+            return []
+        return [c for c in self.n_levels_ if self.m_[c][0] < min(self.u_[c][0], 0.5)]
+
+    def _cap_near_levels(self, candidates: PairFeatures, posterior: np.ndarray, telling: list[str]) -> None:
+        """Cap each column's near levels (between clear disagreement and exact agreement: typos, a swapped name)
+        at their share among the match class's pairs that clearly disagree on no *other* telling column.
+
+        Among true matches the columns err independently, so leaving out the pairs that clearly disagree
+        elsewhere changes no column's distribution; what it leaves out is a group admitted into the match class
+        by what it shares (restaurants: a different restaurant in the same building, same address, the phone
+        one digit off, another name), whose near agreements EM would otherwise learn as a match's typos and
+        then admit more of the group on them (restaurants: m of a near phone 0.18 where the truth has 0.03).
+        A cap, not a replacement: where errors exclude each other (one corrupted field per duplicate, as in
+        RLdata10000) the subset shows more near agreements than the class, and the cap does not bind."""
+        if not telling:
+            return
+        clear, n_clear, single, single_column = self._clear_disagreements(candidates, telling)
+        # a column's kept pairs: those clearly disagreeing on no telling column, plus for a telling column those
+        # clearly disagreeing on it alone (which add to its level 0 only)
+        nowhere = np.where(n_clear == 0, posterior, 0.0)
+        alone = np.bincount(single_column, weights=posterior[single], minlength=len(telling))
+        for c, k in self.n_levels_.items():
+            if k < 3:  # no level between clear disagreement and exact agreement
+                continue
+            counts = self._candidate_counts(candidates, c, nowhere)
+            if c in clear:
+                counts[0] += alone[telling.index(c)]
+            subset = _floored(counts + 1e-3, LEVEL_FLOOR)  # smoothed as _candidate_distribution
+            self.m_[c] = _capped_between(self.m_[c], subset)
+            if c in self.m_cond_:
+                weights = np.where((n_clear == 1) & clear[c], posterior, nowhere) if c in clear else nowhere
+                table = self._conditional(candidates, c, weights, subset, LEVEL_FLOOR)
+                self.m_cond_[c] = _capped_between(self.m_cond_[c], table)
+
+    def _clear_disagreements(self, candidates: PairFeatures, telling: list[str]
+                             ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Per telling column the pairs clearly disagreeing on it; per pair on how many telling columns it does;
+        the pairs doing so on one alone and that column's position in ``telling``. Kept for the fit while the
+        telling columns stay the same (they rarely change between steps)."""
+        key = (id(candidates), tuple(telling))
+        if self.__dict__.get("_clear", (None,))[0] != key:
+            clear = {c: candidates.levels[c] == 0 for c in telling}
+            n_clear = np.zeros(len(candidates), dtype=np.int16)
+            column = np.zeros(len(candidates), dtype=np.int16)
+            for i, disagrees in enumerate(clear.values()):
+                n_clear += disagrees
+                column[disagrees] = i
+            single = np.flatnonzero(n_clear == 1)
+            self.__dict__["_clear"] = (key, clear, n_clear, single, column[single])
+        _, clear, n_clear, single, single_column = self.__dict__["_clear"]
+        return clear, n_clear, single, single_column
 
     def _seed_posterior(self, candidates: PairFeatures) -> np.ndarray:
         """Start EM from obvious matches (most present columns at their top level) rather than from guessed
@@ -151,18 +216,19 @@ class FellegiSunter:
 
     def _candidate_distribution(self, candidates: PairFeatures, column: str, weights: np.ndarray,
                                 floor: float = 0.0) -> np.ndarray:
-        """``_distribution`` of one column over the candidates, the pairs where it is present found once per
-        fit (EM asks for every column twice per iteration: the masks cost more than the counting)."""
+        """``_distribution`` of one column over the candidates (weighted)."""
+        return _floored(self._candidate_counts(candidates, column, weights) + 1e-3, floor)  # as _distribution
+
+    def _candidate_counts(self, candidates: PairFeatures, column: str, weights: np.ndarray) -> np.ndarray:
+        """The weighted count of each level of one column over the candidates, the pairs where it is present
+        found once per fit (EM asks for every column twice per iteration: the masks cost more than the counting)."""
         levels = candidates.levels[column]
         cache = self.__dict__.setdefault("_present", {})
         if column not in cache or cache[column][0] is not levels:
             where = np.flatnonzero(levels >= 0).astype(np.int32 if len(levels) < 2**31 else np.int64)
             cache[column] = (levels, where, levels[where])
         _, where, present = cache[column]
-        counts = np.bincount(present, weights=weights[where], minlength=self.n_levels_[column]).astype(np.float64)
-        counts += 1e-3  # as _distribution with weights
-        probs = np.maximum(counts / counts.sum(), floor)
-        return probs / probs.sum()
+        return np.bincount(present, weights=weights[where], minlength=self.n_levels_[column]).astype(np.float64)
 
     @staticmethod
     def _distribution(levels: np.ndarray, k: int, weights: np.ndarray | None, floor: float = 0.0) -> np.ndarray:
@@ -260,7 +326,8 @@ class FellegiSunter:
 
     def to_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The fitted model as JSON-able values and named arrays (per column, by position in ``columns``), as a
-        saved model holds it (``matcher.model_file``); ``from_dict`` reads it back. The rows' term frequencies
+        saved model holds it (``matcher.model_file``); ``from_dict`` reads it back (``group_guard`` acts during the fit
+        only, which the saved m already reflects: not kept, so the file is as before). The rows' term frequencies
         (``row_tf_``) describe the data, not the model: ``from_dict`` takes them from the data it is applied to."""
         params = {"max_iter": self.max_iter, "tol": self.tol, "tf_adjust": self.tf_adjust,
                   "estimate_u": self.estimate_u, "seed_agreement": self.seed_agreement, "prior": self.prior,
@@ -294,6 +361,20 @@ class FellegiSunter:
         model.u_cond_ = {c: arrays[f"u_cond.{i}"] for i, c in children}
         model.row_tf_ = _row_term_freqs(candidates, random_pairs)
         return model
+
+
+def _floored(counts: np.ndarray, floor: float) -> np.ndarray:
+    """Counts as probabilities, none below ``floor``."""
+    probs = np.maximum(counts / counts.sum(), floor)
+    return probs / probs.sum()
+
+
+def _capped_between(m: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """``m`` (levels on the last axis) with its levels strictly between the first and the last at most ``cap``'s,
+    renormalised."""
+    out = m.copy()
+    out[..., 1:-1] = np.minimum(m[..., 1:-1], cap[..., 1:-1])
+    return out / out.sum(axis=-1, keepdims=True)
 
 
 def _n_rows(features: PairFeatures) -> int:
