@@ -124,6 +124,9 @@ class Matcher:
         progress.stage("features")
         left, right = decode(self.blocker_.pair_ids_, self.table_.n)
         self.candidates_ = compare(self.table_, left, right, progress)
+        isolated = getattr(self.blocker_, "isolated_ids_", None)
+        if isolated is not None and len(isolated):
+            self.candidates_.outside_rules = np.isin(self.blocker_.pair_ids_, isolated)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
         # the cold start reads the random pairs' levels only: no extra comparators (~5 s per 200k pairs)
