@@ -102,6 +102,8 @@ def run_stats(matcher: FittedMatcher, labels: np.ndarray, decision: Decision) ->
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
         "blocking_rules": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.used],
         "tfidf_neighbour_pairs": int(matcher.blocker_.neighbour_pairs_),
+        # pairs for the records no rule reached, from their own smallest blocks (matcher.isolated)
+        "isolated_record_pairs": int(getattr(matcher.blocker_, "isolated_pairs_", 0)),
         # rules whose blocks mostly hold different identities on the other columns' evidence (matcher.group_keys)
         "group_keys": [g.to_dict() for g in getattr(matcher, "group_keys_", [])],
         "blocking_recall": blocking_recall(matcher),

@@ -261,7 +261,18 @@ class Blocker:
         neighbours = self._neighbour_pass(table, budget)
         pair_ids = _cross_source(np.unique(np.concatenate([pair_ids, neighbours])), table)
         self.neighbour_pairs_ = len(pair_ids) - before
-        self.pair_ids_ = pair_ids
+        self.pair_ids_ = self._reach_isolated(table, budget, pair_ids)
+
+    def _reach_isolated(self, table: PreparedTable, budget: BlockingBudget, pair_ids: np.ndarray) -> np.ndarray:
+        """``pair_ids`` plus partners for the records in none of them (``matcher.isolated``), by every rule
+        considered, in the order they were costed."""
+        from matcher.isolated import partners_of_isolated
+
+        codes = [_rule_codes(table, r.keys) for r in self.rules_ if all(k in table.keys for k in r.keys)]
+        added = partners_of_isolated(codes, pair_ids, table.source, budget.max_block_size, budget.neighbours)
+        self.isolated_ids_ = np.setdiff1d(added, pair_ids, assume_unique=True)
+        self.isolated_pairs_ = len(self.isolated_ids_)
+        return np.union1d(pair_ids, self.isolated_ids_)
 
     def touching(self, rows: np.ndarray) -> Blocker:
         """This blocker with only the candidate pairs holding at least one of ``rows`` (a boolean mask)."""

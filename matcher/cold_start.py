@@ -80,6 +80,10 @@ def diagnose(matcher: FittedMatcher) -> list[str]:
 
 def symptoms(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -> list[str]:
     """The symptoms of one fitted model ``fs`` whose probability of each candidate is ``prob``."""
+    if candidates.outside_rules is not None:  # read on the pairs EM learnt from, as without them
+        inside = ~candidates.outside_rules
+        candidates, prob = candidates.subset(inside), prob[inside]
+        candidates.outside_rules = None
     n = len(prob)
     found = []
     if n and fs.lambda_ >= MAX_MATCH_SHARE:

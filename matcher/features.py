@@ -33,6 +33,8 @@ class PairFeatures:
     levels: dict[str, np.ndarray]  # col -> int8 level (0 = dissimilar .. k = most similar), -1 missing
     tf: dict[str, np.ndarray]  # col -> term frequency of the value when both sides are equal, else NaN
     n_levels: dict[str, int]  # col -> number of FS levels
+    # pairs no blocking rule proposed (``matcher.isolated``): their prior is that of any two records, None: none
+    outside_rules: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.left)
@@ -41,14 +43,14 @@ class PairFeatures:
         """The features of some pairs (a boolean mask or positions)."""
         return PairFeatures(self.left[rows], self.right[rows], {k: v[rows] for k, v in self.sims.items()},
                             {k: v[rows] for k, v in self.levels.items()}, {k: v[rows] for k, v in self.tf.items()},
-                            self.n_levels)
+                            self.n_levels, None if self.outside_rules is None else self.outside_rules[rows])
 
     def without(self, column: str) -> PairFeatures:
         """The same pairs with one column treated as unknown (for ablation-based explanations)."""
         sims = {k: (np.full_like(v, np.nan) if k.split(":", 1)[0] == column else v) for k, v in self.sims.items()}
         levels = {k: (np.full_like(v, -1) if k == column else v) for k, v in self.levels.items()}
         tf = {k: (np.full_like(v, np.nan) if k == column else v) for k, v in self.tf.items()}
-        return PairFeatures(self.left, self.right, sims, levels, tf, self.n_levels)
+        return PairFeatures(self.left, self.right, sims, levels, tf, self.n_levels, self.outside_rules)
 
     def matrix(self) -> tuple[np.ndarray, list[str]]:
         """Dense float32 matrix for a classifier: similarities, then -log term frequencies."""

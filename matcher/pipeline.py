@@ -22,7 +22,14 @@ import pandas as pd
 from matcher.assemble import assemble_result
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_threads
-from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
+from matcher.cluster import (
+    Constraints,
+    cluster,
+    components,
+    linkage_pieces,
+    missing_component_pairs,
+    one_to_one,
+)
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
 from matcher.decision import Decision
@@ -117,6 +124,9 @@ class Matcher:
         progress.stage("features")
         left, right = decode(self.blocker_.pair_ids_, self.table_.n)
         self.candidates_ = compare(self.table_, left, right, progress)
+        isolated = getattr(self.blocker_, "isolated_ids_", None)
+        if isolated is not None and len(isolated):
+            self.candidates_.outside_rules = np.isin(self.blocker_.pair_ids_, isolated)
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
         # the cold start reads the random pairs' levels only: no extra comparators (~5 s per 200k pairs)
@@ -436,7 +446,7 @@ class Matcher:
         if one:
             return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
         strong = prob >= t
-        comp = components(n, left[strong], right[strong])
+        comp = linkage_pieces(components(n, left[strong], right[strong]), left, right, prob, t)
         ml, mr, drawn = missing_component_pairs(comp, self.blocker_.pair_ids_, self.settings_.seed)
         if pinned is not None:  # a pinned group's inside is never scored again
             outside = (pinned[ml] != pinned[mr]) | (pinned[ml] < 0)

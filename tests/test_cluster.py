@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from matcher.cluster import Constraints, cluster, components, missing_component_pairs, one_to_one
+from matcher.cluster import Constraints, cluster, components, linkage_pieces, missing_component_pairs, one_to_one
 
 A, B, C, D, E = range(5)
 SEEDS = 800  # random graphs compared with the textbook algorithm (~0.7 s)
@@ -218,7 +218,7 @@ def _completed(n: int, left: np.ndarray, right: np.ndarray, prob: np.ndarray, tr
     """What ``Matcher.cluster_labels`` does: components on strong pairs, their unscored pairs completed
     (every pair of a small component, random partners in a large one) and scored by ``truth``."""
     strong = prob >= threshold
-    comp = components(n, left[strong], right[strong])
+    comp = linkage_pieces(components(n, left[strong], right[strong]), left, right, prob, threshold)
     scored = np.unique(np.minimum(left, right) * n + np.maximum(left, right))
     ml, mr, drawn = missing_component_pairs(comp, scored, seed=0)
     mp = np.where(truth[ml] == truth[mr], 0.9, 0.05)
@@ -254,6 +254,28 @@ def test_two_large_entities_joined_by_one_strong_link_stay_apart() -> None:
     el, er, ep, ed = _completed(n, left, right, prob, truth, 0.5)
     labels = cluster(n, el, er, ep, 0.5, drawn=ed)
     assert partition(labels) == [list(range(150)), list(range(150, 300))]
+
+
+def test_an_entity_inside_a_giant_component_is_completed_within_its_piece(monkeypatch) -> None:
+    """A 300-record entity (a chain of strong links) inside a giant component: 2,500 two-record entities hang
+    on it by weak false links (0.6). The giant component is cut on stricter links before average linkage;
+    the random partners that complete the entity must be drawn within that piece, not across the whole
+    component (there ~20 draws per record found ~1 of its own entity, and the entity came out in pieces)."""
+    import matcher.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "GIANT_COMPONENT", 500)
+    big, pairs = 300, 2500
+    n = big + 2 * pairs
+    truth = np.r_[np.zeros(big, dtype=int), 1 + np.repeat(np.arange(pairs), 2)]
+    firsts = big + 2 * np.arange(pairs)
+    hooks = np.random.default_rng(1).integers(0, big, pairs)
+    left = np.r_[np.arange(big - 1), firsts, hooks]
+    right = np.r_[np.arange(1, big), firsts + 1, firsts]
+    prob = np.r_[np.full(big - 1, 0.95), np.full(pairs, 0.95), np.full(pairs, 0.6)]
+    el, er, ep, ed = _completed(n, left, right, prob, truth, 0.5)
+    labels = cluster_module.cluster(n, el, er, ep, 0.5, drawn=ed)
+    assert len(np.unique(labels[:big])) == 1
+    assert partition(labels)[1:] == [[int(a), int(a) + 1] for a in firsts]
 
 
 def test_a_few_random_draws_vouch_for_little() -> None:
