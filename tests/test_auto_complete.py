@@ -20,11 +20,13 @@ from matcher.pipeline import Matcher
 
 @pytest.fixture(scope="module")
 def trained(people, people_matcher) -> tuple[Matcher, list[LabelingSet]]:
-    """The people matcher after three rounds of a perfect labeler, and the fourth round's proposed sets."""
+    """The people matcher after four rounds of a perfect labeler, and the fifth round's proposed sets. (After
+    three, since the cold start's group guard, the held-out pairs hold six non-matches the folds score 1.0: no
+    match side qualifies on this fixture.)"""
     _, truth, _ = people
-    matcher = labeled_rounds(people_matcher, truth, 3)
+    matcher = labeled_rounds(people_matcher, truth, 4)
     assert matcher.labels_ is not None
-    return matcher, choose_sets(matcher, 10, 10, matcher.labels_.key_set(), seed=3)
+    return matcher, choose_sets(matcher, 10, 10, matcher.labels_.key_set(), seed=4)
 
 
 def true_labels(labels: Labels, truth: pd.DataFrame) -> Labels:
@@ -136,4 +138,4 @@ def test_a_round_tops_up_the_sets_the_machine_labels_whole(trained) -> None:
     with_humans = [s.set_id for s in kept if plan.plans[s.set_id].human]
     assert [s.set_id for s in plan.human_sets] == with_humans
     assert len(with_humans) == 3 or len(kept) == len(choose_sets(matcher, 9, 10, exclude, seed=3))
-    assert len(kept) > 3  # the people fixture's model is sure of whole sets after three rounds
+    assert len(kept) > 3  # the people fixture's model is sure of whole sets after four rounds

@@ -59,7 +59,7 @@ def test_a_bad_mode_is_a_422_naming_the_field(api: Api) -> None:
 
 
 def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api) -> None:
-    """Two rounds labeled from truth, then a generation at a 0.9 target in "complete" mode on the kin fixture
+    """Three rounds labeled from truth, then a generation at a 0.9 target in "complete" mode on the kin fixture
     (relatives: sure groups beside unsure pairs; on the people fixture the model is sure of whole sets): humans see
     fewer records (page, queue, CSV), their answer is completed by the machine's records (labeled_by machine, in
     the history), training reads them, and the evaluation's report still works."""
@@ -85,16 +85,16 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
                     "record_keys"]
                 put(api, tid, summary["set_id"], {k: truth[k] for k in keys}, who)
 
-    for seed in range(2):
+    for seed in range(3):
         generate(seed)
         label_open_sets()
     policy = {"auto_label_target": 0.9, "auto_label_check_share": 0.3, "auto_label_mode": "complete"}
     assert api.call("PATCH", f"/transforms/{tid}", json={"labeling_policy": policy}).status_code == 200
-    run = generate(2)
+    run = generate(3)
     summary = json.loads(api.call("GET", f"/task-runs/{run['id']}/output?file=auto_labeling").get_data())
     assert summary["mode"] == "complete"
     completed = summary["completed_by_machine"]
-    assert len(completed) >= 5, summary  # kin after 2 rounds: 9 of 10 sets have sure groups beside unsure pairs
+    assert len(completed) >= 5, summary  # kin after 3 rounds: most sets have sure groups beside unsure pairs
     to_check = summary["completion_checked_by_humans"]  # a share of them goes to humans whole, to measure it
     assert to_check and not set(to_check) & set(completed)
     with api.db.session() as session:
@@ -120,7 +120,7 @@ def test_a_generation_in_complete_mode_leaves_humans_the_unsure_records(api: Api
     for set_id in to_check:
         assert len(api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}", api.labeler).get_json()[
             "record_keys"]) == 10
-    assert summary["checked_by_humans"], summary  # kin after 2 rounds: one set sure whole, sent to humans to check
+    assert summary["checked_by_humans"], summary  # kin after 3 rounds: a set sure whole, sent to humans to check
     for set_id in summary["checked_by_humans"]:  # the machine's answer to a set humans check: not for labelers
         assert "auto_label" not in api.call("GET", f"/transforms/{tid}/labeling-sets/{set_id}",
                                             api.labeler).get_json()["reason"]
