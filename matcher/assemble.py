@@ -99,6 +99,8 @@ def run_stats(matcher: FittedMatcher, labels: np.ndarray, decision: Decision) ->
         "records": int(matcher.table_.n),
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
         "blocking_rules": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.used],
+        # of them, the rules past the pair budget that add only pairs agreeing on more columns (matcher.blocking)
+        "blocking_rules_supported": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.supported],
         "tfidf_neighbour_pairs": int(matcher.blocker_.neighbour_pairs_),
         # rules whose blocks mostly hold different identities on the other columns' evidence (matcher.group_keys)
         "group_keys": [g.to_dict() for g in getattr(matcher, "group_keys_", [])],
