@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from matcher.chosen_pairs import ChosenPairs, columns_agreeing
 from matcher.progress import Progress
 from matcher.table import PreparedTable
 
@@ -330,7 +331,7 @@ class Blocker:
         pass builds at most ``SUPPORT_WORK`` budgets of pairs."""
         at = {r.keys: i for i, r in enumerate(self.rules_)}
         taken = [(pairs, rule) for _, pairs, rule, _, _ in costed if self.rules_[at[rule]].used]
-        added = _ChosenPairs(chosen, budget.total_pairs, SUPPORT_WORK * budget.total_pairs)
+        added = ChosenPairs(chosen, budget.total_pairs, SUPPORT_WORK * budget.total_pairs)
         for _, pairs, rule, codes, dropped in costed:
             redundant = any(key in complete_singles for key in rule) and len(rule) > 1
             if self.rules_[at[rule]].used or redundant or not 0 < pairs <= budget.rule_pairs:
@@ -396,42 +397,8 @@ def _supported(table: PreparedTable, pair_ids: np.ndarray, rule: tuple[str, ...]
                determines: _Determination) -> np.ndarray:
     """Which pairs share a blocking key (a value, its phonetic code, its sorted tokens) of at least
     ``SUPPORT_COLUMNS`` of the rule's ``_sort_columns``: a spelling variant of a surname still vouches."""
-    left, right = decode(pair_ids, table.n)
-    agree = np.zeros(len(pair_ids), dtype=np.int8)
-    for col in _sort_columns(table, rule, budget.max_block_size, determines):
-        shared = np.zeros(len(pair_ids), dtype=bool)
-        for key, codes in table.keys.items():
-            if key.split("~", 1)[0] == col:
-                shared |= (codes[left] == codes[right]) & (codes[left] >= 0)
-        agree += shared
-    return agree >= SUPPORT_COLUMNS
-
-
-class _ChosenPairs:
-    """Candidate pairs (sorted, unique) growing rule by rule, each rule charged the pairs it adds, up to
-    ``budget`` distinct pairs; building rules costs their own pairs, at most ``work`` in all."""
-
-    def __init__(self, pair_ids: np.ndarray, budget: int, work: int) -> None:
-        self.pair_ids, self.budget, self.work = pair_ids, budget, work
-
-    def may_try(self, pairs: int) -> bool:
-        return len(self.pair_ids) < self.budget and pairs <= self.work
-
-    def fresh(self, pair_ids: np.ndarray, pairs: int) -> np.ndarray:
-        """The pairs (sorted, unique) of ``pair_ids`` not yet chosen; building them cost ``pairs``."""
-        self.work -= pairs
-        found = np.unique(pair_ids)
-        if not len(self.pair_ids):
-            return found
-        at = np.minimum(np.searchsorted(self.pair_ids, found), len(self.pair_ids) - 1)
-        return found[self.pair_ids[at] != found]
-
-    def add(self, fresh: np.ndarray) -> bool:
-        """Keep ``fresh`` (sorted, none chosen yet) if they fit the budget."""
-        if len(self.pair_ids) + len(fresh) > self.budget:
-            return False
-        self.pair_ids = np.insert(self.pair_ids, np.searchsorted(self.pair_ids, fresh), fresh)  # a linear merge
-        return True
+    columns = _sort_columns(table, rule, budget.max_block_size, determines)
+    return columns_agreeing(table.keys, columns, *decode(pair_ids, table.n)) >= SUPPORT_COLUMNS
 
 
 def tfidf_neighbours(matrix: sparse.csr_matrix, k: int, source: np.ndarray | None, max_df: int,
