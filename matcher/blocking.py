@@ -328,10 +328,11 @@ class Blocker:
         the rest). With one such column, namesakes sharing a birth place and gender came in by the thousand and
         chained 2,342 Williams into one cluster (F1 0.75 -> 0.10 without labels). Charged by the distinct pairs
         added, against the same budget; rules copying a rule taken (``_near_copy``) are skipped unbuilt, and the
-        pass builds at most ``SUPPORT_WORK`` budgets of pairs."""
+        pass builds at most ``SUPPORT_WORK`` budgets of pairs, past a quarter budget only while it pays
+        (``ChosenPairs``)."""
         at = {r.keys: i for i, r in enumerate(self.rules_)}
         taken = [(pairs, rule) for _, pairs, rule, _, _ in costed if self.rules_[at[rule]].used]
-        added = ChosenPairs(chosen, budget.total_pairs, SUPPORT_WORK * budget.total_pairs)
+        added = ChosenPairs(chosen, budget.total_pairs, SUPPORT_WORK * budget.total_pairs, budget.total_pairs // 4)
         for _, pairs, rule, codes, dropped in costed:
             redundant = any(key in complete_singles for key in rule) and len(rule) > 1
             if self.rules_[at[rule]].used or redundant or not 0 < pairs <= budget.rule_pairs:

@@ -23,18 +23,25 @@ def columns_agreeing(keys: dict[str, np.ndarray], columns: list[str], left: np.n
 
 class ChosenPairs:
     """Candidate pairs (sorted, unique pair ids) growing rule by rule, each rule charged the pairs it adds, up to
-    ``budget`` distinct pairs; building rules costs their own pairs, at most ``work`` in all."""
+    ``budget`` distinct pairs. Building rules costs their own pairs: at most ``work`` in all, and once ``probe``
+    pairs were built, only while at least ``MIN_YIELD`` of the pairs built were added. Where the first pass left
+    nothing out (synth_1m: 8 rules built 27.6M pairs for 420 new ones, 16 s of CPU) the pass stops after the
+    probe; on historical_figures_50k 1-2% of the pairs built were added, from the third rule on."""
 
-    def __init__(self, pair_ids: np.ndarray, budget: int, work: int) -> None:
-        self.pair_ids, self.budget, self.work = pair_ids, budget, work
+    MIN_YIELD = 0.001
+
+    def __init__(self, pair_ids: np.ndarray, budget: int, work: int, probe: int) -> None:
+        self.pair_ids, self.budget, self.work, self.probe = pair_ids, budget, work, probe
+        self.built = self.added = 0
 
     def may_try(self, pairs: int) -> bool:
-        """Whether a rule of ``pairs`` pairs may still be built: room in the budget and in the work."""
-        return len(self.pair_ids) < self.budget and pairs <= self.work
+        """Whether a rule of ``pairs`` pairs may still be built: room in the budget and the work, and a yield."""
+        paying = self.built < self.probe or self.added >= self.MIN_YIELD * self.built
+        return len(self.pair_ids) < self.budget and self.built + pairs <= self.work and paying
 
     def fresh(self, pair_ids: np.ndarray, pairs: int) -> np.ndarray:
         """The pairs (sorted, unique) of ``pair_ids`` not yet chosen; building them cost ``pairs``."""
-        self.work -= pairs
+        self.built += pairs
         found = np.unique(pair_ids)
         if not len(self.pair_ids):
             return found
@@ -46,4 +53,5 @@ class ChosenPairs:
         if len(self.pair_ids) + len(fresh) > self.budget:
             return False
         self.pair_ids = np.insert(self.pair_ids, np.searchsorted(self.pair_ids, fresh), fresh)  # a linear merge
+        self.added += len(fresh)
         return True
