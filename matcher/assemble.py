@@ -101,6 +101,8 @@ def run_stats(matcher: FittedMatcher, labels: np.ndarray, decision: Decision) ->
         "records": int(matcher.table_.n),
         "candidate_pairs": int(matcher.blocker_.n_pairs_),
         "blocking_rules": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.used],
+        # of them, the rules past the pair budget that add only pairs agreeing on more columns (matcher.blocking)
+        "blocking_rules_supported": [" & ".join(r.keys) for r in matcher.blocker_.rules_ if r.supported],
         "tfidf_neighbour_pairs": int(matcher.blocker_.neighbour_pairs_),
         # pairs for the records no rule reached, from their own smallest blocks (matcher.isolated)
         "isolated_record_pairs": int(getattr(matcher.blocker_, "isolated_pairs_", 0)),

@@ -65,8 +65,8 @@ class SavedModel:
 
     @property
     def rules(self) -> list[RuleReport]:
-        return [RuleReport(tuple(r["keys"]), int(r["pairs"]), int(r["dropped_blocks"]), bool(r["used"]))
-                for r in self.manifest["blocking"]["rules"]]
+        return [RuleReport(tuple(r["keys"]), int(r["pairs"]), int(r["dropped_blocks"]), bool(r["used"]),
+                           bool(r.get("supported", False))) for r in self.manifest["blocking"]["rules"]]
 
     @property
     def cold_start_choice(self) -> dict[str, Any]:
@@ -315,7 +315,8 @@ def _contents(fitted: FittedMatcher) -> tuple[dict[str, Any], dict[str, np.ndarr
                    [c.name for c in settings.columns],
         "settings": settings.to_dict(),
         "blocking": {"rules": [{"keys": list(r.keys), "pairs": int(r.pairs), "dropped_blocks": int(r.dropped_blocks),
-                                "used": bool(r.used)} for r in fitted.blocker_.rules_]},
+                                "used": bool(r.used), "supported": bool(r.supported)}
+                               for r in fitted.blocker_.rules_]},
         "fellegi_sunter": fs_values, "cold_start": fitted.cold_start_choice_, "term_frequencies": tf_columns,
         "crosswise_names": [c.name for c in name_order.name_columns(fitted.table_)],
         "link_mode": asdict(fitted.link_mode_), "balanced_threshold": float(fitted.balanced_threshold_),

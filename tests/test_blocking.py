@@ -252,3 +252,39 @@ def test_blocks_larger_than_the_budget_are_dropped_but_conjunctions_recover_them
     # the surname block is too large to pair in full: only sorted neighbours, a few per record
     assert surname_rule.dropped_blocks == 1
     assert surname_rule.pairs <= n * blocker.budget_.window
+
+
+def test_rules_past_the_budget_add_only_pairs_agreeing_on_two_more_columns(monkeypatch) -> None:
+    # 30 clean pairs (every column equal), 10 stray pairs (names garbled, birth date, city and zip equal) and 10
+    # namesake-like pairs (birth date and city equal, nothing else). The budget holds the first- and last-name
+    # rules only, which charge 60 pairs for 30 distinct ones; past it, the zip rule brings the strays (they also
+    # share a birth date and a city) and no rule brings the namesakes (one more column only).
+    from matcher.settings import ColumnSettings, Settings
+
+    rows = []
+    for k in range(30):
+        rows += [(f"f{k}", f"l{k}", f"d{k}", f"c{k}", f"z{k}")] * 2
+    for k in range(10):
+        rows += [(f"fa{k}", f"la{k}", f"sd{k}", f"sc{k}", f"sz{k}"), (f"fb{k}", f"lb{k}", f"sd{k}", f"sc{k}", f"sz{k}")]
+    for k in range(10):
+        rows += [(f"na{k}", f"ma{k}", f"nd{k}", f"nc{k}", f"za{k}"), (f"nb{k}", f"mb{k}", f"nd{k}", f"nc{k}", f"zb{k}")]
+    names = ["first", "last", "dob", "city", "zip"]
+    df = pd.DataFrame(rows, columns=names)
+    df.insert(0, "id", [str(i) for i in range(len(df))])
+    settings = Settings(primary_key="id", columns=[ColumnSettings(c, "categorical") for c in names])
+    table = prepare(df, settings)
+    budget = BlockingBudget(max_block_size=2, rule_pairs=1000, total_pairs=60, neighbours=0, window=0)
+    monkeypatch.setattr(BlockingBudget, "from_tradeoff", classmethod(lambda cls, a, n: budget))
+
+    blocker = Blocker(0.5).fit(table)
+    pairs = as_set(*decode(blocker.pair_ids_, table.n))
+
+    strays = {(60 + 2 * k, 61 + 2 * k) for k in range(10)}
+    namesakes = {(80 + 2 * k, 81 + 2 * k) for k in range(10)}
+    assert {(2 * k, 2 * k + 1) for k in range(30)} | strays == pairs
+    assert not namesakes & pairs
+    used = {r.keys: r for r in blocker.rules_ if r.used}
+    assert not used[("first",)].supported and used[("zip",)].supported
+    # a saved model's rules rebuild the same candidates
+    again = Blocker.from_rules(0.5, blocker.rules_, table)
+    assert np.array_equal(again.pair_ids_, blocker.pair_ids_)
