@@ -130,4 +130,7 @@ def labeling_set_fields() -> dict[str, Any]:
                         "description": "each labeler's answer: null for labelers"},
             "gold": {"type": ["boolean", "null"], "description": "null for labelers"},
             "review_state": {"type": ["string", "null"], "enum": ["needed", "decided", None]},
-            "consolidation": _ref("Consolidation"), "blind": BOOL}
+            "consolidation": _ref("Consolidation"), "blind": BOOL,
+            "machine_records": {"type": "integer", "minimum": 0, "description": (
+                "records of the set the machine labels itself when the humans' answer is saved (labeling policy "
+                "auto_label_mode complete); labelers see only the others")}}

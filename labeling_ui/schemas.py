@@ -119,7 +119,7 @@ def labeling_set_json(view: SetView) -> dict[str, Any]:
             "suggested_groups": view.suggested_groups, "answers_wanted": view.answers_wanted,
             "answer_count": view.answer_count, "answered_by_me": view.answered_by_me, "answers": answers,
             "gold": view.gold, "review_state": view.review_state, "consolidation": view.consolidation,
-            "blind": view.blind}
+            "blind": view.blind, "machine_records": view.machine_records}
 
 
 def set_summary_json(summary: SetSummary) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class SetView:
     review_state: str | None = None
     consolidation: dict[str, Any] | None = None
     blind: bool = False  # the model's reasons and suggestions withheld from this caller
+    machine_records: int = 0  # records of the set the machine labels itself (auto_label_mode "complete")
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str, caller
     if proposal is None and not labels and not answer_rows:
         raise NotFound(f"labeling set {shown(set_id)} not found for transform {shown(transform_id)}")
     keys = [str(k) for k in proposal.record_keys] if proposal else []
+    machine = auto_completion.machine_keys(proposal.machine_plan if proposal else None)
     if not caller.decides:  # the machine's records of a set it completes are not the labelers' to see or answer
-        machine = auto_completion.machine_keys(proposal.machine_plan if proposal else None)
         labels = [label for label in labels if label.record_key not in machine]
     keys += [label.record_key for label in labels if label.record_key not in keys]
     rows = read_rows(config, transform.dataset_id, transform.primary_key, keys)
@@ -138,6 +139,7 @@ def get_set(config: Config, db: Database, transform_id: str, set_id: str, caller
                    answers=_answers_by_labeler(answer_rows) if caller.decides else None,
                    gold=gold if caller.decides else None,
                    review_state=proposal.review_state if proposal and caller.decides else None,
+                   machine_records=len(machine),
                    consolidation=proposal.consolidation if proposal and caller.decides else None, blind=blind)
 
 

@@ -11,7 +11,7 @@
   const FIT = 30, CONTEXT = 8;
   const SKIP_KEY = `matcher.skipped.${id}`;
   const draftKey = (setId) => `matcher.draft.${id}.${setId}`;
-  const state = { transform: null, sets: [], set: null, columns: [], labels: {}, focus: 0, undo: [], busy: false,
+  const state = { transform: null, sets: [], set: null, columns: [], labels: {}, machineLabels: {}, focus: 0, undo: [], busy: false,
     order: [], suggested: {}, missingShown: false, fromQueue: false };  // focus: a position in `order` (the rows as shown)
 
   const skipped = () => JSON.parse(sessionStorage.getItem(SKIP_KEY) || "[]");
@@ -85,6 +85,17 @@
       ? "Labelers see this set blind (the labeling policy); you see the model's view as a reviewer." : "";
   }
 
+  /** A set the machine completes (auto_label_mode "complete"): the records it labels itself are not shown to
+   * labelers, so say they exist; deciders see them once the set is decided, marked "machine". */
+  function machineText(set) {
+    const n = set.machine_records || 0;
+    if (!n) return "";
+    const what = `The model is sure of ${n} more record${n === 1 ? "" : "s"} of this set: the machine labels `
+      + `${n === 1 ? "it" : "them"} when the set's answer is saved`;
+    return set.answers === null || set.answers === undefined ? `${what}, so you see only the others.`
+      : `${what} (rows marked “machine” once it is decided).`;
+  }
+
   function reasonText(reason) {
     if (!reason || !Object.keys(reason).length) return "Why this set: no reason recorded (a set known from imported labels).";
     const parts = [];
@@ -143,13 +154,16 @@
       const [group, size, at] = state.suggested[key];
       const classes = [i === state.focus ? "focused" : "", size > 1 ? "suggested" : "",
         size > 1 && at === 0 ? "suggested-first" : "", size > 1 && at === size - 1 ? "suggested-last" : ""];
+      const byMachine = label !== "" && state.machineLabels[key] === label;  // the machine's label, unchanged
+      if (byMachine) classes.push("by-machine");
       const row = ui.el("tr", { "data-key": key, "data-index": r, "data-suggested": group,
         class: classes.filter(Boolean).join(" ") || null, "aria-selected": i === state.focus ? "true" : "false",
         title: size > 1 ? `the model takes these ${size} records for one entity` : null,
         onclick: () => { state.focus = i; saveDraft(); render(); } },
         ui.el("th", { scope: "row", class: "group-col" }, label
           ? ui.el("span", { class: "group", style: `--h:${hue(label)}`, text: label })
-          : ui.el("span", { class: "group none", text: "·" })),
+          : ui.el("span", { class: "group none", text: "·" }),
+          byMachine ? ui.el("span", { class: "machine-mark", title: "labeled by the machine", text: "machine" }) : null),
         state.columns.map((c) => cell(c, rec[c], base[c], c === pk, i === state.focus)));
       if (label) row.style.setProperty("--h", hue(label));
       return row;
@@ -188,8 +202,10 @@
     queueEmpty.hidden = !emptyMessage; queueEmpty.textContent = emptyMessage ? `Nothing left for you: ${emptyMessage}.` : "";
     if (!setId) {
       state.set = null; empty.hidden = !!emptyMessage; ws.hidden = true;
-      for (const slot of ["set-title", "reason", "set-answers", "blind-note"]) document.getElementById(slot).textContent = "";
-      document.getElementById("blind-note").hidden = true;
+      for (const slot of ["set-title", "reason", "set-answers", "blind-note", "machine-note"]) {
+        document.getElementById(slot).textContent = "";
+      }
+      document.getElementById("blind-note").hidden = true; document.getElementById("machine-note").hidden = true;
       ui.teamPanel.hide();
       return;
     }
@@ -210,10 +226,14 @@
         state.order.map((r) => set.record_keys[r]));
       ui.notice(null);
     }
+    state.machineLabels = {};
+    for (const l of set.labels) if (l.labeled_by === "machine") state.machineLabels[l.record_key] = state.labels[l.record_key];
     document.getElementById("reason").textContent = set.blind ? "" : reasonText(set.reason);
     document.getElementById("set-answers").textContent = answersText(set);
     const blind = blindText(set), note = document.getElementById("blind-note");
     note.textContent = blind; note.hidden = !blind;
+    const machine = machineText(set), machineNote = document.getElementById("machine-note");
+    machineNote.textContent = machine; machineNote.hidden = !machine;
     const url = new URL(location.href); url.searchParams.set("set", set.set_id);
     history.replaceState(null, "", url);
     render();
