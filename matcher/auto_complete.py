@@ -1,12 +1,18 @@
 """Automated labeling that completes the humans' answers: humans label the records the model is unsure of, the
 machine adds the records it is sure of to the same labeling set, so every pair of the set is labeled.
 
+The thresholds (and whether chains of sure matches may join a group) are validated on the completion itself:
+:func:`matcher.auto_plan_check.validated_plan` plans the held-out human-labeled sets as below and holds the labels
+the machine would have given them to the target; ``thresholds`` given to :func:`plan_completion` (e.g. from
+:func:`matcher.auto_label.validated_thresholds`, pair by pair) skip that.
+
 :func:`matcher.auto_label.split_sure_records` takes a set's sure records into a set of their own, and the pairs
 between them and the humans' records are labeled by no one; a record with one unsure pair stays with humans,
 and without a validated non-match threshold (cora) no record is ever sure of all its pairs. Here, in each set
-(thresholds from :func:`matcher.auto_label.validated_thresholds`, each side validated on its own class):
+(``high`` and ``low`` the validated thresholds):
 
-* records joined by sure matches (``>= high``) into a group whose every inner pair is a sure match: one of
+* records joined by sure matches (``>= high``) into a group whose every inner pair is a sure match (with
+  ``chains``: none of whose inner pairs is a sure non-match, a chain deciding its unsure pairs): one of
   them, the **anchor** (the one with most unsure pairs), stays with humans, the others **follow** it: once the
   humans answered, they get the anchor's label. Only the match side is used, so this works without a
   non-match threshold; a follower's pairs with the humans' records take the humans' verdict on its anchor.
@@ -41,8 +47,8 @@ from matcher.auto_label import (
     check_target,
     set_members,
     set_pairs,
-    validated_thresholds,
 )
+from matcher.auto_plan_check import validated_plan
 from matcher.cluster import components
 from matcher.labels import LABEL_COLUMN, SET_COLUMN, Labels
 
@@ -92,7 +98,7 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     """Split each of ``sets`` between humans and the machine (module docstring)."""
     check_target(target, confidence, min_count)
     members = set_members(matcher, sets)
-    limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
+    limits = thresholds or validated_plan(matcher, target, confidence, min_count)
     keys = matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object)
     if not limits.usable or not members:
         why = limits.reason if members else "no sets given"
@@ -103,7 +109,8 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     pairs = set_pairs(matcher, members)
     human_sets, plans = [], {}
     for s in sets:
-        plan = _plan_set(s.set_id, members[s.set_id], pairs[pairs[SET_COLUMN] == s.set_id], low, high, keys)
+        plan = _plan_set(s.set_id, members[s.set_id], pairs[pairs[SET_COLUMN] == s.set_id], low, high, keys,
+                         limits.chains)
         plans[s.set_id] = plan
         if plan.human:
             rows = [m for m in members[s.set_id] if keys[m] in set(plan.human)]
@@ -120,7 +127,7 @@ def plan_round(matcher: Matcher, num_sets: int, set_size: int, exclude: set[str]
     ``num_sets`` are the ones it proposes anyway) and they are kept in that order until ``num_sets`` have records
     for humans; a set the machine labels whole does not count, so a round does not shrink to a few records when
     the model is sure of most of what it proposes. Returns the kept sets and their :class:`Completion`."""
-    limits = validated_thresholds(matcher, target)
+    limits = validated_plan(matcher, target)
     proposed = choose_sets(matcher, num_sets * max(top_up, 1), set_size, exclude, seed=seed)
     plan = plan_completion(matcher, proposed, target, thresholds=limits)
     kept, humans = [], 0
@@ -136,7 +143,10 @@ def plan_round(matcher: Matcher, num_sets: int, set_size: int, exclude: set[str]
 
 
 def _plan_set(set_id: str, rows: list[int], pairs: pd.DataFrame, low: float, high: float,
-              keys: np.ndarray) -> SetPlan:
+              keys: np.ndarray, chains: bool = False) -> SetPlan:
+    """The plan of one set (module docstring). With ``chains`` a group of records joined by sure matches needs
+    no sure match on each of its inner pairs, only no sure non-match among them (an unsure pair inside a chain
+    takes the chain's verdict); without, every inner pair must be a sure match."""
     local = {m: i for i, m in enumerate(rows)}
     a = np.array([local[x] for x in pairs["a"]], dtype=np.int64)
     b = np.array([local[x] for x in pairs["b"]], dtype=np.int64)
@@ -150,7 +160,7 @@ def _plan_set(set_id: str, rows: list[int], pairs: pd.DataFrame, low: float, hig
     for c in np.unique(comp):
         group = np.flatnonzero(comp == c)
         inner, outer = (comp[a] == c) & (comp[b] == c), (comp[a] == c) != (comp[b] == c)
-        if not match[inner].all():  # a chain of sure matches over a pair that is not one: humans decide
+        if differ[inner].any() or not (chains or match[inner].all()):  # a chain over a pair that is not a match
             human += group.tolist()
         elif differ[outer].all():
             settled.update({keys[rows[i]]: int(c) for i in group})
