@@ -1,10 +1,11 @@
 """Automated labeling that completes the humans' answers: humans label the records the model is unsure of, the
 machine adds the records it is sure of to the same labeling set, so every pair of the set is labeled.
 
-The thresholds (and whether chains of sure matches may join a group) are validated on the completion itself:
-:func:`matcher.auto_plan_check.validated_plan` plans the held-out human-labeled sets as below and holds the labels
-the machine would have given them to the target; ``thresholds`` given to :func:`plan_completion` (e.g. from
-:func:`matcher.auto_label.validated_thresholds`, pair by pair) skip that.
+The thresholds are validated pair by pair (:func:`matcher.auto_label.validated_thresholds`) unless given:
+:func:`matcher.auto_plan_check.validated_plan` validates them on the completion itself (the held-out human-labeled
+sets planned as below, the labels the machine would have given them held to the target, chains of sure matches
+allowed when that validates); it takes more of each round but its errors slowed the loop (BENCHMARKS.md, branch
+``auto18``), so it is opt-in: ``plan_completion(matcher, sets, target, thresholds=validated_plan(matcher, target))``.
 
 :func:`matcher.auto_label.split_sure_records` takes a set's sure records into a set of their own, and the pairs
 between them and the humans' records are labeled by no one; a record with one unsure pair stays with humans,
@@ -47,8 +48,8 @@ from matcher.auto_label import (
     check_target,
     set_members,
     set_pairs,
+    validated_thresholds,
 )
-from matcher.auto_plan_check import validated_plan
 from matcher.cluster import components
 from matcher.labels import LABEL_COLUMN, SET_COLUMN, Labels
 
@@ -98,7 +99,7 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     """Split each of ``sets`` between humans and the machine (module docstring)."""
     check_target(target, confidence, min_count)
     members = set_members(matcher, sets)
-    limits = thresholds or validated_plan(matcher, target, confidence, min_count)
+    limits = thresholds or validated_thresholds(matcher, target, confidence, min_count)
     keys = matcher.records_[matcher.settings_.primary_key].astype(str).to_numpy(dtype=object)
     if not limits.usable or not members:
         why = limits.reason if members else "no sets given"
@@ -127,7 +128,7 @@ def plan_round(matcher: Matcher, num_sets: int, set_size: int, exclude: set[str]
     ``num_sets`` are the ones it proposes anyway) and they are kept in that order until ``num_sets`` have records
     for humans; a set the machine labels whole does not count, so a round does not shrink to a few records when
     the model is sure of most of what it proposes. Returns the kept sets and their :class:`Completion`."""
-    limits = validated_plan(matcher, target)
+    limits = validated_thresholds(matcher, target)
     proposed = choose_sets(matcher, num_sets * max(top_up, 1), set_size, exclude, seed=seed)
     plan = plan_completion(matcher, proposed, target, thresholds=limits)
     kept, humans = [], 0
