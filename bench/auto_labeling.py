@@ -4,7 +4,7 @@ Usage::
 
     python bench/auto_labeling.py [DATASET|BENCH_DIR ...] [--target 0.95] [--rounds 5] [--max-rounds 10]
                                   [--sets 10] [--set-size 10] [--seed 0] [--mode sets|records]
-                                  [--machine-truth] [--top-up]
+                                  [--machine-truth] [--top-up] [--plan-validation]
 
 Per dataset (default: febrl3, dblp_acm, cora):
 
@@ -24,6 +24,8 @@ Per dataset (default: febrl3, dblp_acm, cora):
   take their anchor's label, settled records labels of their own), so every pair of a set is labeled. With
   ``--top-up`` (``plan_round``) sets the machine labels whole do not count against a round's ``--sets``.
   ``machine_accuracy`` then counts every pair touching a machine-labeled record, per side of its verdict.
+* ``--plan-validation`` (with ``--mode complete``): thresholds from ``matcher.auto_plan_check.validated_plan``,
+  validated on the completion of the held-out human-labeled sets (chains of sure matches allowed when they validate).
 * ``--machine-truth`` (a diagnostic): the records the machine labels are trained on with their true labels, so
   the loop's F1 tells the cost of the machine's errors apart from the cost of humans labeling fewer records.
 
@@ -49,6 +51,7 @@ from score import pairwise_scores  # noqa: E402
 from matcher.active import LabelingSet, choose_sets, labeling_file  # noqa: E402
 from matcher.auto_complete import complete, machine_verdicts, plan_completion, plan_round  # noqa: E402
 from matcher.auto_label import MACHINE, auto_label, split_sure_records  # noqa: E402
+from matcher.auto_plan_check import validated_plan  # noqa: E402
 from matcher.io import read_table  # noqa: E402
 from matcher.labels import SET_COLUMN, Labels, read_labels  # noqa: E402
 from matcher.pipeline import Matcher  # noqa: E402
@@ -105,14 +108,16 @@ def machine_round(matcher: Matcher, sets: list[LabelingSet], target: float, mode
 
 
 def completed_round(data: Data, matcher: Matcher, sets: list[LabelingSet], target: float, machine_truth: bool,
-                    top_up: tuple[int, int, set[str], int] | None = None) -> tuple[Labels, int, str]:
+                    top_up: tuple[int, int, set[str], int] | None = None, plan_validation: bool = False
+                    ) -> tuple[Labels, int, str]:
     """``--mode complete``: the sets' labels (humans' answers completed by the machine), human records, reason;
     with ``top_up`` (plan_round's num_sets, set_size, exclude, seed) the round proposes more sets instead."""
     if top_up:
         num_sets, set_size, exclude, seed = top_up
         plan = plan_round(matcher, num_sets, set_size, exclude, seed, target)[1]
     else:
-        plan = plan_completion(matcher, sets, target)
+        plan = plan_completion(matcher, sets, target,
+                               thresholds=validated_plan(matcher, target) if plan_validation else None)
     answered = data.answered(matcher, plan.human_sets) if plan.human_sets else Labels.empty()
     labels = complete(plan, answered)
     if machine_truth:
@@ -122,14 +127,15 @@ def completed_round(data: Data, matcher: Matcher, sets: list[LabelingSet], targe
 
 
 def with_automation(data: Data, start: Matcher, goal: float, target: float, max_rounds: int, num_sets: int,
-                    set_size: int, seed: int, mode: str, machine_truth: bool = False, topped_up: bool = False) -> dict:
+                    set_size: int, seed: int, mode: str, machine_truth: bool = False, topped_up: bool = False,
+                    plan_validation: bool = False) -> dict:
     matcher, labels, machine_all = start, Labels.empty(), Labels.empty()
     human_records, f1, machine_records, expected, reason = 0, [], [], [], ""
     for r in range(max_rounds):
         if mode == "complete":
             top_up = (num_sets, set_size, labels.key_set(), r + 1000 * seed) if topped_up else None
             sets = [] if top_up else choose_sets(matcher, num_sets, set_size, labels.key_set(), seed=r + 1000 * seed)
-            done, asked, reason = completed_round(data, matcher, sets, target, machine_truth, top_up)
+            done, asked, reason = completed_round(data, matcher, sets, target, machine_truth, top_up, plan_validation)
             human_records += asked
             machine = Labels(done.rows[done.rows["labeled_by"] == MACHINE])
             machine_all = machine_all.append(done)
@@ -162,17 +168,18 @@ def with_automation(data: Data, start: Matcher, goal: float, target: float, max_
 
 
 def run(name: str, target: float, rounds: int, max_rounds: int, num_sets: int, set_size: int, seed: int,
-        mode: str = "sets", machine_truth: bool = False, top_up: bool = False) -> dict:
+        mode: str = "sets", machine_truth: bool = False, top_up: bool = False, plan_validation: bool = False) -> dict:
     started = time.time()
     data = Data(name)
     start = Matcher(Settings(primary_key=data.pk, source_column=data.src)).fit(data.records)
     base = without_automation(data, start, rounds, num_sets, set_size, seed)
     goal = base["f1_by_round"][-1]
     auto = with_automation(data, start, goal, target, max_rounds, num_sets, set_size, seed, mode, machine_truth,
-                           top_up)
+                           top_up, plan_validation)
     at_goal = next(i for i, f in enumerate(base["f1_by_round"]) if f >= goal)
     # a ratio where the loop never reached the goal is a miss, not a saving: reached_goal says which
-    return {"dataset": name, "mode": mode, "top_up": top_up, "machine_truth": machine_truth, "target": target,
+    return {"dataset": name, "mode": mode, "top_up": top_up, "plan_validation": plan_validation,
+            "machine_truth": machine_truth, "target": target,
             "goal_f1": goal,
             "seed": seed, "reached_goal": auto["reached_goal"],
             "without": {**base, "first_round_at_goal": at_goal + 1},
@@ -199,10 +206,13 @@ def main() -> None:
     parser.add_argument("--top-up", action="store_true",
                         help="with --mode complete: sets the machine labels whole do not count against a round's "
                              "--sets human sets (matcher.auto_complete.plan_round)")
+    parser.add_argument("--plan-validation", action="store_true",
+                        help="with --mode complete: thresholds validated on the completion itself "
+                             "(matcher.auto_plan_check.validated_plan) instead of pair by pair")
     args = parser.parse_args()
     for name in args.datasets:
         print(json.dumps(run(name, args.target, args.rounds, args.max_rounds, args.sets, args.set_size, args.seed,
-                             args.mode, args.machine_truth, args.top_up)), flush=True)
+                             args.mode, args.machine_truth, args.top_up, args.plan_validation)), flush=True)
 
 
 if __name__ == "__main__":

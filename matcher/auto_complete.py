@@ -1,12 +1,19 @@
 """Automated labeling that completes the humans' answers: humans label the records the model is unsure of, the
 machine adds the records it is sure of to the same labeling set, so every pair of the set is labeled.
 
+The thresholds are validated pair by pair (:func:`matcher.auto_label.validated_thresholds`) unless given:
+:func:`matcher.auto_plan_check.validated_plan` validates them on the completion itself (the held-out human-labeled
+sets planned as below, the labels the machine would have given them held to the target, chains of sure matches
+allowed when that validates); it takes more of each round but its errors slowed the loop (BENCHMARKS.md, branch
+``auto18``), so it is opt-in: ``plan_completion(matcher, sets, target, thresholds=validated_plan(matcher, target))``.
+
 :func:`matcher.auto_label.split_sure_records` takes a set's sure records into a set of their own, and the pairs
 between them and the humans' records are labeled by no one; a record with one unsure pair stays with humans,
 and without a validated non-match threshold (cora) no record is ever sure of all its pairs. Here, in each set
-(thresholds from :func:`matcher.auto_label.validated_thresholds`, each side validated on its own class):
+(``high`` and ``low`` the validated thresholds):
 
-* records joined by sure matches (``>= high``) into a group whose every inner pair is a sure match: one of
+* records joined by sure matches (``>= high``) into a group whose every inner pair is a sure match (with
+  ``chains``: none of whose inner pairs is a sure non-match, a chain deciding its unsure pairs): one of
   them, the **anchor** (the one with most unsure pairs), stays with humans, the others **follow** it: once the
   humans answered, they get the anchor's label. Only the match side is used, so this works without a
   non-match threshold; a follower's pairs with the humans' records take the humans' verdict on its anchor.
@@ -103,7 +110,8 @@ def plan_completion(matcher: Matcher, sets: Sequence[LabelingSet], target: float
     pairs = set_pairs(matcher, members)
     human_sets, plans = [], {}
     for s in sets:
-        plan = _plan_set(s.set_id, members[s.set_id], pairs[pairs[SET_COLUMN] == s.set_id], low, high, keys)
+        plan = _plan_set(s.set_id, members[s.set_id], pairs[pairs[SET_COLUMN] == s.set_id], low, high, keys,
+                         limits.chains)
         plans[s.set_id] = plan
         if plan.human:
             rows = [m for m in members[s.set_id] if keys[m] in set(plan.human)]
@@ -136,7 +144,10 @@ def plan_round(matcher: Matcher, num_sets: int, set_size: int, exclude: set[str]
 
 
 def _plan_set(set_id: str, rows: list[int], pairs: pd.DataFrame, low: float, high: float,
-              keys: np.ndarray) -> SetPlan:
+              keys: np.ndarray, chains: bool = False) -> SetPlan:
+    """The plan of one set (module docstring). With ``chains`` a group of records joined by sure matches needs
+    no sure match on each of its inner pairs, only no sure non-match among them (an unsure pair inside a chain
+    takes the chain's verdict); without, every inner pair must be a sure match."""
     local = {m: i for i, m in enumerate(rows)}
     a = np.array([local[x] for x in pairs["a"]], dtype=np.int64)
     b = np.array([local[x] for x in pairs["b"]], dtype=np.int64)
@@ -150,7 +161,7 @@ def _plan_set(set_id: str, rows: list[int], pairs: pd.DataFrame, low: float, hig
     for c in np.unique(comp):
         group = np.flatnonzero(comp == c)
         inner, outer = (comp[a] == c) & (comp[b] == c), (comp[a] == c) != (comp[b] == c)
-        if not match[inner].all():  # a chain of sure matches over a pair that is not one: humans decide
+        if differ[inner].any() or not (chains or match[inner].all()):  # a chain over a pair that is not a match
             human += group.tolist()
         elif differ[outer].all():
             settled.update({keys[rows[i]]: int(c) for i in group})

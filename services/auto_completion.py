@@ -153,7 +153,7 @@ def _summary(completion: Completion, policy: LabelingPolicy, decided: dict[str, 
             "reason": completion.reason, "set_reasons": {s: p.reason for s, p in completion.plans.items()},
             "high_threshold": limits.high.threshold if limits.high else None,
             "low_threshold": limits.low.threshold if limits.low else None,
-            "validation_pairs": limits.validation_pairs}
+            "chains": limits.chains, "validation_pairs": limits.validation_pairs}
 
 
 _NO_THRESHOLDS = Thresholds(None, None, 0.95, 0.95, 0, "completing stored plans: thresholds not used")
