@@ -77,18 +77,44 @@ def test_contradicted_pseudo_matches_are_dropped(people, people_matcher: Matcher
     assert is_match.sum() > 0 and (~is_match).sum() > 0
 
 
-def test_uncontradicted_keeps_only_verdicts_surer_than_every_contradicted_one() -> None:
+def test_uncontradicted_keeps_the_upper_strata_the_humans_do_not_reject() -> None:
     pool, score = np.arange(20), np.linspace(0.951, 1.0, 20)
     lab_score = np.array([0.96, 0.97, 0.99, 0.5])
-    confirmed = np.array([False, False, True, False])  # 1 of 3 labeled verdicts right: not trusted
+    confirmed = np.array([False, False, True, False])  # the two lower strata asked wrong, the 0.99 one right
     kept = _uncontradicted(pool, score, lab_score, confirmed, 0.95)
-    assert kept.tolist() == pool[score > 0.97].tolist()
-    # trusted verdicts keep the whole pool; a contradicted verdict at the top leaves too few (< 5) to use
+    assert kept.tolist() == pool[score >= np.quantile(score, 0.4)].tolist()
+    # trusted verdicts keep the whole pool; a contradicted verdict at the top leaves none to use
     assert len(_uncontradicted(pool, score, lab_score, np.ones(4, bool), 0.95)) == 20
     assert len(_uncontradicted(pool, score, np.array([0.998, 0.999]), np.zeros(2, bool), 0.95)) == 0
     # negatives use the same rule on negated scores: surer = lower probability
     neg = _uncontradicted(pool, -(1 - score), -np.array([0.03, 0.04]), np.zeros(2, bool), -0.05)
     assert ((1 - score[neg]) < 0.03).all() and len(neg) > 0
+
+
+def test_uncontradicted_weighs_each_stratum_by_its_share_of_the_pool_not_by_how_often_it_was_asked() -> None:
+    """kin_100k: active learning asks the least sure fifth of the pool far more often, where households (one
+    surname, address and phone) look like matches; counted as drawn the answers reject the verdicts and only
+    those above every contradicted one remain. Weighted by stratum the upper four fifths pass."""
+    pool, score = np.arange(1000), np.linspace(0.95, 1.0, 1000)
+    lowest = np.linspace(0.951, 0.959, 40)  # 40 answers in the least sure fifth, half of them right
+    upper = np.linspace(0.961, 0.9995, 40)  # 10 in each other fifth, one wrong near the top
+    lab_score = np.r_[lowest, upper]
+    confirmed = np.r_[np.arange(40) % 2 == 0, np.ones(40, bool)]
+    confirmed[40 + 35] = False
+    assert not _trusted(confirmed)  # 59 of 80 as asked
+    kept = _uncontradicted(pool, score, lab_score, confirmed, 0.95)
+    assert kept.tolist() == pool[score >= np.quantile(score, 0.2)].tolist()
+    # products: wrong in every stratum, none kept; a stratum nobody asked about is no evidence against it
+    wrong = np.r_[np.arange(40) % 3 == 0, np.arange(40) % 3 == 0]
+    assert len(_uncontradicted(pool, score, lab_score, wrong, 0.95)) == 0
+    kept = _uncontradicted(pool, score, np.r_[lowest, upper[:30]], wrong[:70], 0.95)
+    assert kept.tolist() == pool[score >= np.quantile(score, 0.8)].tolist()
+
+
+def test_trusted_weighs_the_answers() -> None:
+    confirmed = np.r_[np.zeros(5, bool), np.ones(10, bool)]
+    assert not _trusted(confirmed)  # 10 of 15
+    assert _trusted(confirmed, np.r_[np.full(5, 0.1), np.ones(10)])  # the wrong ones stand for few pairs
 
 
 def test_classifier_keeps_out_of_fold_probabilities() -> None:
