@@ -39,9 +39,12 @@ class PairFeatures:
     def __len__(self) -> int:
         return len(self.left)
 
-    def subset(self, rows: np.ndarray) -> PairFeatures:
-        """The features of some pairs (a boolean mask or positions)."""
-        return PairFeatures(self.left[rows], self.right[rows], {k: v[rows] for k, v in self.sims.items()},
+    def subset(self, rows: np.ndarray, sims: bool = True) -> PairFeatures:
+        """The features of some pairs (a boolean mask or positions); without their similarities unless ``sims``
+        (the Fellegi-Sunter model reads levels and term frequencies only: at 1M records the similarities of the
+        rules' pairs are a gigabyte, copied for nothing)."""
+        return PairFeatures(self.left[rows], self.right[rows],
+                            {k: v[rows] for k, v in self.sims.items()} if sims else {},
                             {k: v[rows] for k, v in self.levels.items()}, {k: v[rows] for k, v in self.tf.items()},
                             self.n_levels, None if self.outside_rules is None else self.outside_rules[rows])
 
