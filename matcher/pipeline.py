@@ -26,6 +26,7 @@ from matcher.cluster import (
     Constraints,
     cluster,
     components,
+    in_sorted,
     linkage_pieces,
     missing_component_pairs,
     one_to_one,
@@ -126,7 +127,7 @@ class Matcher:
         self.candidates_ = compare(self.table_, left, right, progress)
         isolated = getattr(self.blocker_, "isolated_ids_", None)
         if isolated is not None and len(isolated):
-            self.candidates_.outside_rules = np.isin(self.blocker_.pair_ids_, isolated)
+            self.candidates_.outside_rules = in_sorted(self.blocker_.pair_ids_, isolated)  # both sorted
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
         # the cold start reads the random pairs' levels only: no extra comparators (~5 s per 200k pairs)
