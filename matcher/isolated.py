@@ -20,7 +20,6 @@ learn from them (``FellegiSunter.fit`` fits on the rules' pairs alone: fitted on
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,7 +54,9 @@ def partners_of_isolated(rule_codes: Iterable[np.ndarray], pair_ids: np.ndarray,
     rows = isolated_rows(n, pair_ids)
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    blocks = [_Blocks.of(codes, rows) for codes in itertools.chain([first], codes_of)]
+    blocks = [_Blocks.of(first, rows)]
+    del first
+    blocks += [_Blocks.of(codes, rows) for codes in codes_of]
     sizes = np.stack([b.size for b in blocks], axis=1)  # 0: none
     order = np.argsort(np.where(sizes >= 2, sizes, np.iinfo(np.int32).max), axis=1, kind="stable")
     rng = np.random.default_rng(seed)
