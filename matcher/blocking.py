@@ -268,10 +268,10 @@ class Blocker:
 
     def _reach_isolated(self, table: PreparedTable, budget: BlockingBudget, pair_ids: np.ndarray) -> np.ndarray:
         """``pair_ids`` plus partners for the records in none of them (``matcher.isolated``), by every rule
-        considered, in the order they were costed."""
+        considered, in the order they were costed; their codes are built one rule at a time (a generator)."""
         from matcher.isolated import partners_of_isolated
 
-        codes = [_rule_codes(table, r.keys) for r in self.rules_ if all(k in table.keys for k in r.keys)]
+        codes = (_rule_codes(table, r.keys) for r in self.rules_ if all(k in table.keys for k in r.keys))
         added = partners_of_isolated(codes, pair_ids, table.source, budget.max_block_size, budget.neighbours)
         self.isolated_ids_ = np.setdiff1d(added, pair_ids, assume_unique=True)
         self.isolated_pairs_ = len(self.isolated_ids_)

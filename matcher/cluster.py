@@ -178,7 +178,7 @@ def missing_component_pairs(comp: np.ndarray, edge_ids: np.ndarray, seed: int = 
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs inside components that were never scored (blocking missed them): every pair of a component of
     3..COMPLETE_MAX records, ``COMPLETE_SAMPLE`` random partners per record of a larger one; and whether
-    each is such a random draw."""
+    each is such a random draw. ``edge_ids``: the scored pairs' ids (i*n+j, i<j), sorted."""
     from matcher.blocking import block_pairs, decode, encode
 
     n = len(comp)
@@ -187,9 +187,19 @@ def missing_component_pairs(comp: np.ndarray, edge_ids: np.ndarray, seed: int = 
     complete, drawn = np.unique(encode(left, right, n)), np.unique(encode(sl, sr, n))
     ids = np.r_[complete, drawn]  # apart: a small component's pairs never coincide with a large one's
     is_drawn = np.r_[np.zeros(len(complete), dtype=bool), np.ones(len(drawn), dtype=bool)]
-    keep = ~np.isin(ids, edge_ids)
+    keep = ~in_sorted(ids, edge_ids)
     ml, mr = decode(ids[keep], n)
     return ml, mr, is_drawn[keep]
+
+
+def in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_ids)`` for sorted ``sorted_ids`` by binary search: np.isin sorts both arrays
+    together, several int64 copies of millions of candidate pairs at 1M records."""
+    if not len(sorted_ids):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_ids, values)
+    np.minimum(at, len(sorted_ids) - 1, out=at)
+    return sorted_ids[at] == values
 
 
 def sampled_component_pairs(comp: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -82,7 +82,7 @@ def symptoms(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -> l
     """The symptoms of one fitted model ``fs`` whose probability of each candidate is ``prob``."""
     if candidates.outside_rules is not None:  # read on the pairs EM learnt from, as without them
         inside = ~candidates.outside_rules
-        candidates, prob = candidates.subset(inside), prob[inside]
+        candidates, prob = candidates.subset(inside, sims=False), prob[inside]  # the model reads no similarity
         candidates.outside_rules = None
     n = len(prob)
     found = []
@@ -111,7 +111,7 @@ def _one_column(fs: FellegiSunter, prob: np.ndarray, candidates: PairFeatures) -
         return None, 0.0
     if len(linked) > SAMPLE:
         linked = np.sort(np.random.default_rng(0).choice(linked, SAMPLE, replace=False))
-    features = candidates.subset(linked)
+    features = candidates.subset(linked, sims=False)
     total = fs.match_weight(features)
     lost = {c: float((total - w < 0).mean()) for c, w in fs.column_weights(features).items()}
     column = max(lost, key=lambda c: lost[c])

@@ -67,7 +67,7 @@ class FellegiSunter:
             # EM learns from the rules' candidates alone; pairs outside the rules are only scored (fitted on
             # them too, EM moved to another split on transactions: F1 0.65 -> 0.32)
             n = max(_n_rows(candidates), _n_rows(random_pairs))
-            inside = candidates.subset(~outside)
+            inside = candidates.subset(~outside, sims=False)  # EM reads no similarity
             inside.outside_rules = None
             return self.fit(inside, random_pairs, n_pairs if n_pairs is not None else max(n * (n - 1) // 2, 1),
                             None if start is None else start[~outside])
@@ -254,23 +254,26 @@ class FellegiSunter:
 
     def column_weights(self, features: PairFeatures) -> dict[str, np.ndarray]:
         """log2 Bayes factor each column contributes to each pair (0 when a value is missing)."""
-        out = {}
-        for c, k in self.n_levels_.items():
-            levels = features.levels[c]
-            safe = np.clip(levels, 0, k - 1)
-            given = parent_states(features.levels, self.n_levels_, self.parent_, c)
-            weight = self.weight_table(c)[given, safe]
-            if self.tf_adjust and c in features.tf:
-                tf = features.tf[c]
-                exact = (levels == k - 1) & ~np.isnan(tf)
-                # only exact agreements take a value's rarity: computed on those alone (EM scores every
-                # candidate each iteration, and most candidates do not agree exactly on a given column)
-                rare = np.flatnonzero(exact & self._rarity_counts(c, given))
-                weight[rare] += self._rarity(c, tf[rare], self._u_top(c, given[rare]))
-                if self.cap_near:
-                    weight = self._capped_near(c, features, exact, given, weight)
-            out[c] = np.where(levels >= 0, weight, 0.0)
-        return out
+        return {c: self._column_weight(features, c) for c in self.n_levels_}
+
+    def _column_weight(self, features: PairFeatures, c: str) -> np.ndarray:
+        """``column_weights`` of one column: ``match_weight`` adds them up one at a time (held together they are a
+        float64 per pair and column, 1.3 GB at 18M candidates and 9 columns)."""
+        k = self.n_levels_[c]
+        levels = features.levels[c]
+        safe = np.clip(levels, 0, k - 1)
+        given = parent_states(features.levels, self.n_levels_, self.parent_, c)
+        weight = self.weight_table(c)[given, safe]
+        if self.tf_adjust and c in features.tf:
+            tf = features.tf[c]
+            exact = (levels == k - 1) & ~np.isnan(tf)
+            # only exact agreements take a value's rarity: computed on those alone (EM scores every
+            # candidate each iteration, and most candidates do not agree exactly on a given column)
+            rare = np.flatnonzero(exact & self._rarity_counts(c, given))
+            weight[rare] += self._rarity(c, tf[rare], self._u_top(c, given[rare]))
+            if self.cap_near:
+                weight = self._capped_near(c, features, exact, given, weight)
+        return np.where(levels >= 0, weight, 0.0)
 
     def weight_table(self, column: str) -> np.ndarray:
         """log2 m/u per (parent state, level) of one column, shape (states, levels), under two safeguards
@@ -333,8 +336,8 @@ class FellegiSunter:
         if features.outside_rules is not None:
             prior_any = getattr(self, "prior_any_", self.prior_)
             total[features.outside_rules] = np.log2(prior_any / (1 - prior_any))
-        for weight in self.column_weights(features).values():
-            total += weight
+        for c in self.n_levels_:
+            total += self._column_weight(features, c)
         return total
 
     def predict_proba(self, features: PairFeatures) -> np.ndarray:

@@ -26,6 +26,7 @@ from matcher.cluster import (
     Constraints,
     cluster,
     components,
+    in_sorted,
     linkage_pieces,
     missing_component_pairs,
     one_to_one,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from matcher.reference import Subset
 
 RANDOM_PAIRS = 200_000
+# pairs compared and scored at once outside the candidates (``Matcher.score_pairs``)
+SCORE_CHUNK = 500_000
 
 
 class Matcher:
@@ -126,7 +129,7 @@ class Matcher:
         self.candidates_ = compare(self.table_, left, right, progress)
         isolated = getattr(self.blocker_, "isolated_ids_", None)
         if isolated is not None and len(isolated):
-            self.candidates_.outside_rules = np.isin(self.blocker_.pair_ids_, isolated)
+            self.candidates_.outside_rules = in_sorted(self.blocker_.pair_ids_, isolated)  # both sorted
         progress.stage("model")
         rl, rr = random_pairs(self.table_.n, n_random, self.table_.source, self.settings_.seed)
         # the cold start reads the random pairs' levels only: no extra comparators (~5 s per 200k pairs)
@@ -387,6 +390,14 @@ class Matcher:
             return self.fs_prob_.copy()
         return self.fs_.predict_proba(features)
 
+    def score_pairs(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``score(compare(...))`` of pairs that are not candidates (the completion's), ``SCORE_CHUNK`` at a time: a
+        pair's features and score do not depend on the pairs beside it, and at 1M records the completion's
+        millions of pairs held all their similarities at once (half a gigabyte above the candidates)."""
+        parts = [self.score(compare(self.table_, left[i:i + SCORE_CHUNK], right[i:i + SCORE_CHUNK]))
+                 for i in range(0, len(left), SCORE_CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
     @property
     def default_decision(self) -> Decision:
         """The decisions the settings of the fit hold (``Decision.from_settings``)."""
@@ -454,7 +465,7 @@ class Matcher:
         drawn = np.r_[np.zeros(len(left), dtype=bool), drawn]
         if len(ml):
             left, right = np.r_[left, ml], np.r_[right, mr]
-            prob = np.r_[prob, self.score(compare(self.table_, ml, mr))]
+            prob = np.r_[prob, self.score_pairs(ml, mr)]
         labels = cluster(n, left, right, prob, t, constraints, decision.max_cluster_size, drawn)
         return labels, (left, right, prob)
 
