@@ -19,6 +19,12 @@ its ``fp`` and ``fn``. For each kind it prints a summary, then the pairs, most p
 * per column, how many wrong pairs hold the same non-empty raw text on both sides (before normalisation:
   '404/659-0400' and '404-659-0400' differ here, not for the model);
 * each pair: its probability, every column's contribution (bits) and both records' values ('=' marks equal).
+
+With ``--pairs`` holding every scored candidate (``--pairs-min-probability 0``; ``bench/rounds_output.py`` writes
+it so), ``fn_stages`` says where each false negative was lost, first stage first: ``blocking`` (no chain of true
+candidate pairs joins its records, so nothing downstream could), ``scoring`` (a chain exists, but none whose
+pairs all score >= ``--threshold``, the run's linking threshold), ``clustering`` (such a chain exists and the
+clustering still split them).
 """
 
 from __future__ import annotations
@@ -79,6 +85,31 @@ def summary(found: set[Pair], records: pd.DataFrame, scored: dict[Pair, dict]) -
             "equal_values": dict(equal.most_common())}
 
 
+def _components(nodes: list[str], edges: list[Pair]) -> dict[str, str]:
+    parent = {v: v for v in nodes}
+
+    def find(v: str) -> str:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    return {v: find(v) for v in nodes}
+
+
+def fn_stages(fn: set[Pair], entity: pd.Series, scored: dict[Pair, dict], threshold: float) -> dict[str, int]:
+    """How many false negatives each stage lost (module docstring); ``entity``: the true entity by record id."""
+    true = [p for p in scored if entity.get(p[0]) is not None and entity.get(p[0]) == entity.get(p[1])]
+    nodes = sorted({v for p in fn for v in p} | {v for p in true for v in p})
+    reach = _components(nodes, true)
+    strong = _components(nodes, [p for p in true if scored[p]["match_probability"] >= threshold])
+    stages = Counter("blocking" if reach[a] != reach[b] else "scoring" if strong[a] != strong[b] else "clustering"
+                     for a, b in fn)
+    return {k: stages.get(k, 0) for k in ("blocking", "scoring", "clustering")}
+
+
 def describe(pair: Pair, records: pd.DataFrame, scored: dict[Pair, dict], columns: list[str]) -> str:
     a, b = pair
     lines = [f"{a} | {b}"]
@@ -97,6 +128,12 @@ def describe(pair: Pair, records: pd.DataFrame, scored: dict[Pair, dict], column
 
 def load(output: Path, bench: Path) -> tuple[pd.DataFrame, set[Pair], set[Pair]]:
     """The records (indexed by id, values as text) and the run's false positives and negatives."""
+    records, fp, fn, _ = load_with_truth(output, bench)
+    return records, fp, fn
+
+
+def load_with_truth(output: Path, bench: Path) -> tuple[pd.DataFrame, set[Pair], set[Pair], pd.Series]:
+    """``load`` plus the true entity of each record id."""
     meta = json.loads((bench / "meta.json").read_text())
     pk, source_column = meta["primary_key"], meta.get("source_column")
     records = pd.read_csv(bench / "records.csv", dtype=str, keep_default_na=False)
@@ -105,8 +142,9 @@ def load(output: Path, bench: Path) -> tuple[pd.DataFrame, set[Pair], set[Pair]]
     out = pd.read_csv(output, dtype=str, keep_default_na=False)
     match_id = out.set_index(out[pk].astype(str))["match_id"].replace("", None)
     source = records[source_column] if source_column else None
-    fp, fn = wrong_pairs(match_id, truth.set_index(truth["id"].astype(str))["entity_id"], source)
-    return records, fp, fn
+    entity = truth.set_index(truth["id"].astype(str))["entity_id"]
+    fp, fn = wrong_pairs(match_id, entity, source)
+    return records, fp, fn, entity
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,13 +154,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=Path, help="matcher's --pairs-output CSV (contributions per column)")
     parser.add_argument("--kind", choices=["fp", "fn", "both"], default="both")
     parser.add_argument("--show", type=int, default=30, help="pairs printed per kind")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="the run's linking threshold, for the false negatives' stages (needs --pairs)")
     args = parser.parse_args(argv)
-    records, fp, fn = load(args.output, args.bench)
+    records, fp, fn, entity = load_with_truth(args.output, args.bench)
     scored, columns = scored_pairs(args.pairs)
     for code, name, found in (("fp", "false positives", fp), ("fn", "false negatives", fn)):
         if args.kind not in ("both", code):
             continue
-        print(f"== {name}: {json.dumps(summary(found, records, scored))}")
+        counts = summary(found, records, scored)
+        if code == "fn" and scored:
+            counts["lost_at"] = fn_stages(found, entity, scored, args.threshold)
+        print(f"== {name}: {json.dumps(counts)}")
         ranked = sorted(found, key=lambda p: (-scored[p]["match_probability"] if p in scored else 1.0, p))
         for pair in ranked[:args.show]:
             print(describe(pair, records, scored, columns))

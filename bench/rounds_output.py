@@ -3,12 +3,13 @@
 Usage::
 
     python bench/rounds_output.py BENCH_DIR OUT_DIR [--rounds 5] [--sets 10] [--set-size 10] [--seed 0]
-    python bench/false_pairs.py OUT_DIR/matches.csv BENCH_DIR --pairs OUT_DIR/pairs.csv
+    python bench/false_pairs.py OUT_DIR/matches.csv BENCH_DIR --pairs OUT_DIR/pairs.csv --threshold T
 
 Runs ``labeling_rounds.run`` (active sets, simulated labeler from truth.csv) and, after the last round, writes
 ``matches.csv`` (every record with its ``match_id``), ``pairs.csv`` (every scored candidate pair with per-column
-contributions, probability >= 0), ``labels.csv`` (the simulated answers) and ``rounds.json`` (F1 by round), so
-the misses left after labeling can be read pair by pair.
+contributions, probability >= 0), ``labels.csv`` (the simulated answers) and ``rounds.json`` (F1 and the linking
+threshold by round: pass the last one to ``false_pairs.py --threshold``), so the misses left after labeling can be
+read pair by pair.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     final: list[Matcher] = []
     rows = run(args.bench, args.rounds, args.sets, args.set_size, "active", False, args.seed,
-               after_round=lambda m: final.append(m) or {})
+               after_round=lambda m: final.append(m) or {"threshold": round(float(m.threshold), 4)})
     matcher = final[-1]
     write_table(matcher.predict().records, args.out / "matches.csv")
     write_table(matcher.explain_pairs(0.0), args.out / "pairs.csv")

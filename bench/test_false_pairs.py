@@ -48,3 +48,18 @@ def test_report_names_the_evidence(tmp_path, capsys):
     assert (fn["pairs"], fn["scored_below_0.5"]) == (1, 1)
     assert "name -1.8, addr +9.2" in text  # the pair is printed with its per-column bits
     assert "r1 | r2" in text and "r3 | r4" in text
+
+
+def test_false_negatives_by_stage():
+    # entity E: a, b, c, d, e. Output {a, b} {c} {d} {e}. True candidate pairs: a-b 0.9, b-c 0.9, c-d 0.2; e none.
+    # a-c and b-c: a strong chain joins them, the clustering split them; a-d, b-d, c-d: only through c-d (0.2),
+    # scoring; every pair with e: no candidate reaches e, blocking
+    from false_pairs import fn_stages
+    entity = pd.Series(["E"] * 5 + ["F"], index=list("abcdef"))
+    out = pd.Series(["1", "1", "2", "3", "4", "5"], index=list("abcdef"))
+    _, fn = wrong_pairs(out, entity)
+    scored = {("a", "b"): {"match_probability": 0.9}, ("b", "c"): {"match_probability": 0.9},
+              ("c", "d"): {"match_probability": 0.2}, ("d", "f"): {"match_probability": 0.8}}
+    assert fn_stages(fn, entity, scored, 0.5) == {"blocking": 4, "scoring": 3, "clustering": 2}
+    # at a threshold of 0.1 the chain to d is strong enough: those pairs become the clustering's
+    assert fn_stages(fn, entity, scored, 0.1) == {"blocking": 4, "scoring": 0, "clustering": 5}
