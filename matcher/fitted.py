@@ -1,7 +1,8 @@
-"""What a fitted matcher offers the modules that read it (``assemble``, ``explain``, ``model_file``), as a Protocol:
-they name its type without importing ``matcher.pipeline``, which imports them, so no import circle is left, not
-even one only the type checker follows. ``matcher.pipeline.Matcher`` satisfies it; every member is read-only, as
-the fitted model is a value (nothing outside ``matcher/`` writes into it, and these readers do not either).
+"""What a fitted matcher offers the modules that read it (``assemble``, ``clustering_step``, ``explain``,
+``model_file``), as a Protocol: they name its type without importing ``matcher.pipeline``, which imports them, so
+no import circle is left, not even one only the type checker follows. ``matcher.pipeline.Matcher`` satisfies it;
+every member is read-only, as the fitted model is a value (nothing outside ``matcher/`` writes into it, and these
+readers do not either).
 """
 
 from __future__ import annotations
@@ -78,3 +79,5 @@ class FittedMatcher(Protocol):
     def constraints(self) -> Constraints: ...
 
     def cluster_labels(self, decision: Decision, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]: ...
+
+    def score_pairs(self, left: np.ndarray, right: np.ndarray) -> np.ndarray: ...

@@ -19,36 +19,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from matcher import clustering_step
 from matcher.assemble import assemble_result
 from matcher.blocking import Blocker, decode
 from matcher.classifier import PairClassifier, expected_f1_threshold, scoring_threads
-from matcher.cluster import (
-    Constraints,
-    cluster,
-    components,
-    in_sorted,
-    linkage_pieces,
-    missing_component_pairs,
-    one_to_one,
-)
+from matcher.cluster import Constraints, in_sorted
 from matcher.cold_start import choose_cold_start
 from matcher.competition import Competition
 from matcher.decision import Decision
 from matcher.entity_tf import recount, use_value_term_freqs
 from matcher.errors import InputError, LabelError, SettingsError
 from matcher.explain import pairs_frame
-from matcher.extra_comparators import check_columns
-from matcher.features import PairFeatures, compare, context_similarities
+from matcher.features import PairFeatures, compare
 from matcher.frozen import Classifier, FrozenClassifier
 from matcher.group_keys import judge_rules
 from matcher.labels import Labels
 from matcher.link_mode import LinkMode, label_evidence, model_evidence
 from matcher.link_mode import decide as decide_link_mode
+from matcher.pair_design import best_per_record, context_scores, pair_design
 from matcher.pair_weights import aligned_weights
 from matcher.prepare import prepare
 from matcher.profile import infer_settings
 from matcher.progress import Progress, ProgressCallback
 from matcher.pseudo_labels import pseudo_labels
+from matcher.records_check import keyed_records, validated_records
 from matcher.results import LabeledPairs, MatchResult
 from matcher.sampling import random_pairs
 from matcher.settings import Settings
@@ -83,7 +77,7 @@ class Matcher:
             ) -> Matcher:
         """``weights``: how much each labeled pair counts in training (``matcher.pair_weights``); None: once each."""
         progress = Progress(self.progress)
-        self.records_ = _validated(records, self.settings)
+        self.records_ = validated_records(records, self.settings)
         progress.stage("prepare")
         self.settings_ = infer_settings(self.records_, self.settings.primary_key, self.settings.source_column,
                                         base=Settings.from_dict(self.settings.to_dict()))
@@ -138,7 +132,8 @@ class Matcher:
     def _read_cold_start(self) -> None:
         """What the cold start's scores tell about the records: link evidence and each record's best scores."""
         self._read_link_evidence()
-        self.best_ = self._best_per_record(self.candidates_)
+        self.best_ = best_per_record(context_scores(self.fs_, self.settings_, self.candidates_), self.candidates_,
+                                     self.table_.n)
 
     def _read_link_evidence(self) -> None:
         self.model_link_evidence_ = model_evidence(self.table_.n, self.candidates_.left, self.candidates_.right,
@@ -153,7 +148,7 @@ class Matcher:
         ``subset``: ``records`` are part of a larger dataset, an entity store's (``matcher.reference.Subset``)."""
         out = cls(model.settings, progress, keep_index or bool(subset and subset.keep_index))
         stages = Progress(progress)
-        out.records_ = _validated(records, model.settings)
+        out.records_ = validated_records(records, model.settings)
         stages.stage("prepare")
         out.settings_ = Settings.from_dict(model.settings.to_dict())
         out.table_ = prepare(out.records_, out.settings_, stages, subset.reference if subset else None,
@@ -196,7 +191,7 @@ class Matcher:
         Only the row count is checked: the columns and keys were validated when the matcher was fitted.
         The primary-key column alone is enough for everything but whole output rows: ``predict`` then gives
         the key, ``match_id`` and ``match_confidence_score`` (the service joins those to its dataset file)."""
-        rows = _keyed(records, self.settings_.primary_key)
+        rows = keyed_records(records, self.settings_.primary_key)
         if len(rows) != self.table_.n:
             raise InputError(f"the fitted matcher saw {self.table_.n} records, not {len(rows)}")
         out = self._copy()
@@ -313,30 +308,9 @@ class Matcher:
         return LabeledPairs(left, right, pairs["is_match"].to_numpy(dtype=bool), pairs["labeling_set_id"].to_numpy(),
                             weight)
 
-    def _context_scores(self, features: PairFeatures) -> list[np.ndarray]:
-        """Scores whose best value per record gives context: the FS weight and free-text cosines."""
-        cosines = [np.nan_to_num(v, nan=0.0) for v in context_similarities(features, self.settings_.data_columns)]
-        return [self.fs_.match_weight(features), *cosines]
-
-    def _best_per_record(self, features: PairFeatures) -> list[np.ndarray]:
-        best = []
-        for score in self._context_scores(features):
-            top = np.full(self.table_.n, -np.inf)
-            np.maximum.at(top, features.left, score)
-            np.maximum.at(top, features.right, score)
-            best.append(top)
-        return best
-
     def design(self, features: PairFeatures) -> np.ndarray:
-        """Pair features, the FS weight, and for each context score the gap to each record's best candidate:
-        a pair that is both records' best option is far more often a match (strong in linkage)."""
-        X, _ = features.matrix()
-        cols = [X]
-        for score, top in zip(self._context_scores(features), self.best_, strict=True):
-            cols += [score[:, None], (score - top[features.left])[:, None], (score - top[features.right])[:, None]]
-        design = np.column_stack(cols).astype(np.float32)
-        design[~np.isfinite(design)] = np.nan
-        return design
+        """The classifier's features of ``features``' pairs (``matcher.pair_design``)."""
+        return pair_design(features, context_scores(self.fs_, self.settings_, features), self.best_)
 
     def candidate_design(self) -> np.ndarray:
         """``design(candidates_)``, built once per fit and kept in ``candidate_design_``: it depends on the fit
@@ -426,79 +400,14 @@ class Matcher:
 
     def edges(self, enforce: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate pairs and probabilities; with enforce, labeled pairs are pinned to 1 or 0."""
-        left, right, prob = self.candidates_.left, self.candidates_.right, self.prob_.copy()
-        lab = self.labeled_
-        if enforce and lab is not None:
-            n = self.table_.n
-            ids = np.minimum(left, right).astype(np.int64) * n + np.maximum(left, right)
-            lab_ids = np.minimum(lab.left, lab.right).astype(np.int64) * n + np.maximum(lab.left, lab.right)
-            pos = np.searchsorted(ids, lab_ids)
-            found = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == lab_ids)
-            prob[pos[found]] = lab.is_match[found].astype(float)
-        return left, right, prob
+        return clustering_step.edges(self, enforce)
 
     def constraints(self) -> Constraints:
-        lab = self.labeled_
-        if lab is None:
-            return Constraints()
-        m = lab.is_match
-        return Constraints(must=(lab.left[m], lab.right[m]), cannot=(lab.left[~m], lab.right[~m]))
+        return clustering_step.label_constraints(self.labeled_)
 
     def cluster_labels(self, decision: Decision, one: bool) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """Cluster per record plus the edges it was decided on (candidates + completed pairs), linking
-        one-to-one when ``one``."""
-        enforce = decision.enforce_labels
-        left, right, prob = self.edges(enforce)
-        constraints = self.constraints() if enforce else None
-        pinned = getattr(self, "pinned_", None)  # groups of rows kept together (``Subset.pinned``)
-        if pinned is not None:
-            constraints = pinned_constraints(constraints or Constraints(), pinned)
-        n, t = self.table_.n, decision.threshold(self.balanced_threshold_)
-        if one:
-            return one_to_one(n, left, right, prob, t, constraints), (left, right, prob)
-        strong = prob >= t
-        comp = linkage_pieces(components(n, left[strong], right[strong]), left, right, prob, t)
-        ml, mr, drawn = missing_component_pairs(comp, self.blocker_.pair_ids_, self.settings_.seed)
-        if pinned is not None:  # a pinned group's inside is never scored again
-            outside = (pinned[ml] != pinned[mr]) | (pinned[ml] < 0)
-            ml, mr, drawn = ml[outside], mr[outside], drawn[outside]
-        drawn = np.r_[np.zeros(len(left), dtype=bool), drawn]
-        if len(ml):
-            left, right = np.r_[left, ml], np.r_[right, mr]
-            prob = np.r_[prob, self.score_pairs(ml, mr)]
-        labels = cluster(n, left, right, prob, t, constraints, decision.max_cluster_size, drawn)
-        return labels, (left, right, prob)
+        """Cluster per record plus the edges it was decided on (``matcher.clustering_step``)."""
+        return clustering_step.cluster_labels(self, decision, one)
 
     def explain_pairs(self, min_probability: float = 0.05) -> pd.DataFrame:
         return pairs_frame(self, min_probability)
-
-
-def pinned_constraints(constraints: Constraints, pinned: np.ndarray) -> Constraints:
-    """``constraints`` plus must-links chaining the rows of each pinned group (-1: not pinned)."""
-    rows = np.flatnonzero(pinned >= 0)
-    rows = rows[np.argsort(pinned[rows], kind="stable")]
-    same = pinned[rows[1:]] == pinned[rows[:-1]]
-    must = (np.r_[constraints.must[0], rows[:-1][same]], np.r_[constraints.must[1], rows[1:][same]])
-    return Constraints(must=must, cannot=constraints.cannot)
-
-
-def _validated(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    for role, column in (("primary key", settings.primary_key), ("source", settings.source_column)):
-        if column is not None and column not in records.columns:
-            raise InputError(f"{role} column {column!r} not found; columns are: {', '.join(records.columns)}")
-    for col in settings.columns:
-        if col.name not in records.columns:
-            raise SettingsError(f"settings describe column {col.name!r} which the data does not have")
-    check_columns(settings.extra_comparators, [str(c) for c in records.columns])
-    out = _keyed(records, settings.primary_key)
-    if out[settings.primary_key].duplicated().any():
-        dup = out.loc[out[settings.primary_key].duplicated(), settings.primary_key].head(5).tolist()
-        raise InputError(f"primary key {settings.primary_key!r} is not unique: {', '.join(dup)}")
-    return out
-
-
-def _keyed(records: pd.DataFrame, primary_key: str) -> pd.DataFrame:
-    """Rows numbered 0..n-1 (the matcher's row ids) with string keys."""
-    out = records.reset_index(drop=True)
-    out[primary_key] = out[primary_key].astype(str)
-    return out
