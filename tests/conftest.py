@@ -45,6 +45,20 @@ def load_fixture(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     return records, truth, source
 
 
+def compared_candidates(name: str, n_random: int) -> tuple[Any, Any]:
+    """A fixture's candidate pairs (default blocking) and ``n_random`` random pairs, compared (PairFeatures)."""
+    from matcher.blocking import Blocker, decode
+    from matcher.features import compare
+    from matcher.prepare import prepare
+    from matcher.profile import infer_settings
+    from matcher.sampling import random_pairs
+
+    records, _, _ = load_fixture(name)
+    table = prepare(records, infer_settings(records, "id"))
+    left, right = decode(Blocker(0.5).fit(table).pair_ids_, table.n)
+    return compare(table, left, right), compare(table, *random_pairs(table.n, n_random, None, 0))
+
+
 def entity_of(records: pd.DataFrame, truth: pd.DataFrame, key: str = "id") -> np.ndarray:
     """True entity id per records row (position-aligned with ``records``)."""
     entity = truth.set_index("id")["entity_id"]

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_fixture
+from conftest import compared_candidates
 
-from matcher.blocking import Blocker, decode
-from matcher.features import compare
 from matcher.fs import FellegiSunter
 from matcher.isolated import isolated_rows, partners_of_isolated
-from matcher.prepare import prepare
-from matcher.profile import infer_settings
-from matcher.sampling import random_pairs
 
 
 def pair_set(ids: np.ndarray, n: int) -> set[tuple[int, int]]:
@@ -60,10 +55,7 @@ def test_no_isolated_record_no_pair() -> None:
 
 @pytest.fixture(scope="module")
 def people():
-    records, _, _ = load_fixture("people")
-    table = prepare(records, infer_settings(records, "id"))
-    left, right = decode(Blocker(0.5).fit(table).pair_ids_, table.n)
-    return compare(table, left, right), compare(table, *random_pairs(table.n, 200_000, None, 0))
+    return compared_candidates("people", 200_000)
 
 
 def test_a_pair_no_rule_proposed_starts_from_the_odds_of_any_two_records(people) -> None:

@@ -11,18 +11,15 @@ import weakref
 
 import numpy as np
 import pytest
-from conftest import load_fixture
+from conftest import compared_candidates, load_fixture
 
 import matcher.pipeline as pipeline
-from matcher.blocking import Blocker, decode
+from matcher.blocking import decode
 from matcher.cluster import in_sorted
 from matcher.features import compare
 from matcher.fs import FellegiSunter
 from matcher.isolated import partners_of_isolated
 from matcher.pipeline import Matcher
-from matcher.prepare import prepare
-from matcher.profile import infer_settings
-from matcher.sampling import random_pairs
 from matcher.settings import Settings
 
 
@@ -81,10 +78,7 @@ def test_in_sorted_is_isin_against_sorted_ids() -> None:
 
 @pytest.fixture(scope="module")
 def people():
-    records, _, _ = load_fixture("people")
-    table = prepare(records, infer_settings(records, "id"))
-    left, right = decode(Blocker(0.5).fit(table).pair_ids_, table.n)
-    return compare(table, left, right), compare(table, *random_pairs(table.n, 50_000, None, 0))
+    return compared_candidates("people", 50_000)
 
 
 def test_the_model_reads_no_similarity(people) -> None:
